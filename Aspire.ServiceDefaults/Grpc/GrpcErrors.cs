@@ -1,0 +1,73 @@
+using System.Diagnostics.CodeAnalysis;
+using Google.Rpc;
+using Grpc.Core;
+
+namespace ModelOps.ServiceDefaults.Grpc;
+
+/// <summary>
+/// Collects the field violations of one request and throws them together as
+/// <c>INVALID_ARGUMENT</c> with <c>google.rpc.BadRequest</c> details, so a client sees every problem at once.
+/// </summary>
+public sealed class FieldViolations
+{
+    private readonly BadRequest _badRequest = new();
+
+    /// <summary>Whether any violation was recorded.</summary>
+    public bool Any => _badRequest.FieldViolations.Count > 0;
+
+    /// <summary>The violations recorded so far.</summary>
+    public IReadOnlyList<BadRequest.Types.FieldViolation> Items => _badRequest.FieldViolations;
+
+    /// <summary>Records that <paramref name="field"/> (a path such as <c>metrics[3].key</c>) is wrong and why.</summary>
+    public FieldViolations Add(string field, string description)
+    {
+        _badRequest.FieldViolations.Add(new BadRequest.Types.FieldViolation { Field = field, Description = description });
+        return this;
+    }
+
+    /// <summary>Records a violation when <paramref name="condition"/> is false.</summary>
+    public FieldViolations Require(bool condition, string field, string description) =>
+        condition ? this : Add(field, description);
+
+    /// <summary>Throws <c>INVALID_ARGUMENT</c> carrying every violation, if there is any.</summary>
+    public void ThrowIfAny(string message = "The request is invalid.")
+    {
+        if (Any)
+        {
+            throw ToException(message);
+        }
+    }
+
+    /// <summary>The <c>INVALID_ARGUMENT</c> exception carrying these violations.</summary>
+    public RpcException ToException(string message) =>
+        new Google.Rpc.Status
+        {
+            Code = (int)Code.InvalidArgument,
+            Message = $"{message} {string.Join("; ", Items.Select(v => $"{v.Field}: {v.Description}"))}",
+            Details = { Google.Protobuf.WellKnownTypes.Any.Pack(_badRequest) },
+        }.ToRpcException();
+}
+
+/// <summary>Helpers that throw the gRPC status a handler means.</summary>
+public static class GrpcErrors
+{
+    /// <summary>Throws <c>INVALID_ARGUMENT</c> for one field.</summary>
+    [DoesNotReturn]
+    public static void InvalidArgument(string field, string description) =>
+        throw new FieldViolations().Add(field, description).ToException("The request is invalid.");
+
+    /// <summary>Throws <c>NOT_FOUND</c> naming what is missing.</summary>
+    [DoesNotReturn]
+    public static void NotFound(string what) =>
+        throw new RpcException(new global::Grpc.Core.Status(StatusCode.NotFound, $"{what} was not found."));
+
+    /// <summary>Throws <c>FAILED_PRECONDITION</c> with the reason.</summary>
+    [DoesNotReturn]
+    public static void FailedPrecondition(string reason) =>
+        throw new RpcException(new global::Grpc.Core.Status(StatusCode.FailedPrecondition, reason));
+
+    /// <summary>Throws <c>PERMISSION_DENIED</c> with the reason.</summary>
+    [DoesNotReturn]
+    public static void PermissionDenied(string reason) =>
+        throw new RpcException(new global::Grpc.Core.Status(StatusCode.PermissionDenied, reason));
+}
