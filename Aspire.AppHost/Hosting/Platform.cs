@@ -1,0 +1,2 @@
+// The AppHost manages local processes through /proc, POSIX signals and runuser: Linux only.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

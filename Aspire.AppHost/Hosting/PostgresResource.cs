@@ -1,0 +1,215 @@
+using Npgsql;
+
+namespace ModelOps.AppHost.Hosting;
+
+/// <summary>
+/// A PostgreSQL server of its own: initdb on first start, then <c>postgres</c> in the foreground (so its output
+/// is multiplexed and it is a descendant of the AppHost), stopped with <c>pg_ctl stop -m fast</c>. PostgreSQL refuses
+/// to run as root, so under root every program runs as the <c>postgres</c> user through <c>runuser</c>.
+/// </summary>
+public sealed class PostgresResource : Resource
+{
+    private const string Superuser = "postgres";
+    private readonly ResourceContext _context;
+    private readonly int _preferredPort;
+    private readonly string? _binDirectory;
+    private readonly List<PostgresDatabaseResource> _databases = [];
+    private ManagedProcess? _server;
+    private string _dataDirectory = "";
+
+    /// <summary>A server named <paramref name="name"/> on <paramref name="preferredPort"/> (or a free port).</summary>
+    public PostgresResource(string name, ResourceContext context, int preferredPort = 0, string? binDirectory = null)
+        : base(name)
+    {
+        _context = context;
+        _preferredPort = preferredPort;
+        _binDirectory = binDirectory;
+    }
+
+    /// <summary>The port it listens on (loopback only).</summary>
+    public int Port { get; private set; }
+
+    /// <summary>The superuser's password (kept in the state folder).</summary>
+    public string Password => _context.Secret(Name, "password");
+
+    /// <inheritdoc />
+    public override IReadOnlyList<ManagedProcess> Processes => _server is null ? [] : [_server];
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
+    {
+        ["tcp"] = $"127.0.0.1:{Port} (user {Superuser})",
+    };
+
+    /// <summary>Declares a database, created when the server starts.</summary>
+    public PostgresDatabaseResource AddDatabase(string name)
+    {
+        var database = new PostgresDatabaseResource(name, this);
+        _databases.Add(database);
+        return database;
+    }
+
+    /// <summary>The connection string to <paramref name="database"/>.</summary>
+    public string ConnectionStringFor(string database) =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1",
+            Port = Port,
+            Username = Superuser,
+            Password = Password,
+            Database = database,
+        }.ConnectionString;
+
+    /// <inheritdoc />
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        State = ResourceState.Starting;
+        var bin = Prerequisites.PostgresBinDirectory(_binDirectory);
+        Port = Port != 0 ? Port : _context.Ports.Take(_preferredPort);
+        _dataDirectory = DataDirectory();
+
+        if (!File.Exists(Path.Combine(_dataDirectory, "PG_VERSION")))
+        {
+            await InitializeAsync(bin, cancellationToken);
+        }
+
+        List<string> settings =
+        [
+            "-D", _dataDirectory, "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={_dataDirectory}",
+            "-c", "max_connections=400", "-c", "log_min_messages=warning", "-c", "log_line_prefix=%m [%p] ",
+        ];
+        if (!_context.Durable)
+        {
+            // Test databases are thrown away: trading crash safety for speed is right there, and only there.
+            settings.AddRange(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        }
+
+        _server = StartAsPostgres(Path.Combine(bin, "postgres"), settings);
+        await WaitUntilAsync(async ct =>
+        {
+            await using var connection = new NpgsqlConnection(ConnectionStringFor("postgres") + ";Pooling=false;Timeout=2");
+            await connection.OpenAsync(ct);
+            return true;
+        }, _server, TimeSpan.FromSeconds(60), cancellationToken);
+
+        foreach (var database in _databases)
+        {
+            await CreateDatabaseAsync(database.DatabaseName, cancellationToken);
+        }
+    }
+
+    /// <summary>Creates <paramref name="database"/> unless it exists; returns its connection string.</summary>
+    public async Task<string> CreateDatabaseAsync(string database, CancellationToken cancellationToken)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionStringFor("postgres") + ";Pooling=false");
+        await connection.OpenAsync(cancellationToken);
+        await using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = $1", connection);
+        exists.Parameters.Add(new NpgsqlParameter { Value = database });
+        if (await exists.ExecuteScalarAsync(cancellationToken) is null)
+        {
+            var quoted = "\"" + database.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {quoted}", connection);
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        return ConnectionStringFor(database);
+    }
+
+    /// <inheritdoc />
+    public override async Task StopAsync()
+    {
+        if (_server is null || _server.HasExited)
+        {
+            return;
+        }
+
+        var tree = ProcessTree.Descendants(_server.Id);
+        var bin = Prerequisites.PostgresBinDirectory(_binDirectory);
+        await using (var stop = StartAsPostgres(Path.Combine(bin, "pg_ctl"), ["stop", "-D", _dataDirectory, "-m", "fast", "-w", "-t", "20"]))
+        {
+            await Task.WhenAny(stop.Exited, Task.Delay(TimeSpan.FromSeconds(25)));
+        }
+
+        await _server.WaitOrKillAsync(tree, TimeSpan.FromSeconds(5));
+        State = ResourceState.Stopped;
+    }
+
+    private async Task InitializeAsync(string bin, CancellationToken cancellationToken)
+    {
+        var passwordFile = Path.Combine(_dataDirectory, "..", "initdb.pw");
+        await File.WriteAllTextAsync(passwordFile, Password, cancellationToken);
+        GiveToPostgres(passwordFile);
+        try
+        {
+            await using var initdb = StartAsPostgres(Path.Combine(bin, "initdb"),
+            [
+                "-D", _dataDirectory, "-U", Superuser, "--pwfile", passwordFile, "--auth", "scram-sha-256",
+                "--encoding", "UTF8", "--locale", "C", "--no-instructions",
+            ]);
+            await initdb.Exited.WaitAsync(TimeSpan.FromMinutes(2), cancellationToken);
+            if (initdb.ExitCode != 0)
+            {
+                State = ResourceState.Failed;
+                throw new ResourceFailedException(this, $"initdb failed: {string.Join(Environment.NewLine, initdb.RecentLines.TakeLast(10))}");
+            }
+        }
+        finally
+        {
+            File.Delete(passwordFile);
+        }
+    }
+
+    private string DataDirectory()
+    {
+        var data = Path.Combine(_context.DirectoryFor(Name), "data");
+        Directory.CreateDirectory(data);
+        if (Environment.IsPrivilegedProcess)
+        {
+            File.SetUnixFileMode(data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            GiveToPostgres(Path.GetDirectoryName(data)!);
+            GiveToPostgres(data);
+        }
+
+        return data;
+    }
+
+    private ManagedProcess StartAsPostgres(string program, IEnumerable<string> arguments)
+    {
+        var environment = new Dictionary<string, string?> { ["LC_ALL"] = "C" };
+        return Environment.IsPrivilegedProcess
+            ? ManagedProcess.Start(Name, "runuser", ["-u", "postgres", "--", program, .. arguments], environment, _context.Log, "/")
+            : ManagedProcess.Start(Name, program, arguments, environment, _context.Log);
+    }
+
+    private static void GiveToPostgres(string path)
+    {
+        if (!Environment.IsPrivilegedProcess)
+        {
+            return;
+        }
+
+        using var chown = System.Diagnostics.Process.Start("chown", ["-R", "postgres:postgres", path]);
+        chown.WaitForExit();
+        if (chown.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"Could not give {path} to the postgres user.");
+        }
+    }
+}
+
+/// <summary>A database on a <see cref="PostgresResource"/>.</summary>
+public sealed class PostgresDatabaseResource(string name, PostgresResource server) : IResourceWithConnectionString
+{
+    /// <summary>The database name, also the connection string's name.</summary>
+    public string DatabaseName { get; } = name;
+
+    /// <summary>The server.</summary>
+    public PostgresResource Server { get; } = server;
+
+    /// <inheritdoc />
+    public string ConnectionName => DatabaseName;
+
+    /// <inheritdoc />
+    public string ConnectionString => Server.ConnectionStringFor(DatabaseName);
+}

@@ -1,0 +1,212 @@
+using System.Globalization;
+
+namespace ModelOps.AppHost.Hosting;
+
+/// <summary>A service project: what it is called and which assembly its build produced (generated per project).</summary>
+public interface IProjectMetadata
+{
+    /// <summary>The .csproj file.</summary>
+    string ProjectPath { get; }
+
+    /// <summary>The built assembly (.dll) that is started.</summary>
+    string TargetPath { get; }
+}
+
+/// <summary>
+/// A ModelOps service started as a process (<c>dotnet &lt;assembly&gt;</c>) with its configuration injected through
+/// environment variables in the Aspire conventions, ready once its <c>/health</c> answers 200.
+/// </summary>
+public sealed class ProjectResource : Resource
+{
+    private readonly ResourceContext _context;
+    private readonly IProjectMetadata _project;
+    private readonly int _preferredGrpcPort;
+    private readonly int _preferredHttpPort;
+    private readonly Dictionary<string, Func<string>> _environment = [];
+    private ManagedProcess? _process;
+
+    /// <summary>A service named <paramref name="name"/> built from <paramref name="project"/>.</summary>
+    public ProjectResource(string name, IProjectMetadata project, ResourceContext context, int grpcPort = 0, int httpPort = 0)
+        : base(name)
+    {
+        _project = project;
+        _context = context;
+        _preferredGrpcPort = grpcPort;
+        _preferredHttpPort = httpPort;
+    }
+
+    /// <summary>The gRPC (HTTP/2 cleartext) port.</summary>
+    public int GrpcPort { get; private set; }
+
+    /// <summary>The HTTP/1.1 port serving <c>/health</c>, <c>/alive</c> and <c>/metrics</c>.</summary>
+    public int HttpPort { get; private set; }
+
+    /// <summary>The gRPC address.</summary>
+    public string GrpcAddress => $"http://127.0.0.1:{GrpcPort}";
+
+    /// <summary>The HTTP address.</summary>
+    public string HttpAddress => $"http://127.0.0.1:{HttpPort}";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<ManagedProcess> Processes => _process is null ? [] : [_process];
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
+    {
+        ["grpc"] = GrpcAddress,
+        ["http"] = $"{HttpAddress}/health",
+    };
+
+    /// <summary>Sets an environment variable, evaluated when the process starts.</summary>
+    public ProjectResource WithEnvironment(string name, Func<string> value)
+    {
+        _environment[name] = value;
+        return this;
+    }
+
+    /// <summary>Sets an environment variable.</summary>
+    public ProjectResource WithEnvironment(string name, string value) => WithEnvironment(name, () => value);
+
+    /// <summary>Injects a connection string (<c>ConnectionStrings__&lt;name&gt;</c>) and waits for its resource.</summary>
+    public ProjectResource WithReference(IResourceWithConnectionString resource)
+    {
+        DependsOn.Add(resource switch
+        {
+            PostgresDatabaseResource database => database.Server,
+            ObjectStoreBucketResource bucket => bucket.Store,
+            Resource other => other,
+            _ => throw new ArgumentException($"{resource.ConnectionName} is not a resource.", nameof(resource)),
+        });
+        return WithEnvironment($"ConnectionStrings__{resource.ConnectionName}", () => resource.ConnectionString);
+    }
+
+    /// <summary>Makes <paramref name="service"/> discoverable (<c>services__&lt;name&gt;__grpc__0</c> and <c>__http__0</c>).</summary>
+    public ProjectResource WithReference(ProjectResource service)
+    {
+        WithEnvironment($"services__{service.Name}__grpc__0", () => service.GrpcAddress);
+        return WithEnvironment($"services__{service.Name}__http__0", () => service.HttpAddress);
+    }
+
+    /// <summary>Validates tokens from <paramref name="identity"/> and presents a <c>service</c> token of its own.</summary>
+    public ProjectResource WithReference(IdentityResource identity)
+    {
+        DependsOn.Add(identity);
+        WithEnvironment("Identity__Authority", () => identity.Issuer.Issuer);
+        WithEnvironment("Identity__Audience", DevelopmentTokenIssuer.DefaultAudience);
+        WithEnvironment("Identity__RequireHttpsMetadata", "false");
+        return WithEnvironment("Identity__ServiceToken", () => identity.Issuer.CreateToken($"service:{Name}", ["service"]));
+    }
+
+    /// <inheritdoc />
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        State = ResourceState.Starting;
+        if (!File.Exists(_project.TargetPath))
+        {
+            State = ResourceState.Failed;
+            throw new ResourceFailedException(this, $"is not built ({_project.TargetPath} is missing): run dotnet build");
+        }
+
+        GrpcPort = GrpcPort != 0 ? GrpcPort : _context.Ports.Take(_preferredGrpcPort);
+        HttpPort = HttpPort != 0 ? HttpPort : _context.Ports.Take(_preferredHttpPort);
+        var environment = new Dictionary<string, string?>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["DOTNET_ENVIRONMENT"] = "Development",
+            ["OTEL_SERVICE_NAME"] = Name,
+            ["Kestrel__Endpoints__grpc__Url"] = GrpcAddress,
+            ["Kestrel__Endpoints__grpc__Protocols"] = "Http2",
+            ["Kestrel__Endpoints__http__Url"] = HttpAddress,
+            ["Kestrel__Endpoints__http__Protocols"] = "Http1",
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+            ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss ",
+            ["DOTNET_NOLOGO"] = "1",
+        };
+        foreach (var (key, value) in _environment)
+        {
+            environment[key] = value();
+        }
+
+        _process = ManagedProcess.Start(Name, DotnetHost(), ["exec", _project.TargetPath], environment, _context.Log,
+            Path.GetDirectoryName(_project.TargetPath));
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var health = $"{HttpAddress}/health";
+        await WaitUntilAsync(async ct => (await http.GetAsync(health, ct)).IsSuccessStatusCode,
+            _process, TimeSpan.FromSeconds(120), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public override async Task StopAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.StopAsync(TimeSpan.FromSeconds(15));
+        }
+
+        State = ResourceState.Stopped;
+    }
+
+    /// <summary>The dotnet host that runs service assemblies: the one running this process when it is dotnet, else PATH's.</summary>
+    public static string DotnetHost()
+    {
+        var fromSdk = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        if (!string.IsNullOrEmpty(fromSdk) && File.Exists(fromSdk))
+        {
+            return fromSdk;
+        }
+
+        var current = Environment.ProcessPath;
+        return current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet"
+            ? current
+            : Prerequisites.FindOnPath("dotnet") ?? throw new MissingPrerequisiteException("the dotnet host");
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Name} ({GrpcAddress})");
+}
+
+/// <summary>
+/// The development OIDC issuer, served by the AppHost itself (discovery, JWKS and a token endpoint), which
+/// writes a ready-made token per role into the state folder.
+/// </summary>
+public sealed class IdentityResource(string name, DevelopmentTokenIssuer issuer, string tokensDirectory) : Resource(name)
+{
+    /// <summary>The issuer.</summary>
+    public DevelopmentTokenIssuer Issuer { get; } = issuer;
+
+    /// <summary>Where the ready-made tokens are written, one file per role.</summary>
+    public string TokensDirectory { get; } = tokensDirectory;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<ManagedProcess> Processes => [];
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
+    {
+        ["issuer"] = Issuer.Issuer,
+        ["tokens"] = TokensDirectory,
+    };
+
+    /// <inheritdoc />
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(TokensDirectory);
+        foreach (var role in new[] { "pipeline", "reviewer", "admin", "auditor", "service" })
+        {
+            var path = Path.Combine(TokensDirectory, $"{role}.jwt");
+            await File.WriteAllTextAsync(path, Issuer.CreateToken($"dev-{role}", [role]), cancellationToken);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        State = ResourceState.Running;
+    }
+
+    /// <inheritdoc />
+    public override Task StopAsync()
+    {
+        State = ResourceState.Stopped;
+        return Task.CompletedTask;
+    }
+}
