@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace ModelOps.ServiceDefaults.Messaging;
@@ -25,7 +26,9 @@ public static class EventBusExtensions
         }
 
         var broker = BrokerAddress.Parse(connectionString);
-        var serviceName = ServiceInfo.From(builder).Name;
+        var service = ServiceInfo.From(builder);
+        var serviceName = service.Name;
+        builder.Services.TryAddSingleton(service);
 
         builder.Services.AddMassTransit(bus =>
         {

@@ -31,6 +31,7 @@ public abstract class IdempotentConsumer<TEvent>(NpgsqlDataSource dataSource) : 
             claim.Parameters.Add(new NpgsqlParameter { Value = ConsumerName });
             if (await claim.ExecuteNonQueryAsync(cancellationToken) == 0)
             {
+                await OnDuplicateAsync(context);
                 return;
             }
         }
@@ -38,6 +39,9 @@ public abstract class IdempotentConsumer<TEvent>(NpgsqlDataSource dataSource) : 
         await ConsumeOnceAsync(context, transaction);
         await transaction.CommitAsync(cancellationToken);
     }
+
+    /// <summary>Called instead of <see cref="ConsumeOnceAsync"/> when the event was handled before.</summary>
+    protected virtual Task OnDuplicateAsync(ConsumeContext<TEvent> context) => Task.CompletedTask;
 
     /// <summary>Handles the event, writing through <paramref name="transaction"/>; runs once per event id.</summary>
     protected abstract Task ConsumeOnceAsync(ConsumeContext<TEvent> context, NpgsqlTransaction transaction);
