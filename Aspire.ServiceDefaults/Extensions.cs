@@ -101,6 +101,8 @@ public static class Extensions
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
+        Microsoft.IdentityModel.Logging.LogHelper.Logger =
+            new IdentityModelLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Microsoft.IdentityModel"));
         app.UseAuthentication();
         app.UseAuthorization();
 

@@ -274,9 +274,12 @@ public sealed class DistributedApplication
 
     private async Task<WebApplication> StartWebAsync(CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // The dashboard reads no ambient configuration: an appsettings.json or ASPNETCORE_URLS in the working
+        // directory or environment (meant for a service) must not move it off its port.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.Sources.Clear();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{_builder.DashboardPort}");
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, _builder.DashboardPort));
         var app = builder.Build();
         var identity = _resources.OfType<IdentityResource>().FirstOrDefault();
 
