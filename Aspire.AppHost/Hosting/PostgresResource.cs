@@ -169,6 +169,15 @@ public sealed class PostgresResource : Resource
             File.SetUnixFileMode(data, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             GiveToPostgres(Path.GetDirectoryName(data)!);
             GiveToPostgres(data);
+            using var probe = System.Diagnostics.Process.Start("runuser", ["-u", "postgres", "--", "test", "-w", data]);
+            probe.WaitForExit();
+            if (probe.ExitCode != 0)
+            {
+                State = ResourceState.Failed;
+                throw new ResourceFailedException(this,
+                    $"cannot use {data}: the postgres user cannot reach it (a parent folder is private to root); " +
+                    "choose a state folder it can reach, e.g. --state /var/tmp/modelops");
+            }
         }
 
         return data;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real PostgreSQL, RabbitMQ and object store servers (started and stopped
+# by the tests themselves), after installing them if needed. Ends with one line: "N passed, N failed".
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+"$root/scripts/bootstrap.sh" || exit 1
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+
+dotnet test ModelOps.sln --logger "trx" --results-directory "$results" "$@"
+status=$?
+
+# Count from the TRX files (one per test assembly) rather than from dotnet test's console output.
+passed=0
+failed=0
+shopt -s nullglob
+trx_files=("$results"/*.trx)
+for trx in "${trx_files[@]}"; do
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* timeout="\([0-9]*\)".*/\1/p' <<<"$counters")
+  a=$(sed -n 's/.* aborted="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+done
+
+if [ "${#trx_files[@]}" -eq 0 ] && [ "$status" -ne 0 ]; then
+  echo "No test results were written (the build or the test run failed before any test ran)." >&2
+fi
+
+echo "${passed} passed, ${failed} failed"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$passed" -eq 0 ]; then
+  exit 1
+fi
