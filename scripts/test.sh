@@ -30,8 +30,11 @@ for trx in "${trx_files[@]}"; do
   failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
 done
 
-if [ "${#trx_files[@]}" -eq 0 ] && [ "$status" -ne 0 ]; then
-  echo "No test results were written (the build or the test run failed before any test ran)." >&2
+projects=(tests/*/*.Tests.csproj)
+if [ "${#trx_files[@]}" -ne "${#projects[@]}" ]; then
+  # A test assembly that crashed, or results that overwrote each other, must not pass as fewer tests.
+  echo "Expected results from ${#projects[@]} test projects, found ${#trx_files[@]}." >&2
+  failed=$((failed + 1))
 fi
 
 echo "${passed} passed, ${failed} failed"

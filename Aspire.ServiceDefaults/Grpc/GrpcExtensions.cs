@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Grpc.Net.Client.Configuration;
 using Grpc.Net.ClientFactory;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,6 +37,9 @@ public static class GrpcExtensions
     public static IHttpClientBuilder AddServiceGrpcClient<TClient>(this IServiceCollection services, string serviceName)
         where TClient : class
     {
+        // RemoveAllResilienceHandlers is marked experimental (EXTEXP0001); the package is pinned centrally,
+        // so a change to it arrives only with a deliberate upgrade.
+#pragma warning disable EXTEXP0001
         return services
             .AddGrpcClient<TClient>(options => options.Address = new Uri($"http://_grpc.{serviceName}"))
             .AddCallCredentials((_, metadata, provider) =>
@@ -48,7 +52,32 @@ public static class GrpcExtensions
 
                 return Task.CompletedTask;
             })
-            // Services talk h2c inside the cluster; TLS is terminated by the mesh or ingress.
-            .ConfigureChannel(channel => channel.UnsafeUseInsecureChannelCallCredentials = true);
+            // The HTTP resilience handler of ConfigureHttpClientDefaults would time out long streaming calls and retry
+            // at the HTTP level; gRPC clients use gRPC's own retry policy instead.
+            .RemoveAllResilienceHandlers()
+            .ConfigureChannel(channel =>
+            {
+                // Services talk h2c inside the cluster; TLS is terminated by the mesh or ingress.
+                channel.UnsafeUseInsecureChannelCallCredentials = true;
+                channel.ServiceConfig = new ServiceConfig
+                {
+                    MethodConfigs =
+                    {
+                        new MethodConfig
+                        {
+                            Names = { MethodName.Default },
+                            RetryPolicy = new RetryPolicy
+                            {
+                                MaxAttempts = 4,
+                                InitialBackoff = TimeSpan.FromMilliseconds(200),
+                                MaxBackoff = TimeSpan.FromSeconds(5),
+                                BackoffMultiplier = 2,
+                                RetryableStatusCodes = { StatusCode.Unavailable },
+                            },
+                        },
+                    },
+                };
+            });
+#pragma warning restore EXTEXP0001
     }
 }

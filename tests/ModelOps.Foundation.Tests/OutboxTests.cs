@@ -1,4 +1,4 @@
-using MassTransit;
+using System.Diagnostics;
 using ModelOps.Foundation.Tests.Probe;
 using ModelOps.Testing;
 
@@ -65,5 +65,29 @@ public sealed class OutboxTests(InfrastructureFixture infrastructure) : IAsyncLi
             async () => { var seen = await _host.EffectsAsync(); return probes.All(p => seen.ContainsKey(p.EventId)); }, TimeSpan.FromSeconds(60)));
         var effects = await _host.EffectsAsync();
         Assert.All(probes, probe => Assert.Equal(1, effects[probe.EventId]));
+    }
+
+    [Fact]
+    public async Task ConsumerRunsInTheTraceOfTheRequestThatWroteTheEvent()
+    {
+        // What OpenTelemetry does in a service: listen, so that activities are created and context flows.
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = _ => true,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var source = new ActivitySource("ModelOps.Foundation.Tests");
+        var probe = new ProbeRecorded { Actor = "test", Probe = "traced" };
+        string requestTrace;
+
+        using (var request = source.StartActivity("request", ActivityKind.Server))
+        {
+            requestTrace = request!.TraceId.ToHexString();
+            await _host.WriteAsync([probe]);
+        }
+
+        Assert.True(await Eventually.HoldsAsync(async () => (await _host.EffectsAsync()).ContainsKey(probe.EventId), TimeSpan.FromSeconds(30)));
+        Assert.Equal(requestTrace, await _host.TraceOfEffectAsync(probe.EventId));
     }
 }

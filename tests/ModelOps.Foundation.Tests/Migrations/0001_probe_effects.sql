@@ -3,5 +3,6 @@
 CREATE TABLE probe_effects (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     event_id  uuid NOT NULL,
-    probe     text NOT NULL
+    probe     text NOT NULL,
+    trace_id  text
 );

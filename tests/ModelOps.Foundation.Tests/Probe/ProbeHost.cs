@@ -22,9 +22,11 @@ public sealed class ProbeRecordedConsumer(NpgsqlDataSource dataSource, Duplicate
 {
     protected override async Task ConsumeOnceAsync(ConsumeContext<ProbeRecorded> context, NpgsqlTransaction transaction)
     {
-        await using var insert = new NpgsqlCommand("INSERT INTO probe_effects (event_id, probe) VALUES ($1, $2)", transaction.Connection, transaction);
+        await using var insert = new NpgsqlCommand(
+            "INSERT INTO probe_effects (event_id, probe, trace_id) VALUES ($1, $2, $3)", transaction.Connection, transaction);
         insert.Parameters.Add(new NpgsqlParameter { Value = context.Message.EventId });
         insert.Parameters.Add(new NpgsqlParameter { Value = context.Message.Probe });
+        insert.Parameters.Add(new NpgsqlParameter { Value = (object?)System.Diagnostics.Activity.Current?.TraceId.ToHexString() ?? DBNull.Value });
         await insert.ExecuteNonQueryAsync(context.CancellationToken);
     }
 
@@ -123,6 +125,14 @@ public sealed class ProbeHost : IAsyncDisposable
         await using var command = Database.CreateCommand("SELECT count(*) FROM outbox_messages WHERE event_id = $1");
         command.Parameters.Add(new NpgsqlParameter { Value = eventId });
         return (long)(await command.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
+    }
+
+    /// <summary>The trace the consumer ran in when it handled <paramref name="eventId"/>.</summary>
+    public async Task<string?> TraceOfEffectAsync(Guid eventId)
+    {
+        await using var command = Database.CreateCommand("SELECT trace_id FROM probe_effects WHERE event_id = $1");
+        command.Parameters.Add(new NpgsqlParameter { Value = eventId });
+        return await command.ExecuteScalarAsync(TestContext.Current.CancellationToken) as string;
     }
 
     public async ValueTask DisposeAsync()
