@@ -3,6 +3,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Grpc.Reflection.V1Alpha;
 using ModelOps.AppHost.Hosting;
+using ModelOps.Testing;
 
 namespace ModelOps.AppHost.Tests;
 
@@ -78,13 +79,7 @@ public sealed class StackTests(RunningStack running) : IClassFixture<RunningStac
     private static async Task<List<string>> ListServicesAsync(string address, string? token)
     {
         using var channel = GrpcChannel.ForAddress(address);
-        var headers = token is null ? new Metadata() : new Metadata { { "Authorization", $"Bearer {token}" } };
-        using var call = new ServerReflection.ServerReflectionClient(channel)
-            .ServerReflectionInfo(headers, cancellationToken: TestContext.Current.CancellationToken);
-        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" }, TestContext.Current.CancellationToken);
-        await call.RequestStream.CompleteAsync();
-        Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken));
-        return call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        return await GrpcTestHost.ListServicesAsync(new ServerReflection.ServerReflectionClient(channel), token);
     }
 }
 

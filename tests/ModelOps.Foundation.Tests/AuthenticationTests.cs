@@ -4,9 +4,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Grpc.Reflection.V1Alpha;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using ModelOps.AppHost.Hosting;
-using ModelOps.ServiceDefaults;
 using ModelOps.ServiceDefaults.Identity;
 using ModelOps.Testing;
 
@@ -25,23 +23,12 @@ public sealed class AuthenticationTests(InfrastructureFixture infrastructure) : 
 
     public async ValueTask InitializeAsync()
     {
-        var port = infrastructure.Context.Ports.Take();
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "ModelOps.AuthProbe" });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        (_app, var address) = await GrpcTestHost.StartAsync(infrastructure, "ModelOps.AuthProbe", app =>
         {
-            ["Identity:Issuer"] = Tokens.Issuer,
-            ["Identity:SigningKeys"] = Tokens.JsonWebKeySet(),
-            ["Kestrel:Endpoints:grpc:Url"] = $"http://127.0.0.1:{port}",
-            ["Kestrel:Endpoints:grpc:Protocols"] = "Http2",
+            app.MapGrpcHealthChecksService().AllowAnonymous();
+            app.MapGrpcReflectionService().RequireAuthorization(policy => policy.RequireRole(Roles.Admin));
         });
-        builder.AddServiceDefaults();
-        _app = builder.Build();
-        _app.UseAuthentication();
-        _app.UseAuthorization();
-        _app.MapGrpcHealthChecksService().AllowAnonymous();
-        _app.MapGrpcReflectionService().RequireAuthorization(policy => policy.RequireRole(Roles.Admin));
-        await _app.StartAsync(TestContext.Current.CancellationToken);
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        _channel = GrpcChannel.ForAddress(address);
     }
 
     public async ValueTask DisposeAsync()
@@ -124,14 +111,6 @@ public sealed class AuthenticationTests(InfrastructureFixture infrastructure) : 
         Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => ListServicesAsync(token))).StatusCode);
     }
 
-    private async Task<List<string>> ListServicesAsync(string? token)
-    {
-        var client = new ServerReflection.ServerReflectionClient(_channel);
-        var headers = token is null ? new Metadata() : new Metadata { { "Authorization", $"Bearer {token}" } };
-        using var call = client.ServerReflectionInfo(headers, cancellationToken: TestContext.Current.CancellationToken);
-        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" }, TestContext.Current.CancellationToken);
-        await call.RequestStream.CompleteAsync();
-        Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken));
-        return call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
-    }
+    private Task<List<string>> ListServicesAsync(string? token) =>
+        GrpcTestHost.ListServicesAsync(new ServerReflection.ServerReflectionClient(_channel), token);
 }

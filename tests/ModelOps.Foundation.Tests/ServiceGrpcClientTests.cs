@@ -16,27 +16,14 @@ namespace ModelOps.Foundation.Tests;
 public sealed class ServiceGrpcClientTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
     private WebApplication _peer = null!;
-    private int _port;
+    private string _address = "";
 
-    public async ValueTask InitializeAsync()
-    {
-        _port = infrastructure.Context.Ports.Take();
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = "ModelOps.Peer" });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+    public async ValueTask InitializeAsync() =>
+        (_peer, _address) = await GrpcTestHost.StartAsync(infrastructure, "ModelOps.Peer", app =>
         {
-            ["Identity:Issuer"] = infrastructure.Tokens.Issuer,
-            ["Identity:SigningKeys"] = infrastructure.Tokens.JsonWebKeySet(),
-            ["Kestrel:Endpoints:grpc:Url"] = $"http://127.0.0.1:{_port}",
-            ["Kestrel:Endpoints:grpc:Protocols"] = "Http2",
+            app.MapGrpcHealthChecksService().AllowAnonymous();
+            app.MapGrpcReflectionService().RequireAuthorization(policy => policy.RequireRole(Roles.Service));
         });
-        builder.AddServiceDefaults();
-        _peer = builder.Build();
-        _peer.UseAuthentication();
-        _peer.UseAuthorization();
-        _peer.MapGrpcHealthChecksService().AllowAnonymous();
-        _peer.MapGrpcReflectionService().RequireAuthorization(policy => policy.RequireRole(Roles.Service));
-        await _peer.StartAsync(TestContext.Current.CancellationToken);
-    }
 
     public ValueTask DisposeAsync() => _peer.DisposeAsync();
 
@@ -48,7 +35,7 @@ public sealed class ServiceGrpcClientTests(InfrastructureFixture infrastructure)
         var reflection = caller.Services.GetRequiredService<ServerReflection.ServerReflectionClient>();
 
         var status = await health.CheckAsync(new HealthCheckRequest(), cancellationToken: TestContext.Current.CancellationToken);
-        var services = await ListServicesAsync(reflection);
+        var services = await GrpcTestHost.ListServicesAsync(reflection);
 
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, status.Status);
         Assert.Contains("grpc.reflection.v1alpha.ServerReflection", services);
@@ -60,7 +47,7 @@ public sealed class ServiceGrpcClientTests(InfrastructureFixture infrastructure)
         using var caller = Caller(serviceToken: null);
         var reflection = caller.Services.GetRequiredService<ServerReflection.ServerReflectionClient>();
 
-        var exception = await Assert.ThrowsAsync<RpcException>(() => ListServicesAsync(reflection));
+        var exception = await Assert.ThrowsAsync<RpcException>(() => GrpcTestHost.ListServicesAsync(reflection));
 
         Assert.Equal(StatusCode.Unauthenticated, exception.StatusCode);
     }
@@ -73,20 +60,11 @@ public sealed class ServiceGrpcClientTests(InfrastructureFixture infrastructure)
             ["Identity:Issuer"] = infrastructure.Tokens.Issuer,
             ["Identity:SigningKeys"] = infrastructure.Tokens.JsonWebKeySet(),
             ["Identity:ServiceToken"] = serviceToken,
-            ["services:peer:grpc:0"] = $"http://127.0.0.1:{_port}",
+            ["services:peer:grpc:0"] = _address,
         });
         builder.AddServiceDefaults();
         builder.Services.AddServiceGrpcClient<Health.HealthClient>("peer");
         builder.Services.AddServiceGrpcClient<ServerReflection.ServerReflectionClient>("peer");
         return builder.Build();
-    }
-
-    private static async Task<List<string>> ListServicesAsync(ServerReflection.ServerReflectionClient client)
-    {
-        using var call = client.ServerReflectionInfo(cancellationToken: TestContext.Current.CancellationToken);
-        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" }, TestContext.Current.CancellationToken);
-        await call.RequestStream.CompleteAsync();
-        Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken));
-        return call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
     }
 }
