@@ -26,8 +26,14 @@ for trx in "${trx_files[@]}"; do
   e=$(sed -n 's/.* error="\([0-9]*\)".*/\1/p' <<<"$counters")
   t=$(sed -n 's/.* timeout="\([0-9]*\)".*/\1/p' <<<"$counters")
   a=$(sed -n 's/.* aborted="\([0-9]*\)".*/\1/p' <<<"$counters")
+  run_failed=$(( ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0} ))
+  # A test host that crashes (out of memory, a stack overflow) leaves counters with no failure but a failed outcome.
+  if grep -q '<ResultSummary outcome="Failed"' "$trx" && [ "$run_failed" -eq 0 ]; then
+    echo "$(basename "$trx"): the test run failed outside any test (see the output above)." >&2
+    run_failed=1
+  fi
   passed=$((passed + ${p:-0}))
-  failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+  failed=$((failed + run_failed))
 done
 
 projects=(tests/*/*.Tests.csproj)
@@ -35,6 +41,11 @@ if [ "${#trx_files[@]}" -ne "${#projects[@]}" ]; then
   # A test assembly that crashed, or results that overwrote each other, must not pass as fewer tests.
   echo "Expected results from ${#projects[@]} test projects, found ${#trx_files[@]}." >&2
   failed=$((failed + 1))
+fi
+
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "dotnet test failed (exit $status) without a failed test in the results: counted as one failure." >&2
+  failed=1
 fi
 
 echo "${passed} passed, ${failed} failed"
