@@ -10,7 +10,8 @@ var identity = builder.AddDevelopmentIdentity("identity");
 var ledger = builder.AddProject<Projects.ModelOps_Ledger>("ledger", grpcPort: 7107, httpPort: 7207)
     .WithReference(postgres.AddDatabase("ledgerdb"))
     .WithReference(eventbus)
-    .WithReference(identity);
+    .WithReference(identity)
+    .WithLedgerSigningKey(builder.Context, origin: "modelops.local/ledger");
 
 var tracking = builder.AddProject<Projects.ModelOps_Tracking>("tracking", grpcPort: 7101, httpPort: 7201)
     .WithReference(postgres.AddDatabase("trackingdb"))

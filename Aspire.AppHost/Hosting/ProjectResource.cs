@@ -23,6 +23,7 @@ public sealed class ProjectResource : Resource
     private readonly int _preferredGrpcPort;
     private readonly int _preferredHttpPort;
     private readonly Dictionary<string, Func<string>> _environment = [];
+    private readonly Dictionary<string, string> _notes = [];
     private ManagedProcess? _process;
 
     /// <summary>A service named <paramref name="name"/> built from <paramref name="project"/>.</summary>
@@ -55,7 +56,14 @@ public sealed class ProjectResource : Resource
     {
         ["grpc"] = GrpcAddress,
         ["http"] = $"{HttpAddress}/health",
-    };
+    }.Concat(_notes).ToDictionary();
+
+    /// <summary>Shows <paramref name="value"/> under <paramref name="key"/> in the summary table and on the dashboard.</summary>
+    public ProjectResource WithNote(string key, string value)
+    {
+        _notes[key] = value;
+        return this;
+    }
 
     /// <summary>Sets an environment variable, evaluated when the process starts.</summary>
     public ProjectResource WithEnvironment(string name, Func<string> value)

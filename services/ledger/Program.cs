@@ -1,15 +1,15 @@
+using ModelOps.Ledger.Extensions;
+using ModelOps.Ledger.Grpc;
 using ModelOps.ServiceDefaults;
-using ModelOps.ServiceDefaults.Data;
-using ModelOps.ServiceDefaults.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddServiceDatabase("ledgerdb", typeof(Program).Assembly);
-builder.AddEventBus();
+builder.AddApplicationServices();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapGrpcService<LedgerService>();
 
 app.Run();

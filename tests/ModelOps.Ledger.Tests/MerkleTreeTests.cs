@@ -1,4 +1,4 @@
-using ModelOps.Ledger.Domain;
+using ModelOps.Ledger.Verification;
 
 namespace ModelOps.Ledger.Tests;
 

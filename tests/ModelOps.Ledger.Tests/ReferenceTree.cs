@@ -72,7 +72,7 @@ internal static class ReferenceTree
 /// <summary>A log's node store kept in memory, filled the way the ledger fills its table: one append at a time.</summary>
 internal sealed class MemoryLog
 {
-    private readonly Dictionary<ModelOps.Ledger.Domain.NodeId, byte[]> _nodes = [];
+    private readonly Dictionary<ModelOps.Ledger.Verification.NodeId, byte[]> _nodes = [];
 
     public MemoryLog(IEnumerable<byte[]> entries)
     {
@@ -86,7 +86,7 @@ internal sealed class MemoryLog
 
     public void Append(byte[] entry)
     {
-        foreach (var (node, hash) in ModelOps.Ledger.Domain.MerkleTree.Append(Size, ModelOps.Ledger.Domain.MerkleTree.LeafHash(entry), Node))
+        foreach (var (node, hash) in ModelOps.Ledger.Verification.MerkleTree.Append(Size, ModelOps.Ledger.Verification.MerkleTree.LeafHash(entry), Node))
         {
             _nodes[node] = hash;
         }
@@ -96,6 +96,6 @@ internal sealed class MemoryLog
 
     public int NodeCount => _nodes.Count;
 
-    public byte[] Node(ModelOps.Ledger.Domain.NodeId id) =>
+    public byte[] Node(ModelOps.Ledger.Verification.NodeId id) =>
         _nodes.TryGetValue(id, out var hash) ? hash : throw new KeyNotFoundException($"Node {id} is not stored.");
 }

@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Security.Cryptography;
 
-namespace ModelOps.Ledger.Domain;
+namespace ModelOps.Ledger.Verification;
 
 /// <summary>A perfect subtree: the 2^<see cref="Level"/> leaves from <see cref="Index"/> × 2^<see cref="Level"/> on.</summary>
 /// <param name="Level">Height above the leaves (0 is a leaf).</param>

@@ -1,0 +1,3 @@
+using ModelOps.Cli;
+
+return await ModelOpsCli.RunAsync(args, Console.Out, Console.Error);
