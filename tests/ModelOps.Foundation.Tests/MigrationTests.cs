@@ -44,12 +44,17 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
             }
         }
 
-        var expected = typeof(ModelOps.ServiceDefaults.Extensions).Assembly.GetManifestResourceNames().Where(n => n.EndsWith(".sql", StringComparison.Ordinal));
+        // The shared scripts, then the ledger's own (embedded under its namespace, from its Data/Migrations folder).
+        var ledgerScripts = Directory.GetFiles(Path.Combine(ResourceContext.RepositoryRoot, "services", "ledger", "Data", "Migrations"), "*.sql")
+            .Select(path => $"ModelOps.Ledger.Data.Migrations.{Path.GetFileName(path)}");
+        var expected = typeof(ModelOps.ServiceDefaults.Extensions).Assembly.GetManifestResourceNames()
+            .Where(n => n.EndsWith(".sql", StringComparison.Ordinal)).Concat(ledgerScripts);
         Assert.Equal(expected.Order(), applied.Keys.Order());
         Assert.All(applied.Values, count => Assert.Equal(1, count));
 
         await using var tables = new NpgsqlCommand(
-            "SELECT to_regclass('outbox_messages') IS NOT NULL AND to_regclass('inbox_messages') IS NOT NULL", connection);
+            "SELECT to_regclass('outbox_messages') IS NOT NULL AND to_regclass('inbox_messages') IS NOT NULL AND to_regclass('ledger_entries') IS NOT NULL",
+            connection);
         Assert.True((bool)(await tables.ExecuteScalarAsync(TestContext.Current.CancellationToken))!);
     }
 }
