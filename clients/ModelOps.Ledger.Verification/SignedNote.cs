@@ -22,7 +22,7 @@ public static class NoteKeys
     /// <summary>The signature type byte of Ed25519.</summary>
     public const byte Ed25519Type = 0x01;
 
-    private const string PrivateKeyPrefix = "PRIVATE+KEY+";
+    internal const string PrivateKeyPrefix = "PRIVATE+KEY+";
 
     /// <summary>A new key named <paramref name="name"/>: the signer key (keep it secret) and its verifier key (publish it).</summary>
     public static (string SignerKey, string VerifierKey) Generate(string name)
@@ -93,13 +93,12 @@ public sealed class NoteSigner
     /// <summary>Reads a signer key <c>PRIVATE+KEY+name+hash+base64(0x01 ‖ seed)</c>; the hash must match the key.</summary>
     public NoteSigner(string signerKey)
     {
-        const string prefix = "PRIVATE+KEY+";
-        if (!signerKey.StartsWith(prefix, StringComparison.Ordinal))
+        if (!signerKey.StartsWith(NoteKeys.PrivateKeyPrefix, StringComparison.Ordinal))
         {
             throw new NoteException("A signer key starts with PRIVATE+KEY+.");
         }
 
-        var (name, hash, seed) = NoteKeys.ParseKey(signerKey[prefix.Length..].Trim(), "signer key");
+        var (name, hash, seed) = NoteKeys.ParseKey(signerKey[NoteKeys.PrivateKeyPrefix.Length..].Trim(), "signer key");
         _privateKey = new Ed25519PrivateKeyParameters(seed);
         var publicKey = _privateKey.GeneratePublicKey().GetEncoded();
         if (NoteKeys.KeyHash(name, publicKey) != hash)

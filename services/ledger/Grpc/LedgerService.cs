@@ -281,12 +281,11 @@ public sealed partial class LedgerService(LedgerStore store, CheckpointSigner si
 
     private async Task<Dictionary<NodeId, byte[]>> NodesAsync(IEnumerable<NodeId> wanted, CancellationToken cancellationToken)
     {
-        var list = wanted.ToList();
+        var list = wanted.Distinct().ToList();
         var nodes = await store.GetNodesAsync(list, cancellationToken);
-        var missing = list.FirstOrDefault(id => !nodes.ContainsKey(id));
-        if (nodes.Count < list.Distinct().Count())
+        if (nodes.Count < list.Count)
         {
-            DataLoss($"The ledger's store lacks tree node {missing}: it was damaged outside the ledger.");
+            DataLoss($"The ledger's store lacks tree node {list.First(id => !nodes.ContainsKey(id))}: it was damaged outside the ledger.");
         }
 
         return nodes;
