@@ -25,7 +25,15 @@ public static class DatabaseExtensions
             throw new InvalidOperationException($"ConnectionStrings:{connectionName} is not configured.");
         }
 
-        builder.Services.AddNpgsqlDataSource(connectionString);
+        // Statements a service runs again and again are prepared on first reuse, unless the connection string says
+        // otherwise: parsing and planning is a good part of a short query's time.
+        var settings = new NpgsqlConnectionStringBuilder(connectionString);
+        if (settings.MaxAutoPrepare == 0)
+        {
+            settings.MaxAutoPrepare = 64;
+        }
+
+        builder.Services.AddNpgsqlDataSource(settings.ConnectionString);
         builder.Services.AddSingleton(new DatabaseMigrations(connectionString, [typeof(DatabaseExtensions).Assembly, migrationsAssembly]));
         // Registered before every other hosted service, so the outbox relay and consumers find their tables.
         builder.Services.Insert(0, ServiceDescriptor.Singleton<IHostedService, DatabaseMigrationService>());

@@ -53,6 +53,26 @@ public sealed class LedgerServiceTests(InfrastructureFixture infrastructure) : I
     }
 
     [Fact]
+    public async Task ConcurrentAppendsCommittedTogetherEachGetTheirOwnIndexAndOneEventIdIsStoredOnce()
+    {
+        // Enough calls at once that the service commits several of them in one transaction.
+        var shared = Guid.CreateVersion7().ToString();
+        var service = _ledger.As("svc", "service");
+        var responses = await Task.WhenAll(Enumerable.Range(0, 60).Select(i =>
+            AppendAsync("external.Attested", $$"""{"n":{{(i % 10 == 0 ? 0 : i)}}}""", [], service, i % 10 == 0 ? shared : "")));
+
+        var distinct = responses.Where(r => r.Entry.EventId != shared).ToList();
+        Assert.Equal(54, distinct.Count);
+        Assert.All(distinct, r => Assert.False(r.Duplicate));
+        Assert.Equal(54, distinct.Select(r => r.Entry.Index).Distinct().Count());
+        Assert.All(responses, r => Assert.True(r.Entry.Index >= 0, "every call waits for its index"));
+
+        var sharing = responses.Where(r => r.Entry.EventId == shared).ToList();
+        Assert.Single(sharing, r => !r.Duplicate);
+        Assert.Single(sharing.Select(r => r.Entry.Index).Distinct());
+    }
+
+    [Fact]
     public async Task AppendWithoutATokenIsUnauthenticated()
     {
         var error = await Assert.ThrowsAsync<RpcException>(() =>

@@ -34,7 +34,7 @@ public sealed partial class IntegrationEventConsumer(LedgerStore store, ILogger<
             }
         }
 
-        var inserted = await store.EnqueueAsync([.. entries.Values], context.CancellationToken);
+        var inserted = (await store.EnqueueAsync([.. entries.Values], context.CancellationToken)).Count;
         if (inserted < entries.Count)
         {
             LogDuplicates(logger, entries.Count - inserted);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using ModelOps.Ledger.Domain;
 using ModelOps.Ledger.Verification;
 using Npgsql;
@@ -19,24 +20,31 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
     /// <summary>The notification a commit of new entries sends, which wakes the sequencer.</summary>
     public const string QueuedChannel = "ledger_queued";
 
+    // Nodes of level 8 and up cover 256 leaves or more: 4,096 of them for a million leaves, 32 bytes each.
+    private const int CachedLevel = 8;
+    private const int CacheCapacity = 1 << 18;
+
+    private readonly ConcurrentDictionary<NodeId, byte[]> _upperNodes = new();
+
     private const string EntryColumns = "idx, event_id, event_type, actor, occurred_at, data, leaf_hash, sequenced_at";
 
-    /// <summary>Stores entries not stored before (by event id) for the sequencer, in one transaction; returns how many were new.</summary>
-    public async Task<int> EnqueueAsync(IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken)
+    /// <summary>Stores entries not stored before (by event id) for the sequencer, in one transaction; returns the ids of those that were new.</summary>
+    public async Task<IReadOnlySet<Guid>> EnqueueAsync(IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken)
     {
+        var inserted = new HashSet<Guid>();
         if (entries.Count == 0)
         {
-            return 0;
+            return inserted;
         }
 
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        int inserted;
         await using (var insert = new NpgsqlCommand(
             """
             INSERT INTO ledger_entries (event_id, event_type, actor, occurred_at, data, leaf_hash)
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::bytea[], $6::bytea[])
             ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
             """, connection, transaction))
         {
             insert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(e => e.EventId).ToArray() });
@@ -45,7 +53,11 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
             insert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(e => e.OccurredAt.ToUniversalTime()).ToArray() });
             insert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(e => e.Data).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
             insert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(e => e.LeafHash).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-            inserted = await insert.ExecuteNonQueryAsync(cancellationToken);
+            await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                inserted.Add(reader.GetGuid(0));
+            }
         }
 
         var subjects = entries.SelectMany(e => e.Subjects.Select(s => (s.Key, s.Value, e.EventId))).ToList();
@@ -77,6 +89,15 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
         await using var command = dataSource.CreateCommand($"SELECT {EntryColumns} FROM ledger_entries WHERE event_id = $1");
         command.Parameters.Add(new NpgsqlParameter { Value = eventId });
         return (await ReadEntriesAsync(command, cancellationToken)).SingleOrDefault();
+    }
+
+    /// <summary>Those of the entries recording <paramref name="eventIds"/> that have been sequenced.</summary>
+    public async Task<IReadOnlyList<StoredEntry>> GetSequencedAsync(Guid[] eventIds, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"SELECT {EntryColumns} FROM ledger_entries WHERE event_id = ANY($1) AND idx IS NOT NULL");
+        command.Parameters.Add(new NpgsqlParameter { Value = eventIds });
+        return await ReadEntriesAsync(command, cancellationToken);
     }
 
     /// <summary>The sequenced entry whose leaf hash is <paramref name="leafHash"/> with the lowest index.</summary>
@@ -124,11 +145,42 @@ public sealed class LedgerStore(NpgsqlDataSource dataSource)
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
-    /// <summary>The stored hashes of <paramref name="nodes"/>; a node the store lacks is absent from the result.</summary>
+    /// <summary>
+    /// The stored hashes of <paramref name="nodes"/>; a node the store lacks is absent from the result. A stored node
+    /// never changes, so the upper ones — few, and part of almost every proof — are kept in memory once read.
+    /// </summary>
     public async Task<Dictionary<NodeId, byte[]>> GetNodesAsync(IEnumerable<NodeId> nodes, CancellationToken cancellationToken)
     {
+        var result = new Dictionary<NodeId, byte[]>();
+        var missing = new List<NodeId>();
+        foreach (var node in nodes.Distinct())
+        {
+            if (node.Level >= CachedLevel && _upperNodes.TryGetValue(node, out var hash))
+            {
+                result[node] = hash;
+            }
+            else
+            {
+                missing.Add(node);
+            }
+        }
+
+        if (missing.Count == 0)
+        {
+            return result;
+        }
+
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await GetNodesAsync(connection, null, nodes, cancellationToken);
+        foreach (var (node, hash) in await GetNodesAsync(connection, null, missing, cancellationToken))
+        {
+            result[node] = hash;
+            if (node.Level >= CachedLevel && _upperNodes.Count < CacheCapacity)
+            {
+                _upperNodes.TryAdd(node, hash);
+            }
+        }
+
+        return result;
     }
 
     internal static async Task<Dictionary<NodeId, byte[]>> GetNodesAsync(

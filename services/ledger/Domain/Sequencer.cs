@@ -39,7 +39,6 @@ public sealed partial class Sequencer(
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var settings = options.Value;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -52,29 +51,15 @@ public sealed partial class Sequencer(
                 }
 
                 LogLeading(logger);
-                await using (var listen = new NpgsqlCommand($"LISTEN {LedgerStore.QueuedChannel}", leader))
+                try
                 {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
+                    await LeadAsync(leader, stoppingToken);
                 }
-
-                await LoadAsync(stoppingToken);
-                while (!stoppingToken.IsCancellationRequested)
+                finally
                 {
-                    var placed = await SequenceBatchAsync(settings.SequencerBatchSize, stoppingToken);
-                    var checkpointDue = _tree.Size > _checkpointSize;
-                    if (checkpointDue && DateTimeOffset.UtcNow >= _checkpointAt + settings.CheckpointInterval)
-                    {
-                        await PublishCheckpointAsync(stoppingToken);
-                        checkpointDue = false;
-                    }
-
-                    if (placed < settings.SequencerBatchSize)
-                    {
-                        var wait = checkpointDue
-                            ? Max(_checkpointAt + settings.CheckpointInterval - DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(1))
-                            : settings.SequencerPollInterval;
-                        await leader.WaitAsync(wait, stoppingToken);
-                    }
+                    // A session lock outlives the pooled connection's return to the pool: let it go now, so that
+                    // another replica (or this one's next turn, on another connection) can lead at once.
+                    await ReleaseLeadAsync(leader);
                 }
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
@@ -83,6 +68,55 @@ public sealed partial class Sequencer(
                 LogSequencerFailed(logger, exception);
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
             }
+        }
+    }
+
+    private async Task LeadAsync(NpgsqlConnection leader, CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        await using (var listen = new NpgsqlCommand($"LISTEN {LedgerStore.QueuedChannel}", leader))
+        {
+            await listen.ExecuteNonQueryAsync(stoppingToken);
+        }
+
+        await LoadAsync(stoppingToken);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var placed = await SequenceBatchAsync(settings.SequencerBatchSize, stoppingToken);
+            var checkpointDue = _tree.Size > _checkpointSize;
+            if (checkpointDue && DateTimeOffset.UtcNow >= _checkpointAt + settings.CheckpointInterval)
+            {
+                await PublishCheckpointAsync(stoppingToken);
+                checkpointDue = false;
+            }
+
+            if (placed < settings.SequencerBatchSize)
+            {
+                var wait = checkpointDue
+                    ? Max(_checkpointAt + settings.CheckpointInterval - DateTimeOffset.UtcNow, TimeSpan.FromMilliseconds(1))
+                    : settings.SequencerPollInterval;
+                await leader.WaitAsync(wait, stoppingToken);
+            }
+        }
+    }
+
+    private async Task ReleaseLeadAsync(NpgsqlConnection leader)
+    {
+        if (leader.FullState != System.Data.ConnectionState.Open)
+        {
+            return; // A broken connection's session is gone, and its lock with it.
+        }
+
+        try
+        {
+            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", leader);
+            unlock.Parameters.Add(new NpgsqlParameter { Value = LeaderLockKey });
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await unlock.ExecuteScalarAsync(timeout.Token);
+        }
+        catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException)
+        {
+            LogReleaseFailed(logger, exception);
         }
     }
 
@@ -126,8 +160,17 @@ public sealed partial class Sequencer(
     /// <summary>Places up to <paramref name="limit"/> waiting entries; returns how many.</summary>
     private async Task<int> SequenceBatchAsync(int limit, CancellationToken cancellationToken)
     {
-        using var activity = service.ActivitySource.StartActivity("ledger sequence");
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        // Look before locking: taking the head's row lock writes and flushes WAL, which an idle ledger should not do.
+        await using (var any = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE idx IS NULL)", connection))
+        {
+            if (!(bool)(await any.ExecuteScalarAsync(cancellationToken))!)
+            {
+                return 0;
+            }
+        }
+
+        using var activity = service.ActivitySource.StartActivity("ledger sequence");
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         long size;
@@ -245,6 +288,9 @@ public sealed partial class Sequencer(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "This replica is the ledger's sequencer")]
     private static partial void LogLeading(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not release the sequencer lock; it goes with the connection")]
+    private static partial void LogReleaseFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The ledger sequencer failed; it will reload the tree and retry")]
     private static partial void LogSequencerFailed(ILogger logger, Exception exception);

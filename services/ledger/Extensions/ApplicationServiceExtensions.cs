@@ -20,6 +20,8 @@ internal static class ApplicationServiceExtensions
         builder.Services.AddSingleton<LedgerStore>();
         builder.Services.AddSingleton<CheckpointSigner>();
         builder.Services.AddHostedService<Sequencer>();
+        builder.Services.AddSingleton<TreeHead>().AddHostedService(provider => provider.GetRequiredService<TreeHead>());
+        builder.Services.AddSingleton<AppendBatcher>().AddHostedService(provider => provider.GetRequiredService<AppendBatcher>());
         return builder;
     }
 }

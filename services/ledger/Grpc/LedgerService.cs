@@ -20,7 +20,8 @@ using Checkpoint = ModelOps.Ledger.V1.Checkpoint;
 namespace ModelOps.Ledger.Grpc;
 
 /// <summary>The ledger's API: direct appends of outside evidence, entries, checkpoints and proofs.</summary>
-public sealed partial class LedgerService(LedgerStore store, CheckpointSigner signer, IOptions<LedgerOptions> options)
+public sealed partial class LedgerService(
+    LedgerStore store, AppendBatcher appends, TreeHead head, CheckpointSigner signer, IOptions<LedgerOptions> options)
     : V1.LedgerService.LedgerServiceBase
 {
     /// <summary>Most entries one page returns.</summary>
@@ -80,9 +81,16 @@ public sealed partial class LedgerService(LedgerStore store, CheckpointSigner si
             throw;
         }
 
-        var inserted = await store.EnqueueAsync([entry], context.CancellationToken);
-        var stored = await WaitForSequencingAsync(eventId, settings.AppendWaitTimeout, context.CancellationToken);
-        return new AppendResponse { Entry = ToProto(stored), Duplicate = inserted == 0 };
+        // Watch before storing, so the notification of its sequencing cannot come first.
+        using var sequencing = head.Watch(eventId);
+        var inserted = await appends.StoreAsync(entry, context.CancellationToken);
+        if (!inserted && await store.GetByEventIdAsync(eventId, context.CancellationToken) is { Index: not null } earlier)
+        {
+            return new AppendResponse { Entry = ToProto(earlier), Duplicate = true };
+        }
+
+        var stored = await sequencing.SequencedAsync(settings.AppendWaitTimeout, context.CancellationToken);
+        return new AppendResponse { Entry = ToProto(stored), Duplicate = !inserted };
     }
 
     /// <inheritdoc />
@@ -156,7 +164,7 @@ public sealed partial class LedgerService(LedgerStore store, CheckpointSigner si
                 }
 
                 index = request.Index;
-                leafHash = (await NodesAsync([new NodeId(0, index)], cancellationToken))[new NodeId(0, index)];
+                leafHash = [];
                 break;
             case GetInclusionProofRequest.LeafOneofCase.LeafHash:
                 if (request.LeafHash.Length != MerkleTree.HashSize)
@@ -178,7 +186,10 @@ public sealed partial class LedgerService(LedgerStore store, CheckpointSigner si
                 return null!;
         }
 
-        var nodes = await NodesAsync(MerkleTree.NodesFor(MerkleTree.InclusionRanges(index, treeSize)), cancellationToken);
+        // The leaf's own hash comes with the proof's nodes, in the same query.
+        var leaf = new NodeId(0, index);
+        var nodes = await NodesAsync(MerkleTree.NodesFor(MerkleTree.InclusionRanges(index, treeSize)).Append(leaf), cancellationToken);
+        leafHash = leafHash.Length > 0 ? leafHash : nodes[leaf];
         var proof = MerkleTree.InclusionProof(index, treeSize, id => nodes[id]);
         return new InclusionProof
         {
@@ -233,24 +244,6 @@ public sealed partial class LedgerService(LedgerStore store, CheckpointSigner si
         return response;
     }
 
-    private async Task<StoredEntry> WaitForSequencingAsync(Guid eventId, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var deadline = Stopwatch.StartNew();
-        var delay = TimeSpan.FromMilliseconds(2);
-        while (true)
-        {
-            var entry = await store.GetByEventIdAsync(eventId, cancellationToken)
-                        ?? throw new InvalidOperationException($"Entry {eventId} vanished after it was stored.");
-            if (entry.Index is not null || deadline.Elapsed >= timeout)
-            {
-                return entry;
-            }
-
-            await Task.Delay(delay, cancellationToken);
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromMilliseconds(50).Ticks));
-        }
-    }
-
     private async Task<StoredCheckpoint> LatestCheckpointAsync(CancellationToken cancellationToken)
     {
         var checkpoint = await store.GetLatestCheckpointAsync(cancellationToken);
@@ -270,7 +263,7 @@ public sealed partial class LedgerService(LedgerStore store, CheckpointSigner si
             return (await LatestCheckpointAsync(cancellationToken)).Size;
         }
 
-        var size = await store.GetTreeSizeAsync(cancellationToken);
+        var size = await head.SizeAtLeastAsync(requested, cancellationToken);
         if (requested < 0 || requested > size)
         {
             GrpcErrors.InvalidArgument(field, $"must lie in [1, {size}], the log's size (or 0 for the latest checkpoint)");
