@@ -2,6 +2,9 @@ using ModelOps.ServiceDefaults;
 using ModelOps.ServiceDefaults.Data;
 using ModelOps.ServiceDefaults.Messaging;
 using ModelOps.ServiceDefaults.ObjectStore;
+using ModelOps.Tracking.Data;
+using ModelOps.Tracking.Domain;
+using ModelOps.Tracking.Grpc;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -9,9 +12,14 @@ builder.AddServiceDefaults();
 builder.AddServiceDatabase("trackingdb", typeof(Program).Assembly);
 builder.AddEventBus();
 builder.AddObjectStore("artifacts");
+builder.Services.AddOptions<TrackingOptions>().BindConfiguration(TrackingOptions.Section)
+    .Validate(o => o.Mandatory.All(ProvenanceFields.IsKnown), $"Tracking:MandatoryProvenance names a field that is not one of: {string.Join(", ", ProvenanceFields.All)}")
+    .ValidateOnStart();
+builder.Services.AddSingleton<TrackingStore>();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapGrpcService<TrackingService>();
 
 app.Run();

@@ -1,0 +1,51 @@
+using ModelOps.Tracking.V1;
+
+namespace ModelOps.Tracking.Domain;
+
+/// <summary>The provenance fields a run can record, by name, and which of them a run lacks.</summary>
+public static class ProvenanceFields
+{
+    /// <summary>Every field, in the order of the record: code and build, data, execution, training, correlation.</summary>
+    public static readonly IReadOnlyList<string> All =
+    [
+        "git_sha", "repo_url", "container_digest", "sbom_ref", "train_image_version",
+        "dataset_id", "dataset_snapshot_at", "dataset_hash", "feature_groups", "data_time_range",
+        "pipeline_id", "job_id", "orchestrator", "started_at", "ended_at", "seeds",
+        "hyperparameters", "split", "hardware", "egress_policy",
+        "correlation_ids",
+    ];
+
+    /// <summary>The fields of <paramref name="mandatory"/> that the run lacks.</summary>
+    public static IReadOnlyList<string> Missing(
+        Provenance provenance, bool started, bool ended, int hyperparameters, IEnumerable<string> mandatory) =>
+        mandatory.Where(field => !IsPresent(field, provenance, started, ended, hyperparameters)).ToList();
+
+    /// <summary>Whether <paramref name="field"/> names a provenance field.</summary>
+    public static bool IsKnown(string field) => All.Contains(field, StringComparer.Ordinal);
+
+    private static bool IsPresent(string field, Provenance p, bool started, bool ended, int hyperparameters) => field switch
+    {
+        "git_sha" => p.GitSha.Length > 0,
+        "repo_url" => p.RepoUrl.Length > 0,
+        "container_digest" => p.ContainerDigest.Length > 0,
+        "sbom_ref" => p.SbomRef.Length > 0,
+        "train_image_version" => p.TrainImageVersion.Length > 0,
+        "dataset_id" => p.DatasetId.Length > 0,
+        "dataset_snapshot_at" => p.DatasetSnapshotAt is not null,
+        "dataset_hash" => p.DatasetHash.Length > 0,
+        "feature_groups" => p.FeatureGroups.Count > 0,
+        "data_time_range" => p.DataTimeRange is { Start: not null, End: not null },
+        "pipeline_id" => p.PipelineId.Length > 0,
+        "job_id" => p.JobId.Length > 0,
+        "orchestrator" => p.Orchestrator.Length > 0,
+        "started_at" => started,
+        "ended_at" => ended,
+        "seeds" => p.Seeds.Count > 0,
+        "hyperparameters" => hyperparameters > 0,
+        "split" => p.Split is { } split && (split.Train > 0 || split.Validation > 0 || split.Test > 0),
+        "hardware" => p.Hardware.Length > 0,
+        "egress_policy" => p.EgressPolicy.Length > 0,
+        "correlation_ids" => p.CorrelationIds.Count > 0,
+        _ => throw new ArgumentOutOfRangeException(nameof(field), field, "not a provenance field"),
+    };
+}

@@ -1,0 +1,92 @@
+using System.Text;
+using Npgsql;
+
+namespace ModelOps.Tracking.Search;
+
+/// <summary>Translates a parsed filter and ordering into PostgreSQL over the tracking tables; every value is a parameter.</summary>
+public sealed class RunQuery
+{
+    private readonly List<NpgsqlParameter> _parameters = [];
+
+    /// <summary>The parameters, in order ($1, $2, ...).</summary>
+    public IReadOnlyList<NpgsqlParameter> Parameters => _parameters;
+
+    /// <summary>Adds a parameter; returns its placeholder.</summary>
+    public string Parameter(object value)
+    {
+        _parameters.Add(new NpgsqlParameter { Value = value });
+        return "$" + _parameters.Count;
+    }
+
+    /// <summary>The condition of <paramref name="node"/> over runs aliased <c>r</c>.</summary>
+    public string Condition(FilterNode node) => node switch
+    {
+        AndNode and => $"({Condition(and.Left)} AND {Condition(and.Right)})",
+        OrNode or => $"({Condition(or.Left)} OR {Condition(or.Right)})",
+        Comparison comparison => Compare(comparison),
+        _ => throw new ArgumentOutOfRangeException(nameof(node)),
+    };
+
+    /// <summary>Joins and ORDER BY terms for <paramref name="keys"/>, then the tie-breaker run_id.</summary>
+    public (string Joins, string OrderBy) Ordering(IReadOnlyList<OrderKey> keys)
+    {
+        var joins = new StringBuilder();
+        var terms = new List<string>();
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var (field, descending) = keys[i];
+            var direction = descending ? "DESC" : "ASC";
+            var alias = $"o{i}";
+            switch (field.Kind)
+            {
+                case FieldKind.Metric:
+                    joins.Append($" LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.run_id AND {alias}.key = {Parameter(field.Key)}");
+                    // NaN sorts like a missing value: last.
+                    terms.Add($"NULLIF({alias}.value, 'NaN') {direction} NULLS LAST");
+                    break;
+                case FieldKind.Param or FieldKind.Tag:
+                    var table = field.Kind == FieldKind.Param ? "params" : "run_tags";
+                    joins.Append($" LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = {Parameter(field.Key)}");
+                    terms.Add($"{alias}.value {direction} NULLS LAST");
+                    break;
+                default:
+                    terms.Add($"{AttributeColumn(field.Key)} {direction} NULLS LAST");
+                    break;
+            }
+        }
+
+        terms.Add("r.run_id");
+        return (joins.ToString(), string.Join(", ", terms));
+    }
+
+    private string Compare(Comparison comparison)
+    {
+        var (field, op, value, _) = comparison;
+        switch (field.Kind)
+        {
+            case FieldKind.Metric:
+                // PostgreSQL orders NaN above every number; a NaN must satisfy no comparison.
+                return $"EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id AND m.key = {Parameter(field.Key)} " +
+                       $"AND m.value <> 'NaN' AND m.value {op} {Parameter((double)value)})";
+            case FieldKind.Param or FieldKind.Tag:
+                var table = field.Kind == FieldKind.Param ? "params" : "run_tags";
+                // As in MLflow, a run without the key matches no comparison, != included.
+                return $"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.run_id AND t.key = {Parameter(field.Key)} " +
+                       $"AND t.value {op} {Parameter((string)value)})";
+            default:
+                var column = AttributeColumn(field.Key);
+                return $"{column} {op} {Parameter(value)}";
+        }
+    }
+
+    private static string AttributeColumn(string attribute) => attribute switch
+    {
+        "run_id" => "replace(r.run_id::text, '-', '')",
+        "run_name" => "r.run_name",
+        "status" => "r.status",
+        "author" => "r.author",
+        "start_time" => "r.start_time",
+        "end_time" => "r.end_time",
+        _ => throw new ArgumentOutOfRangeException(nameof(attribute), attribute, "not a run attribute"),
+    };
+}

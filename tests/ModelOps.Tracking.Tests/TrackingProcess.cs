@@ -1,0 +1,55 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using ModelOps.AppHost.Hosting;
+using ModelOps.Testing;
+using ModelOps.Tracking.V1;
+
+namespace ModelOps.Tracking.Tests;
+
+/// <summary>The tracking service as a real process on a test class's own database, virtual host and bucket.</summary>
+public sealed class TrackingProcess : IAsyncDisposable
+{
+    private readonly ProjectResource _resource;
+    private GrpcChannel? _channel;
+
+    private TrackingProcess(TestEnvironment environment, ProjectResource resource)
+    {
+        Environment = environment;
+        _resource = resource;
+    }
+
+    /// <summary>The test class's database, virtual host and bucket.</summary>
+    public TestEnvironment Environment { get; }
+
+    /// <summary>A client of the service (pass <see cref="As"/> headers).</summary>
+    public TrackingService.TrackingServiceClient Client { get; private set; } = null!;
+
+    /// <summary>Starts the service for <paramref name="name"/>'s own slice of the infrastructure.</summary>
+    public static async Task<TrackingProcess> StartAsync(
+        InfrastructureFixture infrastructure, string name, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var environment = await infrastructure.CreateEnvironmentAsync(name, TestContext.Current.CancellationToken);
+        var resource = new ProjectResource("tracking", new Projects.ModelOps_Tracking(), infrastructure.Context);
+        foreach (var (key, value) in environment.ServiceConfiguration("tracking").Concat((settings ?? new Dictionary<string, string>()).Select(s => new KeyValuePair<string, string?>(s.Key, s.Value))))
+        {
+            resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
+        }
+
+        var process = new TrackingProcess(environment, resource);
+        await resource.StartAsync(TestContext.Current.CancellationToken);
+        process._channel = GrpcChannel.ForAddress(resource.GrpcAddress);
+        process.Client = new TrackingService.TrackingServiceClient(process._channel);
+        return process;
+    }
+
+    /// <summary>Headers carrying a token for <paramref name="subject"/> with <paramref name="roles"/>.</summary>
+    public Metadata As(string subject, params string[] roles) =>
+        new() { { "Authorization", $"Bearer {Environment.Tokens.CreateToken(subject, roles)}" } };
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _channel?.Dispose();
+        await _resource.StopAsync();
+    }
+}
