@@ -36,7 +36,9 @@ public sealed class InfrastructureFixture : IAsyncLifetime
     /// <inheritdoc />
     public async ValueTask InitializeAsync()
     {
-        Context = new ResourceContext(_state, new Ports(dynamic: true), LogSink.Silent, Durable: false);
+        // MODELOPS_TEST_LOGS=1 shows what the servers and services print, to debug a failing test.
+        var logs = Environment.GetEnvironmentVariable("MODELOPS_TEST_LOGS") == "1" ? new LogSink(Console.Error, colour: false) : LogSink.Silent;
+        Context = new ResourceContext(_state, new Ports(dynamic: true), logs, Durable: false);
         Postgres = new PostgresResource("postgres", Context);
         RabbitMq = new RabbitMqResource("eventbus", Context);
         ObjectStore = new ObjectStoreResource("objectstore", Context);

@@ -21,6 +21,9 @@ public sealed class TrackingProcess : IAsyncDisposable
     /// <summary>The test class's database, virtual host and bucket.</summary>
     public TestEnvironment Environment { get; }
 
+    /// <summary>The channel to the service.</summary>
+    public GrpcChannel Channel => _channel!;
+
     /// <summary>A client of the service (pass <see cref="As"/> headers).</summary>
     public TrackingService.TrackingServiceClient Client { get; private set; } = null!;
 
@@ -37,7 +40,7 @@ public sealed class TrackingProcess : IAsyncDisposable
 
         var process = new TrackingProcess(environment, resource);
         await resource.StartAsync(TestContext.Current.CancellationToken);
-        process._channel = GrpcChannel.ForAddress(resource.GrpcAddress);
+        process._channel = GrpcChannel.ForAddress(resource.GrpcAddress, new GrpcChannelOptions { MaxReceiveMessageSize = 8 << 20 });
         process.Client = new TrackingService.TrackingServiceClient(process._channel);
         return process;
     }

@@ -19,7 +19,7 @@ public sealed class ConflictException(string message, string? field = null) : Ex
 }
 
 /// <summary>The tracking tables: experiments, runs and everything logged to them.</summary>
-public sealed class TrackingStore(NpgsqlDataSource dataSource)
+public sealed partial class TrackingStore(NpgsqlDataSource dataSource)
 {
     private static readonly JsonFormatter ProtoJson = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
     private static readonly JsonParser ProtoJsonParser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
@@ -347,7 +347,7 @@ public sealed class TrackingStore(NpgsqlDataSource dataSource)
     /// <summary>
     /// Ends a running run: its final record is fixed, hashed and announced in the same transaction. The record is
     /// the RFC 8785 canonical JSON of the run (params, tags, latest metrics, inputs, provenance) with the SHA-256 of
-    /// its whole metric history, so that the hash commits to every value logged.
+    /// its whole metric history and of its artifact list, so that the hash commits to every value and file logged.
     /// </summary>
     public async Task<string> EndRunAsync(
         Guid runId, RunStatus status, DateTimeOffset endTime, string actor, Func<Run, string, IIntegrationEvent> finished,
@@ -366,7 +366,9 @@ public sealed class TrackingStore(NpgsqlDataSource dataSource)
 
         var run = (await LoadRunsAsync(connection, transaction, [runId], cancellationToken)).Single();
         var historySha256 = await MetricHistorySha256Async(connection, transaction, runId, cancellationToken);
-        var sha256 = RunRecord.Sha256(run, historySha256);
+        var artifactsSha256 = await LinesSha256Async(connection, transaction, runId,
+            "SELECT path, sha256, size FROM artifacts WHERE run_id = $1 ORDER BY path", cancellationToken);
+        var sha256 = RunRecord.Sha256(run, historySha256, artifactsSha256);
         await using (var seal = new NpgsqlCommand("UPDATE runs SET record_sha256 = $2 WHERE run_id = $1", connection, transaction))
         {
             seal.Parameters.Add(new NpgsqlParameter { Value = runId });
@@ -546,22 +548,37 @@ public sealed class TrackingStore(NpgsqlDataSource dataSource)
 
     private static LifecycleStage Stage(string stage) => stage == "active" ? LifecycleStage.Active : LifecycleStage.Deleted;
 
-    private static async Task<string> MetricHistorySha256Async(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken)
-    {
-        // One line per point, "key\tstep\ttimestamp\tvalue\n", in (key, step, timestamp, value) order, the value in the
-        // shortest round-trip form: anyone holding the history can recompute it.
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        await using var command = new NpgsqlCommand(
+    private static Task<string> MetricHistorySha256Async(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, CancellationToken cancellationToken) =>
+        LinesSha256Async(connection, transaction, runId,
             "SELECT key, step, timestamp, value FROM metrics WHERE run_id = $1 ORDER BY key COLLATE \"C\", step, timestamp, value",
-            connection, transaction);
+            cancellationToken);
+
+    // One line per row, its columns joined by tabs, numbers in invariant form and doubles in the shortest round-trip
+    // form ("key\tstep\ttimestamp\tvalue\n" for the metric history, "path\tsha256\tsize\n" for artifacts): anyone
+    // holding the rows can recompute the hash.
+    private static async Task<string> LinesSha256Async(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Guid runId, string sql, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = runId });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var line = new StringBuilder();
         while (await reader.ReadAsync(cancellationToken))
         {
-            var line = string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{reader.GetString(0)}\t{reader.GetInt64(1)}\t{reader.GetInt64(2)}\t{reader.GetDouble(3):R}\n");
-            hash.AppendData(Encoding.UTF8.GetBytes(line));
+            line.Clear();
+            for (var i = 0; i < reader.FieldCount; i++)
+            {
+                line.Append(i > 0 ? "\t" : "").Append(reader.GetValue(i) switch
+                {
+                    double value => value.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+                    IFormattable value => value.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+                    var value => value.ToString(),
+                });
+            }
+
+            hash.AppendData(Encoding.UTF8.GetBytes(line.Append('\n').ToString()));
         }
 
         return Convert.ToHexStringLower(hash.GetHashAndReset());

@@ -12,6 +12,9 @@ public sealed class TrackingOptions
     /// </summary>
     public List<string>? MandatoryProvenance { get; set; }
 
+    /// <summary>The largest artifact accepted, in bytes: 5 GiB by default (the largest single copy an S3 store makes).</summary>
+    public long MaxArtifactBytes { get; set; } = 5L << 30;
+
     /// <summary>The mandatory fields in effect.</summary>
     public IReadOnlyList<string> Mandatory => MandatoryProvenance is { Count: > 0 } fields ? fields : ProvenanceFields.All;
 }

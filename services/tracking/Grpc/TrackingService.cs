@@ -11,6 +11,7 @@ using ModelOps.Contracts.Tracking.V1;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
 using ModelOps.ServiceDefaults.ObjectStore;
+using ModelOps.Tracking.Artifacts;
 using ModelOps.Tracking.Data;
 using ModelOps.Tracking.Domain;
 using ModelOps.Tracking.Search;
@@ -19,7 +20,8 @@ using ModelOps.Tracking.V1;
 namespace ModelOps.Tracking.Grpc;
 
 /// <summary>The tracking API: experiments, runs, logging, provenance and search.</summary>
-public sealed class TrackingService(TrackingStore store, ObjectStoreConnection objectStore, IOptions<TrackingOptions> options)
+public sealed partial class TrackingService(
+    TrackingStore store, ObjectStoreConnection objectStore, BlobStore blobs, IOptions<TrackingOptions> options)
     : V1.TrackingService.TrackingServiceBase
 {
     /// <summary>Most results one page returns.</summary>
@@ -303,19 +305,7 @@ public sealed class TrackingService(TrackingStore store, ObjectStoreConnection o
         violations.Require(request.Params.Count <= Limits.MaxParamsPerBatch, "params", $"at most {Limits.MaxParamsPerBatch} params in one batch");
         violations.Require(request.Tags.Count <= Limits.MaxTagsPerBatch, "tags", $"at most {Limits.MaxTagsPerBatch} tags in one batch");
         violations.Require(request.Inputs.Count <= Limits.MaxInputsPerBatch, "inputs", $"at most {Limits.MaxInputsPerBatch} inputs in one batch");
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        for (var i = 0; i < request.Metrics.Count && i < Limits.MaxMetricsPerBatch; i++)
-        {
-            var metric = request.Metrics[i];
-            CheckKey(violations, $"metrics[{i}].key", metric.Key);
-            violations.Require(metric.Step >= 0, $"metrics[{i}].step", "must not be negative");
-            violations.Require(metric.Timestamp >= 0, $"metrics[{i}].timestamp", "must not be negative (milliseconds since the epoch; 0 for now)");
-            if (metric.Timestamp == 0)
-            {
-                metric.Timestamp = now;
-            }
-        }
-
+        CheckMetrics(violations, "metrics", request.Metrics);
         CheckPairs(violations, "params", request.Params.Select(p => (p.Key, p.Value)).ToList(), Limits.MaxParamsPerBatch, Limits.MaxParamValueLength);
         CheckPairs(violations, "tags", request.Tags.Select(t => (t.Key, t.Value)).ToList(), Limits.MaxTagsPerBatch, Limits.MaxTagValueLength);
         for (var i = 0; i < request.Inputs.Count && i < Limits.MaxInputsPerBatch; i++)
@@ -357,7 +347,7 @@ public sealed class TrackingService(TrackingStore store, ObjectStoreConnection o
         violations.Require(request.MinStep <= request.MaxStep || request.MaxStep == 0, "max_step", "must not be below min_step");
         violations.Require(request.MaxPoints >= 0, "max_points", "must not be negative");
         violations.ThrowIfAny();
-        await LoadRunAsync(runId, context.CancellationToken);
+        await RequireRunAsync(runId, context.CancellationToken);
 
         var all = request.MinStep == 0 && request.MaxStep == 0;
         var (points, total) = await store.GetMetricHistoryAsync(runId, request.MetricKey,
@@ -474,6 +464,14 @@ public sealed class TrackingService(TrackingStore store, ObjectStoreConnection o
     private async Task<Run> LoadRunAsync(Guid runId, CancellationToken cancellationToken) =>
         (await store.GetRunsAsync([runId], cancellationToken)).SingleOrDefault() ?? NotFound<Run>($"Run {RunIds.Format(runId)}");
 
+    private async Task RequireRunAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        if (!await store.RunExistsAsync(runId, cancellationToken))
+        {
+            GrpcErrors.NotFound($"Run {RunIds.Format(runId)}");
+        }
+    }
+
     /// <summary>Maps what the store refuses to the status a client should see.</summary>
     private static async Task<T> Write<T>(Func<Task<T>> write)
     {
@@ -549,6 +547,23 @@ public sealed class TrackingService(TrackingStore store, ObjectStoreConnection o
         else if (key.Any(char.IsControl))
         {
             violations.Add(field, "contains a control character");
+        }
+    }
+
+    /// <summary>Checks metrics to be logged and stamps those without a timestamp with the current time.</summary>
+    private static void CheckMetrics(FieldViolations violations, string field, IList<Metric> metrics)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        for (var i = 0; i < metrics.Count && i < Limits.MaxMetricsPerBatch; i++)
+        {
+            var metric = metrics[i];
+            CheckKey(violations, $"{field}[{i}].key", metric.Key);
+            violations.Require(metric.Step >= 0, $"{field}[{i}].step", "must not be negative");
+            violations.Require(metric.Timestamp >= 0, $"{field}[{i}].timestamp", "must not be negative (milliseconds since the epoch; 0 for now)");
+            if (metric.Timestamp == 0)
+            {
+                metric.Timestamp = now;
+            }
         }
     }
 

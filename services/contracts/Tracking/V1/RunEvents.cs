@@ -42,3 +42,29 @@ public sealed record RunFinished : IntegrationEvent
     public override IReadOnlyDictionary<string, string> Subjects =>
         new Dictionary<string, string> { [SubjectKeys.Run] = RunId, [SubjectKeys.Experiment] = ExperimentId };
 }
+
+/// <summary>A file was recorded among a run's artifacts.</summary>
+public sealed record ArtifactLogged : IntegrationEvent
+{
+    /// <summary>The run (32 hex digits).</summary>
+    public required string RunId { get; init; }
+
+    /// <summary>Its experiment.</summary>
+    public required string ExperimentId { get; init; }
+
+    /// <summary>The artifact's path within the run.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>The SHA-256 (hex) of its bytes, computed by the service while they streamed in.</summary>
+    public required string Sha256 { get; init; }
+
+    /// <summary>Its size in bytes.</summary>
+    public required long Size { get; init; }
+
+    /// <summary>Where its bytes are: <c>s3://bucket/blobs/sha256/…</c>.</summary>
+    public required string Uri { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects =>
+        new Dictionary<string, string> { [SubjectKeys.Run] = RunId, [SubjectKeys.Experiment] = ExperimentId };
+}

@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Text;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.AspNetCore.Authorization;
+using Minio.Exceptions;
+using ModelOps.Contracts.Tracking.V1;
+using ModelOps.ServiceDefaults.Grpc;
+using ModelOps.ServiceDefaults.Identity;
+using ModelOps.Tracking.Artifacts;
+using ModelOps.Tracking.Domain;
+using ModelOps.Tracking.V1;
+
+namespace ModelOps.Tracking.Grpc;
+
+/// <summary>The streaming part of the tracking API: high-rate metrics and artifacts.</summary>
+public sealed partial class TrackingService
+{
+    /// <summary>The trailer that tells how many metrics a <c>LogMetrics</c> stream wrote before it failed.</summary>
+    public const string AcceptedMetricsTrailer = "accepted-metrics";
+
+    private const int MaxContentTypeLength = 255;
+
+    /// <inheritdoc />
+    [Authorize(Roles = Writers)]
+    public override async Task<LogMetricsResponse> LogMetrics(IAsyncStreamReader<LogMetricsRequest> requestStream, ServerCallContext context)
+    {
+        var actor = context.GetCaller().Actor;
+        var response = new LogMetricsResponse();
+        try
+        {
+            while (await requestStream.MoveNext(context.CancellationToken))
+            {
+                var request = requestStream.Current;
+                var field = $"messages[{response.Messages}]";
+                response.Messages++;
+                var violations = new FieldViolations();
+                violations.Require(RunIds.TryParse(request.RunId, out var runId), $"{field}.run_id", "must be a run id (32 hex digits)");
+                violations.Require(request.Metrics.Count <= Limits.MaxMetricsPerBatch, $"{field}.metrics", $"at most {Limits.MaxMetricsPerBatch} metrics in one message");
+                CheckMetrics(violations, $"{field}.metrics", request.Metrics);
+                violations.ThrowIfAny($"Message {response.Messages - 1} was not written; the {response.AcceptedMetrics} metrics before it were.");
+                if (request.Metrics.Count == 0)
+                {
+                    continue;
+                }
+
+                await Write(() => store.LogBatchAsync(runId, new LogBatchRequest { RunId = request.RunId, Metrics = { request.Metrics } }, actor, context.CancellationToken));
+                response.AcceptedMetrics += request.Metrics.Count;
+            }
+        }
+        catch (RpcException)
+        {
+            context.ResponseTrailers.Add(AcceptedMetricsTrailer, response.AcceptedMetrics.ToString(CultureInfo.InvariantCulture));
+            throw;
+        }
+
+        return response;
+    }
+
+    /// <inheritdoc />
+    [Authorize(Roles = Writers)]
+    public override async Task<Artifact> UploadArtifact(IAsyncStreamReader<UploadArtifactRequest> requestStream, ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        if (!await requestStream.MoveNext(cancellationToken) || requestStream.Current.PartCase != UploadArtifactRequest.PartOneofCase.Header)
+        {
+            GrpcErrors.InvalidArgument("header", "the first message must be the header (run_id, path, ...)");
+        }
+
+        var header = requestStream.Current.Header;
+        var violations = new FieldViolations();
+        violations.Require(RunIds.TryParse(header.RunId, out var runId), "header.run_id", "must be a run id (32 hex digits)");
+        if (ArtifactPaths.Problem(header.Path) is { } problem)
+        {
+            violations.Add("header.path", problem);
+        }
+
+        violations.Require(header.ContentType.Length <= MaxContentTypeLength && !header.ContentType.Any(char.IsControl),
+            "header.content_type", $"at most {MaxContentTypeLength} characters, no control character");
+        var declared = header.Sha256.Length > 0 ? header.Sha256.ToLowerInvariant() : null;
+        violations.Require(declared is null || (declared.Length == 64 && declared.All(char.IsAsciiHexDigitLower)),
+            "header.sha256", "must be 64 hex digits when given");
+        var maxBytes = options.Value.MaxArtifactBytes;
+        violations.Require(!header.HasSize || header.Size >= 0, "header.size", "must not be negative");
+        violations.Require(!header.HasSize || header.Size <= maxBytes, "header.size", $"exceeds the limit of {maxBytes} bytes (Tracking:MaxArtifactBytes)");
+        violations.ThrowIfAny("Nothing was stored.");
+
+        await Write(() => store.CheckArtifactTargetAsync(runId, header.Path, declared, cancellationToken));
+        using var content = new ContentStream(async token =>
+        {
+            if (!await requestStream.MoveNext(token))
+            {
+                return null;
+            }
+
+            return requestStream.Current.PartCase == UploadArtifactRequest.PartOneofCase.Chunk
+                ? requestStream.Current.Chunk.Memory
+                : throw new ContentRejectedException("header", "only the first message may be a header");
+        }, maxBytes, declared, header.HasSize ? header.Size : null);
+
+        StoredBlob blob;
+        try
+        {
+            blob = await blobs.PutAsync(content, declared, cancellationToken);
+        }
+        catch (ContentRejectedException exception)
+        {
+            GrpcErrors.InvalidArgument(exception.Field, exception.Message + ". Nothing was recorded.");
+            throw;
+        }
+
+        var actor = context.GetCaller().Actor;
+        var artifact = new Artifact
+        {
+            RunId = RunIds.Format(runId),
+            Path = header.Path,
+            Sha256 = blob.Sha256,
+            Size = blob.Size,
+            ContentType = header.ContentType.Length > 0 ? header.ContentType : "application/octet-stream",
+            CreatedBy = actor,
+        };
+        var uri = blobs.Uri(blob.Sha256);
+        var recorded = await Write(() => store.RecordArtifactAsync(artifact, experimentId => new ArtifactLogged
+        {
+            Actor = actor,
+            RunId = artifact.RunId,
+            ExperimentId = experimentId,
+            Path = artifact.Path,
+            Sha256 = artifact.Sha256,
+            Size = artifact.Size,
+            Uri = uri,
+        }, cancellationToken));
+        recorded.Uri = uri;
+        return recorded;
+    }
+
+    /// <inheritdoc />
+    public override async Task DownloadArtifact(
+        DownloadArtifactRequest request, IServerStreamWriter<DownloadArtifactResponse> responseStream, ServerCallContext context)
+    {
+        var artifact = await FindArtifactAsync(request.RunId, request.Path, context.CancellationToken);
+        await responseStream.WriteAsync(new DownloadArtifactResponse { Artifact = artifact }, context.CancellationToken);
+        StoredBlob stored;
+        try
+        {
+            stored = await blobs.ReadAsync(artifact.Sha256,
+                chunk => responseStream.WriteAsync(new DownloadArtifactResponse { Chunk = ByteString.CopyFrom(chunk.Span) }, context.CancellationToken),
+                context.CancellationToken);
+        }
+        catch (ObjectNotFoundException)
+        {
+            throw new RpcException(new Status(StatusCode.DataLoss,
+                $"The object store no longer holds the content of {artifact.Path} ({artifact.Uri})."));
+        }
+
+        if (stored.Sha256 != artifact.Sha256 || stored.Size != artifact.Size)
+        {
+            throw new RpcException(new Status(StatusCode.DataLoss,
+                $"The stored content of {artifact.Path} ({stored.Size} bytes) hashes to {stored.Sha256}, not to the recorded {artifact.Sha256}: it was altered or damaged. Discard what was received."));
+        }
+    }
+
+    /// <inheritdoc />
+    public override Task<Artifact> GetArtifact(GetArtifactRequest request, ServerCallContext context) =>
+        FindArtifactAsync(request.RunId, request.Path, context.CancellationToken);
+
+    /// <inheritdoc />
+    public override async Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        var runId = RunId(request.RunId, violations);
+        if (ArtifactPaths.PrefixProblem(request.PathPrefix) is { } problem)
+        {
+            violations.Add("path_prefix", problem);
+        }
+
+        var pageSize = PageSize(request.PageSize, violations);
+        var after = "";
+        if (request.PageToken.Length > 0)
+        {
+            try
+            {
+                var token = Encoding.UTF8.GetString(Convert.FromBase64String(request.PageToken)).Split('\u001f', 3);
+                after = token.Length == 3 && token[0] == RunIds.Format(runId) && token[1] == request.PathPrefix ? token[2] : throw new FormatException();
+            }
+            catch (FormatException)
+            {
+                violations.Add("page_token", "is not a token this listing returned");
+            }
+        }
+
+        violations.ThrowIfAny();
+        await RequireRunAsync(runId, context.CancellationToken);
+        var artifacts = await store.ListArtifactsAsync(runId, request.PathPrefix, after, pageSize + 1, context.CancellationToken);
+        var response = new ListArtifactsResponse();
+        foreach (var artifact in artifacts.Take(pageSize))
+        {
+            artifact.Uri = blobs.Uri(artifact.Sha256);
+            response.Artifacts.Add(artifact);
+        }
+
+        if (artifacts.Count > pageSize)
+        {
+            response.NextPageToken = Convert.ToBase64String(Encoding.UTF8.GetBytes(
+                $"{RunIds.Format(runId)}\u001f{request.PathPrefix}\u001f{response.Artifacts[^1].Path}"));
+        }
+
+        return response;
+    }
+
+    private async Task<Artifact> FindArtifactAsync(string runIdText, string path, CancellationToken cancellationToken)
+    {
+        var violations = new FieldViolations();
+        var runId = RunId(runIdText, violations);
+        if (ArtifactPaths.Problem(path) is { } problem)
+        {
+            violations.Add("path", problem);
+        }
+
+        violations.ThrowIfAny();
+        var artifact = await store.GetArtifactAsync(runId, path, cancellationToken);
+        if (artifact is null)
+        {
+            await RequireRunAsync(runId, cancellationToken);
+            GrpcErrors.NotFound($"Artifact {path} of run {RunIds.Format(runId)}");
+        }
+
+        artifact!.Uri = blobs.Uri(artifact.Sha256);
+        return artifact;
+    }
+}

@@ -1,0 +1,353 @@
+extern alias service;
+using System.Security.Cryptography;
+using System.Text;
+using Google.Protobuf;
+using Google.Rpc;
+using Grpc.Core;
+using Minio;
+using Minio.DataModel.Args;
+using ModelOps.ServiceDefaults.ObjectStore;
+using ModelOps.Testing;
+using ModelOps.Tracking.Client;
+using ModelOps.Tracking.V1;
+using Npgsql;
+using ServiceRun = service::ModelOps.Tracking.V1.Run;
+using ServiceRunRecord = service::ModelOps.Tracking.Domain.RunRecord;
+
+namespace ModelOps.Tracking.Tests;
+
+/// <summary>Artifacts, LogMetrics and the .NET run scope against a real service, PostgreSQL and object store.</summary>
+public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsyncLifetime
+{
+    private const long Limit = 20 << 20;
+    private TrackingProcess _tracking = null!;
+    private Metadata _pipeline = null!;
+    private TrackingClient _sdk = null!;
+    private IMinioClient _minio = null!;
+    private string _bucket = null!;
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    private TrackingService.TrackingServiceClient Client => _tracking.Client;
+
+    public async ValueTask InitializeAsync()
+    {
+        _tracking = await TrackingProcess.StartAsync(infrastructure, nameof(ArtifactTests),
+            new Dictionary<string, string> { ["Tracking:MaxArtifactBytes"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        _pipeline = _tracking.As("pipeline-9", "pipeline");
+        _sdk = new TrackingClient(_tracking.Channel, _pipeline);
+        var store = ObjectStoreConnection.Parse(_tracking.Environment.ObjectStoreConnectionString);
+        _minio = store.CreateClient();
+        _bucket = store.Bucket;
+    }
+
+    public ValueTask DisposeAsync() => _tracking.DisposeAsync();
+
+    [Fact]
+    public async Task ArtifactsStreamBothWaysAreStoredOnceAndSealedIntoTheRun()
+    {
+        var run = await StartAsync();
+        var content = RandomNumberGenerator.GetBytes(12 << 20); // crosses the 5 MiB upload parts and 8 MiB download ranges
+        var sha256 = Convert.ToHexStringLower(SHA256.HashData(content));
+
+        var artifact = await _sdk.UploadArtifactAsync(run.RunId, "model/weights.bin", new MemoryStream(content), "application/x-weights", Cancellation);
+        Assert.Equal((sha256, (long)content.Length, "application/x-weights", "pipeline-9"), (artifact.Sha256, artifact.Size, artifact.ContentType, artifact.CreatedBy));
+        Assert.Equal($"s3://{_bucket}/blobs/sha256/{sha256[..2]}/{sha256}", artifact.Uri);
+
+        var copy = new MemoryStream();
+        var downloaded = await _sdk.DownloadArtifactAsync(run.RunId, "model/weights.bin", copy, Cancellation);
+        Assert.Equal(artifact, downloaded);
+        Assert.True(content.AsSpan().SequenceEqual(copy.ToArray()));
+
+        // Not declared (a non-seekable source): the service hashes it alone and stores it through a staging key.
+        var small = Encoding.UTF8.GetBytes("{\"auc\": 0.81}");
+        var report = await _sdk.UploadArtifactAsync(run.RunId, "reports/metrics.json", new NonSeekable(small), "application/json", Cancellation);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(small)), report.Sha256);
+        // The same bytes again: a retried upload is accepted and changes nothing; another run's identical file shares the blob.
+        Assert.Equal(artifact.CreatedAt, (await _sdk.UploadArtifactAsync(run.RunId, "model/weights.bin", new MemoryStream(content), "application/x-weights", Cancellation)).CreatedAt);
+        var other = await StartAsync();
+        Assert.Equal(artifact.Uri, (await _sdk.UploadArtifactAsync(other.RunId, "w.bin", new NonSeekable(content), null, Cancellation)).Uri);
+        var empty = await _sdk.UploadArtifactAsync(other.RunId, "empty", new MemoryStream(), null, Cancellation);
+        Assert.Equal(("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0L), (empty.Sha256, empty.Size));
+        Assert.Empty((await DownloadAsync(other.RunId, "empty")).ToArray());
+
+        var objects = await ListKeysAsync();
+        Assert.Equal(3, objects.Count(k => k.StartsWith("blobs/sha256/", StringComparison.Ordinal)));
+        Assert.DoesNotContain(objects, k => k.StartsWith("staging/", StringComparison.Ordinal));
+
+        // Other content under a taken path is refused, naming the path.
+        var taken = await Assert.ThrowsAsync<RpcException>(() => _sdk.UploadArtifactAsync(run.RunId, "model/weights.bin", new MemoryStream(small), null, Cancellation));
+        Assert.Equal("header.path", Violations(taken).Single().Field);
+
+        // Listing by prefix, paged.
+        await _sdk.UploadArtifactAsync(run.RunId, "model/config.yaml", new MemoryStream(small), null, Cancellation);
+        var first = await Client.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId, PathPrefix = "model/", PageSize = 1 }, _pipeline, cancellationToken: Cancellation);
+        var second = await Client.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId, PathPrefix = "model/", PageSize = 1, PageToken = first.NextPageToken }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(["model/config.yaml", "model/weights.bin"], first.Artifacts.Concat(second.Artifacts).Select(a => a.Path));
+        Assert.Equal("", second.NextPageToken);
+        Assert.Equal(3, (await Client.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId }, _pipeline, cancellationToken: Cancellation)).Artifacts.Count);
+        Assert.Equal(report, await Client.GetArtifactAsync(new GetArtifactRequest { RunId = run.RunId, Path = "reports/metrics.json" }, _tracking.As("auditor", "auditor"), cancellationToken: Cancellation));
+
+        // The final record commits to the artifact list: recomputed here from the rows' definition.
+        var ended = await Client.EndRunAsync(new EndRunRequest { RunId = run.RunId, Status = RunStatus.Finished }, _pipeline, cancellationToken: Cancellation);
+        var lines = string.Concat(new[] { ("model/config.yaml", Convert.ToHexStringLower(SHA256.HashData(small)), small.Length), ("model/weights.bin", sha256, content.Length), ("reports/metrics.json", report.Sha256, small.Length) }
+            .Select(a => $"{a.Item1}\t{a.Item2}\t{a.Item3}\n"));
+        var artifactsSha256 = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(lines)));
+        var emptyHistory = Convert.ToHexStringLower(SHA256.HashData([]));
+        Assert.Equal(ended.RecordSha256, ServiceRunRecord.Sha256(ServiceRun.Parser.ParseFrom(ended.ToByteArray()), emptyHistory, artifactsSha256));
+
+        var late = await Assert.ThrowsAsync<RpcException>(() => _sdk.UploadArtifactAsync(run.RunId, "late.txt", new MemoryStream(small), null, Cancellation));
+        Assert.Equal(StatusCode.FailedPrecondition, late.StatusCode);
+
+        // ArtifactLogged went through the outbox with the run, path and hash.
+        await using var connection = new NpgsqlConnection(_tracking.Environment.DatabaseConnectionString);
+        await connection.OpenAsync(Cancellation);
+        await using var events = new NpgsqlCommand("SELECT count(*) FROM outbox_messages WHERE message_type LIKE '%ArtifactLogged%' AND payload::text LIKE '%' || $1 || '%'", connection);
+        events.Parameters.Add(new NpgsqlParameter { Value = sha256 });
+        Assert.Equal(2L, await events.ExecuteScalarAsync(Cancellation));
+    }
+
+    [Theory]
+    [InlineData("../outside")]
+    [InlineData("model/../../outside")]
+    [InlineData("/etc/passwd")]
+    [InlineData("C:/windows")]
+    [InlineData("model//x")]
+    [InlineData("model\\x")]
+    [InlineData("./x")]
+    [InlineData("")]
+    public async Task PathsThatEscapeTheirRunAreRefused(string path)
+    {
+        var run = await StartAsync();
+        var error = await Assert.ThrowsAsync<RpcException>(() => _sdk.UploadArtifactAsync(run.RunId, path, new MemoryStream([1, 2, 3]), null, Cancellation));
+        Assert.Equal("header.path", Violations(error).Single().Field);
+        Assert.Empty((await Client.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId }, _pipeline, cancellationToken: Cancellation)).Artifacts);
+    }
+
+    [Fact]
+    public async Task ContentThatDoesNotMatchItsDeclarationIsNeitherStoredNorRecorded()
+    {
+        var run = await StartAsync();
+        var content = RandomNumberGenerator.GetBytes(6 << 20);
+        var wrong = Convert.ToHexStringLower(SHA256.HashData("something else"u8));
+
+        var mismatch = await Assert.ThrowsAsync<RpcException>(() => UploadRawAsync(new ArtifactHeader { RunId = run.RunId, Path = "m.bin", Sha256 = wrong }, content));
+        Assert.Equal("header.sha256", Violations(mismatch).Single().Field);
+        Assert.False(await ExistsAsync($"blobs/sha256/{wrong[..2]}/{wrong}"));
+
+        var shortSize = await Assert.ThrowsAsync<RpcException>(() => UploadRawAsync(new ArtifactHeader { RunId = run.RunId, Path = "m.bin", Size = content.Length + 1 }, content));
+        Assert.Equal("header.size", Violations(shortSize).Single().Field);
+        var longSize = await Assert.ThrowsAsync<RpcException>(() => UploadRawAsync(new ArtifactHeader { RunId = run.RunId, Path = "m.bin", Size = 10 }, content));
+        Assert.Equal("header.size", Violations(longSize).Single().Field);
+        var tooLarge = await Assert.ThrowsAsync<RpcException>(() => UploadRawAsync(new ArtifactHeader { RunId = run.RunId, Path = "big.bin" }, new byte[Limit + 1]));
+        Assert.Equal("chunk", Violations(tooLarge).Single().Field);
+        var declaredTooLarge = await Assert.ThrowsAsync<RpcException>(() => UploadRawAsync(new ArtifactHeader { RunId = run.RunId, Path = "big.bin", Size = Limit + 1 }, []));
+        Assert.Equal("header.size", Violations(declaredTooLarge).Single().Field);
+        var badHash = await Assert.ThrowsAsync<RpcException>(() => UploadRawAsync(new ArtifactHeader { RunId = run.RunId, Path = "m.bin", Sha256 = "xyz" }, content));
+        Assert.Equal("header.sha256", Violations(badHash).Single().Field);
+
+        using (var noHeader = Client.UploadArtifact(_pipeline, cancellationToken: Cancellation))
+        {
+            await noHeader.RequestStream.WriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFromUtf8("data") }, Cancellation);
+            await noHeader.RequestStream.CompleteAsync();
+            Assert.Equal("header", Violations(await Assert.ThrowsAsync<RpcException>(() => noHeader.ResponseAsync)).Single().Field);
+        }
+
+        Assert.Empty((await Client.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId }, _pipeline, cancellationToken: Cancellation)).Artifacts);
+        Assert.DoesNotContain(await ListKeysAsync(), k => k.StartsWith("staging/", StringComparison.Ordinal));
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => _sdk.UploadArtifactAsync(new string('a', 32), "x", new MemoryStream([1]), null, Cancellation));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        var reader = new TrackingClient(_tracking.Channel, _tracking.As("auditor", "auditor"));
+        var denied = await Assert.ThrowsAsync<RpcException>(() => reader.UploadArtifactAsync(run.RunId, "x", new MemoryStream([1]), null, Cancellation));
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        var missing = await Assert.ThrowsAsync<RpcException>(() => Client.GetArtifactAsync(new GetArtifactRequest { RunId = run.RunId, Path = "nothing" }, _pipeline, cancellationToken: Cancellation).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        var badPrefix = await Assert.ThrowsAsync<RpcException>(() => Client.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId, PathPrefix = "../" }, _pipeline, cancellationToken: Cancellation).ResponseAsync);
+        Assert.Equal("path_prefix", Violations(badPrefix).Single().Field);
+    }
+
+    [Fact]
+    public async Task ADownloadOfAlteredContentEndsInDataLoss()
+    {
+        var run = await StartAsync();
+        var content = RandomNumberGenerator.GetBytes(3 << 20);
+        var artifact = await _sdk.UploadArtifactAsync(run.RunId, "model.bin", new MemoryStream(content), null, Cancellation);
+
+        var altered = content.ToArray();
+        altered[12345] ^= 0xFF;
+        await _minio.PutObjectAsync(new PutObjectArgs().WithBucket(_bucket).WithObject($"blobs/sha256/{artifact.Sha256[..2]}/{artifact.Sha256}")
+            .WithStreamData(new MemoryStream(altered)).WithObjectSize(altered.Length), Cancellation);
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => DownloadAsync(run.RunId, "model.bin"));
+        Assert.Equal(StatusCode.DataLoss, error.StatusCode);
+        Assert.Contains(artifact.Sha256, error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LogMetricsWritesEachMessageAndSaysHowFarItGotWhenOneIsBad()
+    {
+        var run = await StartAsync();
+        using (var call = Client.LogMetrics(_pipeline, cancellationToken: Cancellation))
+        {
+            for (var message = 0; message < 5; message++)
+            {
+                await call.RequestStream.WriteAsync(Message(run.RunId, message * 1000), Cancellation);
+            }
+
+            await call.RequestStream.CompleteAsync();
+            var response = await call.ResponseAsync;
+            Assert.Equal((5000L, 5L), (response.AcceptedMetrics, response.Messages));
+        }
+
+        var history = await Client.GetMetricHistoryAsync(new GetMetricHistoryRequest { RunId = run.RunId, MetricKey = "loss" }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(Enumerable.Range(0, 5000).Select(i => (long)i), history.Metrics.Select(m => m.Step));
+
+        var other = await StartAsync();
+        using var failing = Client.LogMetrics(_pipeline, cancellationToken: Cancellation);
+        var bad = Message(other.RunId, 2000);
+        bad.Metrics[3].Key = "";
+        try
+        {
+            foreach (var message in new[] { Message(other.RunId, 0), Message(other.RunId, 1000), bad, Message(other.RunId, 3000) })
+            {
+                await failing.RequestStream.WriteAsync(message, Cancellation);
+            }
+
+            await failing.RequestStream.CompleteAsync();
+        }
+        catch (RpcException)
+        {
+            // The service ended the call at the bad message.
+        }
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => failing.ResponseAsync);
+        Assert.Equal("messages[2].metrics[3].key", Violations(error).Single().Field);
+        Assert.Equal("2000", error.Trailers.GetValue(service::ModelOps.Tracking.Grpc.TrackingService.AcceptedMetricsTrailer));
+        var written = await Client.GetMetricHistoryAsync(new GetMetricHistoryRequest { RunId = other.RunId, MetricKey = "loss" }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(2000, written.TotalPoints);
+    }
+
+    [Fact]
+    public async Task ARunScopeBatchesMetricsAndEndsFinishedOnlyWhenCompleted()
+    {
+        var experiment = (await Client.CreateExperimentAsync(new CreateExperimentRequest { Name = $"scope-{Guid.NewGuid():N}" }, _pipeline, cancellationToken: Cancellation)).ExperimentId;
+        Run finished;
+        await using (var run = await _sdk.StartRunAsync(experiment, "sdk", provenance: new Provenance { GitSha = "abc" }, cancellationToken: Cancellation))
+        {
+            await run.LogParamsAsync(new Dictionary<string, string> { ["lr"] = "0.05", ["depth"] = "4" }, Cancellation);
+            await run.SetTagAsync("team", "risk", Cancellation);
+            for (var step = 0; step < 2500; step++)
+            {
+                run.LogMetric("loss", 1.0 / (step + 1), step);
+            }
+
+            var file = Path.Combine(Path.GetTempPath(), $"card-{Guid.NewGuid():N}.md");
+            await File.WriteAllTextAsync(file, "# Model card", Cancellation);
+            await run.LogArtifactAsync(file, "docs/card.md", "text/markdown", Cancellation);
+            File.Delete(file);
+            run.Complete();
+            finished = run.Run;
+        }
+
+        var read = await Client.GetRunAsync(new GetRunRequest { RunId = finished.RunId }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(RunStatus.Finished, read.Status);
+        Assert.Equal(("0.05", "risk"), (read.Params["lr"], read.Tags["team"]));
+        var history = await Client.GetMetricHistoryAsync(new GetMetricHistoryRequest { RunId = finished.RunId, MetricKey = "loss" }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(2500, history.TotalPoints);
+        Assert.Equal("# Model card", Encoding.UTF8.GetString((await DownloadAsync(finished.RunId, "docs/card.md")).ToArray()));
+
+        // An exception escaping the scope: the run ends FAILED, with the buffered metrics still sent.
+        string failedId = "";
+        await Assert.ThrowsAsync<TimeoutException>(async () =>
+        {
+            await using var run = await _sdk.StartRunAsync(experiment, "crashes", cancellationToken: Cancellation);
+            failedId = run.RunId;
+            run.LogMetric("loss", 0.5, 0);
+            throw new TimeoutException("the feature store did not answer");
+        });
+        var failed = await Client.GetRunAsync(new GetRunRequest { RunId = failedId }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(RunStatus.Failed, failed.Status);
+        Assert.Equal(0.5, failed.LatestMetrics.Single().Value);
+        Assert.Contains("without Complete()", failed.Tags["modelops.error"], StringComparison.Ordinal);
+
+        // RunAsync records the exception itself.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => _sdk.RunAsync(experiment, _ => throw new InvalidOperationException("diverged"), cancellationToken: Cancellation));
+        var search = await Client.SearchRunsAsync(new SearchRunsRequest { ExperimentIds = { experiment }, Filter = "attributes.status = 'FAILED' AND tags.`modelops.error` LIKE '%diverged%'" }, _pipeline, cancellationToken: Cancellation);
+        Assert.Single(search.Runs);
+    }
+
+    private static LogMetricsRequest Message(string runId, int firstStep) =>
+        new() { RunId = runId, Metrics = { Enumerable.Range(firstStep, 1000).Select(s => new Metric { Key = "loss", Value = s, Step = s, Timestamp = 1_700_000_000_000 + s }) } };
+
+    private async Task<Run> StartAsync()
+    {
+        var experiment = await Client.CreateExperimentAsync(new CreateExperimentRequest { Name = $"a-{Guid.NewGuid():N}" }, _pipeline, cancellationToken: Cancellation);
+        return await Client.StartRunAsync(new StartRunRequest { ExperimentId = experiment.ExperimentId }, _pipeline, cancellationToken: Cancellation);
+    }
+
+    private async Task<Artifact> UploadRawAsync(ArtifactHeader header, byte[] content)
+    {
+        using var call = Client.UploadArtifact(_pipeline, cancellationToken: Cancellation);
+        try
+        {
+            await call.RequestStream.WriteAsync(new UploadArtifactRequest { Header = header }, Cancellation);
+            for (var offset = 0; offset < content.Length; offset += TrackingClient.ChunkBytes)
+            {
+                var length = Math.Min(TrackingClient.ChunkBytes, content.Length - offset);
+                await call.RequestStream.WriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFrom(content, offset, length) }, Cancellation);
+            }
+
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (RpcException)
+        {
+            // Refused before the end; the response says why.
+        }
+
+        return await call.ResponseAsync;
+    }
+
+    private async Task<MemoryStream> DownloadAsync(string runId, string path)
+    {
+        var copy = new MemoryStream();
+        await _sdk.DownloadArtifactAsync(runId, path, copy, Cancellation);
+        return copy;
+    }
+
+    // The bucket's keys, from the S3 ListObjects API over plain HTTP (the local store checks no credentials); the SDK's
+    // listing parses the local store's answer as empty.
+    private async Task<List<string>> ListKeysAsync()
+    {
+        var endpoint = ObjectStoreConnection.Parse(_tracking.Environment.ObjectStoreConnectionString).Endpoint;
+        using var http = new HttpClient();
+        var xml = System.Xml.Linq.XDocument.Parse(await http.GetStringAsync(new Uri(endpoint, $"/{_bucket}?max-keys=1000"), Cancellation));
+        return xml.Descendants().Where(e => e.Name.LocalName == "Key").Select(e => e.Value).ToList();
+    }
+
+    private async Task<bool> ExistsAsync(string key)
+    {
+        try
+        {
+            await _minio.StatObjectAsync(new StatObjectArgs().WithBucket(_bucket).WithObject(key), Cancellation);
+            return true;
+        }
+        catch (Minio.Exceptions.ObjectNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    private static IReadOnlyList<BadRequest.Types.FieldViolation> Violations(RpcException exception)
+    {
+        Assert.Equal(StatusCode.InvalidArgument, exception.StatusCode);
+        return exception.GetRpcStatus()?.GetDetail<BadRequest>()?.FieldViolations
+               ?? throw new Xunit.Sdk.XunitException($"No field violations in {exception.Status}");
+    }
+
+    /// <summary>A stream that cannot seek, so the client cannot hash it before sending.</summary>
+    private sealed class NonSeekable(byte[] content) : MemoryStream(content)
+    {
+        public override bool CanSeek => false;
+    }
+}
