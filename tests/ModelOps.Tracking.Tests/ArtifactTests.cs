@@ -277,6 +277,70 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Single(search.Runs);
     }
 
+    [Fact]
+    public async Task TheCliListsSearchesShowsAndMovesArtifacts()
+    {
+        var name = $"cli-{Guid.NewGuid():N}";
+        var experiment = (await Client.CreateExperimentAsync(new CreateExperimentRequest { Name = name }, _pipeline, cancellationToken: Cancellation)).ExperimentId;
+        var runs = new List<string>();
+        foreach (var lr in new[] { "0.1", "0.2" })
+        {
+            var run = await Client.StartRunAsync(new StartRunRequest { ExperimentId = experiment, RunName = $"lr-{lr}" }, _pipeline, cancellationToken: Cancellation);
+            await Client.LogBatchAsync(new LogBatchRequest { RunId = run.RunId, Params = { new Param { Key = "lr", Value = lr } }, Metrics = { new Metric { Key = "auc", Value = double.Parse(lr, System.Globalization.CultureInfo.InvariantCulture) + 0.6 } } }, _pipeline, cancellationToken: Cancellation);
+            runs.Add(run.RunId);
+        }
+
+        var connection = new[] { "--tracking", _tracking.Channel.Target.StartsWith("http", StringComparison.Ordinal) ? _tracking.Channel.Target : $"http://{_tracking.Channel.Target}", "--token", _tracking.Environment.Tokens.CreateToken("cli-user", ["pipeline"]) };
+        var (exit, output, _) = await CliAsync(["experiments", "list", "--name-contains", name, .. connection]);
+        Assert.Equal(0, exit);
+        Assert.Matches($@"^ID\s+NAME\s+STAGE\s+CREATED\s+BY\r?\n{experiment}\s+{name}\s+Active\s+", output);
+
+        (exit, output, _) = await CliAsync(["runs", "search", "-e", name, "-f", "params.lr = '0.2' OR metrics.auc < 0", "--json", .. connection]);
+        Assert.Equal(0, exit);
+        Assert.Equal([runs[1]], System.Text.Json.JsonDocument.Parse(output).RootElement.EnumerateArray().Select(r => r.GetProperty("runId").GetString()));
+        (exit, output, _) = await CliAsync(["runs", "list", "-e", experiment, "--order-by", "metrics.auc DESC", .. connection]);
+        Assert.Equal(0, exit);
+        Assert.True(output.IndexOf("lr-0.2", StringComparison.Ordinal) < output.IndexOf("lr-0.1", StringComparison.Ordinal), output);
+        Assert.Contains("auc", output.Split('\n')[0], StringComparison.Ordinal);
+
+        var (bad, _, problem) = await CliAsync(["runs", "search", "-e", name, "-f", "metrics.auc >", .. connection]);
+        Assert.Equal(2, bad);
+        Assert.Contains("filter: at position", problem, StringComparison.Ordinal);
+
+        var directory = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}"));
+        try
+        {
+            var file = Path.Combine(directory.FullName, "card.md");
+            await File.WriteAllTextAsync(file, "# Card\nauc 0.8\n", Cancellation);
+            (exit, output, _) = await CliAsync(["artifacts", "upload", runs[0], file, "--path", "docs/card.md", "--content-type", "text/markdown", .. connection]);
+            Assert.Equal(0, exit);
+            Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(await File.ReadAllBytesAsync(file, Cancellation))), output, StringComparison.Ordinal);
+            (exit, output, _) = await CliAsync(["artifacts", "list", runs[0], "--prefix", "docs/", "--json", .. connection]);
+            Assert.Equal("docs/card.md", System.Text.Json.JsonDocument.Parse(output).RootElement[0].GetProperty("path").GetString());
+            var copy = Path.Combine(directory.FullName, "copy.md");
+            (exit, output, _) = await CliAsync(["artifacts", "download", runs[0], "docs/card.md", "-o", copy, .. connection]);
+            Assert.Equal(0, exit);
+            Assert.Equal(await File.ReadAllTextAsync(file, Cancellation), await File.ReadAllTextAsync(copy, Cancellation));
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+
+        (exit, output, _) = await CliAsync(["runs", "show", runs[0], .. connection]);
+        Assert.Equal(0, exit);
+        Assert.Contains("provenance lacks: git_sha", output, StringComparison.Ordinal);
+        Assert.Matches(@"params\n  lr\s+0\.1", output.Replace("\r", "", StringComparison.Ordinal));
+    }
+
+    private static async Task<(int Exit, string Output, string Error)> CliAsync(string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await ModelOps.Cli.ModelOpsCli.RunAsync(args, output, error, Cancellation);
+        return (exit, output.ToString(), error.ToString());
+    }
+
     private static LogMetricsRequest Message(string runId, int firstStep) =>
         new() { RunId = runId, Metrics = { Enumerable.Range(firstStep, 1000).Select(s => new Metric { Key = "loss", Value = s, Step = s, Timestamp = 1_700_000_000_000 + s }) } };
 
