@@ -95,14 +95,7 @@ public static class LedgerCommands
             return new BundleLedgerSource(bundle);
         }
 
-        token ??= Environment.GetEnvironmentVariable("MODELOPS_TOKEN");
-        var tokenFile = Path.Combine(".modelops", "tokens", "auditor.jwt");
-        if (string.IsNullOrWhiteSpace(token) && File.Exists(tokenFile))
-        {
-            token = File.ReadAllText(tokenFile);
-        }
-
-        return GrpcLedgerSource.Connect(address, token, out _);
+        return GrpcLedgerSource.Connect(address, ModelOpsCli.ResolveToken(token, "auditor"), out _);
     }
 
     private static async Task<NoteVerifier> ResolveVerifierAsync(string? key, ILedgerSource source, TextWriter error, CancellationToken cancellationToken)

@@ -211,17 +211,8 @@ public static class TrackingCommands
             long.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out _) ? new GetExperimentRequest { ExperimentId = key } : new GetExperimentRequest { Name = key },
             headers, cancellationToken: cancellationToken);
 
-    private static Metadata Headers(string? token)
-    {
-        token ??= Environment.GetEnvironmentVariable("MODELOPS_TOKEN");
-        var tokenFile = Path.Combine(".modelops", "tokens", "pipeline.jwt");
-        if (string.IsNullOrWhiteSpace(token) && File.Exists(tokenFile))
-        {
-            token = File.ReadAllText(tokenFile);
-        }
-
-        return string.IsNullOrWhiteSpace(token) ? [] : new Metadata { { "Authorization", $"Bearer {token.Trim()}" } };
-    }
+    private static Metadata Headers(string? token) =>
+        ModelOpsCli.ResolveToken(token, "pipeline") is { } resolved ? new Metadata { { "Authorization", $"Bearer {resolved}" } } : [];
 
     private static string Time(Google.Protobuf.WellKnownTypes.Timestamp? time) =>
         time is null ? "" : time.ToDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);

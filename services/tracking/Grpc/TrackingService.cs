@@ -69,13 +69,14 @@ public sealed partial class TrackingService(
     {
         var violations = new FieldViolations();
         var pageSize = PageSize(request.PageSize, violations);
-        var offset = PageOffset(request.PageToken, Fingerprint(request.NameContains, request.IncludeArchived.ToString()), violations);
+        var fingerprint = Fingerprint(request.NameContains, request.IncludeArchived.ToString());
+        var offset = PageOffset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         var experiments = await store.SearchExperimentsAsync(request.NameContains, request.IncludeArchived, pageSize + 1, offset, context.CancellationToken);
         var response = new SearchExperimentsResponse { Experiments = { experiments.Take(pageSize) } };
         if (experiments.Count > pageSize)
         {
-            response.NextPageToken = PageToken(offset + pageSize, Fingerprint(request.NameContains, request.IncludeArchived.ToString()));
+            response.NextPageToken = PageToken(offset + pageSize, fingerprint);
         }
 
         return response;
@@ -265,7 +266,11 @@ public sealed partial class TrackingService(
         }
 
         var query = new RunQuery();
-        var conditions = new List<string> { $"r.experiment_id = ANY({query.Parameter(experiments.ToArray())})" };
+        // One experiment (the common case) as a plain equality, so that the planner can walk its index in order.
+        var conditions = new List<string>
+        {
+            experiments.Count == 1 ? $"r.experiment_id = {query.Parameter(experiments[0])}" : $"r.experiment_id = ANY({query.Parameter(experiments.ToArray())})",
+        };
         switch (request.RunViewType)
         {
             case RunViewType.ActiveOnly:

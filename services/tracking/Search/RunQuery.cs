@@ -49,8 +49,13 @@ public sealed class RunQuery
                     joins.Append($" LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = {Parameter(field.Key)}");
                     terms.Add($"{alias}.value {direction} NULLS LAST");
                     break;
-                default:
+                case FieldKind.Attribute when field.Key == "end_time":
                     terms.Add($"{AttributeColumn(field.Key)} {direction} NULLS LAST");
+                    break;
+                default:
+                    // The other attributes are never null: without NULLS LAST the order matches the index on
+                    // (experiment_id, start_time DESC, run_id), so a newest-first page reads only its rows.
+                    terms.Add($"{AttributeColumn(field.Key)} {direction}");
                     break;
             }
         }
