@@ -66,6 +66,23 @@ public sealed class StackTests(RunningStack running) : IClassFixture<RunningStac
     }
 
     [Fact]
+    public async Task APythonPipelineLogsACompleteRunToTheStack()
+    {
+        // The Python package, as a pipeline uses it, against the tracking service the AppHost started.
+        var package = await ChildProcess.PreparePythonPackageAsync(TestContext.Current.CancellationToken);
+        var tracking = new Uri(running.Stack.ServiceGrpcAddresses["tracking"]);
+        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", [Path.Combine(package, "examples", "log_a_run.py")], package, new Dictionary<string, string>
+        {
+            ["MODELOPS_TRACKING_TARGET"] = $"{tracking.Host}:{tracking.Port}",
+            ["MODELOPS_TOKEN"] = running.Stack.Token("pipeline"),
+            ["PYTHONPATH"] = package,
+            ["PYTHONDONTWRITEBYTECODE"] = "1",
+        }, TestContext.Current.CancellationToken);
+        Assert.True(exit == 0, output);
+        Assert.Contains("read back identically", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnauthenticatedCallToAProtectedEndpointIsRejected()
     {
         foreach (var address in running.Stack.ServiceGrpcAddresses.Values)

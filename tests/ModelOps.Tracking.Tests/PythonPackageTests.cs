@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ModelOps.Testing;
 
 namespace ModelOps.Tracking.Tests;
@@ -22,53 +21,17 @@ public sealed class PythonPackageTests(InfrastructureFixture infrastructure) : I
     [Fact]
     public async Task ThePythonSuitePassesAgainstTheService()
     {
-        var package = Path.Combine(RepositoryRoot(), "clients", "python");
-        var (generated, generateOutput) = await RunAsync("bash", [Path.Combine(package, "generate.sh")], package, []);
-        Assert.True(generated == 0, generateOutput);
-
+        var package = await ChildProcess.PreparePythonPackageAsync(Cancellation);
         var address = new Uri(_tracking.Channel.Target.StartsWith("http", StringComparison.Ordinal) ? _tracking.Channel.Target : $"http://{_tracking.Channel.Target}");
-        var (exit, output) = await RunAsync("/usr/bin/python3", ["-m", "unittest", "discover", "-s", "tests", "-v"], package, new Dictionary<string, string>
+        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", ["-m", "unittest", "discover", "-s", "tests", "-v"], package, new Dictionary<string, string>
         {
             ["MODELOPS_TRACKING_TARGET"] = $"{address.Host}:{address.Port}",
             ["MODELOPS_TOKEN"] = _tracking.Environment.Tokens.CreateToken("python-pipeline", ["pipeline"]),
             ["PYTHONPATH"] = package,
             ["PYTHONDONTWRITEBYTECODE"] = "1",
-        });
+        }, Cancellation);
         Assert.True(exit == 0, output);
         Assert.DoesNotContain("skipped", output, StringComparison.Ordinal);
         Assert.Matches(@"Ran [1-9]\d* tests", output);
-    }
-
-    private static async Task<(int Exit, string Output)> RunAsync(string file, string[] arguments, string directory, Dictionary<string, string> environment)
-    {
-        var start = new ProcessStartInfo(file) { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Cancellation);
-        var stderr = process.StandardError.ReadToEndAsync(Cancellation);
-        await process.WaitForExitAsync(Cancellation);
-        return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "ModelOps.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No ModelOps.sln above {AppContext.BaseDirectory}");
     }
 }
