@@ -319,6 +319,13 @@ try
             Report("    p99 ms", Percentile(times, 99));
         }
     }
+
+    if (Option("--hold-seconds") is { } hold)
+    {
+        // Keeps the servers up to look at plans by hand: psql "<connection string>".
+        Console.WriteLine($"holding {hold} s; database: {database}");
+        await Task.Delay(TimeSpan.FromSeconds(int.Parse(hold, CultureInfo.InvariantCulture)));
+    }
 }
 finally
 {

@@ -188,6 +188,10 @@ public sealed class TrackingServiceTests(InfrastructureFixture infrastructure) :
 
         // NaN satisfies no comparison, and sorts last.
         Assert.Equal([runs[3].RunId, runs[2].RunId], await SearchAsync("metrics.auc >= 0.75", "metrics.auc DESC"));
+        // Comparisons on the ordering metric move into its join: both of them, and only at the top of an AND.
+        Assert.Equal([runs[2].RunId, runs[1].RunId], await SearchAsync("metrics.auc > 0.65 AND metrics.auc < 0.85", "metrics.auc DESC"));
+        Assert.Equal([runs[2].RunId], await SearchAsync("metrics.auc > 0.65 AND params.model = 'gbm' AND metrics.auc != 0.9", "metrics.auc DESC"));
+        Assert.Equal([runs[3].RunId, runs[0].RunId], await SearchAsync("(metrics.auc > 0.85 OR metrics.auc < 0.65) AND metrics.auc >= 0", "metrics.auc DESC"));
         Assert.Equal([runs[0].RunId, runs[2].RunId, runs[3].RunId], await SearchAsync("params.model = 'gbm' AND metrics.auc < 0.65 OR metrics.auc > 0.75", "metrics.auc"));
         Assert.Equal(runs.Select(r => r.RunId).Reverse(), await SearchAsync(""));
         Assert.Equal([runs[3].RunId, runs[2].RunId, runs[1].RunId, runs[0].RunId, runs[4].RunId], await SearchAsync("", "metrics.auc DESC"));

@@ -281,12 +281,12 @@ public sealed partial class TrackingService(
                 break;
         }
 
+        var (joins, orderBy) = query.Ordering(ordering, filter);
         if (filter is not null)
         {
             conditions.Add(query.Condition(filter));
         }
 
-        var (joins, orderBy) = query.Ordering(ordering);
         var ids = await store.SearchRunIdsAsync(joins, string.Join(" AND ", conditions), orderBy, query.Parameters,
             pageSize + 1, offset, context.CancellationToken);
         var response = new SearchRunsResponse { Runs = { await store.GetRunsAsync(ids.Take(pageSize).ToList(), context.CancellationToken) } };

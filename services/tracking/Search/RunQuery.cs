@@ -7,6 +7,7 @@ namespace ModelOps.Tracking.Search;
 public sealed class RunQuery
 {
     private readonly List<NpgsqlParameter> _parameters = [];
+    private readonly HashSet<Comparison> _inJoin = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>The parameters, in order ($1, $2, ...).</summary>
     public IReadOnlyList<NpgsqlParameter> Parameters => _parameters;
@@ -23,12 +24,19 @@ public sealed class RunQuery
     {
         AndNode and => $"({Condition(and.Left)} AND {Condition(and.Right)})",
         OrNode or => $"({Condition(or.Left)} OR {Condition(or.Right)})",
+        Comparison comparison when _inJoin.Contains(comparison) => "TRUE",
         Comparison comparison => Compare(comparison),
         _ => throw new ArgumentOutOfRangeException(nameof(node)),
     };
 
-    /// <summary>Joins and ORDER BY terms for <paramref name="keys"/>, then the tie-breaker run_id.</summary>
-    public (string Joins, string OrderBy) Ordering(IReadOnlyList<OrderKey> keys)
+    /// <summary>
+    /// Joins and ORDER BY terms for <paramref name="keys"/>, then the tie-breaker run_id; call it before
+    /// <see cref="Condition"/>. When <paramref name="filter"/> requires the first ordering metric (comparisons on it
+    /// AND-ed at the top), those comparisons move from the WHERE clause into that metric's join, which becomes an
+    /// inner join: one index scan then both finds the candidate runs and gives the values they sort by, where an
+    /// EXISTS plus a LEFT JOIN read the metric twice.
+    /// </summary>
+    public (string Joins, string OrderBy) Ordering(IReadOnlyList<OrderKey> keys, FilterNode? filter = null)
     {
         var joins = new StringBuilder();
         var terms = new List<string>();
@@ -40,7 +48,16 @@ public sealed class RunQuery
             switch (field.Kind)
             {
                 case FieldKind.Metric:
-                    joins.Append($" LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.run_id AND {alias}.key = {Parameter(field.Key)}");
+                    var required = i == 0 ? Conjuncts(filter).Where(c => c.Field.Kind == FieldKind.Metric && c.Field.Key == field.Key).ToList() : [];
+                    joins.Append($" {(required.Count > 0 ? "JOIN" : "LEFT JOIN")} latest_metrics {alias} ON {alias}.run_id = r.run_id AND {alias}.key = {Parameter(field.Key)}");
+                    foreach (var comparison in required)
+                    {
+                        // As in Compare: a NaN satisfies no comparison.
+                        joins.Append($" AND {alias}.value <> 'NaN' AND {alias}.value {comparison.Operator} {Parameter((double)comparison.Value)}");
+                        _inJoin.Add(comparison);
+                    }
+
+
                     // NaN sorts like a missing value: last.
                     terms.Add($"NULLIF({alias}.value, 'NaN') {direction} NULLS LAST");
                     break;
@@ -63,6 +80,14 @@ public sealed class RunQuery
         terms.Add("r.run_id");
         return (joins.ToString(), string.Join(", ", terms));
     }
+
+    // The comparisons every matching run satisfies: those AND-ed at the top of the filter.
+    private static IEnumerable<Comparison> Conjuncts(FilterNode? node) => node switch
+    {
+        AndNode and => Conjuncts(and.Left).Concat(Conjuncts(and.Right)),
+        Comparison comparison => [comparison],
+        _ => [],
+    };
 
     private string Compare(Comparison comparison)
     {
