@@ -130,7 +130,13 @@ public sealed class RunScope : IAsyncDisposable
                 }
 
                 _stream ??= _client.Raw.LogMetrics(_client.Options(CancellationToken.None));
-                await _stream.RequestStream.WriteAsync(new LogMetricsRequest { RunId = RunId, Metrics = { batch } }, cancellationToken);
+                if (!await _stream.TryWriteAsync(new LogMetricsRequest { RunId = RunId, Metrics = { batch } }, cancellationToken))
+                {
+                    // The service ended the stream (a refused batch): its answer says why.
+                    await _stream.ResponseAsync;
+                    throw new InvalidOperationException("The service ended the metric stream.");
+                }
+
                 _sent += batch.Count;
             }
         }
@@ -161,7 +167,7 @@ public sealed class RunScope : IAsyncDisposable
 
             if (_stream is not null)
             {
-                await _stream.RequestStream.CompleteAsync();
+                await _stream.TryCompleteAsync();
                 var response = await _stream.ResponseAsync;
                 if (response.AcceptedMetrics != _sent)
                 {

@@ -94,25 +94,21 @@ public sealed class TrackingClient
         }
 
         using var call = Raw.UploadArtifact(Options(cancellationToken));
-        try
+        // A refusal (bad path, ended run, size or hash mismatch) ends the call early: stop sending and read why.
+        if (await call.TryWriteAsync(new UploadArtifactRequest { Header = header }, cancellationToken))
         {
-            await call.RequestStream.WriteAsync(new UploadArtifactRequest { Header = header }, cancellationToken);
             var buffer = new byte[ChunkBytes];
             int read;
-            while ((read = await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)) > 0)
+            var open = true;
+            while (open && (read = await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, cancellationToken)) > 0)
             {
-                await call.RequestStream.WriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFrom(buffer, 0, read) }, cancellationToken);
+                open = await call.TryWriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFrom(buffer, 0, read) }, cancellationToken);
             }
 
-            await call.RequestStream.CompleteAsync();
-        }
-        catch (RpcException)
-        {
-            // The service refused the upload before reading it all; its answer says why.
-        }
-        catch (InvalidOperationException)
-        {
-            // Writing after the call completed; the response carries the status.
+            if (open)
+            {
+                await call.TryCompleteAsync();
+            }
         }
 
         return await call.ResponseAsync;

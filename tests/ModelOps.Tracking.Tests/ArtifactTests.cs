@@ -43,7 +43,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
 
     public ValueTask DisposeAsync() => _tracking.DisposeAsync();
 
-    [Fact]
+    [Fact(Timeout = 180_000)]
     public async Task ArtifactsStreamBothWaysAreStoredOnceAndSealedIntoTheRun()
     {
         var run = await StartAsync();
@@ -107,7 +107,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Equal(2L, await events.ExecuteScalarAsync(Cancellation));
     }
 
-    [Theory]
+    [Theory(Timeout = 60_000)]
     [InlineData("../outside")]
     [InlineData("model/../../outside")]
     [InlineData("/etc/passwd")]
@@ -124,7 +124,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Empty((await Client.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId }, _pipeline, cancellationToken: Cancellation)).Artifacts);
     }
 
-    [Fact]
+    [Fact(Timeout = 180_000)]
     public async Task ContentThatDoesNotMatchItsDeclarationIsNeitherStoredNorRecorded()
     {
         var run = await StartAsync();
@@ -148,8 +148,11 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
 
         using (var noHeader = Client.UploadArtifact(_pipeline, cancellationToken: Cancellation))
         {
-            await noHeader.RequestStream.WriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFromUtf8("data") }, Cancellation);
-            await noHeader.RequestStream.CompleteAsync();
+            if (await noHeader.TryWriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFromUtf8("data") }, Cancellation))
+            {
+                await noHeader.TryCompleteAsync();
+            }
+
             Assert.Equal("header", Violations(await Assert.ThrowsAsync<RpcException>(() => noHeader.ResponseAsync)).Single().Field);
         }
 
@@ -167,7 +170,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Equal("path_prefix", Violations(badPrefix).Single().Field);
     }
 
-    [Fact]
+    [Fact(Timeout = 180_000)]
     public async Task ADownloadOfAlteredContentEndsInDataLoss()
     {
         var run = await StartAsync();
@@ -184,7 +187,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Contains(artifact.Sha256, error.Status.Detail, StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = 180_000)]
     public async Task LogMetricsWritesEachMessageAndSaysHowFarItGotWhenOneIsBad()
     {
         var run = await StartAsync();
@@ -207,18 +210,15 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         using var failing = Client.LogMetrics(_pipeline, cancellationToken: Cancellation);
         var bad = Message(other.RunId, 2000);
         bad.Metrics[3].Key = "";
-        try
+        var open = true;
+        foreach (var message in new[] { Message(other.RunId, 0), Message(other.RunId, 1000), bad, Message(other.RunId, 3000) })
         {
-            foreach (var message in new[] { Message(other.RunId, 0), Message(other.RunId, 1000), bad, Message(other.RunId, 3000) })
-            {
-                await failing.RequestStream.WriteAsync(message, Cancellation);
-            }
-
-            await failing.RequestStream.CompleteAsync();
+            open = open && await failing.TryWriteAsync(message, Cancellation);
         }
-        catch (RpcException)
+
+        if (open)
         {
-            // The service ended the call at the bad message.
+            await failing.TryCompleteAsync();
         }
 
         var error = await Assert.ThrowsAsync<RpcException>(() => failing.ResponseAsync);
@@ -228,7 +228,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Equal(2000, written.TotalPoints);
     }
 
-    [Fact]
+    [Fact(Timeout = 180_000)]
     public async Task ARunScopeBatchesMetricsAndEndsFinishedOnlyWhenCompleted()
     {
         var experiment = (await Client.CreateExperimentAsync(new CreateExperimentRequest { Name = $"scope-{Guid.NewGuid():N}" }, _pipeline, cancellationToken: Cancellation)).ExperimentId;
@@ -277,7 +277,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Single(search.Runs);
     }
 
-    [Fact]
+    [Fact(Timeout = 180_000)]
     public async Task TheCliListsSearchesShowsAndMovesArtifacts()
     {
         var name = $"cli-{Guid.NewGuid():N}";
@@ -353,20 +353,16 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
     private async Task<Artifact> UploadRawAsync(ArtifactHeader header, byte[] content)
     {
         using var call = Client.UploadArtifact(_pipeline, cancellationToken: Cancellation);
-        try
+        var open = await call.TryWriteAsync(new UploadArtifactRequest { Header = header }, Cancellation);
+        for (var offset = 0; open && offset < content.Length; offset += TrackingClient.ChunkBytes)
         {
-            await call.RequestStream.WriteAsync(new UploadArtifactRequest { Header = header }, Cancellation);
-            for (var offset = 0; offset < content.Length; offset += TrackingClient.ChunkBytes)
-            {
-                var length = Math.Min(TrackingClient.ChunkBytes, content.Length - offset);
-                await call.RequestStream.WriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFrom(content, offset, length) }, Cancellation);
-            }
-
-            await call.RequestStream.CompleteAsync();
+            var length = Math.Min(TrackingClient.ChunkBytes, content.Length - offset);
+            open = await call.TryWriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFrom(content, offset, length) }, Cancellation);
         }
-        catch (RpcException)
+
+        if (open)
         {
-            // Refused before the end; the response says why.
+            await call.TryCompleteAsync();
         }
 
         return await call.ResponseAsync;
