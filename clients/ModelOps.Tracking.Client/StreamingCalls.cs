@@ -11,51 +11,41 @@ namespace ModelOps.Tracking.Client;
 public static class StreamingCalls
 {
     /// <summary>Writes <paramref name="message"/>; false when the call ended first (await <c>ResponseAsync</c> for why).</summary>
-    public static async Task<bool> TryWriteAsync<TRequest, TResponse>(
-        this AsyncClientStreamingCall<TRequest, TResponse> call, TRequest message, CancellationToken cancellationToken = default)
+    public static Task<bool> TryWriteAsync<TRequest, TResponse>(
+        this AsyncClientStreamingCall<TRequest, TResponse> call, TRequest message, CancellationToken cancellationToken = default) =>
+        RaceAsync(call.ResponseAsync, () => call.RequestStream.WriteAsync(message, cancellationToken));
+
+    /// <summary>Ends the request stream; false when the call ended first.</summary>
+    public static Task<bool> TryCompleteAsync<TRequest, TResponse>(this AsyncClientStreamingCall<TRequest, TResponse> call) =>
+        RaceAsync(call.ResponseAsync, call.RequestStream.CompleteAsync);
+
+    private static async Task<bool> RaceAsync(Task response, Func<Task> send)
     {
-        if (call.ResponseAsync.IsCompleted)
+        if (response.IsCompleted)
         {
             return false;
         }
 
-        var write = call.RequestStream.WriteAsync(message, cancellationToken);
-        if (await Task.WhenAny(write, call.ResponseAsync) != write)
-        {
-            // The answer came first: the write may never finish. Observe its fault, if it has one, and move on.
-            _ = write.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-            return false;
-        }
-
+        Task sending;
         try
         {
-            await write;
-            return true;
+            sending = send();
         }
         catch (Exception exception) when (exception is RpcException or InvalidOperationException)
         {
             return false;
         }
-    }
 
-    /// <summary>Ends the request stream; false when the call ended first.</summary>
-    public static async Task<bool> TryCompleteAsync<TRequest, TResponse>(this AsyncClientStreamingCall<TRequest, TResponse> call)
-    {
-        if (call.ResponseAsync.IsCompleted)
+        if (await Task.WhenAny(sending, response) != sending)
         {
-            return false;
-        }
-
-        var complete = call.RequestStream.CompleteAsync();
-        if (await Task.WhenAny(complete, call.ResponseAsync) != complete)
-        {
-            _ = complete.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            // The answer came first: the send may never finish. Observe its fault, if it has one, and move on.
+            _ = sending.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             return false;
         }
 
         try
         {
-            await complete;
+            await sending;
             return true;
         }
         catch (Exception exception) when (exception is RpcException or InvalidOperationException)
