@@ -4,6 +4,23 @@ using Grpc.Core;
 
 namespace ModelOps.ServiceDefaults.Grpc;
 
+/// <summary>The page size of every listing RPC: the same bounds and default across services.</summary>
+public static class Paging
+{
+    /// <summary>Most results one page returns.</summary>
+    public const int MaxPageSize = 1000;
+
+    /// <summary>Results per page when the request asks for 0.</summary>
+    public const int DefaultPageSize = 100;
+
+    /// <summary>The page size to use for <paramref name="requested"/>; out of [0, <see cref="MaxPageSize"/>] adds a violation of <c>page_size</c>.</summary>
+    public static int PageSize(int requested, FieldViolations violations)
+    {
+        violations.Require(requested is >= 0 and <= MaxPageSize, "page_size", $"must lie in [0, {MaxPageSize}] (0 means {DefaultPageSize})");
+        return requested == 0 ? DefaultPageSize : Math.Clamp(requested, 1, MaxPageSize);
+    }
+}
+
 /// <summary>
 /// Collects the field violations of one request and throws them together as
 /// <c>INVALID_ARGUMENT</c> with <c>google.rpc.BadRequest</c> details, so a client sees every problem at once.

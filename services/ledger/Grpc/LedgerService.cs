@@ -24,13 +24,9 @@ public sealed partial class LedgerService(
     LedgerStore store, AppendBatcher appends, TreeHead head, CheckpointSigner signer, IOptions<LedgerOptions> options)
     : V1.LedgerService.LedgerServiceBase
 {
-    /// <summary>Most entries one page returns.</summary>
-    public const int MaxPageSize = 1000;
-
     /// <summary>Most subjects one appended entry names.</summary>
     public const int MaxSubjects = 50;
 
-    private const int DefaultPageSize = 100;
 
     /// <inheritdoc />
     [Authorize(Roles = $"{Roles.Admin},{Roles.Service}")]
@@ -117,7 +113,7 @@ public sealed partial class LedgerService(
             .Require(request.End >= 0, "end", "must not be negative")
             .Require(end <= size, "end", $"lies beyond the log's size {size}")
             .Require(request.Start <= end, "start", $"must not exceed end ({end})");
-        var pageSize = PageSize(request.PageSize, violations);
+        var pageSize = Paging.PageSize(request.PageSize, violations);
         var from = PageStart(request.PageToken, request.Start, violations);
         violations.ThrowIfAny();
 
@@ -230,7 +226,7 @@ public sealed partial class LedgerService(
         var violations = new FieldViolations()
             .Require(request.Kind.Length is > 0 and <= 100, "kind", "is required (at most 100 characters)")
             .Require(request.Value.Length is > 0 and <= 500, "value", "is required (at most 500 characters)");
-        var pageSize = PageSize(request.PageSize, violations);
+        var pageSize = Paging.PageSize(request.PageSize, violations);
         var from = PageStart(request.PageToken, 0, violations);
         violations.ThrowIfAny();
 
@@ -282,12 +278,6 @@ public sealed partial class LedgerService(
         }
 
         return nodes;
-    }
-
-    private static int PageSize(int requested, FieldViolations violations)
-    {
-        violations.Require(requested is >= 0 and <= MaxPageSize, "page_size", $"must lie in [0, {MaxPageSize}] (0 means {DefaultPageSize})");
-        return requested == 0 ? DefaultPageSize : Math.Clamp(requested, 1, MaxPageSize);
     }
 
     private static long PageStart(string token, long start, FieldViolations violations)

@@ -38,10 +38,11 @@ public sealed partial class TrackingStore
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var experimentId = await LockRunningAsync(connection, transaction, runId, "FOR SHARE", cancellationToken);
+        var recorded = artifact.Clone();
         await using (var insert = new NpgsqlCommand(
             """
             INSERT INTO artifacts (run_id, path, sha256, size, content_type, created_by) VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (run_id, path) DO NOTHING
+            ON CONFLICT (run_id, path) DO NOTHING RETURNING created_at
             """, connection, transaction))
         {
             insert.Parameters.Add(new NpgsqlParameter { Value = runId });
@@ -50,7 +51,11 @@ public sealed partial class TrackingStore
             insert.Parameters.Add(new NpgsqlParameter { Value = artifact.Size });
             insert.Parameters.Add(new NpgsqlParameter { Value = artifact.ContentType });
             insert.Parameters.Add(new NpgsqlParameter { Value = artifact.CreatedBy });
-            if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
+            if (await insert.ExecuteScalarAsync(cancellationToken) is DateTime createdAt)
+            {
+                recorded.CreatedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.SpecifyKind(createdAt, DateTimeKind.Utc));
+            }
+            else
             {
                 var stored = (await ReadArtifactsAsync(connection, transaction, "run_id = $1 AND path = $2", [runId, artifact.Path], 1, cancellationToken))[0];
                 return stored.Sha256 == artifact.Sha256 ? stored : throw PathTaken(artifact.Path, stored);
@@ -66,7 +71,6 @@ public sealed partial class TrackingStore
         }
 
         await transaction.EnqueueAsync(logged(experimentId.ToString(System.Globalization.CultureInfo.InvariantCulture)), cancellationToken);
-        var recorded = (await ReadArtifactsAsync(connection, transaction, "run_id = $1 AND path = $2", [runId, artifact.Path], 1, cancellationToken))[0];
         await transaction.CommitAsync(cancellationToken);
         return recorded;
     }

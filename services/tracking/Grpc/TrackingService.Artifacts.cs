@@ -174,7 +174,7 @@ public sealed partial class TrackingService
             violations.Add("path_prefix", problem);
         }
 
-        var pageSize = PageSize(request.PageSize, violations);
+        var pageSize = Paging.PageSize(request.PageSize, violations);
         var after = "";
         if (request.PageToken.Length > 0)
         {

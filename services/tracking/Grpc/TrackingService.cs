@@ -24,16 +24,12 @@ public sealed partial class TrackingService(
     TrackingStore store, ObjectStoreConnection objectStore, BlobStore blobs, IOptions<TrackingOptions> options)
     : V1.TrackingService.TrackingServiceBase
 {
-    /// <summary>Most results one page returns.</summary>
-    public const int MaxPageSize = 1000;
-
     /// <summary>Most ordering keys of a search.</summary>
     public const int MaxOrderKeys = 5;
 
     /// <summary>Longest filter accepted.</summary>
     public const int MaxFilterLength = 4000;
 
-    private const int DefaultPageSize = 100;
     private const string Writers = $"{Roles.Pipeline},{Roles.Admin}";
     private static readonly JsonFormatter ProtoJson = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
 
@@ -68,7 +64,7 @@ public sealed partial class TrackingService(
     public override async Task<SearchExperimentsResponse> SearchExperiments(SearchExperimentsRequest request, ServerCallContext context)
     {
         var violations = new FieldViolations();
-        var pageSize = PageSize(request.PageSize, violations);
+        var pageSize = Paging.PageSize(request.PageSize, violations);
         var fingerprint = Fingerprint(request.NameContains, request.IncludeArchived.ToString());
         var offset = PageOffset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
@@ -255,7 +251,7 @@ public sealed partial class TrackingService(
             }
         }
 
-        var pageSize = PageSize(request.PageSize, violations);
+        var pageSize = Paging.PageSize(request.PageSize, violations);
         var fingerprint = Fingerprint([.. request.ExperimentIds, request.Filter, .. request.OrderBy, request.RunViewType.ToString()]);
         var offset = PageOffset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
@@ -641,12 +637,6 @@ public sealed partial class TrackingService(
         {
             CheckKey(violations, $"provenance.seeds[{key}]", key);
         }
-    }
-
-    private static int PageSize(int requested, FieldViolations violations)
-    {
-        violations.Require(requested is >= 0 and <= MaxPageSize, "page_size", $"must lie in [0, {MaxPageSize}] (0 means {DefaultPageSize})");
-        return requested == 0 ? DefaultPageSize : Math.Clamp(requested, 1, MaxPageSize);
     }
 
     // A page token is the offset and a fingerprint of the query it belongs to, so that it cannot be replayed on another.
