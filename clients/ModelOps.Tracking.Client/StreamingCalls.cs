@@ -6,7 +6,9 @@ namespace ModelOps.Tracking.Client;
 /// Writing to a client stream that the server may end first. When the service refuses a stream part-way (a bad
 /// chunk, a size limit) it answers at once and stops reading; a write issued after that point can wait forever
 /// for a request body nobody consumes. These helpers stop writing as soon as the answer arrives, so that the
-/// caller can read it from <c>ResponseAsync</c>.
+/// caller can read it from <c>ResponseAsync</c>. A write can also fail outright once the service has answered: the
+/// server resets the HTTP/2 stream it stopped reading (<c>HttpProtocolException</c>, an <c>IOException</c>); that too
+/// means "the call ended", and <c>ResponseAsync</c> carries the status.
 /// </summary>
 public static class StreamingCalls
 {
@@ -31,7 +33,7 @@ public static class StreamingCalls
         {
             sending = send();
         }
-        catch (Exception exception) when (exception is RpcException or InvalidOperationException)
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException)
         {
             return false;
         }
@@ -48,7 +50,7 @@ public static class StreamingCalls
             await sending;
             return true;
         }
-        catch (Exception exception) when (exception is RpcException or InvalidOperationException)
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException)
         {
             return false;
         }
