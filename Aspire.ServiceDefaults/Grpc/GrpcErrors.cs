@@ -1,4 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using Google.Rpc;
 using Grpc.Core;
 
@@ -18,6 +21,42 @@ public static class Paging
     {
         violations.Require(requested is >= 0 and <= MaxPageSize, "page_size", $"must lie in [0, {MaxPageSize}] (0 means {DefaultPageSize})");
         return requested == 0 ? DefaultPageSize : Math.Clamp(requested, 1, MaxPageSize);
+    }
+
+    /// <summary>
+    /// A fingerprint of the query a page token belongs to (its filter, order, scope), so that a token cannot be replayed
+    /// on another query.
+    /// </summary>
+    public static string Fingerprint(params string[] parts) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\u001f", parts))))[..16];
+
+    /// <summary>The token of the page that starts at <paramref name="offset"/>.</summary>
+    public static string Token(long offset, string fingerprint) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{offset.ToString(CultureInfo.InvariantCulture)}:{fingerprint}"));
+
+    /// <summary>The offset a page token stands for (0 for none); a token of another query adds a violation of <c>page_token</c>.</summary>
+    public static long Offset(string token, string fingerprint, FieldViolations violations)
+    {
+        if (token.Length == 0)
+        {
+            return 0;
+        }
+
+        try
+        {
+            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(token)).Split(':');
+            if (parts.Length == 2 && parts[1] == fingerprint &&
+                long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
+            {
+                return offset;
+            }
+        }
+        catch (FormatException)
+        {
+        }
+
+        violations.Add("page_token", "is not a token this query returned");
+        return 0;
     }
 }
 
@@ -77,6 +116,11 @@ public static class GrpcErrors
     [DoesNotReturn]
     public static void NotFound(string what) =>
         throw new RpcException(new global::Grpc.Core.Status(StatusCode.NotFound, $"{what} was not found."));
+
+    /// <summary>Throws <c>ALREADY_EXISTS</c> with the reason.</summary>
+    [DoesNotReturn]
+    public static void AlreadyExists(string reason) =>
+        throw new RpcException(new global::Grpc.Core.Status(StatusCode.AlreadyExists, reason));
 
     /// <summary>Throws <c>FAILED_PRECONDITION</c> with the reason.</summary>
     [DoesNotReturn]

@@ -40,6 +40,30 @@ public sealed record ObjectStoreConnection(Uri Endpoint, string AccessKey, strin
 /// <summary>The object store of a service.</summary>
 public static class ObjectStoreExtensions
 {
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    /// <summary>
+    /// Opens an object's body as a stream read as it arrives. The SDK hands an object's body to a callback and treats
+    /// ranged (206) answers as errors; a presigned GET streams with one buffer whatever the size, and the SDK still
+    /// signs it. A missing object is an <see cref="Minio.Exceptions.ObjectNotFoundException"/>.
+    /// </summary>
+    public static async Task<Stream> OpenReadAsync(this IMinioClient client, string bucket, string key, CancellationToken cancellationToken)
+    {
+        var url = await client.PresignedGetObjectAsync(new PresignedGetObjectArgs().WithBucket(bucket).WithObject(key).WithExpiry(3600));
+        var response = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            response.Dispose();
+            throw new Minio.Exceptions.ObjectNotFoundException(key);
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadAsStreamAsync(cancellationToken);
+    }
+
     /// <summary>
     /// Registers an <see cref="IMinioClient"/> and the <see cref="ObjectStoreConnection"/> from
     /// <c>ConnectionStrings:&lt;connectionName&gt;</c>, a readiness check, and creation of the bucket at start-up.

@@ -110,6 +110,7 @@ public sealed class TrackingServiceTests(InfrastructureFixture infrastructure) :
         report = await Client.SetProvenanceAsync(new SetProvenanceRequest { RunId = run.RunId, Provenance = new Provenance { GitSha = "abc", FeatureGroups = { "income" } } }, _pipeline, cancellationToken: Cancellation);
         Assert.DoesNotContain("git_sha", report.Missing);
         Assert.DoesNotContain("feature_groups", report.Missing);
+        Assert.Equal(["git_sha", "feature_groups", "started_at"], report.Present);
 
         var changed = await Assert.ThrowsAsync<RpcException>(() => Client.SetProvenanceAsync(
             new SetProvenanceRequest { RunId = run.RunId, Provenance = new Provenance { GitSha = "def" } }, _pipeline, cancellationToken: Cancellation).ResponseAsync);

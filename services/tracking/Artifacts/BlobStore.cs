@@ -16,11 +16,6 @@ public sealed record StoredBlob(string Sha256, long Size);
 /// </summary>
 public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connection, ILogger<BlobStore> logger)
 {
-    private static readonly HttpClient Http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
-    {
-        Timeout = Timeout.InfiniteTimeSpan,
-    };
-
     /// <summary>Bytes per message when streaming content to a client.</summary>
     public const int ChunkBytes = 1 << 20;
 
@@ -116,22 +111,8 @@ public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connecti
         return new StoredBlob(Convert.ToHexStringLower(hash.GetHashAndReset()), size);
     }
 
-    // The SDK hands an object's body to a callback and treats ranged (206) answers as errors; a presigned GET read as
-    // it arrives streams with one buffer whatever the size, and the SDK still signs it.
-    private async Task<Stream> OpenAsync(string key, CancellationToken cancellationToken)
-    {
-        var url = await minio.PresignedGetObjectAsync(new PresignedGetObjectArgs()
-            .WithBucket(connection.Bucket).WithObject(key).WithExpiry(3600));
-        var response = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
-        {
-            response.Dispose();
-            throw new ObjectNotFoundException(key);
-        }
-
-        response.EnsureSuccessStatusCode();
-        return await response.Content.ReadAsStreamAsync(cancellationToken);
-    }
+    private Task<Stream> OpenAsync(string key, CancellationToken cancellationToken) =>
+        minio.OpenReadAsync(connection.Bucket, key, cancellationToken);
 
     private async Task UploadAsync(string key, ContentStream content, CancellationToken cancellationToken)
     {

@@ -65,14 +65,14 @@ public sealed partial class TrackingService(
     {
         var violations = new FieldViolations();
         var pageSize = Paging.PageSize(request.PageSize, violations);
-        var fingerprint = Fingerprint(request.NameContains, request.IncludeArchived.ToString());
-        var offset = PageOffset(request.PageToken, fingerprint, violations);
+        var fingerprint = Paging.Fingerprint(request.NameContains, request.IncludeArchived.ToString());
+        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         var experiments = await store.SearchExperimentsAsync(request.NameContains, request.IncludeArchived, pageSize + 1, offset, context.CancellationToken);
         var response = new SearchExperimentsResponse { Experiments = { experiments.Take(pageSize) } };
         if (experiments.Count > pageSize)
         {
-            response.NextPageToken = PageToken(offset + pageSize, fingerprint);
+            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
         }
 
         return response;
@@ -252,8 +252,8 @@ public sealed partial class TrackingService(
         }
 
         var pageSize = Paging.PageSize(request.PageSize, violations);
-        var fingerprint = Fingerprint([.. request.ExperimentIds, request.Filter, .. request.OrderBy, request.RunViewType.ToString()]);
-        var offset = PageOffset(request.PageToken, fingerprint, violations);
+        var fingerprint = Paging.Fingerprint([.. request.ExperimentIds, request.Filter, .. request.OrderBy, request.RunViewType.ToString()]);
+        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
 
         if (ordering.Count == 0)
@@ -288,7 +288,7 @@ public sealed partial class TrackingService(
         var response = new SearchRunsResponse { Runs = { await store.GetRunsAsync(ids.Take(pageSize).ToList(), context.CancellationToken) } };
         if (ids.Count > pageSize)
         {
-            response.NextPageToken = PageToken(offset + pageSize, fingerprint);
+            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
         }
 
         return response;
@@ -441,6 +441,8 @@ public sealed partial class TrackingService(
             Hyperparameters = { hyperparameters },
             Missing = { ProvenanceFields.Missing(provenance, run.StartTime is not null, run.EndTime is not null, hyperparameters.Count, options.Value.Mandatory) },
         };
+        var absent = ProvenanceFields.Missing(provenance, run.StartTime is not null, run.EndTime is not null, hyperparameters.Count, ProvenanceFields.All);
+        report.Present.AddRange(ProvenanceFields.All.Except(absent));
         if (run.EndTime is not null)
         {
             report.EndedAt = run.EndTime;
@@ -637,37 +639,6 @@ public sealed partial class TrackingService(
         {
             CheckKey(violations, $"provenance.seeds[{key}]", key);
         }
-    }
-
-    // A page token is the offset and a fingerprint of the query it belongs to, so that it cannot be replayed on another.
-    private static string Fingerprint(params string[] parts) =>
-        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\u001f", parts))))[..16];
-
-    private static string PageToken(long offset, string fingerprint) =>
-        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{offset.ToString(CultureInfo.InvariantCulture)}:{fingerprint}"));
-
-    private static long PageOffset(string token, string fingerprint, FieldViolations violations)
-    {
-        if (token.Length == 0)
-        {
-            return 0;
-        }
-
-        try
-        {
-            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(token)).Split(':');
-            if (parts.Length == 2 && parts[1] == fingerprint &&
-                long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
-            {
-                return offset;
-            }
-        }
-        catch (FormatException)
-        {
-        }
-
-        violations.Add("page_token", "is not a token this query returned");
-        return 0;
     }
 
     private static T Invalid<T>(string field, string description)

@@ -1,0 +1,31 @@
+using ModelOps.Ledger.V1;
+using ModelOps.Registry.Data;
+using ModelOps.Registry.Domain;
+using ModelOps.Registry.Gates;
+using ModelOps.ServiceDefaults.Data;
+using ModelOps.ServiceDefaults.Grpc;
+using ModelOps.ServiceDefaults.Messaging;
+using ModelOps.ServiceDefaults.ObjectStore;
+using ModelOps.Tracking.V1;
+
+namespace ModelOps.Registry.Extensions;
+
+/// <summary>The registry's wiring.</summary>
+public static class ApplicationServiceExtensions
+{
+    /// <summary>Its database, bus, object store, the services it asks, and its domain.</summary>
+    public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.AddServiceDatabase("registrydb", typeof(ApplicationServiceExtensions).Assembly);
+        builder.AddEventBus();
+        builder.AddObjectStore("artifacts");
+        builder.Services.AddServiceGrpcClient<TrackingService.TrackingServiceClient>("tracking");
+        builder.Services.AddServiceGrpcClient<LedgerService.LedgerServiceClient>("ledger");
+        builder.Services.AddSingleton<RegistryStore>();
+        builder.Services.AddSingleton<ArtifactReader>();
+        builder.Services.AddSingleton<RemoteGates>();
+        builder.Services.AddSingleton<GateEvaluator>();
+        builder.Services.AddSingleton<PromotionWorkflow>();
+        return builder;
+    }
+}
