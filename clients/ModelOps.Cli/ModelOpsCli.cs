@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ModelOps.Cli.Ledger;
+using ModelOps.Cli.Registry;
 using ModelOps.Cli.Tracking;
 
 namespace ModelOps.Cli;
@@ -34,7 +35,7 @@ public static class ModelOpsCli
     {
         var root = new RootCommand("ModelOps: keep ML models in production accountable.");
         root.Subcommands.Add(LedgerCommands.Create(output, error));
-        foreach (var command in TrackingCommands.Create(output, error))
+        foreach (var command in TrackingCommands.Create(output, error).Concat(RegistryCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);
         }

@@ -461,7 +461,64 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
         Assert.Equal((GateStatus.Fail, "the policy requires a signature and the run holds no model.bin.sig"), (missing.Status, missing.Reason));
     }
 
+    [Fact(Timeout = 120_000)]
+    public async Task TheCommandLineRegistersPromotesReviewsAndAnswersHistory()
+    {
+        var model = $"cli-{Guid.NewGuid():N}"[..16];
+        var pipeline = infrastructure.Tokens.CreateToken("pipeline-1", ["pipeline"]);
+        var admin = infrastructure.Tokens.CreateToken("admin-1", ["admin"]);
+        var alice = infrastructure.Tokens.CreateToken("alice", ["reviewer"]);
+        Assert.Equal(0, (await CliAsync(pipeline, "models", "create", model, "--risk-tier", "high")).Exit);
+        var runId = await TrainAsync(new Dictionary<string, double> { ["auc"] = 0.9 }, new() { ["model.bin"] = ModelBytes("cli") });
+        var registered = await CliAsync(pipeline, "models", "register", model, "--run", runId, "--artifact", "model.bin");
+        Assert.Equal(0, registered.Exit);
+        Assert.StartsWith($"registered {model} v1 sha256 ", registered.Output, StringComparison.Ordinal);
+
+        var policyFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(policyFile,
+            """{"rules": [{"stages": ["STAGE_STAGING"], "gates": [{"name": "auc", "metricThreshold": {"metric": "auc", "comparison": "COMPARISON_GREATER", "threshold": 0.8}}, {"name": "approvals", "approval": {"required": 1}}]}]}""",
+            Cancellation);
+        Assert.Equal((0, $"policy v1 of {model} in effect\n"), await CliExitAndOutputAsync(admin, "models", "policy", "set", model, "--file", policyFile, "--reason", "staging needs auc > 0.8"));
+        var denied = await CliAsync(pipeline, "models", "policy", "set", model, "--file", policyFile, "--reason", "r");
+        Assert.Equal(2, denied.Exit);
+        Assert.Contains("PermissionDenied", denied.Error, StringComparison.Ordinal);
+
+        var promoted = await CliAsync(pipeline, "promote", model, "1", "--stage", "staging", "-j", "first candidate");
+        Assert.Equal(0, promoted.Exit);
+        Assert.Contains("PASS     auc        auc = 0.9 meets > 0.8", promoted.Output, StringComparison.Ordinal);
+        Assert.Contains("PENDING  approvals  0 of 1 approvals", promoted.Output, StringComparison.Ordinal);
+        var requestId = promoted.Output.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+
+        var selfApproval = await CliAsync(pipeline, "approve", requestId);
+        Assert.Equal(2, selfApproval.Exit);
+        var approved = await CliAsync(alice, "approve", requestId, "-m", "checked the report");
+        Assert.Contains("APPROVED", approved.Output, StringComparison.Ordinal);
+
+        var history = await CliAsync(pipeline, "history", model);
+        Assert.Contains("STAGING  v1", history.Output, StringComparison.Ordinal);
+        Assert.Contains($"alice       request {requestId}", history.Output, StringComparison.Ordinal);
+        var before = await CliAsync(pipeline, "history", model, "--stage", "staging", "--at", "2000-01-01T00:00:00Z");
+        Assert.Equal("TARGET  VERSION  FROM  UNTIL  DECIDED BY  HOW\n", before.Output);
+        var missing = await CliAsync(pipeline, "promote", model, "1", "--stage", "production");
+        Assert.Equal(2, missing.Exit);
+    }
+
     // ------------------------------------------------------------------ helpers
+
+    private async Task<(int Exit, string Output, string Error)> CliAsync(string token, params string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        var exit = await ModelOps.Cli.ModelOpsCli.RunAsync(
+            [.. args, "--registry", _stack.RegistryAddress, "--token", token], output, error, Cancellation);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    private async Task<(int Exit, string Output)> CliExitAndOutputAsync(string token, params string[] args)
+    {
+        var (exit, output, _) = await CliAsync(token, args);
+        return (exit, output);
+    }
 
     private static Gate Approvals(int required) => new() { Name = "approvals", Approval = new ApprovalGate { Required = required } };
 

@@ -111,22 +111,5 @@ public static class LedgerCommands
         return new NoteVerifier(named);
     }
 
-    private static async Task<int> Guard(TextWriter error, Func<Task<int>> action)
-    {
-        try
-        {
-            return await action();
-        }
-        catch (RpcException exception)
-        {
-            await error.WriteLineAsync($"error: the ledger answered {exception.StatusCode}: {exception.Status.Detail}");
-        }
-        catch (Exception exception) when (exception is IOException or InvalidDataException or NoteException or UnauthorizedAccessException
-                                              or System.Text.Json.JsonException or HttpRequestException)
-        {
-            await error.WriteLineAsync($"error: {exception.Message}");
-        }
-
-        return ModelOpsCli.UsageOrConnectionError;
-    }
+    private static Task<int> Guard(TextWriter error, Func<Task<int>> action) => CliOutput.Guard(error, "ledger", action);
 }

@@ -14,8 +14,6 @@ public static class TrackingCommands
     /// <summary>The tracking address when neither <c>--tracking</c> nor <c>MODELOPS_TRACKING_URL</c> names one.</summary>
     public const string DefaultAddress = "http://127.0.0.1:7101";
 
-    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false).WithIndentation());
-
     /// <summary>The <c>experiments</c>, <c>runs</c> and <c>artifacts</c> commands.</summary>
     public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
     {
@@ -56,8 +54,8 @@ public static class TrackingCommands
             }
             while (page.Length > 0);
 
-            await Print(output, parse.GetValue(json), all, ["ID", "NAME", "STAGE", "CREATED", "BY"],
-                e => [e.ExperimentId, e.Name, e.LifecycleStage.ToString(), Time(e.CreatedAt), e.CreatedBy]);
+            await CliOutput.Print(output, parse.GetValue(json), all, ["ID", "NAME", "STAGE", "CREATED", "BY"],
+                e => [e.ExperimentId, e.Name, e.LifecycleStage.ToString(), CliOutput.Time(e.CreatedAt), e.CreatedBy]);
             return 0;
         }));
         var experimentKey = new Argument<string>("experiment") { Description = "An experiment id or name" };
@@ -65,7 +63,7 @@ public static class TrackingCommands
         experimentsShow.SetAction((parse, cancellationToken) => Guard(error, async () =>
         {
             var experiment = await GetExperimentAsync(Connect(parse), parse.GetValue(experimentKey)!, Headers(parse.GetValue(token)), cancellationToken);
-            await output.WriteLineAsync(Json.Format(experiment));
+            await output.WriteLineAsync(CliOutput.Json.Format(experiment));
             return 0;
         }));
 
@@ -98,8 +96,8 @@ public static class TrackingCommands
             while (request.PageToken.Length > 0 && runs.Count < limit);
 
             var metricKeys = runs.SelectMany(r => r.LatestMetrics.Select(m => m.Key)).Distinct().Order(StringComparer.Ordinal).Take(4).ToList();
-            await Print(output, parse.GetValue(json), runs, ["RUN", "NAME", "STATUS", "STARTED", "AUTHOR", .. metricKeys],
-                r => [r.RunId, r.RunName, r.Status.ToString().ToUpperInvariant(), Time(r.StartTime), r.Author,
+            await CliOutput.Print(output, parse.GetValue(json), runs, ["RUN", "NAME", "STATUS", "STARTED", "AUTHOR", .. metricKeys],
+                r => [r.RunId, r.RunName, r.Status.ToString().ToUpperInvariant(), CliOutput.Time(r.StartTime), r.Author,
                       .. metricKeys.Select(k => r.LatestMetrics.FirstOrDefault(m => m.Key == k)?.Value.ToString("G6", CultureInfo.InvariantCulture) ?? "")]);
             return 0;
         }
@@ -120,21 +118,21 @@ public static class TrackingCommands
             var provenance = await client.Raw.GetProvenanceAsync(new GetProvenanceRequest { RunId = run.RunId }, headers, cancellationToken: cancellationToken);
             if (parse.GetValue(json))
             {
-                await output.WriteLineAsync(Json.Format(run));
+                await output.WriteLineAsync(CliOutput.Json.Format(run));
                 return 0;
             }
 
             await output.WriteLineAsync($"run        {run.RunId}  {run.RunName}  {run.Status.ToString().ToUpperInvariant()}");
-            await output.WriteLineAsync($"experiment {run.ExperimentId}   author {run.Author}   started {Time(run.StartTime)}   ended {Time(run.EndTime)}");
+            await output.WriteLineAsync($"experiment {run.ExperimentId}   author {run.Author}   started {CliOutput.Time(run.StartTime)}   ended {CliOutput.Time(run.EndTime)}");
             if (run.RecordSha256.Length > 0)
             {
                 await output.WriteLineAsync($"record     sha256 {run.RecordSha256}");
             }
 
-            await Section(output, "params", run.Params.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new[] { p.Key, p.Value }));
-            await Section(output, "tags", run.Tags.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new[] { p.Key, p.Value }));
-            await Section(output, "metrics", run.LatestMetrics.Select(m => new[] { m.Key, m.Value.ToString("R", CultureInfo.InvariantCulture), $"step {m.Step}" }));
-            await Section(output, "inputs", run.Inputs.Select(i => new[] { i.DatasetId, i.Hash, Time(i.SnapshotAt), i.Context }));
+            await CliOutput.Section(output, "params", run.Params.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new[] { p.Key, p.Value }));
+            await CliOutput.Section(output, "tags", run.Tags.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new[] { p.Key, p.Value }));
+            await CliOutput.Section(output, "metrics", run.LatestMetrics.Select(m => new[] { m.Key, m.Value.ToString("R", CultureInfo.InvariantCulture), $"step {m.Step}" }));
+            await CliOutput.Section(output, "inputs", run.Inputs.Select(i => new[] { i.DatasetId, i.Hash, CliOutput.Time(i.SnapshotAt), i.Context }));
             await output.WriteLineAsync(provenance.Missing.Count == 0
                 ? "provenance complete"
                 : $"provenance lacks: {string.Join(", ", provenance.Missing)}");
@@ -149,7 +147,7 @@ public static class TrackingCommands
         upload.SetAction((parse, cancellationToken) => Guard(error, async () =>
         {
             var artifact = await Connect(parse).UploadFileAsync(parse.GetValue(runId)!, parse.GetValue(file)!, parse.GetValue(artifactPath), parse.GetValue(contentType), cancellationToken);
-            await Print(output, parse.GetValue(json), [artifact], ArtifactColumns, ArtifactRow);
+            await CliOutput.Print(output, parse.GetValue(json), [artifact], ArtifactColumns, ArtifactRow);
             return 0;
         }));
         var remotePath = new Argument<string>("path") { Description = "The artifact's path within the run" };
@@ -193,7 +191,7 @@ public static class TrackingCommands
             }
             while (page.Length > 0);
 
-            await Print(output, parse.GetValue(json), all, ArtifactColumns, ArtifactRow);
+            await CliOutput.Print(output, parse.GetValue(json), all, ArtifactColumns, ArtifactRow);
             return 0;
         }));
 
@@ -211,64 +209,7 @@ public static class TrackingCommands
             long.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out _) ? new GetExperimentRequest { ExperimentId = key } : new GetExperimentRequest { Name = key },
             headers, cancellationToken: cancellationToken);
 
-    private static Metadata Headers(string? token) =>
-        ModelOpsCli.ResolveToken(token, "pipeline") is { } resolved ? new Metadata { { "Authorization", $"Bearer {resolved}" } } : [];
+    private static Metadata Headers(string? token) => CliOutput.Headers(token, "pipeline");
 
-    private static string Time(Google.Protobuf.WellKnownTypes.Timestamp? time) =>
-        time is null ? "" : time.ToDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-
-    private static async Task Print<T>(TextWriter output, bool json, IReadOnlyList<T> items, string[] header, Func<T, string[]> row)
-        where T : IMessage
-    {
-        if (json)
-        {
-            await output.WriteLineAsync("[" + string.Join(",\n", items.Select(i => Json.Format(i))) + "]");
-            return;
-        }
-
-        var rows = items.Select(row).Prepend(header).ToList();
-        var widths = header.Select((_, column) => rows.Max(r => r[column].Length)).ToArray();
-        foreach (var cells in rows)
-        {
-            await output.WriteLineAsync(string.Join("  ", cells.Select((cell, column) => column == cells.Length - 1 ? cell : cell.PadRight(widths[column]))).TrimEnd());
-        }
-    }
-
-    private static async Task Section(TextWriter output, string title, IEnumerable<string[]> rows)
-    {
-        var list = rows.ToList();
-        if (list.Count == 0)
-        {
-            return;
-        }
-
-        await output.WriteLineAsync(title);
-        var widths = Enumerable.Range(0, list.Max(r => r.Length)).Select(c => list.Max(r => c < r.Length ? r[c].Length : 0)).ToArray();
-        foreach (var cells in list)
-        {
-            await output.WriteLineAsync("  " + string.Join("  ", cells.Select((cell, column) => cell.PadRight(widths[column]))).TrimEnd());
-        }
-    }
-
-    private static async Task<int> Guard(TextWriter error, Func<Task<int>> action)
-    {
-        try
-        {
-            return await action();
-        }
-        catch (RpcException exception)
-        {
-            await error.WriteLineAsync($"error: the tracking service answered {exception.StatusCode}: {exception.Status.Detail}");
-            foreach (var violation in exception.GetRpcStatus()?.GetDetail<Google.Rpc.BadRequest>()?.FieldViolations ?? [])
-            {
-                await error.WriteLineAsync($"  {violation.Field}: {violation.Description}");
-            }
-        }
-        catch (Exception exception) when (exception is IOException or InvalidDataException or UnauthorizedAccessException or HttpRequestException)
-        {
-            await error.WriteLineAsync($"error: {exception.Message}");
-        }
-
-        return ModelOpsCli.UsageOrConnectionError;
-    }
+    private static Task<int> Guard(TextWriter error, Func<Task<int>> action) => CliOutput.Guard(error, "tracking service", action);
 }
