@@ -201,10 +201,11 @@ public sealed class IdentityResource(string name, DevelopmentTokenIssuer issuer,
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(TokensDirectory);
-        foreach (var role in new[] { "pipeline", "reviewer", "admin", "auditor", "service" })
+        // Two reviewers: a promotion may need the approval of two distinct people (four eyes).
+        foreach (var (file, role) in new[] { ("pipeline", "pipeline"), ("reviewer", "reviewer"), ("reviewer-2", "reviewer"), ("admin", "admin"), ("auditor", "auditor"), ("service", "service") })
         {
-            var path = Path.Combine(TokensDirectory, $"{role}.jwt");
-            await File.WriteAllTextAsync(path, Issuer.CreateToken($"dev-{role}", [role]), cancellationToken);
+            var path = Path.Combine(TokensDirectory, $"{file}.jwt");
+            await File.WriteAllTextAsync(path, Issuer.CreateToken($"dev-{file}", [role]), cancellationToken);
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
 

@@ -20,7 +20,7 @@ public sealed class RunningStack : IAsyncLifetime
 public sealed class StackCollection;
 
 [Collection(nameof(StackCollection))]
-public sealed class StackTests(RunningStack running) : IClassFixture<RunningStack>
+public sealed partial class StackTests(RunningStack running) : IClassFixture<RunningStack>
 {
     private static readonly string[] Services = ["tracking", "registry", "drift", "fairness", "explainability", "alerting", "ledger"];
 

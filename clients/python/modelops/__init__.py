@@ -1,4 +1,4 @@
-"""ModelOps tracking for Python pipelines.
+"""ModelOps tracking and registry for Python pipelines.
 
     import modelops
 
@@ -14,9 +14,10 @@ The module-level functions act on the innermost run started with modelops.start_
 
 from modelops.client import ActiveRun, Client, provenance_message
 from modelops.errors import TrackingError
+from modelops.registry_client import Registry
 
 __all__ = [
-    "ActiveRun", "Client", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
+    "ActiveRun", "Client", "Registry", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
     "log_param", "log_params", "provenance_message", "set_tag", "start_run",
 ]
 

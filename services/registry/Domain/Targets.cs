@@ -64,20 +64,6 @@ public static partial class Targets
         }
     }
 
-    /// <summary>
-    /// The moves a request may ask for: up the ladder one step at a time (None → Staging → Production), down to
-    /// Staging, out to Archived, and back from Archived only to Staging or None. Anything else (Archived → Production,
-    /// None → Production) needs two requests or an admin's override.
-    /// </summary>
-    public static bool IsAllowed(Stage from, Stage to) => (from, to) switch
-    {
-        (Stage.None, Stage.Staging or Stage.Archived) => true,
-        (Stage.Staging, Stage.Production or Stage.Archived or Stage.None) => true,
-        (Stage.Production, Stage.Staging or Stage.Archived) => true,
-        (Stage.Archived, Stage.Staging or Stage.None) => true,
-        _ => false,
-    };
-
     [GeneratedRegex("^[a-z][a-z0-9_-]{0,63}$")]
     private static partial Regex AliasPattern();
 }

@@ -505,23 +505,16 @@ public sealed partial class RegistryService(
         }
     }
 
+    // A request may ask for any stage the version is not in — the target's gates decide — and an alias for any version
+    // that is not archived. Nothing moves without a request, except by an admin's recorded override.
     private static void CheckMove(ModelVersion version, Target target)
     {
-        if (target.KindCase == Target.KindOneofCase.Stage)
+        if (target.KindCase == Target.KindOneofCase.Stage && version.Stage == target.Stage)
         {
-            if (version.Stage == target.Stage)
-            {
-                GrpcErrors.FailedPrecondition($"Version {version.Version} of '{version.Model}' is {Targets.StageName(version.Stage)} already.");
-            }
-
-            if (!Targets.IsAllowed(version.Stage, target.Stage))
-            {
-                GrpcErrors.FailedPrecondition(
-                    $"Version {version.Version} of '{version.Model}' is {Targets.StageName(version.Stage)}: a request cannot move it to {Targets.StageName(target.Stage)} " +
-                    "(a request moves None → Staging → Production one step at a time; Archived returns to Staging first). An admin can override, with a reason.");
-            }
+            GrpcErrors.FailedPrecondition($"Version {version.Version} of '{version.Model}' is {Targets.StageName(version.Stage)} already.");
         }
-        else if (version.Stage == Stage.Archived)
+
+        if (target.KindCase == Target.KindOneofCase.Alias && version.Stage == Stage.Archived)
         {
             GrpcErrors.FailedPrecondition($"Version {version.Version} of '{version.Model}' is archived: an alias cannot point at it.");
         }
