@@ -34,7 +34,9 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
 
     public async ValueTask InitializeAsync()
     {
-        _stack = await RegistryStack.StartAsync(infrastructure, nameof(RegistryServiceTests));
+        // A sweep every second, so that a remote gate's change of mind is seen within the test.
+        _stack = await RegistryStack.StartAsync(infrastructure, nameof(RegistryServiceTests),
+            new Dictionary<string, string> { ["Registry:ReevaluateEvery"] = "00:00:01" });
         _trainer = _stack.As("pipeline-1", "pipeline");
         _pipeline = _stack.Registry(_trainer);
         _admin = _stack.Registry(_stack.As("admin-1", "admin"));
@@ -423,6 +425,16 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
         Assert.Equal(version.ArtifactSha256, FairnessGate.LastRequest.ArtifactSha256);
         Assert.Equal("Bearer", FairnessGate.LastAuthorization?.Split(' ')[0]);
 
+        // The sweep asks the waiting gates again every second but records only a changed outcome.
+        await Task.Delay(2500, Cancellation);
+        Assert.Equal(1, await EvaluationCountAsync(request.RequestId));
+        FairnessGate.Answer = new ServerGateResponse { Status = ServerGateStatus.Fail, Reason = "parity gap 0.21" };
+        Assert.True(await Eventually.HoldsAsync(async () => await EvaluationCountAsync(request.RequestId) == 2, TimeSpan.FromSeconds(10)));
+        request = await _alice.GetPromotionRequestAsync(new GetPromotionRequestRequest { RequestId = request.RequestId }, cancellationToken: Cancellation);
+        Assert.Equal((GateStatus.Fail, "parity gap 0.21"), (Gate("fairness").Status, Gate("fairness").Reason));
+        await Task.Delay(2500, Cancellation);
+        Assert.Equal(2, await EvaluationCountAsync(request.RequestId));
+
         // The policy changes (admin): open requests are evaluated again at once, against the new version of it.
         FairnessGate.Answer = new ServerGateResponse { Status = ServerGateStatus.Pass, Reason = "parity gap 0.04", Evidence = { ["gap"] = "0.04" } };
         await SetPolicyAsync(model, new Policy
@@ -566,6 +578,17 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
 
     private Task<Deployable> GetDeployableAsync(string model) =>
         _alice.GetDeployableAsync(new GetDeployableRequest { Model = model, Target = new Target { Stage = Stage.Production } }, cancellationToken: Cancellation).ResponseAsync;
+
+    private async Task<long> EvaluationCountAsync(string requestId)
+    {
+        await using var connection = new NpgsqlConnection(_stack.RegistryEnvironment.DatabaseConnectionString);
+        await connection.OpenAsync(Cancellation);
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM gate_evaluations WHERE request_id = $1", connection)
+        {
+            Parameters = { new NpgsqlParameter { Value = Guid.Parse(requestId) } },
+        };
+        return (long)(await command.ExecuteScalarAsync(Cancellation))!;
+    }
 
     private async Task<List<string>> EventTypesAsync(string model)
     {

@@ -34,6 +34,9 @@ public enum EvaluationOutcome
 
     /// <summary>The policy changed while the gates were evaluated: evaluate again.</summary>
     StalePolicy,
+
+    /// <summary>Every gate said what the latest recorded evaluation said; asked not to record that, nothing was written.</summary>
+    Unchanged,
 }
 
 public sealed partial class RegistryStore
@@ -79,6 +82,28 @@ public sealed partial class RegistryStore
         state == RequestState.Unspecified
             ? QueryRequestsAsync("r.model = $1", [model], limit, offset, cancellationToken)
             : QueryRequestsAsync("r.model = $1 AND r.state = $2", [model, StateName(state)], limit, offset, cancellationToken);
+
+    /// <summary>
+    /// Open requests whose latest evaluation has a PENDING gate other than approvals (a remote gate waiting for its
+    /// service or its evidence), oldest first.
+    /// </summary>
+    public async Task<List<Guid>> WaitingRequestIdsAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"""
+             SELECT request_id FROM promotion_requests
+             WHERE state = 'OPEN' AND EXISTS (SELECT 1 FROM jsonb_array_elements(gates) g WHERE g->>'status' = 'GATE_STATUS_PENDING' AND g->>'kind' <> 'approval')
+             ORDER BY created_at LIMIT {limit}
+             """);
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetGuid(0));
+        }
+
+        return ids;
+    }
 
     /// <summary>The ids of a model's open requests, oldest first.</summary>
     public async Task<List<Guid>> OpenRequestIdsAsync(string model, CancellationToken cancellationToken)
@@ -138,7 +163,7 @@ public sealed partial class RegistryStore
     public async Task<EvaluationOutcome> RecordEvaluationAsync(
         Guid requestId, int policyVersion, IReadOnlyList<Gate> gates, IReadOnlyList<GateResult> results,
         Func<IReadOnlyList<Approval>, Gate, GateResult> approvals, VersionSnapshot version, string actor, int maxProduction,
-        CancellationToken cancellationToken)
+        bool recordUnchanged, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -169,6 +194,11 @@ public sealed partial class RegistryStore
         var fresh = await ApprovalsAsync(connection, transaction, requestId, cancellationToken);
         var final = gates.Select((gate, i) => gate.KindCase == Gate.KindOneofCase.Approval ? approvals(fresh, gate) : results[i]).ToList();
         var passed = final.All(r => r.Status == GateStatus.Pass);
+        if (!recordUnchanged && !passed && request.Gates is { } previous && Outcomes(ParseGates(previous)) == Outcomes(final))
+        {
+            return EvaluationOutcome.Unchanged;
+        }
+
         var evaluationId = Guid.CreateVersion7();
         var gatesJson = GatesJson(final);
         await using (var record = Command(connection, transaction,
@@ -382,7 +412,13 @@ public sealed partial class RegistryStore
     private static NpgsqlParameter Nullable(Guid? value) =>
         new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Uuid, Value = value is null ? DBNull.Value : value.Value };
 
-    private sealed record LockedRequest(Guid RequestId, string Model, int Version, Target Target, Stage FromStage, RequestState State, string Justification, string Requester);
+    private sealed record LockedRequest(
+        Guid RequestId, string Model, int Version, Target Target, Stage FromStage, RequestState State, string Justification, string Requester,
+        string? Gates = null);
+
+    // What an evaluation concluded, without its evidence's incidental detail (when a hash was measured).
+    private static string Outcomes(IEnumerable<GateResult> results) =>
+        string.Join("\n", results.Select(r => $"{r.Name}\t{r.Status}\t{r.Reason}"));
 
     // Locks the model's row (every stage change of a model is serialized by it) and returns its policy version.
     private static async Task<int> LockModelAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string model, CancellationToken cancellationToken)
@@ -422,7 +458,8 @@ public sealed partial class RegistryStore
     private static async Task<LockedRequest> LockRequestAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid requestId, CancellationToken cancellationToken)
     {
         await using var command = Command(connection, transaction,
-            "SELECT model, version, target, from_stage, state, justification, requester FROM promotion_requests WHERE request_id = $1 FOR UPDATE", requestId);
+            "SELECT model, version, target, from_stage, state, justification, requester, gates::text FROM promotion_requests WHERE request_id = $1 FOR UPDATE",
+            requestId);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -430,7 +467,7 @@ public sealed partial class RegistryStore
         }
 
         return new LockedRequest(requestId, reader.GetString(0), reader.GetInt32(1), Targets.Parse(reader.GetString(2)), Targets.ParseStage(reader.GetString(3)),
-            ParseState(reader.GetString(4)), reader.GetString(5), reader.GetString(6));
+            ParseState(reader.GetString(4)), reader.GetString(5), reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetString(7));
     }
 
     private static async Task<PromotionRequest> LockOpenRequestAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Guid requestId, CancellationToken cancellationToken)

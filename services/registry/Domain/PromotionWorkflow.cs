@@ -18,7 +18,7 @@ public sealed partial class PromotionWorkflow(RegistryStore store, GateEvaluator
     /// Evaluates an open request's gates and records the result; when every gate passes, its transition is made in
     /// the same transaction. Evaluates again when the policy changed meanwhile.
     /// </summary>
-    public async Task EvaluateAsync(Guid requestId, string actor, CancellationToken cancellationToken)
+    public async Task<EvaluationOutcome> EvaluateAsync(Guid requestId, string actor, CancellationToken cancellationToken, bool recordUnchanged = true)
     {
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
@@ -30,7 +30,7 @@ public sealed partial class PromotionWorkflow(RegistryStore store, GateEvaluator
 
             if (request.State != RequestState.Open)
             {
-                return;
+                return EvaluationOutcome.NotOpen;
             }
 
             var model = (await store.GetModelAsync(request.Model, cancellationToken))!;
@@ -41,14 +41,15 @@ public sealed partial class PromotionWorkflow(RegistryStore store, GateEvaluator
             var results = await evaluator.EvaluateAsync(context, gates, cancellationToken);
             var outcome = await store.RecordEvaluationAsync(requestId, policy.Version, gates, results,
                 (approvals, gate) => GateEvaluator.Approvals(gate, context with { Approvals = approvals }),
-                snapshot, actor, Policies.MaxProduction(policy), cancellationToken);
+                snapshot, actor, Policies.MaxProduction(policy), recordUnchanged, cancellationToken);
             if (outcome != EvaluationOutcome.StalePolicy)
             {
-                return;
+                return outcome;
             }
         }
 
         GrpcErrors.FailedPrecondition($"The policy kept changing while request {requestId} was evaluated; evaluate it again.");
+        return EvaluationOutcome.StalePolicy;
     }
 
     /// <summary>Re-evaluates every open request of a model (after its policy changed); a failure is logged, not thrown.</summary>

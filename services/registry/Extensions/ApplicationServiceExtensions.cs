@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using ModelOps.Ledger.V1;
 using ModelOps.Registry.Data;
 using ModelOps.Registry.Domain;
@@ -21,11 +22,16 @@ public static class ApplicationServiceExtensions
         builder.AddObjectStore("artifacts");
         builder.Services.AddServiceGrpcClient<TrackingService.TrackingServiceClient>("tracking");
         builder.Services.AddServiceGrpcClient<LedgerService.LedgerServiceClient>("ledger");
+        builder.Services.AddOptions<RegistryOptions>().BindConfiguration(RegistryOptions.Section)
+            .Validate(o => o.IntegrityRecheckAfter >= TimeSpan.Zero, "Registry:IntegrityRecheckAfter must not be negative")
+            .ValidateOnStart();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<RegistryStore>();
         builder.Services.AddSingleton<ArtifactReader>();
         builder.Services.AddSingleton<RemoteGates>();
         builder.Services.AddSingleton<GateEvaluator>();
         builder.Services.AddSingleton<PromotionWorkflow>();
+        builder.Services.AddHostedService<ReevaluationSweep>();
         return builder;
     }
 }

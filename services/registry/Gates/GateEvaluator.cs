@@ -79,12 +79,13 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         GateResult result;
         try
         {
-            var (sha256, size) = await artifacts.HashAsync(version.ArtifactUri, cancellationToken);
+            var (sha256, size, at) = await artifacts.RecentHashAsync(version.ArtifactUri, cancellationToken);
             result = sha256 == version.ArtifactSha256 && size == version.ArtifactSize
                 ? Result(gate, "artifact_integrity", GateStatus.Pass, $"the object store's bytes hash to the pinned SHA-256 {version.ArtifactSha256}")
                 : Result(gate, "artifact_integrity", GateStatus.Fail,
                     $"the object store's bytes hash to {sha256} ({size} bytes), not the pinned {version.ArtifactSha256} ({version.ArtifactSize} bytes)");
             result.Evidence["actual_sha256"] = sha256;
+            result.Evidence["hashed_at"] = at.ToString("O", CultureInfo.InvariantCulture);
         }
         catch (ObjectNotFoundException)
         {
