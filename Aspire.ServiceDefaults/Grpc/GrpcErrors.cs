@@ -34,6 +34,13 @@ public static class Paging
     public static string Token(long offset, string fingerprint) =>
         Convert.ToBase64String(Encoding.UTF8.GetBytes($"{offset.ToString(CultureInfo.InvariantCulture)}:{fingerprint}"));
 
+    /// <summary>
+    /// The token of the next page when the query, asked for <paramref name="pageSize"/> + 1 rows, returned
+    /// <paramref name="fetched"/> of them; empty when this page is the last.
+    /// </summary>
+    public static string NextToken(int fetched, int pageSize, long offset, string fingerprint) =>
+        fetched > pageSize ? Token(offset + pageSize, fingerprint) : "";
+
     /// <summary>The offset a page token stands for (0 for none); a token of another query adds a violation of <c>page_token</c>.</summary>
     public static long Offset(string token, string fingerprint, FieldViolations violations)
     {

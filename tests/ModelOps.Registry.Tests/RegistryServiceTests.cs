@@ -268,6 +268,13 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
             Violations(error).Select(v => v.Field));
         Assert.Contains("'gpu_count' is not a provenance field", Violations(error)[1].Description, StringComparison.Ordinal);
 
+        // The risk tier decides the default gates: only an admin changes it.
+        var lower = new UpdateRegisteredModelRequest { Name = model, RiskTier = RiskTier.Low, Description = "scores applications" };
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => _pipeline.UpdateRegisteredModelAsync(lower, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
+        var updated = await _pipeline.UpdateRegisteredModelAsync(new UpdateRegisteredModelRequest { Name = model, Description = "scores applications" }, cancellationToken: Cancellation);
+        Assert.Equal(("scores applications", RiskTier.Low), (updated.Description, updated.RiskTier));
+        Assert.Equal(RiskTier.High, (await _admin.UpdateRegisteredModelAsync(new UpdateRegisteredModelRequest { Name = model, RiskTier = RiskTier.High }, cancellationToken: Cancellation)).RiskTier);
+
         var unchanged = await _admin.GetPolicyAsync(new GetPolicyRequest { Model = model }, cancellationToken: Cancellation);
         Assert.Equal(0, unchanged.Version);
 

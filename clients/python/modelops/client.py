@@ -10,7 +10,7 @@ import time
 import grpc
 from google.protobuf import timestamp_pb2
 
-from modelops.errors import TrackingError, translate
+from modelops.errors import Connection, TrackingError, translate
 from modelops.provenance import detect, hostname
 from modelops.tracking.v1 import tracking_pb2 as pb
 from modelops.tracking.v1 import tracking_pb2_grpc
@@ -51,7 +51,7 @@ def _sha256_of(path):
     return digest.hexdigest()
 
 
-class Client:
+class Client(Connection):
     """A connection to the tracking service.
 
     target defaults to $MODELOPS_TRACKING_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN (a bearer
@@ -59,24 +59,8 @@ class Client:
     """
 
     def __init__(self, target=None, token=None, channel=None):
-        target = target or os.environ.get("MODELOPS_TRACKING_TARGET", "127.0.0.1:7101")
-        token = token if token is not None else os.environ.get("MODELOPS_TOKEN", "")
-        self._channel = channel or grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 8 << 20)])
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self.stub = tracking_pb2_grpc.TrackingServiceStub(self._channel)
-
-    def close(self):
-        self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def call(self, name, request):
-        """Calls a unary method by name, raising TrackingError for a refusal."""
-        return translate(getattr(self.stub, name), request, metadata=self._metadata)
+        super().__init__(tracking_pb2_grpc.TrackingServiceStub, target, token, channel, "MODELOPS_TRACKING_TARGET", "127.0.0.1:7101",
+                         options=[("grpc.max_receive_message_length", 8 << 20)])
 
     # -------------------------------------------------------------- experiments and runs
 

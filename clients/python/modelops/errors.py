@@ -1,4 +1,6 @@
-"""Errors raised by the client, with the service's field violations."""
+"""Errors raised by the clients, with the service's field violations, and their connection to a service."""
+
+import os
 
 import grpc
 
@@ -39,3 +41,31 @@ def translate(call, *args, **kwargs):
         if isinstance(error, grpc.Call):
             raise TrackingError.from_rpc(error) from None
         raise
+
+
+class Connection:
+    """A channel to one ModelOps service with the caller's bearer token: the base of Client and Registry.
+
+    target falls back to the environment variable target_variable, then to default_target (host:port, plaintext
+    HTTP/2); token to $MODELOPS_TOKEN.
+    """
+
+    def __init__(self, stub_class, target, token, channel, target_variable, default_target, options=()):
+        target = target or os.environ.get(target_variable, default_target)
+        token = token if token is not None else os.environ.get("MODELOPS_TOKEN", "")
+        self._channel = channel or grpc.insecure_channel(target, options=list(options))
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.stub = stub_class(self._channel)
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def call(self, name, request):
+        """Calls a unary method by name, raising TrackingError for a refusal."""
+        return translate(getattr(self.stub, name), request, metadata=self._metadata)

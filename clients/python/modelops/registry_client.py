@@ -13,11 +13,9 @@
         print(gate.name, registry.gate_status(gate), gate.reason)
 """
 
-import os
-
 import grpc
 
-from modelops.errors import TrackingError, translate
+from modelops.errors import Connection, TrackingError
 from modelops.registry.v1 import registry_pb2 as pb
 from modelops.registry.v1 import registry_pb2_grpc
 
@@ -35,7 +33,7 @@ def _target(stage=None, alias=None):
     return pb.Target(stage=_STAGES[stage.upper()])
 
 
-class Registry:
+class Registry(Connection):
     """A connection to the model registry.
 
     target defaults to $MODELOPS_REGISTRY_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN. Refusals
@@ -43,24 +41,7 @@ class Registry:
     """
 
     def __init__(self, target=None, token=None, channel=None):
-        target = target or os.environ.get("MODELOPS_REGISTRY_TARGET", "127.0.0.1:7102")
-        token = token if token is not None else os.environ.get("MODELOPS_TOKEN", "")
-        self._channel = channel or grpc.insecure_channel(target)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self.stub = registry_pb2_grpc.RegistryServiceStub(self._channel)
-
-    def close(self):
-        self._channel.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def call(self, name, request):
-        """Calls a unary method by name, raising TrackingError for a refusal."""
-        return translate(getattr(self.stub, name), request, metadata=self._metadata)
+        super().__init__(registry_pb2_grpc.RegistryServiceStub, target, token, channel, "MODELOPS_REGISTRY_TARGET", "127.0.0.1:7102")
 
     def register_version(self, model, run_id, artifact_path, risk_tier="MEDIUM", description=""):
         """Registers the artifact of a FINISHED run as the model's next version, creating the model (with risk_tier) if

@@ -85,14 +85,15 @@ public sealed partial class RegistryStore
 
     /// <summary>
     /// Open requests whose latest evaluation has a PENDING gate other than approvals (a remote gate waiting for its
-    /// service or its evidence), oldest first.
+    /// service or its evidence), or that were never evaluated (the service stopped in between), oldest first.
     /// </summary>
     public async Task<List<Guid>> WaitingRequestIdsAsync(int limit, CancellationToken cancellationToken)
     {
         await using var command = dataSource.CreateCommand(
             $"""
              SELECT request_id FROM promotion_requests
-             WHERE state = 'OPEN' AND EXISTS (SELECT 1 FROM jsonb_array_elements(gates) g WHERE g->>'status' = 'GATE_STATUS_PENDING' AND g->>'kind' <> 'approval')
+             WHERE state = 'OPEN' AND (gates IS NULL OR
+                   EXISTS (SELECT 1 FROM jsonb_array_elements(gates) g WHERE g->>'status' = 'GATE_STATUS_PENDING' AND g->>'kind' <> 'approval'))
              ORDER BY created_at LIMIT {limit}
              """);
         var ids = new List<Guid>();

@@ -30,10 +30,7 @@ public sealed partial class ReevaluationSweep(
             {
                 foreach (var requestId in await store.WaitingRequestIdsAsync(BatchSize, stoppingToken))
                 {
-                    if (await workflow.EvaluateAsync(requestId, "registry", stoppingToken, recordUnchanged: false) == EvaluationOutcome.Recorded)
-                    {
-                        LogChanged(logger, requestId);
-                    }
+                    await SweepAsync(requestId, stoppingToken);
                 }
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
@@ -42,6 +39,25 @@ public sealed partial class ReevaluationSweep(
             }
         }
     }
+
+    private async Task SweepAsync(Guid requestId, CancellationToken stoppingToken)
+    {
+        try
+        {
+            if (await workflow.EvaluateAsync(requestId, "registry", stoppingToken, recordUnchanged: false) == EvaluationOutcome.Recorded)
+            {
+                LogChanged(logger, requestId);
+            }
+        }
+        catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
+        {
+            // One request's trouble (its model deleted, a database hiccup) does not hold up the others.
+            LogRequestFailed(logger, requestId, exception);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Re-evaluating request {RequestId} failed; the sweep tries again at its next tick")]
+    private static partial void LogRequestFailed(ILogger logger, Guid requestId, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Request {RequestId}: a waiting gate's outcome changed")]
     private static partial void LogChanged(ILogger logger, Guid requestId);

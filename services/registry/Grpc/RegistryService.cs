@@ -68,13 +68,11 @@ public sealed partial class RegistryService(
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         var models = await store.ListModelsAsync(request.NameContains, pageSize + 1, offset, context.CancellationToken);
-        var response = new ListRegisteredModelsResponse { Models = { models.Take(pageSize) } };
-        if (models.Count > pageSize)
+        return new ListRegisteredModelsResponse
         {
-            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
-        }
-
-        return response;
+            Models = { models.Take(pageSize) },
+            NextPageToken = Paging.NextToken(models.Count, pageSize, offset, fingerprint),
+        };
     }
 
     /// <inheritdoc />
@@ -187,13 +185,11 @@ public sealed partial class RegistryService(
         violations.ThrowIfAny();
         await LoadModelAsync(request.Model, context.CancellationToken);
         var versions = await store.ListVersionsAsync(request.Model, pageSize + 1, offset, context.CancellationToken);
-        var response = new ListModelVersionsResponse { Versions = { versions.Take(pageSize) } };
-        if (versions.Count > pageSize)
+        return new ListModelVersionsResponse
         {
-            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
-        }
-
-        return response;
+            Versions = { versions.Take(pageSize) },
+            NextPageToken = Paging.NextToken(versions.Count, pageSize, offset, fingerprint),
+        };
     }
 
     // ------------------------------------------------------------------ policies
@@ -295,13 +291,11 @@ public sealed partial class RegistryService(
         violations.ThrowIfAny();
         await LoadModelAsync(request.Model, context.CancellationToken);
         var requests = await store.ListRequestsAsync(request.Model, request.State, pageSize + 1, offset, context.CancellationToken);
-        var response = new ListPromotionRequestsResponse { Requests = { requests.Take(pageSize) } };
-        if (requests.Count > pageSize)
+        return new ListPromotionRequestsResponse
         {
-            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
-        }
-
-        return response;
+            Requests = { requests.Take(pageSize) },
+            NextPageToken = Paging.NextToken(requests.Count, pageSize, offset, fingerprint),
+        };
     }
 
     /// <inheritdoc />
@@ -462,13 +456,11 @@ public sealed partial class RegistryService(
         violations.ThrowIfAny();
         await LoadModelAsync(request.Model, context.CancellationToken);
         var history = await store.ListHistoryAsync(request.Model, request.Target, pageSize + 1, offset, context.CancellationToken);
-        var response = new ListHistoryResponse { Assignments = { history.Take(pageSize) } };
-        if (history.Count > pageSize)
+        return new ListHistoryResponse
         {
-            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
-        }
-
-        return response;
+            Assignments = { history.Take(pageSize) },
+            NextPageToken = Paging.NextToken(history.Count, pageSize, offset, fingerprint),
+        };
     }
 
     /// <inheritdoc />

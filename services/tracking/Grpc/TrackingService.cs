@@ -69,13 +69,11 @@ public sealed partial class TrackingService(
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         var experiments = await store.SearchExperimentsAsync(request.NameContains, request.IncludeArchived, pageSize + 1, offset, context.CancellationToken);
-        var response = new SearchExperimentsResponse { Experiments = { experiments.Take(pageSize) } };
-        if (experiments.Count > pageSize)
+        return new SearchExperimentsResponse
         {
-            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
-        }
-
-        return response;
+            Experiments = { experiments.Take(pageSize) },
+            NextPageToken = Paging.NextToken(experiments.Count, pageSize, offset, fingerprint),
+        };
     }
 
     /// <inheritdoc />
@@ -285,13 +283,11 @@ public sealed partial class TrackingService(
 
         var ids = await store.SearchRunIdsAsync(joins, string.Join(" AND ", conditions), orderBy, query.Parameters,
             pageSize + 1, offset, context.CancellationToken);
-        var response = new SearchRunsResponse { Runs = { await store.GetRunsAsync(ids.Take(pageSize).ToList(), context.CancellationToken) } };
-        if (ids.Count > pageSize)
+        return new SearchRunsResponse
         {
-            response.NextPageToken = Paging.Token(offset + pageSize, fingerprint);
-        }
-
-        return response;
+            Runs = { await store.GetRunsAsync(ids.Take(pageSize).ToList(), context.CancellationToken) },
+            NextPageToken = Paging.NextToken(ids.Count, pageSize, offset, fingerprint),
+        };
     }
 
     // ------------------------------------------------------------------ logging
