@@ -489,6 +489,30 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task TheDotNetClientRegistersAtTheEndOfTrainingAndFindsWhatToServe()
+    {
+        var sdk = _stack.RegistrySdk(_trainer);
+        var model = $"sdk-{Guid.NewGuid():N}"[..16];
+        var runId = await TrainAsync(new Dictionary<string, double> { ["auc"] = 0.9 }, new() { ["model.bin"] = ModelBytes("sdk") });
+
+        // The first registration creates the model with the given tier; later ones keep it.
+        var first = await sdk.RegisterVersionAsync(model, runId, "model.bin", RiskTier.Low, cancellationToken: Cancellation);
+        var second = await sdk.RegisterVersionAsync(model, runId, "model.bin", RiskTier.High, cancellationToken: Cancellation);
+        Assert.Equal((1, 2), (first.Version, second.Version));
+        Assert.Equal(RiskTier.Low, (await _alice.GetRegisteredModelAsync(new GetRegisteredModelRequest { Name = model }, cancellationToken: Cancellation)).RiskTier);
+
+        var request = await sdk.RequestPromotionAsync(model, 2, Stage.Production, "best auc", Cancellation);
+        Assert.Equal(RequestState.Open, request.State);
+        await ApproveAsync(_alice, request);
+        var deployable = await sdk.GetDeployableAsync(model, Stage.Production, Cancellation);
+        Assert.Equal((2, second.ArtifactSha256, request.RequestId), (deployable.Version, deployable.ArtifactSha256, deployable.RequestId));
+        var challenger = await sdk.RequestAliasAsync(model, 1, "challenger", "shadow traffic", Cancellation);
+        Assert.Equal("challenger", challenger.Target.Alias);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => sdk.RequestPromotionAsync(model, 2, Stage.Production, "again", Cancellation));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task TheCommandLineRegistersPromotesReviewsAndAnswersHistory()
     {
         var model = $"cli-{Guid.NewGuid():N}"[..16];
