@@ -4,7 +4,9 @@
 // a single approval gate, measured in the same run, is the baseline: gRPC, authentication, loading the request and
 // recording the evaluation, without the gates' own work. Each call is ReevaluatePromotion of an open request (the
 // approvals gate keeps it open), so every call evaluates and records.
-// PostgreSQL runs with fsync on. Run: dotnet run -c Release --project bench/ModelOps.Bench.Registry [-- --calls N --artifact-mib N]
+// The integrity gate re-hashes the model at every call (Registry:IntegrityRecheckAfter 0) unless --recheck-after says
+// otherwise. PostgreSQL runs with fsync on.
+// Run: dotnet run -c Release --project bench/ModelOps.Bench.Registry [-- --calls N --artifact-mib N --recheck-after 00:05:00]
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -49,6 +51,8 @@ try
         .WithEnvironment("ConnectionStrings__registrydb", await postgres.CreateDatabaseAsync("registry_bench", cancellation))
         .WithEnvironment("ConnectionStrings__eventbus", await rabbit.CreateVirtualHostAsync("registry_bench", cancellation))
         .WithEnvironment("Identity__ServiceToken", tokens.CreateToken("service:registry", ["service"]))
+        // Re-hash the model at every evaluation (the worst case), unless asked to measure the recheck window's effect.
+        .WithEnvironment("Registry__IntegrityRecheckAfter", Option("--recheck-after") ?? "00:00:00")
         .WithReference(tracking);
     services.Add(registry);
     await registry.StartAsync(cancellation);
@@ -142,7 +146,7 @@ try
         one.AddRange(await MeasureAsync($"one-{round}", [new Gate { Name = "approvals", Approval = new ApprovalGate { Required = 2 } }]));
     }
 
-    Console.WriteLine($"ReevaluatePromotion, {calls} calls per round, 2 rounds each, model artifact {artifactMiB} MiB:");
+    Console.WriteLine($"ReevaluatePromotion, {calls} calls per round, 2 rounds each, model artifact {artifactMiB} MiB, integrity recheck after {Option("--recheck-after") ?? "0 (every call)"}:");
     Report("10 local gates: p50 ms", Percentile(ten, 50));
     Report("10 local gates: p95 ms", Percentile(ten, 95));
     Report("10 local gates: p99 ms", Percentile(ten, 99));
