@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ModelOps needs to run locally and to run its tests, on Debian 12 / Ubuntu 22.04+:
 #   PostgreSQL and RabbitMQ (Debian packages), s3rver (npm, locked by scripts/package-lock.json),
-#   and Debian's Python gRPC toolchain. Safe to run again: it installs only what is missing.
+#   Debian's Python gRPC toolchain, and Debian's scipy and numpy (the drift statistics' oracle). Safe to run again: it installs only what is missing.
 # Run as root, or as a user that may use sudo.
 set -euo pipefail
 
@@ -26,6 +26,9 @@ declare -A wanted=(
   [python3-protobuf]=/usr/lib/python3/dist-packages/google/protobuf
   [protobuf-compiler]=/usr/bin/protoc
   [protobuf-compiler-grpc]=/usr/bin/grpc_python_plugin
+  # The drift statistics' reference values (tests/ModelOps.Drift.Tests/Fixtures) and the drift benchmark's baseline.
+  [python3-scipy]=/usr/lib/python3/dist-packages/scipy
+  [python3-numpy]=/usr/lib/python3/dist-packages/numpy
 )
 command -v node >/dev/null 2>&1 || wanted[nodejs]=/usr/bin/node
 command -v npm >/dev/null 2>&1 || wanted[npm]=/usr/bin/npm

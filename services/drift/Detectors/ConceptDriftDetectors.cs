@@ -1,0 +1,239 @@
+namespace ModelOps.Drift.Detectors;
+
+/// <summary>What a concept-drift detector concludes after a value.</summary>
+public enum DetectorState
+{
+    /// <summary>No evidence of change.</summary>
+    Stable,
+
+    /// <summary>Evidence is building (DDM's warning level): the start of a new concept may lie here.</summary>
+    Warning,
+
+    /// <summary>The stream changed; the detector has started over on the new concept.</summary>
+    Drift,
+}
+
+/// <summary>
+/// A detector of change in a stream of per-prediction errors (1 wrong / 0 right, or a loss). None of these is in
+/// MathNet or Microsoft.ML, so they are written here from their papers, with the defaults their authors and the river
+/// library use.
+/// </summary>
+public interface IConceptDriftDetector
+{
+    /// <summary>Feeds one value; says whether the stream has changed.</summary>
+    DetectorState Update(double value);
+}
+
+/// <summary>
+/// DDM (Gama, Medas, Castillo, Rodrigues 2004): tracks the error rate p and its standard deviation s = √(p(1−p)/n);
+/// warns when p + s exceeds the lowest p + s seen by <see cref="WarningLevel"/>·s_min and signals drift at
+/// <see cref="DriftLevel"/>·s_min, after <see cref="MinimumSamples"/> values.
+/// </summary>
+public sealed class Ddm(int minimumSamples = 30, double warningLevel = 2.0, double driftLevel = 3.0) : IConceptDriftDetector
+{
+    private long _n;
+    private double _p;
+    private double _pMin = double.MaxValue;
+    private double _sMin = double.MaxValue;
+
+    /// <summary>Values seen before any signal.</summary>
+    public int MinimumSamples { get; } = minimumSamples;
+
+    /// <summary>Warning threshold in standard deviations.</summary>
+    public double WarningLevel { get; } = warningLevel;
+
+    /// <summary>Drift threshold in standard deviations.</summary>
+    public double DriftLevel { get; } = driftLevel;
+
+    /// <inheritdoc />
+    public DetectorState Update(double value)
+    {
+        _n++;
+        _p += (value - _p) / _n;
+        var s = Math.Sqrt(_p * (1 - _p) / _n);
+        if (_n < MinimumSamples)
+        {
+            return DetectorState.Stable;
+        }
+
+        if (_p + s <= _pMin + _sMin)
+        {
+            _pMin = _p;
+            _sMin = s;
+        }
+
+        if (_p + s > _pMin + (DriftLevel * _sMin))
+        {
+            Reset();
+            return DetectorState.Drift;
+        }
+
+        return _p + s > _pMin + (WarningLevel * _sMin) ? DetectorState.Warning : DetectorState.Stable;
+    }
+
+    private void Reset()
+    {
+        _n = 0;
+        _p = 0;
+        _pMin = double.MaxValue;
+        _sMin = double.MaxValue;
+    }
+}
+
+/// <summary>
+/// The Page–Hinkley test (Page 1954) for an increase in the mean: the cumulative deviation from the running mean, less
+/// a tolerated magnitude δ and with forgetting factor α, against its minimum so far; drift when the gap exceeds λ.
+/// Defaults δ = 0.005, λ = 50, α = 1 − 10⁻⁴, after 30 values.
+/// </summary>
+public sealed class PageHinkley(int minimumSamples = 30, double delta = 0.005, double threshold = 50, double alpha = 1 - 0.0001) : IConceptDriftDetector
+{
+    private long _n;
+    private double _mean;
+    private double _sum;
+    private double _minimum = double.MaxValue;
+
+    /// <inheritdoc />
+    public DetectorState Update(double value)
+    {
+        _n++;
+        _mean += (value - _mean) / _n;
+        _sum = (alpha * _sum) + (value - _mean - delta);
+        _minimum = Math.Min(_minimum, _sum);
+        if (_n >= minimumSamples && _sum - _minimum > threshold)
+        {
+            _n = 0;
+            _mean = 0;
+            _sum = 0;
+            _minimum = double.MaxValue;
+            return DetectorState.Drift;
+        }
+
+        return DetectorState.Stable;
+    }
+}
+
+/// <summary>
+/// ADWIN (Bifet and Gavaldà 2007): an adaptive window, kept as an exponential histogram of buckets (at most
+/// <c>maxBuckets</c> per size 2ⁱ), that drops its oldest part whenever two sub-windows have means further apart than
+/// ε_cut = √(2·m·σ²·ln(2 ln n/δ)) + ⅔·m·ln(2 ln n/δ), m = 1/(n₀−k+1) + 1/(n₁−k+1). Checked every
+/// <c>clock</c> values once <c>gracePeriod</c> have been seen; δ = 0.002.
+/// </summary>
+public sealed class Adwin(double delta = 0.002, int clock = 32, int maxBuckets = 5, int minimumWindow = 5, int gracePeriod = 10) : IConceptDriftDetector
+{
+    // rows[i] holds buckets of 2^i values, oldest first: (sum, variance sum of squares about their mean).
+    private readonly List<List<(double Total, double Variance)>> _rows = [];
+    private long _ticks;
+
+    /// <summary>Values in the window.</summary>
+    public long Width { get; private set; }
+
+    /// <summary>Their sum.</summary>
+    public double Total { get; private set; }
+
+    /// <summary>Their sum of squared deviations from the mean.</summary>
+    public double Variance { get; private set; }
+
+    /// <summary>The window's mean.</summary>
+    public double Mean => Width > 0 ? Total / Width : 0;
+
+    /// <inheritdoc />
+    public DetectorState Update(double value)
+    {
+        if (Width > 0)
+        {
+            Variance += Width * (value - Mean) * (value - Mean) / (Width + 1);
+        }
+
+        Width++;
+        Total += value;
+        Insert(0, (value, 0));
+        _ticks++;
+        return _ticks % clock == 0 && Width > gracePeriod && Shrink() ? DetectorState.Drift : DetectorState.Stable;
+    }
+
+    private void Insert(int row, (double Total, double Variance) bucket)
+    {
+        while (_rows.Count <= row)
+        {
+            _rows.Add([]);
+        }
+
+        _rows[row].Add(bucket);
+        if (_rows[row].Count <= maxBuckets)
+        {
+            return;
+        }
+
+        // Merge the two oldest buckets of this size into one of the next.
+        var first = _rows[row][0];
+        var second = _rows[row][1];
+        _rows[row].RemoveRange(0, 2);
+        var size = 1L << row;
+        var meanGap = (first.Total / size) - (second.Total / size);
+        Insert(row + 1, (first.Total + second.Total, first.Variance + second.Variance + (size * size * meanGap * meanGap / (2.0 * size))));
+    }
+
+    // Drops the oldest buckets while some split of the window shows two different means; true when any was dropped.
+    private bool Shrink()
+    {
+        var changed = false;
+        while (Width > 2 * minimumWindow && HasCut())
+        {
+            var row = _rows.Count - 1;
+            var (total, variance) = _rows[row][0];
+            _rows[row].RemoveAt(0);
+            if (_rows[row].Count == 0)
+            {
+                _rows.RemoveAt(row);
+            }
+
+            var size = 1L << row;
+            var restMean = (Total - total) / (Width - size);
+            Variance -= variance + (size * (Width - size) * ((total / size) - restMean) * ((total / size) - restMean) / Width);
+            Variance = Math.Max(Variance, 0);
+            Width -= size;
+            Total -= total;
+            changed = true;
+        }
+
+        return changed;
+    }
+
+    private bool HasCut()
+    {
+        long n0 = 0;
+        double u0 = 0;
+        var windowVariance = Variance / Width;
+        var logTerm = Math.Log(2 * Math.Log(Width) / delta);
+        // From the oldest bucket to the newest: W0 is everything before the split, W1 the rest.
+        for (var row = _rows.Count - 1; row >= 0; row--)
+        {
+            var size = 1L << row;
+            foreach (var (total, _) in _rows[row])
+            {
+                n0 += size;
+                u0 += total;
+                var n1 = Width - n0;
+                if (n1 < minimumWindow)
+                {
+                    return false;
+                }
+
+                if (n0 < minimumWindow)
+                {
+                    continue;
+                }
+
+                var gap = Math.Abs((u0 / n0) - ((Total - u0) / n1));
+                var m = (1.0 / (n0 - minimumWindow + 1)) + (1.0 / (n1 - minimumWindow + 1));
+                var epsilon = Math.Sqrt(2 * m * windowVariance * logTerm) + (2.0 / 3.0 * logTerm * m);
+                if (gap > epsilon)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+}
