@@ -1,0 +1,207 @@
+using ModelOps.Drift.Profiles;
+
+namespace ModelOps.Drift.Statistics;
+
+/// <summary>A method a column's drift is measured with.</summary>
+public enum DriftMethod
+{
+    /// <summary>Chosen by kind and reference size (see <see cref="DriftAnalysis.DefaultMethod"/>).</summary>
+    Auto,
+
+    /// <summary>Two-sample Kolmogorov–Smirnov test (p-value; effect size D).</summary>
+    KolmogorovSmirnov,
+
+    /// <summary>Wasserstein distance in units of the reference's standard deviation.</summary>
+    NormedWasserstein,
+
+    /// <summary>Jensen–Shannon distance (natural logarithm).</summary>
+    JensenShannon,
+
+    /// <summary>Population stability index.</summary>
+    PopulationStabilityIndex,
+
+    /// <summary>Pearson's chi-square goodness of fit (p-value; effect size Cramér's V).</summary>
+    ChiSquare,
+
+    /// <summary>Total variation distance.</summary>
+    TotalVariation,
+}
+
+/// <summary>How one column is judged; unset values take the defaults.</summary>
+/// <param name="Method">The method, or Auto.</param>
+/// <param name="Threshold">For a test, drift when p ≤ it (default 0.05); for a distance, drift when ≥ it (default 0.1; PSI 0.2).</param>
+/// <param name="MinimumEffect">For a test, drift also needs an effect size at least this (default 0: the p-value alone).</param>
+public sealed record ColumnRule(DriftMethod Method = DriftMethod.Auto, double? Threshold = null, double MinimumEffect = 0);
+
+/// <summary>Data quality of a column in the current window.</summary>
+/// <param name="MissingRate">Share of missing values (null, NaN, ±∞, empty).</param>
+/// <param name="TypeViolations">Values of the wrong type.</param>
+/// <param name="OutOfRange">Numeric values below the reference's minimum or above its maximum (to the grid's accuracy).</param>
+/// <param name="Constant">Whether the window holds one distinct value (or none).</param>
+public sealed record ColumnQuality(double MissingRate, long TypeViolations, long OutOfRange, bool Constant);
+
+/// <summary>One column's verdict.</summary>
+public sealed record ColumnDrift(
+    string Column,
+    ColumnKind Kind,
+    DriftMethod Method,
+    double Statistic,
+    double? PValue,
+    double Effect,
+    double Threshold,
+    bool Drifted,
+    double StatisticBound,
+    IReadOnlyList<string> UnseenLabels,
+    ColumnQuality Quality);
+
+/// <summary>A window's verdict over every column.</summary>
+/// <param name="Columns">Per column, in the reference's order.</param>
+/// <param name="DriftShare">Share of compared columns that drifted.</param>
+/// <param name="WeightedDriftShare">The same weighted by feature importance (equal weights when none are given).</param>
+/// <param name="Drifted">Whether the drift share reached the dataset threshold.</param>
+public sealed record DatasetDrift(IReadOnlyList<ColumnDrift> Columns, double DriftShare, double WeightedDriftShare, bool Drifted);
+
+/// <summary>
+/// Compares a current window's profiles with the reference's, column by column, and the dataset as a whole. The
+/// defaults follow Evidently's: with at most 1000 reference values, a test (KS for numbers, chi-square for labels,
+/// drift at p ≤ 0.05); with more, a distance (normed Wasserstein for numbers, Jensen–Shannon for labels, drift at ≥
+/// 0.1) — on large samples a test flags negligible shifts. A test's verdict may also require an effect size.
+/// The dataset drifts when at least <c>datasetThreshold</c> (0.5) of its columns do.
+/// </summary>
+public static class DriftAnalysis
+{
+    /// <summary>Reference sizes up to this use a test by default, larger ones a distance.</summary>
+    public const long SmallReference = 1000;
+
+    /// <summary>The default method for a column of <paramref name="kind"/> with <paramref name="referenceCount"/> values.</summary>
+    public static DriftMethod DefaultMethod(ColumnKind kind, long referenceCount) => (kind, referenceCount <= SmallReference) switch
+    {
+        (ColumnKind.Numeric, true) => DriftMethod.KolmogorovSmirnov,
+        (ColumnKind.Numeric, false) => DriftMethod.NormedWasserstein,
+        (_, true) => DriftMethod.ChiSquare,
+        _ => DriftMethod.JensenShannon,
+    };
+
+    /// <summary>The default threshold of <paramref name="method"/>.</summary>
+    public static double DefaultThreshold(DriftMethod method) => method switch
+    {
+        DriftMethod.KolmogorovSmirnov or DriftMethod.ChiSquare => 0.05,
+        DriftMethod.PopulationStabilityIndex => 0.2,
+        _ => 0.1,
+    };
+
+    /// <summary>Compares one column; null when the current window holds no value of it (an empty window is not drift).</summary>
+    public static ColumnDrift? Compare(ColumnProfile reference, ColumnProfile current, ColumnRule? rule = null)
+    {
+        rule ??= new ColumnRule();
+        if (current.Count == 0 || reference.Count == 0)
+        {
+            return null;
+        }
+
+        var method = rule.Method == DriftMethod.Auto ? DefaultMethod(reference.Kind, reference.Count) : rule.Method;
+        var threshold = rule.Threshold ?? DefaultThreshold(method);
+        var numeric = reference.Kind == ColumnKind.Numeric;
+        var (referenceCounts, currentCounts, labels) = numeric ? Binned(reference, current) : Counted(reference, current);
+        double statistic, effect, bound = 0;
+        double? pValue = null;
+        switch (method)
+        {
+            case DriftMethod.KolmogorovSmirnov when numeric:
+                (var ks, bound) = ProfileComparison.KolmogorovSmirnov(reference.Histogram, current.Histogram);
+                (statistic, pValue, effect) = (ks.Statistic, ks.PValue, ks.Statistic);
+                break;
+            case DriftMethod.NormedWasserstein when numeric:
+                statistic = effect = ProfileComparison.Wasserstein(reference.Histogram, current.Histogram) / Math.Max(reference.StandardDeviation, Distances.MinimumScale);
+                break;
+            case DriftMethod.ChiSquare:
+                var chi = Distances.ChiSquare(referenceCounts, currentCounts);
+                var categories = referenceCounts.Count(c => c > 0);
+                (statistic, pValue) = (chi.Statistic, chi.PValue);
+                // Cramér's V for goodness of fit: √(χ² / (n (k − 1))), within [0, 1] whatever the sample size.
+                effect = categories > 1 ? Math.Sqrt(chi.Statistic / (currentCounts.Sum() * (categories - 1))) : 0;
+                break;
+            case DriftMethod.JensenShannon:
+                statistic = effect = Distances.JensenShannon(referenceCounts, currentCounts);
+                break;
+            case DriftMethod.PopulationStabilityIndex:
+                statistic = effect = Distances.PopulationStabilityIndex(referenceCounts, currentCounts);
+                break;
+            case DriftMethod.TotalVariation:
+                statistic = effect = Distances.TotalVariation(referenceCounts, currentCounts);
+                break;
+            default:
+                throw new ArgumentException($"{method} does not apply to a {reference.Kind} column ({reference.Name}).", nameof(rule));
+        }
+
+        var drifted = pValue is { } p ? p <= threshold && effect >= rule.MinimumEffect : statistic >= threshold;
+        return new ColumnDrift(reference.Name, reference.Kind, method, statistic, pValue, effect, threshold, drifted, bound,
+            labels, Quality(reference, current));
+    }
+
+    /// <summary>
+    /// Compares every column of the reference that the window has values for; <paramref name="importance"/> weights the
+    /// weighted share (missing weights count 0; no weights at all count every column equally).
+    /// </summary>
+    public static DatasetDrift CompareDataset(
+        IReadOnlyList<ColumnProfile> reference, IReadOnlyDictionary<string, ColumnProfile> current,
+        IReadOnlyDictionary<string, ColumnRule>? rules = null, IReadOnlyDictionary<string, double>? importance = null,
+        double datasetThreshold = 0.5)
+    {
+        var columns = new List<ColumnDrift>();
+        foreach (var column in reference)
+        {
+            if (current.TryGetValue(column.Name, out var window) &&
+                Compare(column, window, rules?.GetValueOrDefault(column.Name)) is { } result)
+            {
+                columns.Add(result);
+            }
+        }
+
+        if (columns.Count == 0)
+        {
+            return new DatasetDrift(columns, 0, 0, false);
+        }
+
+        var share = (double)columns.Count(c => c.Drifted) / columns.Count;
+        var weights = columns.Select(c => importance is { Count: > 0 } ? Math.Max(importance.GetValueOrDefault(c.Column), 0) : 1.0).ToList();
+        var totalWeight = weights.Sum();
+        var weighted = totalWeight > 0 ? columns.Select((c, i) => c.Drifted ? weights[i] : 0).Sum() / totalWeight : 0;
+        return new DatasetDrift(columns, share, weighted, share >= datasetThreshold);
+    }
+
+    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen) Binned(ColumnProfile reference, ColumnProfile current)
+    {
+        var (r, c) = ProfileComparison.QuantileBinned(reference.Histogram, current.Histogram);
+        return (r, c, []);
+    }
+
+    // Counts over the union of labels, reference labels first; labels only the current window has are reported.
+    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen) Counted(ColumnProfile reference, ColumnProfile current)
+    {
+        var labels = reference.Labels.Keys.Order(StringComparer.Ordinal).ToList();
+        var unseen = current.Labels.Keys.Where(l => !reference.Labels.ContainsKey(l)).Order(StringComparer.Ordinal).ToList();
+        labels.AddRange(unseen);
+        return (labels.Select(l => (double)reference.Labels.GetValueOrDefault(l)).ToArray(),
+                labels.Select(l => (double)current.Labels.GetValueOrDefault(l)).ToArray(),
+                unseen);
+    }
+
+    private static ColumnQuality Quality(ColumnProfile reference, ColumnProfile current)
+    {
+        var total = current.Count + current.Missing;
+        long outOfRange = 0;
+        if (reference.Kind == ColumnKind.Numeric)
+        {
+            var low = LogHistogram.UpperBoundOf(reference.Min);
+            var high = LogHistogram.UpperBoundOf(reference.Max);
+            foreach (var (upper, count) in current.Histogram.Buckets())
+            {
+                outOfRange += upper < low || upper > high ? count : 0;
+            }
+        }
+
+        var constant = reference.Kind == ColumnKind.Numeric ? current.Min == current.Max : current.Labels.Count <= 1;
+        return new ColumnQuality(total > 0 ? (double)current.Missing / total : 0, current.TypeViolations, outOfRange, constant);
+    }
+}

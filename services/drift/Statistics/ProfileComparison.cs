@@ -1,0 +1,135 @@
+using ModelOps.Drift.Profiles;
+
+namespace ModelOps.Drift.Statistics;
+
+/// <summary>
+/// The statistics of <see cref="KolmogorovSmirnov"/> and <see cref="Distances"/>, computed from two profiles rather
+/// than from rows. Both histograms share one logarithmic grid, so the empirical CDFs are compared exactly at every
+/// bucket boundary; what is lost inside a bucket is bounded and reported.
+/// </summary>
+public static class ProfileComparison
+{
+    /// <summary>Bins of the numeric histograms behind PSI and Jensen–Shannon: the reference's deciles.</summary>
+    public const int QuantileBins = 10;
+
+    /// <summary>
+    /// KS from two histograms. The statistic is the largest CDF gap at a bucket boundary, exact there; the gap inside a
+    /// bucket can exceed it by at most that bucket's larger share, returned as <c>Bound</c> (so the KS statistic of the
+    /// rows lies in [Statistic, Statistic + Bound]). The p-value is computed for the grid statistic, exactly up to
+    /// <see cref="KolmogorovSmirnov.ExactLimit"/> values per sample, asymptotically beyond.
+    /// </summary>
+    public static (TestOutcome Test, double Bound) KolmogorovSmirnov(LogHistogram reference, LogHistogram current)
+    {
+        long n1 = reference.Count, n2 = current.Count;
+        if (n1 == 0 || n2 == 0)
+        {
+            return (new TestOutcome(0, 1), 0);
+        }
+
+        long c1 = 0, c2 = 0, widest = 0;
+        var bound = 0.0;
+        foreach (var (_, first, second) in Aligned(reference, current))
+        {
+            c1 += first;
+            c2 += second;
+            widest = Math.Max(widest, Math.Abs((c1 * n2) - (c2 * n1)));
+            bound = Math.Max(bound, Math.Max((double)first / n1, (double)second / n2));
+        }
+
+        var statistic = (double)widest / (n1 * n2);
+        double pValue;
+        if (Math.Max(n1, n2) <= Statistics.KolmogorovSmirnov.ExactLimit)
+        {
+            var g = (long)System.Numerics.BigInteger.GreatestCommonDivisor(n1, n2);
+            pValue = Statistics.KolmogorovSmirnov.ExactPValue((int)n1, (int)n2, widest / g);
+        }
+        else
+        {
+            pValue = Statistics.KolmogorovSmirnov.KolmogorovSurvival(Math.Sqrt((double)n1 * n2 / (n1 + n2)) * statistic);
+        }
+
+        return (new TestOutcome(statistic, pValue), bound);
+    }
+
+    /// <summary>
+    /// The Wasserstein distance between two histograms, from their CDFs between consecutive bucket boundaries. Each
+    /// value moves at most a relative <see cref="LogHistogram.Alpha"/> to its boundary, so the distance of the rows
+    /// differs by at most α·(mean |x| of each sample).
+    /// </summary>
+    public static double Wasserstein(LogHistogram reference, LogHistogram current)
+    {
+        double n1 = reference.Count, n2 = current.Count;
+        if (n1 == 0 || n2 == 0)
+        {
+            return 0;
+        }
+
+        double c1 = 0, c2 = 0, total = 0;
+        double? previous = null;
+        foreach (var (boundary, first, second) in Aligned(reference, current))
+        {
+            if (previous is { } start)
+            {
+                total += Math.Abs((c1 / n1) - (c2 / n2)) * (boundary - start);
+            }
+
+            c1 += first;
+            c2 += second;
+            previous = boundary;
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// Counts of both samples in the bins between the reference's deciles (outer bins open-ended), every edge on a
+    /// bucket boundary so the counts are exact: the histograms PSI and Jensen–Shannon compare.
+    /// </summary>
+    public static (double[] Reference, double[] Current) QuantileBinned(LogHistogram reference, LogHistogram current)
+    {
+        var edges = Enumerable.Range(1, QuantileBins - 1)
+            .Select(k => LogHistogram.UpperBoundOf(reference.Quantile((double)k / QuantileBins)))
+            .Distinct()
+            .ToArray();
+        return (Bin(reference, edges), Bin(current, edges));
+    }
+
+    private static double[] Bin(LogHistogram histogram, double[] edges)
+    {
+        var counts = new double[edges.Length + 1];
+        foreach (var (upper, count) in histogram.Buckets())
+        {
+            var bin = Array.BinarySearch(edges, upper);
+            counts[bin >= 0 ? bin : ~bin] += count;
+        }
+
+        return counts;
+    }
+
+    // Both histograms' buckets in ascending order of boundary, with each one's count (0 where it has none).
+    private static IEnumerable<(double Boundary, long First, long Second)> Aligned(LogHistogram first, LogHistogram second)
+    {
+        using var a = first.Buckets().GetEnumerator();
+        using var b = second.Buckets().GetEnumerator();
+        bool hasA = a.MoveNext(), hasB = b.MoveNext();
+        while (hasA || hasB)
+        {
+            if (hasA && (!hasB || a.Current.UpperBound < b.Current.UpperBound))
+            {
+                yield return (a.Current.UpperBound, a.Current.Count, 0);
+                hasA = a.MoveNext();
+            }
+            else if (hasB && (!hasA || b.Current.UpperBound < a.Current.UpperBound))
+            {
+                yield return (b.Current.UpperBound, 0, b.Current.Count);
+                hasB = b.MoveNext();
+            }
+            else
+            {
+                yield return (a.Current.UpperBound, a.Current.Count, b.Current.Count);
+                hasA = a.MoveNext();
+                hasB = b.MoveNext();
+            }
+        }
+    }
+}
