@@ -19,8 +19,8 @@ public sealed class LogHistogram
     private static readonly double Gamma = (1 + Alpha) / (1 - Alpha);
     private static readonly double LogGamma = Math.Log(Gamma);
 
-    private readonly SortedDictionary<int, long> _positive = [];
-    private readonly SortedDictionary<int, long> _negative = [];
+    private readonly DenseCounts _positive = new();
+    private readonly DenseCounts _negative = new();
 
     /// <summary>Values counted.</summary>
     public long Count { get; private set; }
@@ -29,7 +29,7 @@ public sealed class LogHistogram
     public long Zeros { get; private set; }
 
     /// <summary>Buckets in use (the sketch's size).</summary>
-    public int BucketCount => _positive.Count + _negative.Count + (Zeros > 0 ? 1 : 0);
+    public int BucketCount => _positive.Used + _negative.Used + (Zeros > 0 ? 1 : 0);
 
     /// <summary>Counts a finite value (the caller counts NaN and infinities as missing).</summary>
     public void Add(double value, long count = 1)
@@ -41,9 +41,7 @@ public sealed class LogHistogram
             return;
         }
 
-        var buckets = value > 0 ? _positive : _negative;
-        var index = Index(Math.Abs(value));
-        buckets[index] = buckets.GetValueOrDefault(index) + count;
+        (value > 0 ? _positive : _negative).Add(Index(Math.Abs(value)), count);
     }
 
     /// <summary>Adds every count of <paramref name="other"/>: the histogram of both samples together.</summary>
@@ -51,14 +49,14 @@ public sealed class LogHistogram
     {
         Count += other.Count;
         Zeros += other.Zeros;
-        foreach (var (index, count) in other._positive)
+        foreach (var (index, count) in other._positive.Ascending())
         {
-            _positive[index] = _positive.GetValueOrDefault(index) + count;
+            _positive.Add(index, count);
         }
 
-        foreach (var (index, count) in other._negative)
+        foreach (var (index, count) in other._negative.Ascending())
         {
-            _negative[index] = _negative.GetValueOrDefault(index) + count;
+            _negative.Add(index, count);
         }
     }
 
@@ -68,7 +66,7 @@ public sealed class LogHistogram
     /// </summary>
     public IEnumerable<(double UpperBound, long Count)> Buckets()
     {
-        foreach (var (index, count) in _negative.Reverse())
+        foreach (var (index, count) in _negative.Descending())
         {
             // Negative bucket i holds -γ^i ≤ x < -γ^(i-1).
             yield return (-Math.Pow(Gamma, index - 1), count);
@@ -79,7 +77,7 @@ public sealed class LogHistogram
             yield return (ZeroThreshold, Zeros);
         }
 
-        foreach (var (index, count) in _positive)
+        foreach (var (index, count) in _positive.Ascending())
         {
             yield return (Math.Pow(Gamma, index), count);
         }
@@ -95,7 +93,7 @@ public sealed class LogHistogram
 
         var rank = (long)Math.Floor(Math.Clamp(q, 0, 1) * (Count - 1));
         long seen = 0;
-        foreach (var (index, count) in _negative.Reverse())
+        foreach (var (index, count) in _negative.Descending())
         {
             seen += count;
             if (seen > rank)
@@ -110,7 +108,7 @@ public sealed class LogHistogram
             return 0;
         }
 
-        foreach (var (index, count) in _positive)
+        foreach (var (index, count) in _positive.Ascending())
         {
             seen += count;
             if (seen > rank)
@@ -119,7 +117,7 @@ public sealed class LogHistogram
             }
         }
 
-        return Representative(_positive.Keys.Last());
+        return Representative(_positive.Ascending().Last().Index);
     }
 
     /// <summary>The boundary of the bucket that holds <paramref name="value"/>: where an empirical CDF step is exact.</summary>
@@ -131,4 +129,71 @@ public sealed class LogHistogram
 
     // The point of bucket i (γ^(i−1), γ^i] whose relative distance to both ends is α.
     private static double Representative(int index) => 2 * Math.Pow(Gamma, index) / (Gamma + 1);
+
+    // Counts of consecutive bucket indexes in one array that grows at either end: a bucket update is an array
+    // increment, where a sorted map would cost a tree walk per value.
+    private sealed class DenseCounts
+    {
+        private long[] _counts = [];
+        private int _offset;
+
+        public int Used { get; private set; }
+
+        public void Add(int index, long count)
+        {
+            if (_counts.Length == 0)
+            {
+                _counts = new long[64];
+                _offset = index - 32;
+            }
+
+            var slot = index - _offset;
+            if (slot < 0 || slot >= _counts.Length)
+            {
+                Grow(index);
+                slot = index - _offset;
+            }
+
+            if (_counts[slot] == 0)
+            {
+                Used++;
+            }
+
+            _counts[slot] += count;
+        }
+
+        public IEnumerable<(int Index, long Count)> Ascending()
+        {
+            for (var slot = 0; slot < _counts.Length; slot++)
+            {
+                if (_counts[slot] != 0)
+                {
+                    yield return (slot + _offset, _counts[slot]);
+                }
+            }
+        }
+
+        public IEnumerable<(int Index, long Count)> Descending()
+        {
+            for (var slot = _counts.Length - 1; slot >= 0; slot--)
+            {
+                if (_counts[slot] != 0)
+                {
+                    yield return (slot + _offset, _counts[slot]);
+                }
+            }
+        }
+
+        private void Grow(int index)
+        {
+            var low = Math.Min(_offset, index);
+            var high = Math.Max(_offset + _counts.Length - 1, index);
+            var size = Math.Max((high - low + 1) * 2, 64);
+            var offset = low - ((size - (high - low + 1)) / 2);
+            var counts = new long[size];
+            Array.Copy(_counts, 0, counts, _offset - offset, _counts.Length);
+            _counts = counts;
+            _offset = offset;
+        }
+    }
 }

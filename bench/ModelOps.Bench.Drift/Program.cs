@@ -1,0 +1,135 @@
+// Drift report benchmark: a reference of N rows and a current window of M rows over 100 numeric and 20 categorical
+// columns (defaults N = 1,000,000, M = 100,000). ModelOps builds each column's profiles from the rows and compares
+// them (KS and PSI for numbers, chi-square for labels); the baseline does the same report with scipy.stats.ks_2samp,
+// numpy PSI and scipy.stats.chisquare on the raw arrays (scipy_baseline.py), in the same run on the same data. Both
+// generate one column at a time, untimed; peak memory is each process's own high-water mark.
+// Run: dotnet run -c Release --project bench/ModelOps.Bench.Drift [-- --reference N --current M --numeric K --categorical L]
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using ModelOps.Drift.Profiles;
+using ModelOps.Drift.Statistics;
+
+var referenceRows = Option("--reference", 1_000_000);
+var currentRows = Option("--current", 100_000);
+var numericColumns = Option("--numeric", 100);
+var categoricalColumns = Option("--categorical", 20);
+Console.WriteLine($"machine: {Environment.ProcessorCount} cores; {referenceRows:N0} reference rows, {currentRows:N0} current rows, {numericColumns} numeric + {categoricalColumns} categorical columns");
+
+// The scipy baseline first, alone on the machine.
+var script = Path.Combine(AppContext.BaseDirectory, "scipy_baseline.py");
+var baseline = Process.Start(new ProcessStartInfo("/usr/bin/python3", [script, $"{referenceRows}", $"{currentRows}", $"{numericColumns}", $"{categoricalColumns}"])
+{
+    RedirectStandardOutput = true,
+})!;
+var baselineOutput = await baseline.StandardOutput.ReadToEndAsync();
+await baseline.WaitForExitAsync();
+if (baseline.ExitCode != 0)
+{
+    throw new InvalidOperationException("scipy_baseline.py failed: is python3-scipy installed (scripts/bootstrap.sh)?");
+}
+
+var scipy = JsonDocument.Parse(baselineOutput).RootElement;
+
+var spent = TimeSpan.Zero;
+var ks = new List<(double Statistic, double Bound)>();
+var drifted = new List<string>();
+// One buffer per side, refilled for each column: the rows a serving system would stream, not kept by ModelOps.
+var reference = new double[referenceRows];
+var current = new double[currentRows];
+var referenceLabels = new int[referenceRows];
+var currentLabels = new int[currentRows];
+for (var column = 0; column < numericColumns; column++)
+{
+    Numeric(reference, column, 1000 + column, 0);
+    Numeric(current, column, 5000 + column, column < 2 ? 0.05 : 0);
+    var clock = Stopwatch.StartNew();
+    var referenceProfile = Profile($"n{column}", reference);
+    var currentProfile = Profile($"n{column}", current);
+    var test = DriftAnalysis.Compare(referenceProfile, currentProfile, new ColumnRule(DriftMethod.KolmogorovSmirnov))!;
+    DriftAnalysis.Compare(referenceProfile, currentProfile, new ColumnRule(DriftMethod.PopulationStabilityIndex));
+    spent += clock.Elapsed;
+    ks.Add((test.Statistic, test.StatisticBound));
+    if (test.Drifted)
+    {
+        drifted.Add(test.Column);
+    }
+}
+
+var names = Enumerable.Range(0, 16).Select(i => $"label-{i}").ToArray();
+for (var column = 0; column < categoricalColumns; column++)
+{
+    Labels(referenceLabels, column, 9000 + column);
+    Labels(currentLabels, column, 13000 + column);
+    var clock = Stopwatch.StartNew();
+    var referenceProfile = new ColumnProfile($"c{column}", ColumnKind.Categorical);
+    var currentProfile = new ColumnProfile($"c{column}", ColumnKind.Categorical);
+    foreach (var label in referenceLabels)
+    {
+        referenceProfile.AddLabel(names[label]);
+    }
+
+    foreach (var label in currentLabels)
+    {
+        currentProfile.AddLabel(names[label]);
+    }
+
+    DriftAnalysis.Compare(referenceProfile, currentProfile, new ColumnRule(DriftMethod.ChiSquare));
+    spent += clock.Elapsed;
+}
+
+var peakKb = long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal))
+    .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+var scipySeconds = scipy.GetProperty("seconds").GetDouble();
+var scipyPeakKb = scipy.GetProperty("peak_kb").GetInt64();
+var scipyKs = scipy.GetProperty("ks").EnumerateArray().Select(e => e.GetDouble()).ToList();
+var worst = ks.Select((k, i) => (Gap: Math.Abs(k.Statistic - scipyKs[i]), k.Bound)).ToList();
+
+Console.WriteLine($"  {"ModelOps (profiles from rows + report), s",-58} {spent.TotalSeconds,12:N2}");
+Console.WriteLine($"  {"scipy + numpy (report on raw arrays), s",-58} {scipySeconds,12:N2}");
+Console.WriteLine($"  {"speed-up (scipy time / ModelOps time)",-58} {scipySeconds / spent.TotalSeconds,12:N2}");
+Console.WriteLine($"  {"ModelOps peak RSS, MiB",-58} {peakKb / 1024.0,12:N1}");
+Console.WriteLine($"  {"scipy peak RSS, MiB",-58} {scipyPeakKb / 1024.0,12:N1}");
+Console.WriteLine($"  {"largest |KS D (profiles) - KS D (scipy)|",-58} {worst.Max(w => w.Gap),12:E2}");
+Console.WriteLine($"  {"every gap within its stated bound",-58} {worst.All(w => w.Gap <= w.Bound + 1e-12),12}");
+Console.WriteLine($"  {"numeric columns flagged by KS at p <= 0.05",-58} {string.Join(",", drifted),12}");
+
+int Option(string name, int fallback) =>
+    Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
+
+static ColumnProfile Profile(string name, double[] values)
+{
+    var profile = new ColumnProfile(name, ColumnKind.Numeric);
+    foreach (var value in values)
+    {
+        profile.AddNumber(value);
+    }
+
+    return profile;
+}
+
+// splitmix64 of (seed << 32) + row: every row independent, so numpy generates the same values vectorized.
+static double Uniform(ulong seed, int row)
+{
+    var z = (seed << 32) + (ulong)row + 0x9E3779B97F4A7C15UL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+    z ^= z >> 31;
+    return (z >> 11) * (1.0 / (1UL << 53));
+}
+
+static void Numeric(double[] values, int column, int seed, double shift)
+{
+    for (var i = 0; i < values.Length; i++)
+    {
+        values[i] = (Uniform((ulong)seed, i) * (1 + (column % 5))) + (column % 7) + shift;
+    }
+}
+
+static void Labels(int[] labels, int column, int seed)
+{
+    for (var i = 0; i < labels.Length; i++)
+    {
+        labels[i] = (int)Math.Floor(Math.Pow(Uniform((ulong)seed, i), 1.5) * (3 + (column % 10)));
+    }
+}
