@@ -3,7 +3,8 @@
 // them (KS and PSI for numbers, chi-square for labels); the baseline does the same report with scipy.stats.ks_2samp,
 // numpy PSI and scipy.stats.chisquare on the raw arrays (scipy_baseline.py), in the same run on the same data. Both
 // generate one column at a time, untimed; peak memory is each process's own high-water mark.
-// Run: dotnet run -c Release --project bench/ModelOps.Bench.Drift [-- --reference N --current M --numeric K --categorical L]
+// Then records of 50 features ingested into hourly windows, in process.
+// Run: dotnet run -c Release --project bench/ModelOps.Bench.Drift [-- --reference N --current M --numeric K --categorical L --ingest-records R]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -93,6 +94,25 @@ Console.WriteLine($"  {"scipy peak RSS, MiB",-58} {scipyPeakKb / 1024.0,12:N1}")
 Console.WriteLine($"  {"largest |KS D (profiles) - KS D (scipy)|",-58} {worst.Max(w => w.Gap),12:E2}");
 Console.WriteLine($"  {"every gap within its stated bound",-58} {worst.All(w => w.Gap <= w.Bound + 1e-12),12}");
 Console.WriteLine($"  {"numeric columns flagged by KS at p <= 0.05",-58} {string.Join(",", drifted),12}");
+
+// Ingestion: records of 50 numeric features into hourly windows, one thread, rows built beforehand (untimed).
+var ingestRecords = Option("--ingest-records", 1_000_000);
+var schema = Enumerable.Range(0, 50).Select(f => new ColumnSchema($"f{f}", ColumnKind.Numeric)).ToArray();
+var rows = Enumerable.Range(0, 10_000).Select(r => (IReadOnlyDictionary<string, FeatureValue>)schema.ToDictionary(
+    c => c.Name, c => FeatureValue.Of(Uniform((ulong)(20_000 + r), c.Name.Length * 1000 + r) * 100))).ToArray();
+var accumulator = new WindowAccumulator(schema, WindowPolicy.Hourly);
+var start = new DateTimeOffset(2026, 11, 23, 0, 0, 0, TimeSpan.Zero);
+var ingest = Stopwatch.StartNew();
+for (var i = 0; i < ingestRecords; i++)
+{
+    accumulator.Add(start.AddMilliseconds(i * 10), rows[i % rows.Length]);
+}
+
+var closedWindows = accumulator.Close(DateTimeOffset.MaxValue).Count;
+ingest.Stop();
+Console.WriteLine($"ingestion into hourly windows, {ingestRecords:N0} records x 50 numeric features, one thread, in process (no RPC yet):");
+Console.WriteLine($"  {"records/s",-58} {ingestRecords / ingest.Elapsed.TotalSeconds,12:N0}");
+Console.WriteLine($"  {"windows",-58} {closedWindows,12}");
 
 int Option(string name, int fallback) =>
     Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
