@@ -1,17 +1,15 @@
+using ModelOps.Drift.Extensions;
+using ModelOps.Drift.Grpc;
 using ModelOps.ServiceDefaults;
-using ModelOps.ServiceDefaults.Data;
-using ModelOps.ServiceDefaults.Messaging;
-using ModelOps.ServiceDefaults.ObjectStore;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddServiceDatabase("driftdb", typeof(Program).Assembly);
-builder.AddEventBus();
-builder.AddObjectStore("artifacts");
+builder.AddApplicationServices();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapGrpcService<DriftService>();
 
 app.Run();

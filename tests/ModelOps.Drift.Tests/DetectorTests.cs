@@ -1,4 +1,5 @@
-using ModelOps.Drift.Detectors;
+extern alias service;
+using service::ModelOps.Drift.Detectors;
 
 namespace ModelOps.Drift.Tests;
 

@@ -1,4 +1,5 @@
-using ModelOps.Drift.Profiles;
+extern alias service;
+using service::ModelOps.Drift.Profiles;
 
 namespace ModelOps.Drift.Tests;
 

@@ -1,5 +1,6 @@
+extern alias service;
 using System.Text.Json;
-using ModelOps.Drift.Statistics;
+using service::ModelOps.Drift.Statistics;
 
 namespace ModelOps.Drift.Tests;
 

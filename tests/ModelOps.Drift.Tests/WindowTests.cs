@@ -1,5 +1,6 @@
-using ModelOps.Drift.Profiles;
-using ModelOps.Drift.Statistics;
+extern alias service;
+using service::ModelOps.Drift.Profiles;
+using service::ModelOps.Drift.Statistics;
 
 namespace ModelOps.Drift.Tests;
 

@@ -105,6 +105,12 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
     /// <summary>Counts a value of the wrong type.</summary>
     public void AddTypeViolation() => TypeViolations++;
 
+    /// <summary>Sets the moments and counters of a stored profile (its histogram and labels are added separately).</summary>
+    internal void Restore(long count, long missing, long typeViolations, double min, double max, double mean, double squaredDeviations)
+    {
+        (Count, Missing, TypeViolations, Min, Max, Mean, SquaredDeviations) = (count, missing, typeViolations, min, max, mean, squaredDeviations);
+    }
+
     /// <summary>Adds <paramref name="other"/>, a profile of the same column over other rows.</summary>
     public void Merge(ColumnProfile other)
     {

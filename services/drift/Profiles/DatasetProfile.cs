@@ -141,6 +141,9 @@ public sealed class DatasetProfile
         }
     }
 
+    /// <summary>Sets the row count of a stored profile.</summary>
+    internal void RestoreRows(long rows) => Rows = rows;
+
     /// <summary>Adds <paramref name="other"/>, a profile of the same schema over other rows.</summary>
     public void Merge(DatasetProfile other)
     {

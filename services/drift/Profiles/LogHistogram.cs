@@ -44,6 +44,23 @@ public sealed class LogHistogram
         (value > 0 ? _positive : _negative).Add(Index(Math.Abs(value)), count);
     }
 
+    /// <summary>The nonzero buckets of one sign by index (for storing a histogram).</summary>
+    internal IEnumerable<(int Index, long Count)> Indexed(bool positive) => (positive ? _positive : _negative).Ascending();
+
+    /// <summary>Adds a stored bucket's count (for reading a histogram back).</summary>
+    internal void AddBucket(bool positive, int index, long count)
+    {
+        Count += count;
+        (positive ? _positive : _negative).Add(index, count);
+    }
+
+    /// <summary>Adds stored zeros (for reading a histogram back).</summary>
+    internal void AddZeros(long count)
+    {
+        Count += count;
+        Zeros += count;
+    }
+
     /// <summary>Adds every count of <paramref name="other"/>: the histogram of both samples together.</summary>
     public void Merge(LogHistogram other)
     {

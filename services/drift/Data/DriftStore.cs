@@ -1,0 +1,333 @@
+using System.Text.Json;
+using ModelOps.Contracts;
+using ModelOps.Contracts.Drift.V1;
+using ModelOps.Drift.Domain;
+using ModelOps.Drift.Profiles;
+using ModelOps.Drift.Statistics;
+using ModelOps.Drift.V1;
+using ModelOps.ServiceDefaults.Messaging;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace ModelOps.Drift.Data;
+
+/// <summary>A model version's reference as stored.</summary>
+public sealed record StoredReference(
+    string Model, string Version, int Revision, IReadOnlyList<ColumnSchema> Schema, Profiles.WindowPolicy Policy, string Source,
+    DatasetProfile Profile, string CreatedBy, DateTimeOffset CreatedAt);
+
+/// <summary>A window whose partials are all in: ready for its report.</summary>
+public sealed record DueWindow(string Model, string Version, bool CountWindow, long Key);
+
+/// <summary>The drift service's tables.</summary>
+public sealed class DriftStore(NpgsqlDataSource dataSource)
+{
+    /// <summary>Stores a new revision of a model version's reference; returns its number.</summary>
+    public async Task<int> SaveReferenceAsync(
+        string model, string version, IReadOnlyList<ColumnSchema> schema, Profiles.WindowPolicy policy, string source, DatasetProfile profile,
+        string actor, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        // Serializes revisions of one model version.
+        await using (var counter = new NpgsqlCommand(
+                         "INSERT INTO record_counters (model, version) VALUES ($1, $2) ON CONFLICT (model, version) DO UPDATE SET next = record_counters.next",
+                         connection, transaction))
+        {
+            counter.Parameters.Add(new NpgsqlParameter { Value = model });
+            counter.Parameters.Add(new NpgsqlParameter { Value = version });
+            await counter.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using var insert = new NpgsqlCommand(
+            """
+            INSERT INTO reference_profiles (model, version, revision, columns, window_seconds, window_records, lateness_seconds, source, rows, profile, created_by)
+            SELECT $1, $2, coalesce(max(revision), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10 FROM reference_profiles WHERE model = $1 AND version = $2
+            RETURNING revision
+            """, connection, transaction);
+        insert.Parameters.Add(new NpgsqlParameter { Value = model });
+        insert.Parameters.Add(new NpgsqlParameter { Value = version });
+        insert.Parameters.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Jsonb,
+            Value = JsonSerializer.Serialize(schema.Select(c => new { name = c.Name, kind = c.Kind.ToString() })),
+        });
+        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = policy.Duration is { } d ? (long)d.TotalSeconds : DBNull.Value });
+        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = policy.Records is { } r ? r : DBNull.Value });
+        insert.Parameters.Add(new NpgsqlParameter { Value = (long)policy.AllowedLateness.TotalSeconds });
+        insert.Parameters.Add(new NpgsqlParameter { Value = source });
+        insert.Parameters.Add(new NpgsqlParameter { Value = profile.Rows });
+        insert.Parameters.Add(new NpgsqlParameter { Value = ProfileCodec.Encode(profile) });
+        insert.Parameters.Add(new NpgsqlParameter { Value = actor });
+        var revision = (int)(await insert.ExecuteScalarAsync(cancellationToken))!;
+        await transaction.CommitAsync(cancellationToken);
+        return revision;
+    }
+
+    /// <summary>The newest reference of a model version, or null.</summary>
+    public async Task<StoredReference?> GetReferenceAsync(string model, string version, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        return await ReferenceAsync(connection, null, model, version, cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes one call's window partials. For count windows the records are numbered first, under the version's counter
+    /// lock, which the transaction holds until it commits; <paramref name="build"/> turns the number of the first
+    /// record (0 for time windows) into the partials.
+    /// </summary>
+    public async Task AppendAsync(
+        string model, string version, int records, bool countWindows, Func<long, IReadOnlyList<WindowPartial>> build, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        long first = 0;
+        if (countWindows)
+        {
+            await using var take = new NpgsqlCommand(
+                "UPDATE record_counters SET next = next + $3 WHERE model = $1 AND version = $2 RETURNING next - $3", connection, transaction);
+            take.Parameters.Add(new NpgsqlParameter { Value = model });
+            take.Parameters.Add(new NpgsqlParameter { Value = version });
+            take.Parameters.Add(new NpgsqlParameter { Value = (long)records });
+            first = (long)(await take.ExecuteScalarAsync(cancellationToken))!;
+        }
+
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var partial in build(first))
+        {
+            var insert = new NpgsqlBatchCommand(
+                """
+                INSERT INTO window_partials (model, version, count_window, window_key, first_at, last_at, rows, profile, due_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                """);
+            insert.Parameters.Add(new NpgsqlParameter { Value = model });
+            insert.Parameters.Add(new NpgsqlParameter { Value = version });
+            insert.Parameters.Add(new NpgsqlParameter { Value = partial.CountWindow });
+            insert.Parameters.Add(new NpgsqlParameter { Value = partial.Key });
+            insert.Parameters.Add(new NpgsqlParameter { Value = partial.First });
+            insert.Parameters.Add(new NpgsqlParameter { Value = partial.Last });
+            insert.Parameters.Add(new NpgsqlParameter { Value = partial.Profile.Rows });
+            insert.Parameters.Add(new NpgsqlParameter { Value = ProfileCodec.Encode(partial.Profile) });
+            insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = partial.DueAt is { } due ? due : DBNull.Value });
+            batch.BatchCommands.Add(insert);
+        }
+
+        if (batch.BatchCommands.Count > 0)
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Windows with unreported partials that are complete: time windows past their due time, count windows the counter has passed.</summary>
+    public async Task<List<DueWindow>> DueWindowsAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(
+            $"""
+             SELECT DISTINCT p.model, p.version, p.count_window, p.window_key
+             FROM window_partials p
+             JOIN record_counters c ON c.model = p.model AND c.version = p.version
+             JOIN LATERAL (SELECT r.window_records FROM reference_profiles r WHERE r.model = p.model AND r.version = p.version
+                           ORDER BY r.revision DESC LIMIT 1) r ON true
+             WHERE NOT p.reported
+               AND ((NOT p.count_window AND p.due_at <= $1) OR (p.count_window AND c.next >= (p.window_key + 1) * r.window_records))
+             LIMIT {limit}
+             """);
+        command.Parameters.Add(new NpgsqlParameter { Value = now });
+        var due = new List<DueWindow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            due.Add(new DueWindow(reader.GetString(0), reader.GetString(1), reader.GetBoolean(2), reader.GetInt64(3)));
+        }
+
+        return due;
+    }
+
+    /// <summary>
+    /// Reports one window: merges its partials (locked, so two replicas never report the same ones), compares them with
+    /// the reference in force, stores the report, and announces a change of status (drifting, or no longer) through the
+    /// outbox, all in one transaction. Partials that arrive after the window was reported are marked and not counted.
+    /// </summary>
+    public async Task<WindowReport?> ReportAsync(DueWindow window, Func<StoredReference, DatasetProfile, DatasetDrift> compare, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var ids = new List<long>();
+        DatasetProfile? merged = null;
+        DateTimeOffset first = DateTimeOffset.MaxValue, last = DateTimeOffset.MinValue;
+        await using (var partials = new NpgsqlCommand(
+                         """
+                         SELECT partial_id, first_at, last_at, profile FROM window_partials
+                         WHERE model = $1 AND version = $2 AND count_window = $3 AND window_key = $4 AND NOT reported
+                         FOR UPDATE SKIP LOCKED
+                         """, connection, transaction))
+        {
+            AddWindow(partials, window);
+            await using var reader = await partials.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                ids.Add(reader.GetInt64(0));
+                first = Min(first, reader.GetFieldValue<DateTimeOffset>(1));
+                last = Max(last, reader.GetFieldValue<DateTimeOffset>(2));
+                var profile = ProfileCodec.Decode(reader.GetFieldValue<byte[]>(3));
+                if (merged is null)
+                {
+                    merged = profile;
+                }
+                else
+                {
+                    merged.Merge(profile);
+                }
+            }
+        }
+
+        var reference = await ReferenceAsync(connection, transaction, window.Model, window.Version, cancellationToken);
+        if (merged is null || reference is null)
+        {
+            return null;
+        }
+
+        await using (var mark = new NpgsqlCommand("UPDATE window_partials SET reported = true WHERE partial_id = ANY($1)", connection, transaction))
+        {
+            mark.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+            await mark.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var (start, end) = window.CountWindow || reference.Policy.Duration is not { } duration
+            ? (first, last)
+            : (DateTimeOffset.FromUnixTimeSeconds(window.Key), DateTimeOffset.FromUnixTimeSeconds(window.Key) + duration);
+        var drift = compare(reference, merged);
+        var report = Reports.Build(window.Model, window.Version, start, end, merged.Rows, drift);
+        var drifted = drift.Columns.Any(c => c.Drifted);
+        bool? previous;
+        await using (var latest = new NpgsqlCommand(
+                         "SELECT drifted FROM window_reports WHERE model = $1 AND version = $2 ORDER BY window_end DESC LIMIT 1", connection, transaction))
+        {
+            latest.Parameters.Add(new NpgsqlParameter { Value = window.Model });
+            latest.Parameters.Add(new NpgsqlParameter { Value = window.Version });
+            previous = await latest.ExecuteScalarAsync(cancellationToken) as bool?;
+        }
+
+        await using (var insert = new NpgsqlCommand(
+                         """
+                         INSERT INTO window_reports (model, version, count_window, window_key, window_start, window_end, reference_revision, rows,
+                                                     drifted, dataset_drifted, drift_share, report)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING
+                         """, connection, transaction))
+        {
+            AddWindow(insert, window);
+            insert.Parameters.Add(new NpgsqlParameter { Value = start });
+            insert.Parameters.Add(new NpgsqlParameter { Value = end });
+            insert.Parameters.Add(new NpgsqlParameter { Value = reference.Revision });
+            insert.Parameters.Add(new NpgsqlParameter { Value = merged.Rows });
+            insert.Parameters.Add(new NpgsqlParameter { Value = drifted });
+            insert.Parameters.Add(new NpgsqlParameter { Value = drift.Drifted });
+            insert.Parameters.Add(new NpgsqlParameter { Value = drift.DriftShare });
+            insert.Parameters.Add(new NpgsqlParameter { Value = Google.Protobuf.MessageExtensions.ToByteArray(report) });
+            if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
+            {
+                // Reported already: these partials came late.
+                await transaction.CommitAsync(cancellationToken);
+                return null;
+            }
+        }
+
+        IIntegrationEvent? change = (drifted, previous ?? false) switch
+        {
+            (true, false) => new DriftDetected
+            {
+                Actor = "drift",
+                Model = window.Model,
+                Version = window.Version,
+                WindowStart = start,
+                WindowEnd = end,
+                DriftShare = drift.DriftShare,
+                Severity = drift.Drifted ? "high" : "warning",
+                Columns = [.. drift.Columns.Where(c => c.Drifted).Select(c => new ColumnScore(c.Column, c.Method.ToString(), c.Statistic, c.PValue, c.Threshold))],
+            },
+            (false, true) => new DriftResolved { Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end },
+            _ => null,
+        };
+        if (change is not null)
+        {
+            await transaction.EnqueueAsync(change, cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return report;
+    }
+
+    /// <summary>A model version's reports, newest first.</summary>
+    public Task<List<WindowReport>> ListReportsAsync(string model, string version, int limit, long offset, CancellationToken cancellationToken) =>
+        QueryReportsAsync($"WHERE model = $1 AND version = $2 ORDER BY window_end DESC, window_key DESC LIMIT {limit} OFFSET {offset}", [model, version], cancellationToken);
+
+    /// <summary>The report of the window of a model version that starts at <paramref name="start"/>, or null.</summary>
+    public async Task<WindowReport?> GetReportAsync(string model, string version, DateTimeOffset start, CancellationToken cancellationToken) =>
+        (await QueryReportsAsync("WHERE model = $1 AND version = $2 AND window_start = $3 ORDER BY window_key LIMIT 1", [model, version, start], cancellationToken))
+        .FirstOrDefault();
+
+    /// <summary>The newest report of every model version.</summary>
+    public Task<List<WindowReport>> LatestReportsAsync(CancellationToken cancellationToken) =>
+        QueryReportsAsync("WHERE (model, version, window_end) IN (SELECT model, version, max(window_end) FROM window_reports GROUP BY model, version) ORDER BY model, version", [],
+            cancellationToken);
+
+    private async Task<List<WindowReport>> QueryReportsAsync(string clause, object[] values, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand($"SELECT report FROM window_reports {clause}");
+        foreach (var value in values)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        var reports = new List<WindowReport>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            reports.Add(WindowReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+        }
+
+        return reports;
+    }
+
+    private static async Task<StoredReference?> ReferenceAsync(
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, string model, string version, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT revision, columns::text, window_seconds, window_records, lateness_seconds, source, profile, created_by, created_at
+            FROM reference_profiles WHERE model = $1 AND version = $2 ORDER BY revision DESC LIMIT 1
+            """, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = model });
+        command.Parameters.Add(new NpgsqlParameter { Value = version });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        using var columns = JsonDocument.Parse(reader.GetString(1));
+        var schema = columns.RootElement.EnumerateArray()
+            .Select(c => new ColumnSchema(c.GetProperty("name").GetString()!, Enum.Parse<Profiles.ColumnKind>(c.GetProperty("kind").GetString()!)))
+            .ToList();
+        var lateness = TimeSpan.FromSeconds(reader.GetInt64(4));
+        var policy = reader.IsDBNull(2)
+            ? new Profiles.WindowPolicy(null, reader.GetInt64(3), lateness)
+            : new Profiles.WindowPolicy(TimeSpan.FromSeconds(reader.GetInt64(2)), null, lateness);
+        return new StoredReference(model, version, reader.GetInt32(0), schema, policy, reader.GetString(5),
+            ProfileCodec.Decode(reader.GetFieldValue<byte[]>(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8));
+    }
+
+    private static void AddWindow(NpgsqlCommand command, DueWindow window)
+    {
+        command.Parameters.Add(new NpgsqlParameter { Value = window.Model });
+        command.Parameters.Add(new NpgsqlParameter { Value = window.Version });
+        command.Parameters.Add(new NpgsqlParameter { Value = window.CountWindow });
+        command.Parameters.Add(new NpgsqlParameter { Value = window.Key });
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+}

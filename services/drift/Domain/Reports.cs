@@ -1,0 +1,64 @@
+using Google.Protobuf.WellKnownTypes;
+using ModelOps.Drift.Profiles;
+using ModelOps.Drift.Statistics;
+using ModelOps.Drift.V1;
+
+namespace ModelOps.Drift.Domain;
+
+/// <summary>Window reports as the API returns them.</summary>
+public static class Reports
+{
+    /// <summary>The report of a window's verdict.</summary>
+    public static WindowReport Build(string model, string version, DateTimeOffset start, DateTimeOffset end, long rows, DatasetDrift drift)
+    {
+        var report = new WindowReport
+        {
+            Model = model,
+            Version = version,
+            WindowStart = Timestamp.FromDateTimeOffset(start),
+            WindowEnd = Timestamp.FromDateTimeOffset(end),
+            Rows = rows,
+            DriftShare = drift.DriftShare,
+            DatasetDrifted = drift.Drifted,
+            ReportedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+        };
+        foreach (var column in drift.Columns)
+        {
+            var item = new ColumnReport
+            {
+                Column = column.Column,
+                Kind = ProfileCodec.Kind(column.Kind),
+                Method = Method(column.Method),
+                Statistic = column.Statistic,
+                Effect = column.Effect,
+                Threshold = column.Threshold,
+                Drifted = column.Drifted,
+                StatisticBound = column.StatisticBound,
+                UnseenLabels = { column.UnseenLabels },
+                MissingRate = column.Quality.MissingRate,
+                OutOfRange = column.Quality.OutOfRange,
+                Constant = column.Quality.Constant,
+            };
+            if (column.PValue is { } p)
+            {
+                item.PValue = p;
+            }
+
+            report.Columns.Add(item);
+        }
+
+        return report;
+    }
+
+    /// <summary>The proto name of a method.</summary>
+    public static V1.DriftMethod Method(Statistics.DriftMethod method) => method switch
+    {
+        Statistics.DriftMethod.KolmogorovSmirnov => V1.DriftMethod.KolmogorovSmirnov,
+        Statistics.DriftMethod.NormedWasserstein => V1.DriftMethod.NormedWasserstein,
+        Statistics.DriftMethod.JensenShannon => V1.DriftMethod.JensenShannon,
+        Statistics.DriftMethod.PopulationStabilityIndex => V1.DriftMethod.PopulationStabilityIndex,
+        Statistics.DriftMethod.ChiSquare => V1.DriftMethod.ChiSquare,
+        Statistics.DriftMethod.TotalVariation => V1.DriftMethod.TotalVariation,
+        _ => V1.DriftMethod.Unspecified,
+    };
+}

@@ -1,0 +1,61 @@
+using ModelOps.Drift.Profiles;
+
+namespace ModelOps.Drift.Domain;
+
+/// <summary>One ingest call's contribution to one window: a profile that merges with the others of that window.</summary>
+/// <param name="CountWindow">Whether the window is a count window.</param>
+/// <param name="Key">A time window's start in Unix seconds, or a count window's index.</param>
+/// <param name="First">Its earliest record's time.</param>
+/// <param name="Last">Its latest record's time.</param>
+/// <param name="Profile">The records' profile.</param>
+/// <param name="DueAt">When a time window stops taking records (its end plus the allowed lateness); null for count windows.</param>
+public sealed record WindowPartial(bool CountWindow, long Key, DateTimeOffset First, DateTimeOffset Last, DatasetProfile Profile, DateTimeOffset? DueAt);
+
+/// <summary>A checked record of one model version.</summary>
+/// <param name="At">When the prediction was made.</param>
+/// <param name="Row">Its feature values.</param>
+public sealed record CheckedRecord(DateTimeOffset At, IReadOnlyDictionary<string, FeatureValue> Row);
+
+/// <summary>Groups records into the windows of a policy and profiles each group.</summary>
+public static class WindowPartials
+{
+    /// <summary>
+    /// The partials of <paramref name="records"/>: by time window, or, for count windows, by the index of each record's
+    /// number (<paramref name="firstNumber"/> is the number of the first).
+    /// </summary>
+    public static List<WindowPartial> Build(IReadOnlyList<ColumnSchema> schema, WindowPolicy policy, IReadOnlyList<CheckedRecord> records, long firstNumber = 0)
+    {
+        var groups = new Dictionary<long, (DateTimeOffset First, DateTimeOffset Last, DatasetProfile Profile)>();
+        for (var i = 0; i < records.Count; i++)
+        {
+            var record = records[i];
+            var key = policy.Duration is { } duration
+                ? (long)Math.Floor((record.At - DateTimeOffset.UnixEpoch).TotalSeconds / duration.TotalSeconds) * (long)duration.TotalSeconds
+                : (firstNumber + i) / policy.Records!.Value;
+            if (!groups.TryGetValue(key, out var group))
+            {
+                group = (record.At, record.At, new DatasetProfile(schema));
+            }
+
+            group.Profile.Add(record.Row);
+            groups[key] = (record.At < group.First ? record.At : group.First, record.At > group.Last ? record.At : group.Last, group.Profile);
+        }
+
+        return [.. groups.OrderBy(g => g.Key).Select(g => new WindowPartial(
+            policy.Duration is null, g.Key, g.Value.First, g.Value.Last, g.Value.Profile,
+            policy.Duration is { } d ? DateTimeOffset.FromUnixTimeSeconds(g.Key) + d + policy.AllowedLateness : null))];
+    }
+
+    /// <summary>Whether a record made at <paramref name="at"/> is too late for its time window at <paramref name="now"/>.</summary>
+    public static bool IsLate(WindowPolicy policy, DateTimeOffset at, DateTimeOffset now)
+    {
+        if (policy.Duration is not { } duration)
+        {
+            return false;
+        }
+
+        var seconds = (long)duration.TotalSeconds;
+        var start = (long)Math.Floor((at - DateTimeOffset.UnixEpoch).TotalSeconds / seconds) * seconds;
+        return DateTimeOffset.FromUnixTimeSeconds(start) + duration + policy.AllowedLateness <= now;
+    }
+}

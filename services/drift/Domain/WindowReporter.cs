@@ -1,0 +1,55 @@
+using Microsoft.Extensions.Options;
+using ModelOps.Drift.Data;
+using ModelOps.Drift.Statistics;
+
+namespace ModelOps.Drift.Domain;
+
+/// <summary>
+/// Reports every window whose partials are all in: time windows once their end plus the allowed lateness has passed,
+/// count windows once the version's record counter has passed their end. Every replica runs it; a window's partials
+/// are locked while it is reported, so each is reported once.
+/// </summary>
+public sealed partial class WindowReporter(DriftStore store, IOptions<DriftOptions> options, TimeProvider clock, ILogger<WindowReporter> logger) : BackgroundService
+{
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.ReportEvery, clock);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await ReportDueAsync(stoppingToken);
+            }
+            catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogFailed(logger, exception);
+            }
+        }
+    }
+
+    /// <summary>Reports the windows due now; returns how many were reported.</summary>
+    public async Task<int> ReportDueAsync(CancellationToken cancellationToken)
+    {
+        var reported = 0;
+        foreach (var window in await store.DueWindowsAsync(clock.GetUtcNow(), 100, cancellationToken))
+        {
+            var report = await store.ReportAsync(window,
+                (reference, current) => DriftAnalysis.CompareDataset(reference.Profile.Columns, current.ByName, datasetThreshold: options.Value.DatasetThreshold),
+                cancellationToken);
+            if (report is not null)
+            {
+                reported++;
+                LogReported(logger, window.Model, window.Version, report.WindowStart.ToDateTimeOffset(), report.Columns.Count(c => c.Drifted), report.Columns.Count);
+            }
+        }
+
+        return reported;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reported {Model} {Version} window {Start}: {Drifted} of {Columns} columns drifted")]
+    private static partial void LogReported(ILogger logger, string model, string version, DateTimeOffset start, int drifted, int columns);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reporting closed windows failed; the next tick tries again")]
+    private static partial void LogFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,94 @@
+using Google.Protobuf;
+using ModelOps.Drift.V1;
+
+namespace ModelOps.Drift.Profiles;
+
+/// <summary>Profiles to and from the bytes the service stores (<c>modelops.drift.v1.StoredProfile</c>); a round trip changes nothing.</summary>
+public static class ProfileCodec
+{
+    /// <summary>The kind of a proto column kind.</summary>
+    public static Profiles.ColumnKind Kind(V1.ColumnKind kind) => kind switch
+    {
+        V1.ColumnKind.Numeric => Profiles.ColumnKind.Numeric,
+        V1.ColumnKind.Categorical => Profiles.ColumnKind.Categorical,
+        V1.ColumnKind.Boolean => Profiles.ColumnKind.Boolean,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a column kind"),
+    };
+
+    /// <summary>The proto column kind of a kind.</summary>
+    public static V1.ColumnKind Kind(Profiles.ColumnKind kind) => kind switch
+    {
+        Profiles.ColumnKind.Numeric => V1.ColumnKind.Numeric,
+        Profiles.ColumnKind.Categorical => V1.ColumnKind.Categorical,
+        _ => V1.ColumnKind.Boolean,
+    };
+
+    /// <summary>The stored form of a profile.</summary>
+    public static byte[] Encode(DatasetProfile profile)
+    {
+        var stored = new StoredProfile { Rows = profile.Rows };
+        foreach (var column in profile.Columns)
+        {
+            var data = new StoredColumnProfile
+            {
+                Name = column.Name,
+                Kind = Kind(column.Kind),
+                Count = column.Count,
+                Missing = column.Missing,
+                TypeViolations = column.TypeViolations,
+                Min = column.Min,
+                Max = column.Max,
+                Mean = column.Mean,
+                SquaredDeviations = column.SquaredDeviations,
+                Zeros = column.Histogram.Zeros,
+                Labels = { column.Labels },
+            };
+            foreach (var (index, count) in column.Histogram.Indexed(positive: true))
+            {
+                data.PositiveIndex.Add(index);
+                data.PositiveCount.Add(count);
+            }
+
+            foreach (var (index, count) in column.Histogram.Indexed(positive: false))
+            {
+                data.NegativeIndex.Add(index);
+                data.NegativeCount.Add(count);
+            }
+
+            stored.Columns.Add(data);
+        }
+
+        return stored.ToByteArray();
+    }
+
+    /// <summary>A profile back from its stored form.</summary>
+    public static DatasetProfile Decode(byte[] bytes)
+    {
+        var stored = StoredProfile.Parser.ParseFrom(bytes);
+        var profile = new DatasetProfile([.. stored.Columns.Select(c => new ColumnSchema(c.Name, Kind(c.Kind)))]);
+        profile.RestoreRows(stored.Rows);
+        for (var i = 0; i < stored.Columns.Count; i++)
+        {
+            var data = stored.Columns[i];
+            var column = profile.Columns[i];
+            column.Restore(data.Count, data.Missing, data.TypeViolations, data.Min, data.Max, data.Mean, data.SquaredDeviations);
+            column.Histogram.AddZeros(data.Zeros);
+            for (var k = 0; k < data.PositiveIndex.Count; k++)
+            {
+                column.Histogram.AddBucket(positive: true, data.PositiveIndex[k], data.PositiveCount[k]);
+            }
+
+            for (var k = 0; k < data.NegativeIndex.Count; k++)
+            {
+                column.Histogram.AddBucket(positive: false, data.NegativeIndex[k], data.NegativeCount[k]);
+            }
+
+            foreach (var (label, count) in data.Labels)
+            {
+                column.Labels[label] = count;
+            }
+        }
+
+        return profile;
+    }
+}

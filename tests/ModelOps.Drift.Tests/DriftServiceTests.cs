@@ -1,0 +1,253 @@
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using ModelOps.AppHost.Hosting;
+using ModelOps.Drift.Client;
+using ModelOps.Drift.V1;
+using ModelOps.Testing;
+using Npgsql;
+
+namespace ModelOps.Drift.Tests;
+
+/// <summary>The drift service as a real process: references, streamed traffic, window reports and their events.</summary>
+public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
+{
+    private ProjectResource _service = null!;
+    private TestEnvironment _environment = null!;
+    private GrpcChannel _channel = null!;
+    private DriftClient _pipeline = null!;
+    private DriftClient _serving = null!;
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _environment = await infrastructure.CreateEnvironmentAsync(nameof(DriftServiceTests), Cancellation);
+        _service = new ProjectResource("drift", new Projects.ModelOps_Drift(), infrastructure.Context);
+        var settings = _environment.ServiceConfiguration("drift");
+        settings["Drift:ReportEvery"] = "00:00:00.500";
+        foreach (var (key, value) in settings)
+        {
+            _service.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
+        }
+
+        await _service.StartAsync(Cancellation);
+        _channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        _pipeline = new DriftClient(Invoker("trainer", "pipeline"));
+        _serving = new DriftClient(Invoker("service:serving", "service"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _service.StopAsync();
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task AShiftInTwoFeaturesIsReportedInTheFirstWindowItReachesAndAnnouncedOnce()
+    {
+        var model = $"credit-{Guid.NewGuid():N}"[..14];
+        var reference = await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 2000 }), Rows(new Traffic(1), 20_000, shifted: false), Cancellation);
+        Assert.Equal((20_000L, 6), (reference.Rows, reference.Columns.Count));
+        Assert.Equal(2000, reference.Window.Records);
+        var income = reference.Summary.Single(c => c.Name == "income");
+        Assert.InRange(income.Mean, 39_000, 41_000);
+
+        // Six windows of 2000 records, sent in three calls; income and debt move from the fifth window on.
+        var traffic = new Traffic(2);
+        var records = Enumerable.Range(0, 12_000).Select(i => Record(model, traffic, shifted: i >= 8000)).ToList();
+        long accepted = 0;
+        foreach (var part in records.Chunk(4000))
+        {
+            accepted += (await _serving.IngestAsync(part, Cancellation)).Accepted;
+        }
+
+        Assert.Equal(12_000, accepted);
+        List<WindowReport> reports = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (reports = [.. (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 6,
+            TimeSpan.FromSeconds(30)));
+        reports.Reverse();
+        Assert.All(reports, r => Assert.Equal(2000, r.Rows));
+        Assert.Equal([[], [], [], [], ["income", "debt"], ["income", "debt"]], reports.Select(r => r.Columns.Where(c => c.Drifted).Select(c => c.Column).ToList()));
+        Assert.All(reports.SelectMany(r => r.Columns).Where(c => c.Kind == ColumnKind.Numeric), c => Assert.Equal(DriftMethod.NormedWasserstein, c.Method));
+
+        // The status changed once: one DriftDetected for the fifth window, in the outbox with the report.
+        var events = await OutboxAsync(model);
+        var detected = Assert.Single(events);
+        Assert.Equal("DriftDetected", detected.Type);
+        using var payload = System.Text.Json.JsonDocument.Parse(detected.Payload);
+        Assert.Equal("warning", payload.RootElement.GetProperty("severity").GetString());
+        Assert.Equal(["income", "debt"], payload.RootElement.GetProperty("columns").EnumerateArray().Select(c => c.GetProperty("column").GetString()));
+        Assert.Equal(reports[4].WindowStart.ToDateTimeOffset(), payload.RootElement.GetProperty("windowStart").GetDateTimeOffset());
+
+        var status = await _serving.Raw.GetStatusAsync(new GetStatusRequest(), cancellationToken: Cancellation);
+        Assert.Equal(reports[^1].WindowStart, status.Models.Single(m => m.Model == model).Latest.WindowStart);
+        var one = await _serving.Raw.GetWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", WindowStart = reports[4].WindowStart }, cancellationToken: Cancellation);
+        Assert.Equal(reports[4], one);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task TimeWindowsAreReportedOnceTheyEndAndLateRecordsAreCountedNotProfiled()
+    {
+        var model = $"time-{Guid.NewGuid():N}"[..12];
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Seconds = 2, AllowedLatenessSeconds = 3 }), Rows(new Traffic(3), 3000, shifted: false), Cancellation);
+        var traffic = new Traffic(4);
+        var now = DateTimeOffset.UtcNow;
+        // 2000 records: with far fewer, a 0.1 normed Wasserstein is within a few standard errors of sampling noise.
+        var records = Enumerable.Range(0, 2000).Select(_ => Record(model, traffic, shifted: false, now)).ToList();
+        records.Add(Record(model, traffic, shifted: false, now.AddHours(-1)));
+        var response = await _serving.IngestAsync(records, Cancellation);
+        Assert.Equal((2000L, 1L), (response.Accepted, response.Late));
+
+        var windowStart = DateTimeOffset.FromUnixTimeSeconds(now.ToUnixTimeSeconds() / 2 * 2);
+        WindowReport? report = null;
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            var reports = (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports;
+            report = reports.SingleOrDefault();
+            return report is not null;
+        }, TimeSpan.FromSeconds(30)));
+        Assert.Equal((windowStart, windowStart.AddSeconds(2), 2000L), (report!.WindowStart.ToDateTimeOffset(), report.WindowEnd.ToDateTimeOffset(), report.Rows));
+        Assert.DoesNotContain(report.Columns, c => c.Drifted);
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task RecordsThatDoNotFitAreRefusedNamingTheRecordAndColumnAndTheOnesBeforeAreKept()
+    {
+        var model = $"bad-{Guid.NewGuid():N}"[..12];
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 10 }), Rows(new Traffic(5), 2000, shifted: false), Cancellation);
+        var traffic = new Traffic(6);
+        var records = Enumerable.Range(0, 5).Select(_ => Record(model, traffic, shifted: false)).ToList();
+        records[3].Features["salary"] = Value.ForNumber(1);
+        using (var call = _serving.Raw.Ingest(cancellationToken: Cancellation))
+        {
+            await call.RequestStream.WriteAsync(new IngestRequest { Records = { records } }, Cancellation);
+            await call.RequestStream.CompleteAsync();
+            var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+            Assert.Equal("messages[0].records[3].features[salary]", Violations(error).Single().Field);
+            Assert.Equal("3", error.Trailers.GetValue("accepted-records"));
+        }
+
+        var wrongType = Record(model, traffic, shifted: false);
+        wrongType.Features["region"] = Value.ForNumber(7);
+        var typeError = await Assert.ThrowsAsync<RpcException>(() => _serving.IngestAsync([wrongType], Cancellation));
+        Assert.Equal("messages[0].records[0].features[region]", Violations(typeError).Single().Field);
+        Assert.Contains("categorical", Violations(typeError).Single().Description, StringComparison.Ordinal);
+
+        // Missing values of every sort are counted, not refused.
+        var gaps = Record(model, traffic, shifted: false);
+        gaps.Features["income"] = Value.ForNumber(double.NaN);
+        gaps.Features["age"] = Value.ForNull();
+        gaps.Features.Remove("debt");
+        Assert.Equal(1, (await _serving.IngestAsync([gaps], Cancellation)).Accepted);
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => _serving.IngestAsync([Record("no-such-model", traffic, shifted: false)], Cancellation));
+        Assert.Equal(StatusCode.FailedPrecondition, unknown.StatusCode);
+
+        var header = Header(model, new WindowPolicy { Records = 0 });
+        header.Columns.Add(new Column { Name = "income", Kind = ColumnKind.Numeric });
+        header.Columns.Add(new Column { Name = "blank" });
+        var badHeader = await Assert.ThrowsAsync<RpcException>(() => _pipeline.SetReferenceAsync(header, [], Cancellation));
+        Assert.Equal(["header.columns[6].name", "header.columns[7].kind", "header.window.records"], Violations(badHeader).Select(v => v.Field));
+        var empty = await Assert.ThrowsAsync<RpcException>(() => _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 5 }), [], Cancellation));
+        Assert.Equal("rows", Violations(empty).Single().Field);
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() =>
+            _serving.SetReferenceAsync(Header(model, new WindowPolicy { Records = 5 }), Rows(traffic, 10, shifted: false), Cancellation))).StatusCode);
+    }
+
+    private static ReferenceHeader Header(string model, WindowPolicy window) => new()
+    {
+        Model = model,
+        Version = "1",
+        Window = window,
+        Source = "tracking run 0f3c",
+        Columns =
+        {
+            new Column { Name = "income", Kind = ColumnKind.Numeric }, new Column { Name = "age", Kind = ColumnKind.Numeric },
+            new Column { Name = "debt", Kind = ColumnKind.Numeric }, new Column { Name = "tenure", Kind = ColumnKind.Numeric },
+            new Column { Name = "region", Kind = ColumnKind.Categorical }, new Column { Name = "owner", Kind = ColumnKind.Boolean },
+        },
+    };
+
+    private static IEnumerable<Row> Rows(Traffic traffic, int count, bool shifted) =>
+        Enumerable.Range(0, count).Select(_ => new Row { Values = { traffic.Features(shifted) } });
+
+    private static InferenceRecord Record(string model, Traffic traffic, bool shifted, DateTimeOffset? at = null) => new()
+    {
+        Model = model,
+        Version = "1",
+        RequestId = Guid.NewGuid().ToString(),
+        Timestamp = Timestamp.FromDateTimeOffset(at ?? DateTimeOffset.UtcNow),
+        Features = { traffic.Features(shifted) },
+    };
+
+    private CallInvoker Invoker(string subject, string role)
+    {
+        var token = _environment.Tokens.CreateToken(subject, [role]);
+        return _channel.Intercept(metadata =>
+        {
+            metadata.Add("Authorization", $"Bearer {token}");
+            return metadata;
+        });
+    }
+
+    private async Task<List<(string Type, string Payload)>> OutboxAsync(string model)
+    {
+        await using var connection = new NpgsqlConnection(_environment.DatabaseConnectionString);
+        await connection.OpenAsync(Cancellation);
+        await using var command = new NpgsqlCommand("SELECT message_type, payload::text FROM outbox_messages WHERE payload->>'model' = $1 ORDER BY sequence", connection)
+        {
+            Parameters = { new NpgsqlParameter { Value = model } },
+        };
+        var events = new List<(string, string)>();
+        await using var reader = await command.ExecuteReaderAsync(Cancellation);
+        while (await reader.ReadAsync(Cancellation))
+        {
+            events.Add((reader.GetString(0).Split(',')[0].Split('.')[^1], reader.GetString(1)));
+        }
+
+        return events;
+    }
+
+    private static IReadOnlyList<BadRequest.Types.FieldViolation> Violations(RpcException exception) =>
+        exception.GetRpcStatus()?.GetDetail<BadRequest>()?.FieldViolations ?? [];
+
+    /// <summary>Loan applications (as WindowTests' stream); shifted, income and debt rise.</summary>
+    private sealed class Traffic(ulong seed)
+    {
+        private static readonly string[] Regions = ["north", "south", "east", "west"];
+        // Small seeds start xorshift in a thin state; one splitmix64 step spreads them.
+        private ulong _state = Mix(seed);
+
+        public Dictionary<string, Value> Features(bool shifted) => new()
+        {
+            ["income"] = Value.ForNumber(40_000 + (20_000 * Normal()) + (shifted ? 12_000 : 0)),
+            ["age"] = Value.ForNumber(Math.Round(40 + (12 * Normal()))),
+            ["debt"] = Value.ForNumber(Math.Abs(5_000 + (3_000 * Normal())) * (shifted ? 1.6 : 1)),
+            ["tenure"] = Value.ForNumber(Math.Floor(Uniform() * 20)),
+            ["region"] = Value.ForString(Regions[(int)(Uniform() * Regions.Length)]),
+            ["owner"] = Value.ForBool(Uniform() < 0.6),
+        };
+
+        private static ulong Mix(ulong z)
+        {
+            z += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        private double Normal() => Math.Sqrt(-2 * Math.Log(1 - Uniform())) * Math.Cos(2 * Math.PI * Uniform());
+
+        private double Uniform()
+        {
+            _state ^= _state >> 12;
+            _state ^= _state << 25;
+            _state ^= _state >> 27;
+            return ((_state * 0x2545F4914F6CDD1DUL) >> 11) * (1.0 / (1UL << 53));
+        }
+    }
+}
