@@ -2,6 +2,8 @@ using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using System.Xml;
+using System.Xml.Linq;
 using Grpc.Net.Client;
 using ModelOps.AppHost.Hosting;
 using ModelOps.Drift.Client;
@@ -87,6 +89,21 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
         Assert.Equal(reports[^1].WindowStart, status.Models.Single(m => m.Model == model).Latest.WindowStart);
         var one = await _serving.Raw.GetWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", WindowStart = reports[4].WindowStart }, cancellationToken: Cancellation);
         Assert.Equal(reports[4], one);
+
+        // The page a person opens: well-formed, the two shifted columns marked, their distributions and scores drawn.
+        var page = (await _serving.Raw.RenderWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", WindowStart = reports[4].WindowStart },
+            cancellationToken: Cancellation)).Html;
+        var document = XDocument.Load(XmlReader.Create(new StringReader(page), new XmlReaderSettings { DtdProcessing = DtdProcessing.Ignore }));
+        var sections = document.Descendants("section").ToList();
+        static string Heading(XElement section) => section.Element("h2")!.Nodes().OfType<XText>().First().Value.Trim();
+        Assert.Equal(["income", "age", "debt", "tenure", "region", "owner"], sections.Select(Heading));
+        Assert.Equal(["income", "debt"], sections.Where(s => s.Element("h2")!.Elements("span").Any()).Select(Heading));
+        Assert.Contains("2 of 6 columns drifted", page, StringComparison.Ordinal);
+        var incomeBars = sections[0].Descendants().Where(e => e.Name.LocalName == "rect" && (string?)e.Attribute("class") == "cur" && e.Elements().Any()).ToList();
+        Assert.Equal(reports[4].Columns[0].Histogram.Count, incomeBars.Count);
+        // Six windows on the score line, the two drifted ones in red.
+        Assert.Equal(6, sections[0].Descendants().Count(e => e.Name.LocalName == "circle"));
+        Assert.Equal(2, sections[0].Descendants().Count(e => e.Name.LocalName == "circle" && (string?)e.Attribute("fill") == "#b00020"));
     }
 
     [Fact(Timeout = 120_000)]

@@ -39,6 +39,7 @@ public static class Reports
                 OutOfRange = column.Quality.OutOfRange,
                 Constant = column.Quality.Constant,
             };
+            item.Histogram.AddRange(column.Histogram.Select(b => new HistogramBin { Label = b.Bin, ReferenceShare = b.ReferenceShare, CurrentShare = b.CurrentShare }));
             if (column.PValue is { } p)
             {
                 item.PValue = p;

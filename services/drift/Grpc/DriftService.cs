@@ -198,6 +198,14 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
         Models = { (await store.LatestReportsAsync(context.CancellationToken)).Select(r => new ModelStatus { Model = r.Model, Version = r.Version, Latest = r }) },
     };
 
+    /// <inheritdoc />
+    public override async Task<V1.HtmlReport> RenderWindowReport(GetWindowReportRequest request, ServerCallContext context)
+    {
+        var report = await GetWindowReport(request, context);
+        var history = await store.ListReportsAsync(request.Model, request.Version, 200, 0, context.CancellationToken);
+        return new V1.HtmlReport { Html = ReportPage.Render(report, history) };
+    }
+
     private async Task<long> FlushAsync(
         Dictionary<(string Model, string Version), List<CheckedRecord>> pending,
         Dictionary<(string, string), (StoredReference Reference, DatasetProfile Checker)> references, CancellationToken cancellationToken)

@@ -52,7 +52,8 @@ public sealed record ColumnDrift(
     bool Drifted,
     double StatisticBound,
     IReadOnlyList<string> UnseenLabels,
-    ColumnQuality Quality);
+    ColumnQuality Quality,
+    IReadOnlyList<(string Bin, double ReferenceShare, double CurrentShare)> Histogram);
 
 /// <summary>A window's verdict over every column.</summary>
 /// <param name="Columns">Per column, in the reference's order.</param>
@@ -102,7 +103,7 @@ public static class DriftAnalysis
         var method = rule.Method == DriftMethod.Auto ? DefaultMethod(reference.Kind, reference.Count) : rule.Method;
         var threshold = rule.Threshold ?? DefaultThreshold(method);
         var numeric = reference.Kind == ColumnKind.Numeric;
-        var (referenceCounts, currentCounts, labels) = numeric ? Binned(reference, current) : Counted(reference, current);
+        var (referenceCounts, currentCounts, labels, bins) = numeric ? Binned(reference, current) : Counted(reference, current);
         double statistic, effect, bound = 0;
         double? pValue = null;
         switch (method)
@@ -135,8 +136,10 @@ public static class DriftAnalysis
         }
 
         var drifted = pValue is { } p ? p <= threshold && effect >= rule.MinimumEffect : statistic >= threshold;
+        double referenceTotal = referenceCounts.Sum(), currentTotal = currentCounts.Sum();
+        var histogram = bins.Select((bin, k) => (bin, referenceTotal > 0 ? referenceCounts[k] / referenceTotal : 0, currentTotal > 0 ? currentCounts[k] / currentTotal : 0)).ToList();
         return new ColumnDrift(reference.Name, reference.Kind, method, statistic, pValue, effect, threshold, drifted, bound,
-            labels, Quality(reference, current));
+            labels, Quality(reference, current), histogram);
     }
 
     /// <summary>
@@ -170,21 +173,29 @@ public static class DriftAnalysis
         return new DatasetDrift(columns, share, weighted, share >= datasetThreshold);
     }
 
-    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen) Binned(ColumnProfile reference, ColumnProfile current)
+    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Binned(ColumnProfile reference, ColumnProfile current)
     {
-        var (r, c) = ProfileComparison.QuantileBinned(reference.Histogram, current.Histogram);
-        return (r, c, []);
+        var (r, c, edges) = ProfileComparison.QuantileBinned(reference.Histogram, current.Histogram);
+        var bins = new List<string>();
+        for (var k = 0; k <= edges.Length; k++)
+        {
+            bins.Add(k == 0 ? $"≤ {Format(edges[0])}" : k == edges.Length ? $"> {Format(edges[^1])}" : $"{Format(edges[k - 1])} – {Format(edges[k])}");
+        }
+
+        return (r, c, [], edges.Length == 0 ? ["all"] : bins);
     }
 
+    private static string Format(double value) => value.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+
     // Counts over the union of labels, reference labels first; labels only the current window has are reported.
-    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen) Counted(ColumnProfile reference, ColumnProfile current)
+    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Counted(ColumnProfile reference, ColumnProfile current)
     {
         var labels = reference.Labels.Keys.Order(StringComparer.Ordinal).ToList();
         var unseen = current.Labels.Keys.Where(l => !reference.Labels.ContainsKey(l)).Order(StringComparer.Ordinal).ToList();
         labels.AddRange(unseen);
         return (labels.Select(l => (double)reference.Labels.GetValueOrDefault(l)).ToArray(),
                 labels.Select(l => (double)current.Labels.GetValueOrDefault(l)).ToArray(),
-                unseen);
+                unseen, labels);
     }
 
     private static ColumnQuality Quality(ColumnProfile reference, ColumnProfile current)

@@ -85,13 +85,13 @@ public static class ProfileComparison
     /// Counts of both samples in the bins between the reference's deciles (outer bins open-ended), every edge on a
     /// bucket boundary so the counts are exact: the histograms PSI and Jensen–Shannon compare.
     /// </summary>
-    public static (double[] Reference, double[] Current) QuantileBinned(LogHistogram reference, LogHistogram current)
+    public static (double[] Reference, double[] Current, double[] Edges) QuantileBinned(LogHistogram reference, LogHistogram current)
     {
         var edges = Enumerable.Range(1, QuantileBins - 1)
             .Select(k => LogHistogram.UpperBoundOf(reference.Quantile((double)k / QuantileBins)))
             .Distinct()
             .ToArray();
-        return (Bin(reference, edges), Bin(current, edges));
+        return (Bin(reference, edges), Bin(current, edges), edges);
     }
 
     private static double[] Bin(LogHistogram histogram, double[] edges)
