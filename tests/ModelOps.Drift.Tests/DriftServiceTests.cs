@@ -90,6 +90,18 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
         var one = await _serving.Raw.GetWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", WindowStart = reports[4].WindowStart }, cancellationToken: Cancellation);
         Assert.Equal(reports[4], one);
 
+        // Prometheus sees the latest window: every column's score and verdict, and the version's drift share.
+        using var http = new HttpClient();
+        string metrics = "";
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (metrics = await http.GetStringAsync($"{_service.HttpAddress}/metrics", Cancellation)).Contains($"model=\"{model}\"", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(20)));
+        var lines = metrics.Split('\n').Where(l => l.Contains($"model=\"{model}\"", StringComparison.Ordinal)).ToList();
+        Assert.Contains(lines, l => l.StartsWith("modelops_drift_drifted{", StringComparison.Ordinal) && l.Contains("column=\"income\"", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("modelops_drift_drifted{", StringComparison.Ordinal) && l.Contains("column=\"age\"", StringComparison.Ordinal) && l.EndsWith(" 0", StringComparison.Ordinal));
+        Assert.Equal(6, lines.Count(l => l.StartsWith("modelops_drift_score{", StringComparison.Ordinal)));
+        Assert.Contains(lines, l => l.StartsWith("modelops_drift_share{", StringComparison.Ordinal));
+
         // The page a person opens: well-formed, the two shifted columns marked, their distributions and scores drawn.
         var page = (await _serving.Raw.RenderWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", WindowStart = reports[4].WindowStart },
             cancellationToken: Cancellation)).Html;

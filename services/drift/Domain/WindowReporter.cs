@@ -7,9 +7,10 @@ namespace ModelOps.Drift.Domain;
 /// <summary>
 /// Reports every window whose partials are all in: time windows once their end plus the allowed lateness has passed,
 /// count windows once the version's record counter has passed their end. Every replica runs it; a window's partials
-/// are locked while it is reported, so each is reported once.
+/// are locked while it is reported, so each is reported once. After each round it refreshes the Prometheus gauges.
 /// </summary>
-public sealed partial class WindowReporter(DriftStore store, IOptions<DriftOptions> options, TimeProvider clock, ILogger<WindowReporter> logger) : BackgroundService
+public sealed partial class WindowReporter(
+    DriftStore store, DriftMetrics metrics, IOptions<DriftOptions> options, TimeProvider clock, ILogger<WindowReporter> logger) : BackgroundService
 {
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -20,6 +21,7 @@ public sealed partial class WindowReporter(DriftStore store, IOptions<DriftOptio
             try
             {
                 await ReportDueAsync(stoppingToken);
+                metrics.Update(await store.LatestReportsAsync(stoppingToken));
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {

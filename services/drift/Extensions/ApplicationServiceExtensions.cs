@@ -22,6 +22,7 @@ public static class ApplicationServiceExtensions
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<DriftStore>();
+        builder.Services.AddSingleton<DriftMetrics>();
         builder.Services.AddHostedService<WindowReporter>();
         return builder;
     }
