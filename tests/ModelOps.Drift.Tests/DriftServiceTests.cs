@@ -51,14 +51,14 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
     public async Task AShiftInTwoFeaturesIsReportedInTheFirstWindowItReachesAndAnnouncedOnce()
     {
         var model = $"credit-{Guid.NewGuid():N}"[..14];
-        var reference = await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 2000 }), Rows(new Traffic(1), 20_000, shifted: false), Cancellation);
+        var reference = await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 2000 }), Rows(new LoanTraffic(1), 20_000, shifted: false), Cancellation);
         Assert.Equal((20_000L, 6), (reference.Rows, reference.Columns.Count));
         Assert.Equal(2000, reference.Window.Records);
         var income = reference.Summary.Single(c => c.Name == "income");
         Assert.InRange(income.Mean, 39_000, 41_000);
 
         // Six windows of 2000 records, sent in three calls; income and debt move from the fifth window on.
-        var traffic = new Traffic(2);
+        var traffic = new LoanTraffic(2);
         var records = Enumerable.Range(0, 12_000).Select(i => Record(model, traffic, shifted: i >= 8000)).ToList();
         long accepted = 0;
         foreach (var part in records.Chunk(4000))
@@ -122,8 +122,8 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
     public async Task TimeWindowsAreReportedOnceTheyEndAndLateRecordsAreCountedNotProfiled()
     {
         var model = $"time-{Guid.NewGuid():N}"[..12];
-        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Seconds = 2, AllowedLatenessSeconds = 3 }), Rows(new Traffic(3), 3000, shifted: false), Cancellation);
-        var traffic = new Traffic(4);
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Seconds = 2, AllowedLatenessSeconds = 3 }), Rows(new LoanTraffic(3), 3000, shifted: false), Cancellation);
+        var traffic = new LoanTraffic(4);
         var now = DateTimeOffset.UtcNow;
         // 2000 records: with far fewer, a 0.1 normed Wasserstein is within a few standard errors of sampling noise.
         var records = Enumerable.Range(0, 2000).Select(_ => Record(model, traffic, shifted: false, now)).ToList();
@@ -147,8 +147,8 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
     public async Task RecordsThatDoNotFitAreRefusedNamingTheRecordAndColumnAndTheOnesBeforeAreKept()
     {
         var model = $"bad-{Guid.NewGuid():N}"[..12];
-        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 10 }), Rows(new Traffic(5), 2000, shifted: false), Cancellation);
-        var traffic = new Traffic(6);
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 10 }), Rows(new LoanTraffic(5), 2000, shifted: false), Cancellation);
+        var traffic = new LoanTraffic(6);
         var records = Enumerable.Range(0, 5).Select(_ => Record(model, traffic, shifted: false)).ToList();
         records[3].Features["salary"] = Value.ForNumber(1);
         using (var call = _serving.Raw.Ingest(cancellationToken: Cancellation))
@@ -201,10 +201,10 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
         },
     };
 
-    private static IEnumerable<Row> Rows(Traffic traffic, int count, bool shifted) =>
+    private static IEnumerable<Row> Rows(LoanTraffic traffic, int count, bool shifted) =>
         Enumerable.Range(0, count).Select(_ => new Row { Values = { traffic.Features(shifted) } });
 
-    private static InferenceRecord Record(string model, Traffic traffic, bool shifted, DateTimeOffset? at = null) => new()
+    private static InferenceRecord Record(string model, LoanTraffic traffic, bool shifted, DateTimeOffset? at = null) => new()
     {
         Model = model,
         Version = "1",
@@ -243,40 +243,4 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
 
     private static IReadOnlyList<BadRequest.Types.FieldViolation> Violations(RpcException exception) =>
         exception.GetRpcStatus()?.GetDetail<BadRequest>()?.FieldViolations ?? [];
-
-    /// <summary>Loan applications (as WindowTests' stream); shifted, income and debt rise.</summary>
-    private sealed class Traffic(ulong seed)
-    {
-        private static readonly string[] Regions = ["north", "south", "east", "west"];
-        // Small seeds start xorshift in a thin state; one splitmix64 step spreads them.
-        private ulong _state = Mix(seed);
-
-        public Dictionary<string, Value> Features(bool shifted) => new()
-        {
-            ["income"] = Value.ForNumber(40_000 + (20_000 * Normal()) + (shifted ? 12_000 : 0)),
-            ["age"] = Value.ForNumber(Math.Round(40 + (12 * Normal()))),
-            ["debt"] = Value.ForNumber(Math.Abs(5_000 + (3_000 * Normal())) * (shifted ? 1.6 : 1)),
-            ["tenure"] = Value.ForNumber(Math.Floor(Uniform() * 20)),
-            ["region"] = Value.ForString(Regions[(int)(Uniform() * Regions.Length)]),
-            ["owner"] = Value.ForBool(Uniform() < 0.6),
-        };
-
-        private static ulong Mix(ulong z)
-        {
-            z += 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
-        }
-
-        private double Normal() => Math.Sqrt(-2 * Math.Log(1 - Uniform())) * Math.Cos(2 * Math.PI * Uniform());
-
-        private double Uniform()
-        {
-            _state ^= _state >> 12;
-            _state ^= _state << 25;
-            _state ^= _state >> 27;
-            return ((_state * 0x2545F4914F6CDD1DUL) >> 11) * (1.0 / (1UL << 53));
-        }
-    }
 }
