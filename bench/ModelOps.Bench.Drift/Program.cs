@@ -3,13 +3,26 @@
 // them (KS and PSI for numbers, chi-square for labels); the baseline does the same report with scipy.stats.ks_2samp,
 // numpy PSI and scipy.stats.chisquare on the raw arrays (scipy_baseline.py), in the same run on the same data. Both
 // generate one column at a time, untimed; peak memory is each process's own high-water mark.
-// Then records of 50 features ingested into hourly windows, in process.
+// Then records of 50 features ingested into hourly windows, in process and through the service over gRPC.
 // Run: dotnet run -c Release --project bench/ModelOps.Bench.Drift [-- --reference N --current M --numeric K --categorical L --ingest-records R]
+extern alias service;
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
-using ModelOps.Drift.Profiles;
-using ModelOps.Drift.Statistics;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using ModelOps.AppHost.Hosting;
+using ModelOps.Drift.Client;
+using Column = ModelOps.Drift.V1.Column;
+using IngestRequest = ModelOps.Drift.V1.IngestRequest;
+using InferenceRecord = ModelOps.Drift.V1.InferenceRecord;
+using ReferenceHeader = ModelOps.Drift.V1.ReferenceHeader;
+using Row = ModelOps.Drift.V1.Row;
+using service::ModelOps.Drift.Profiles;
+using service::ModelOps.Drift.Statistics;
 
 var referenceRows = Option("--reference", 1_000_000);
 var currentRows = Option("--current", 100_000);
@@ -110,9 +123,80 @@ for (var i = 0; i < ingestRecords; i++)
 
 var closedWindows = accumulator.Close(DateTimeOffset.MaxValue).Count;
 ingest.Stop();
-Console.WriteLine($"ingestion into hourly windows, {ingestRecords:N0} records x 50 numeric features, one thread, in process (no RPC yet):");
+Console.WriteLine($"ingestion into hourly windows, {ingestRecords:N0} records x 50 numeric features, one thread, in process:");
 Console.WriteLine($"  {"records/s",-58} {ingestRecords / ingest.Elapsed.TotalSeconds,12:N0}");
 Console.WriteLine($"  {"windows",-58} {closedWindows,12}");
+
+// Ingestion over gRPC: the drift service as a process on real PostgreSQL, records of 50 numeric features streamed by
+// this process in messages of 5000, into hourly windows; one stream, then two at once.
+var rpcRecords = Option("--rpc-records", 400_000);
+var state = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"modelops-bench-{Guid.NewGuid():N}"[..26])).FullName;
+var context = new ResourceContext(state, new Ports(dynamic: true), LogSink.Silent, Durable: true);
+var postgres = new PostgresResource("postgres", context);
+var rabbit = new RabbitMqResource("eventbus", context);
+var objectStore = new ObjectStoreResource("objectstore", context);
+var tokens = new DevelopmentTokenIssuer("https://issuer.bench.modelops", RSA.Create(2048));
+ProjectResource? drift = null;
+try
+{
+    await Task.WhenAll(postgres.StartAsync(CancellationToken.None), rabbit.StartAsync(CancellationToken.None), objectStore.StartAsync(CancellationToken.None));
+    drift = new ProjectResource("drift", new Projects.ModelOps_Drift(), context)
+        .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Production")
+        .WithEnvironment("ConnectionStrings__driftdb", await postgres.CreateDatabaseAsync("drift_bench", CancellationToken.None))
+        .WithEnvironment("ConnectionStrings__eventbus", await rabbit.CreateVirtualHostAsync("drift_bench", CancellationToken.None))
+        .WithEnvironment("ConnectionStrings__artifacts", await objectStore.CreateBucketAsync("drift-bench", CancellationToken.None))
+        .WithEnvironment("Identity__Issuer", tokens.Issuer)
+        .WithEnvironment("Identity__SigningKeys", tokens.JsonWebKeySet())
+        .WithEnvironment("Logging__LogLevel__Default", "Warning");
+    await drift.StartAsync(CancellationToken.None);
+    using var channel = GrpcChannel.ForAddress(drift.GrpcAddress);
+    var token = tokens.CreateToken("bench", ["pipeline"]);
+    var client = new DriftClient(channel.Intercept(metadata =>
+    {
+        metadata.Add("Authorization", $"Bearer {token}");
+        return metadata;
+    }));
+    var header = new ReferenceHeader { Model = "bench", Version = "1", Window = new ModelOps.Drift.V1.WindowPolicy { Seconds = 3600, AllowedLatenessSeconds = 600 } };
+    header.Columns.AddRange(schema.Select(c => new Column { Name = c.Name, Kind = ModelOps.Drift.V1.ColumnKind.Numeric }));
+    var messageRows = rows.Take(5000).Select(r => new Row { Values = { r.ToDictionary(v => v.Key, v => Value.ForNumber(v.Value.Number!.Value)) } }).ToList();
+    await client.SetReferenceAsync(header, messageRows);
+    var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+    var message = new IngestRequest
+    {
+        Records = { messageRows.Select((r, i) => new InferenceRecord { Model = "bench", Version = "1", Timestamp = now, RequestId = $"r{i}", Features = { r.Values } }) },
+    };
+
+    async Task<long> StreamAsync(int records)
+    {
+        using var call = client.Raw.Ingest();
+        for (var sent = 0; sent < records; sent += message.Records.Count)
+        {
+            await call.RequestStream.WriteAsync(message);
+        }
+
+        await call.RequestStream.CompleteAsync();
+        return (await call.ResponseAsync).Accepted;
+    }
+
+    await StreamAsync(20_000); // warm-up
+    Console.WriteLine($"ingestion over gRPC into the drift service, records of 50 numeric features in messages of {message.Records.Count}:");
+    foreach (var streams in new[] { 1, 2 })
+    {
+        var clock = Stopwatch.StartNew();
+        var accepted = (await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => StreamAsync(rpcRecords / streams)))).Sum();
+        Console.WriteLine($"  {$"{streams} stream(s): records/s",-58} {accepted / clock.Elapsed.TotalSeconds,12:N0}");
+    }
+}
+finally
+{
+    if (drift is not null)
+    {
+        await drift.StopAsync();
+    }
+
+    await Task.WhenAll(objectStore.StopAsync(), rabbit.StopAsync(), postgres.StopAsync());
+    Directory.Delete(state, recursive: true);
+}
 
 int Option(string name, int fallback) =>
     Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
