@@ -45,6 +45,25 @@ public sealed class DriftClient
         return await call.ResponseAsync;
     }
 
+    /// <summary>
+    /// Streams column-by-column batches (at most 10,000 records each): the cheapest form, for a serving system that
+    /// batches its predictions.
+    /// </summary>
+    public async Task<IngestResponse> IngestBatchesAsync(IEnumerable<RecordBatch> batches, CancellationToken cancellationToken = default)
+    {
+        using var call = Raw.Ingest(_headers, cancellationToken: cancellationToken);
+        foreach (var batch in batches)
+        {
+            if (!await call.TryWriteAsync(new IngestRequest { Batch = batch }, cancellationToken))
+            {
+                break;
+            }
+        }
+
+        await call.TryCompleteAsync();
+        return await call.ResponseAsync;
+    }
+
     /// <summary>Streams inference records; the answer says how many were accepted and how many came too late for their window.</summary>
     public async Task<IngestResponse> IngestAsync(IEnumerable<InferenceRecord> records, CancellationToken cancellationToken = default)
     {

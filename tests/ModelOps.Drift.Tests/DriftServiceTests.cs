@@ -119,6 +119,37 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task ColumnarBatchesCountLikeRecordsAndAreCheckedColumnByColumn()
+    {
+        var model = $"batch-{Guid.NewGuid():N}"[..13];
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 3000 }), Rows(new LoanTraffic(7), 10_000, shifted: false), Cancellation);
+
+        // The same 3000 records twice: once as records, once as a batch, into two count windows whose reports agree.
+        var traffic = new LoanTraffic(8);
+        var features = Enumerable.Range(0, 3000).Select(_ => traffic.Features(shifted: true)).ToList();
+        features[5]["owner"] = Value.ForNull();
+        Assert.Equal(3000, (await _serving.IngestAsync(features.Select(f => new InferenceRecord { Model = model, Version = "1", Features = { f } }), Cancellation)).Accepted);
+        var batch = Batch(model, features);
+        batch.Columns.Single(c => c.Name == "owner").Missing.AddRange(features.Select(f => f["owner"].KindCase == Value.KindOneofCase.NullValue));
+        Assert.Equal(3000, (await _serving.IngestBatchesAsync([batch], Cancellation)).Accepted);
+
+        List<WindowReport> reports = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (reports = [.. (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 2,
+            TimeSpan.FromSeconds(30)));
+        Assert.Equal(reports[0].Columns.Select(c => (c.Column, c.Statistic, c.MissingRate, c.Drifted)), reports[1].Columns.Select(c => (c.Column, c.Statistic, c.MissingRate, c.Drifted)));
+        Assert.Equal(["income", "debt"], reports[0].Columns.Where(c => c.Drifted).Select(c => c.Column));
+
+        var bad = Batch(model, features.Take(10).ToList());
+        bad.Columns.Single(c => c.Name == "age").Numbers.RemoveAt(0);
+        bad.Columns.Add(new BatchColumn { Name = "salary", Numbers = { Enumerable.Repeat(1.0, 10) } });
+        var region = bad.Columns.Single(c => c.Name == "region");
+        region.Numbers.Add(Enumerable.Repeat(2.0, 10));
+        var error = await Assert.ThrowsAsync<RpcException>(() => _serving.IngestBatchesAsync([bad], Cancellation));
+        Assert.Equal(["messages[0].batch.columns[1]", "messages[0].batch.columns[4]", "messages[0].batch.columns[6].name"], Violations(error).Select(v => v.Field));
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task TimeWindowsAreReportedOnceTheyEndAndLateRecordsAreCountedNotProfiled()
     {
         var model = $"time-{Guid.NewGuid():N}"[..12];
@@ -200,6 +231,32 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
             new Column { Name = "region", Kind = ColumnKind.Categorical }, new Column { Name = "owner", Kind = ColumnKind.Boolean },
         },
     };
+
+    // Records column by column, in the reference's column order.
+    private static RecordBatch Batch(string model, List<Dictionary<string, Value>> features)
+    {
+        var batch = new RecordBatch { Model = model, Version = "1", Timestamps = { features.Select(_ => 0L) } };
+        foreach (var (name, kind) in LoanTraffic.Columns)
+        {
+            var column = new BatchColumn { Name = name };
+            switch (kind)
+            {
+                case "numeric":
+                    column.Numbers.Add(features.Select(f => f[name].NumberValue));
+                    break;
+                case "categorical":
+                    column.Labels.Add(features.Select(f => f[name].StringValue));
+                    break;
+                default:
+                    column.Flags.Add(features.Select(f => f[name].BoolValue));
+                    break;
+            }
+
+            batch.Columns.Add(column);
+        }
+
+        return batch;
+    }
 
     private static IEnumerable<Row> Rows(LoanTraffic traffic, int count, bool shifted) =>
         Enumerable.Range(0, count).Select(_ => new Row { Values = { traffic.Features(shifted) } });

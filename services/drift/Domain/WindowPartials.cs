@@ -29,9 +29,7 @@ public static class WindowPartials
         for (var i = 0; i < records.Count; i++)
         {
             var record = records[i];
-            var key = policy.Duration is { } duration
-                ? (long)Math.Floor((record.At - DateTimeOffset.UnixEpoch).TotalSeconds / duration.TotalSeconds) * (long)duration.TotalSeconds
-                : (firstNumber + i) / policy.Records!.Value;
+            var key = Key(policy, record.At, firstNumber + i);
             if (!groups.TryGetValue(key, out var group))
             {
                 group = (record.At, record.At, new DatasetProfile(schema));
@@ -42,9 +40,50 @@ public static class WindowPartials
         }
 
         return [.. groups.OrderBy(g => g.Key).Select(g => new WindowPartial(
-            policy.Duration is null, g.Key, g.Value.First, g.Value.Last, g.Value.Profile,
-            policy.Duration is { } d ? DateTimeOffset.FromUnixTimeSeconds(g.Key) + d + policy.AllowedLateness : null))];
+            policy.Duration is null, g.Key, g.Value.First, g.Value.Last, g.Value.Profile, Due(policy, g.Key)))];
     }
+
+    /// <summary>
+    /// The partials of the rows <paramref name="indices"/> of a column-by-column batch, grouped as <see cref="Build"/>
+    /// groups records (for count windows, the k-th listed row has number <paramref name="firstNumber"/> + k).
+    /// </summary>
+    public static List<WindowPartial> BuildColumnar(
+        IReadOnlyList<ColumnSchema> schema, WindowPolicy policy, IReadOnlyList<DateTimeOffset> at, IReadOnlyDictionary<string, ColumnValues> columns,
+        IReadOnlyList<int> indices, long firstNumber = 0)
+    {
+        var groups = new Dictionary<long, (DateTimeOffset First, DateTimeOffset Last, List<int> Rows)>();
+        for (var k = 0; k < indices.Count; k++)
+        {
+            var when = at[indices[k]];
+            var key = Key(policy, when, firstNumber + k);
+            groups[key] = groups.TryGetValue(key, out var group)
+                ? (when < group.First ? when : group.First, when > group.Last ? when : group.Last, group.Rows)
+                : (when, when, []);
+            groups[key].Rows.Add(indices[k]);
+        }
+
+        return [.. groups.OrderBy(g => g.Key).Select(g =>
+        {
+            var profile = new DatasetProfile(schema);
+            profile.AddRows(columns, g.Value.Rows);
+            return new WindowPartial(policy.Duration is null, g.Key, g.Value.First, g.Value.Last, profile, Due(policy, g.Key));
+        })];
+    }
+
+    /// <summary>Partials of the same window merged into one (a call that sent both records and batches).</summary>
+    public static List<WindowPartial> Combine(IEnumerable<WindowPartial> partials) =>
+        [.. partials.GroupBy(p => p.Key).OrderBy(g => g.Key).Select(g => g.Aggregate((a, b) =>
+        {
+            a.Profile.Merge(b.Profile);
+            return a with { First = a.First < b.First ? a.First : b.First, Last = a.Last > b.Last ? a.Last : b.Last };
+        }))];
+
+    private static long Key(WindowPolicy policy, DateTimeOffset at, long number) => policy.Duration is { } duration
+        ? (long)Math.Floor((at - DateTimeOffset.UnixEpoch).TotalSeconds / duration.TotalSeconds) * (long)duration.TotalSeconds
+        : number / policy.Records!.Value;
+
+    private static DateTimeOffset? Due(WindowPolicy policy, long key) =>
+        policy.Duration is { } d ? DateTimeOffset.FromUnixTimeSeconds(key) + d + policy.AllowedLateness : null;
 
     /// <summary>Whether a record made at <paramref name="at"/> is too late for its time window at <paramref name="now"/>.</summary>
     public static bool IsLate(WindowPolicy policy, DateTimeOffset at, DateTimeOffset now)

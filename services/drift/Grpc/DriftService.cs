@@ -98,7 +98,7 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
     {
         var cancellationToken = context.CancellationToken;
         var references = new Dictionary<(string, string), (StoredReference Reference, DatasetProfile Checker)>();
-        var pending = new Dictionary<(string Model, string Version), List<CheckedRecord>>();
+        var pending = new Dictionary<(string Model, string Version), Pending>();
         long accepted = 0, late = 0, buffered = 0;
         var message = -1;
         try
@@ -107,9 +107,34 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
             {
                 message++;
                 var records = requestStream.Current.Records;
-                if (records.Count > MaxPerMessage)
+                var batch = requestStream.Current.Batch;
+                if (records.Count + (batch?.Timestamps.Count ?? 0) > MaxPerMessage)
                 {
-                    GrpcErrors.InvalidArgument($"messages[{message}].records", $"at most {MaxPerMessage} records per message");
+                    GrpcErrors.InvalidArgument($"messages[{message}]", $"at most {MaxPerMessage} records per message");
+                }
+
+                if (batch is not null)
+                {
+                    var at = $"messages[{message}].batch";
+                    var key = (batch.Model, batch.Version);
+                    var known = await KnownAsync(references, key, at, cancellationToken);
+                    var (times, columns) = Columns(batch, known.Reference, at);
+                    var now = clock.GetUtcNow();
+                    var rows = new List<int>(times.Length);
+                    for (var r = 0; r < times.Length; r++)
+                    {
+                        if (WindowPartials.IsLate(known.Reference.Policy, times[r], now))
+                        {
+                            late++;
+                        }
+                        else
+                        {
+                            rows.Add(r);
+                        }
+                    }
+
+                    Queue(pending, key).Batches.Add((times, columns, rows));
+                    buffered += rows.Count;
                 }
 
                 for (var i = 0; i < records.Count; i++)
@@ -117,17 +142,7 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
                     var record = records[i];
                     var at = $"messages[{message}].records[{i}]";
                     var key = (record.Model, record.Version);
-                    if (!references.TryGetValue(key, out var known))
-                    {
-                        var reference = await store.GetReferenceAsync(record.Model, record.Version, cancellationToken);
-                        if (reference is null)
-                        {
-                            GrpcErrors.FailedPrecondition(
-                                $"{at}: {record.Model} version {record.Version} has no reference; set one (SetReference) before sending its traffic.");
-                        }
-
-                        known = references[key] = (reference, new DatasetProfile(reference.Schema));
-                    }
+                    var known = await KnownAsync(references, key, at, cancellationToken);
 
                     var row = Values(record.Features, $"{at}.features");
                     Check(known.Checker, row, $"{at}.features");
@@ -138,17 +153,14 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
                         continue;
                     }
 
-                    if (!pending.TryGetValue(key, out var list))
-                    {
-                        pending[key] = list = [];
-                    }
+                    Queue(pending, key).Records.Add(new CheckedRecord(when, row));
+                    buffered++;
+                }
 
-                    list.Add(new CheckedRecord(when, row));
-                    if (++buffered >= FlushEvery)
-                    {
-                        accepted += await FlushAsync(pending, references, cancellationToken);
-                        buffered = 0;
-                    }
+                if (buffered >= FlushEvery)
+                {
+                    accepted += await FlushAsync(pending, references, cancellationToken);
+                    buffered = 0;
                 }
             }
         }
@@ -207,25 +219,124 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
     }
 
     private async Task<long> FlushAsync(
-        Dictionary<(string Model, string Version), List<CheckedRecord>> pending,
+        Dictionary<(string Model, string Version), Pending> pending,
         Dictionary<(string, string), (StoredReference Reference, DatasetProfile Checker)> references, CancellationToken cancellationToken)
     {
         long written = 0;
-        foreach (var ((model, version), records) in pending)
+        foreach (var ((model, version), queued) in pending)
         {
-            if (records.Count == 0)
+            var count = queued.Records.Count + queued.Batches.Sum(b => b.Rows.Count);
+            if (count == 0)
             {
                 continue;
             }
 
             var reference = references[(model, version)].Reference;
-            await store.AppendAsync(model, version, records.Count, reference.Policy.Records is not null,
-                first => WindowPartials.Build(reference.Schema, reference.Policy, records, first), cancellationToken);
-            written += records.Count;
-            records.Clear();
+            await store.AppendAsync(model, version, count, reference.Policy.Records is not null, first =>
+            {
+                var partials = WindowPartials.Build(reference.Schema, reference.Policy, queued.Records, first);
+                var next = first + queued.Records.Count;
+                foreach (var (times, columns, rows) in queued.Batches)
+                {
+                    partials.AddRange(WindowPartials.BuildColumnar(reference.Schema, reference.Policy, times, columns, rows, next));
+                    next += rows.Count;
+                }
+
+                return WindowPartials.Combine(partials);
+            }, cancellationToken);
+            written += count;
+            queued.Records.Clear();
+            queued.Batches.Clear();
         }
 
         return written;
+    }
+
+    private async Task<(StoredReference Reference, DatasetProfile Checker)> KnownAsync(
+        Dictionary<(string, string), (StoredReference Reference, DatasetProfile Checker)> references, (string Model, string Version) key, string at,
+        CancellationToken cancellationToken)
+    {
+        if (references.TryGetValue(key, out var known))
+        {
+            return known;
+        }
+
+        var reference = await store.GetReferenceAsync(key.Model, key.Version, cancellationToken);
+        if (reference is null)
+        {
+            GrpcErrors.FailedPrecondition($"{at}: {key.Model} version {key.Version} has no reference; set one (SetReference) before sending its traffic.");
+        }
+
+        return references[key] = (reference, new DatasetProfile(reference.Schema));
+    }
+
+    private static Pending Queue(Dictionary<(string Model, string Version), Pending> pending, (string, string) key)
+    {
+        if (!pending.TryGetValue(key, out var queued))
+        {
+            pending[key] = queued = new Pending();
+        }
+
+        return queued;
+    }
+
+    // A batch checked against the reference: its timestamps and its columns, every one of the right kind and length.
+    private (DateTimeOffset[] Times, Dictionary<string, ColumnValues> Columns) Columns(RecordBatch batch, StoredReference reference, string at)
+    {
+        var n = batch.Timestamps.Count;
+        var violations = new FieldViolations();
+        violations.Require(batch.RequestIds.Count == 0 || batch.RequestIds.Count == n, $"{at}.request_ids", $"give none or one per record ({n})");
+        var kinds = reference.Schema.ToDictionary(c => c.Name, c => c.Kind, StringComparer.Ordinal);
+        var columns = new Dictionary<string, ColumnValues>(StringComparer.Ordinal);
+        for (var c = 0; c < batch.Columns.Count; c++)
+        {
+            var column = batch.Columns[c];
+            var field = $"{at}.columns[{c}]";
+            if (!kinds.TryGetValue(column.Name, out var kind))
+            {
+                violations.Add($"{field}.name", $"'{column.Name}' is not a column of the reference schema");
+                continue;
+            }
+
+            var given = (column.Numbers.Count > 0 ? 1 : 0) + (column.Labels.Count > 0 ? 1 : 0) + (column.Flags.Count > 0 ? 1 : 0);
+            var length = Math.Max(column.Numbers.Count, Math.Max(column.Labels.Count, column.Flags.Count));
+            var fits = kind switch
+            {
+                Profiles.ColumnKind.Numeric => column.Numbers.Count > 0,
+                Profiles.ColumnKind.Categorical => column.Labels.Count > 0,
+                _ => column.Flags.Count > 0,
+            };
+            if (n > 0 && (given != 1 || !fits || length != n))
+            {
+                violations.Add(field, $"'{column.Name}' is {kind.ToString().ToLowerInvariant()}: give {n} values in {kind switch
+                {
+                    Profiles.ColumnKind.Numeric => "numbers",
+                    Profiles.ColumnKind.Categorical => "labels",
+                    _ => "flags",
+                }} only");
+                continue;
+            }
+
+            violations.Require(column.Missing.Count == 0 || column.Missing.Count == n, $"{field}.missing", $"give none or one per record ({n})");
+            violations.Require(columns.TryAdd(column.Name, new ColumnValues(column.Name,
+                column.Numbers.Count > 0 ? [.. column.Numbers] : null,
+                column.Labels.Count > 0 ? [.. column.Labels] : null,
+                column.Flags.Count > 0 ? [.. column.Flags] : null,
+                column.Missing.Count > 0 ? [.. column.Missing] : null)), $"{field}.name", $"'{column.Name}' appears twice");
+        }
+
+        violations.ThrowIfAny("The batch was not accepted.");
+        var now = clock.GetUtcNow();
+        var times = batch.Timestamps.Select(t => t == 0 ? now : DateTimeOffset.FromUnixTimeMilliseconds(t)).ToArray();
+        return (times, columns);
+    }
+
+    /// <summary>What one ingest call holds for a model version until it writes it.</summary>
+    private sealed class Pending
+    {
+        public List<CheckedRecord> Records { get; } = [];
+
+        public List<(DateTimeOffset[] Times, Dictionary<string, ColumnValues> Columns, List<int> Rows)> Batches { get; } = [];
     }
 
     private static Profiles.WindowPolicy Policy(V1.WindowPolicy? window, FieldViolations violations)

@@ -40,6 +40,14 @@ public readonly record struct FeatureValue
     public static FeatureValue Missing => default;
 }
 
+/// <summary>One column of a column-by-column batch: its values (one array, matching the column's kind) and an optional missing mask.</summary>
+/// <param name="Name">The column.</param>
+/// <param name="Numbers">Numbers (NaN and ±∞ are missing).</param>
+/// <param name="Labels">Labels ("" is missing).</param>
+/// <param name="Flags">Booleans.</param>
+/// <param name="Missing">True where a record's value is missing.</param>
+public sealed record ColumnValues(string Name, double[]? Numbers, string[]? Labels, bool[]? Flags, bool[]? Missing);
+
 /// <summary>A record refused because it does not fit the schema.</summary>
 /// <param name="column">The column at fault.</param>
 /// <param name="message">What is wrong.</param>
@@ -137,6 +145,47 @@ public sealed class DatasetProfile
                 default:
                     column.AddLabel(value.Flag!.Value ? "true" : "false");
                     break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Adds the rows <paramref name="indices"/> of a column-by-column batch checked against the schema; a column the
+    /// batch lacks is missing in those rows.
+    /// </summary>
+    public void AddRows(IReadOnlyDictionary<string, ColumnValues> batch, IReadOnlyList<int> indices)
+    {
+        Rows += indices.Count;
+        foreach (var column in Columns)
+        {
+            if (!batch.TryGetValue(column.Name, out var values))
+            {
+                for (var k = 0; k < indices.Count; k++)
+                {
+                    column.AddMissing();
+                }
+
+                continue;
+            }
+
+            foreach (var i in indices)
+            {
+                if (values.Missing is { } missing && missing[i])
+                {
+                    column.AddMissing();
+                }
+                else if (values.Numbers is { } numbers)
+                {
+                    column.AddNumber(numbers[i]);
+                }
+                else if (values.Labels is { } labels)
+                {
+                    column.AddLabel(labels[i]);
+                }
+                else
+                {
+                    column.AddLabel(values.Flags![i] ? "true" : "false");
+                }
             }
         }
     }
