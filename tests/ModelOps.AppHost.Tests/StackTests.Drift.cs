@@ -83,5 +83,16 @@ public sealed partial class StackTests
         Assert.Equal(["income", "debt"], document.Descendants("section")
             .Where(s => s.Element("h2")!.Elements("span").Any())
             .Select(s => s.Element("h2")!.Nodes().OfType<XText>().First().Value.Trim()));
+
+        // The same from the command line: the status table, and the page written to a file.
+        var address = stack.ServiceGrpcAddresses["drift"];
+        var (exit, output, error) = await CliAsync("drift", "status", "--drift", address, "--token", stack.Token("pipeline"));
+        Assert.True(exit == 0, error);
+        Assert.Contains(output.Split('\n'), line => line.StartsWith(model, StringComparison.Ordinal) && line.TrimEnd().EndsWith("income,debt", StringComparison.Ordinal));
+        var file = Path.Combine(stack.StateDirectory, $"{model}.html");
+        (exit, output, error) = await CliAsync("drift", "report", model, "3", "--window", reports[3].WindowStart.ToDateTimeOffset().ToString("O"), "-o", file,
+            "--drift", address, "--token", stack.Token("pipeline"));
+        Assert.True(exit == 0, error);
+        Assert.Equal(page, await File.ReadAllTextAsync(file, Cancellation));
     }
 }
