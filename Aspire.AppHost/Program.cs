@@ -31,7 +31,8 @@ var drift = builder.AddProject<Projects.ModelOps_Drift>("drift", grpcPort: 7103,
     .WithReference(postgres.AddDatabase("driftdb"))
     .WithReference(eventbus)
     .WithReference(artifacts)
-    .WithReference(identity);
+    .WithReference(identity)
+    .WithReference(tracking);
 
 var fairness = builder.AddProject<Projects.ModelOps_Fairness>("fairness", grpcPort: 7104, httpPort: 7204)
     .WithReference(postgres.AddDatabase("fairnessdb"))

@@ -2,8 +2,10 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using ModelOps.Drift.Data;
 using ModelOps.Drift.Domain;
 using ModelOps.ServiceDefaults.Data;
+using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Messaging;
 using ModelOps.ServiceDefaults.ObjectStore;
+using ModelOps.Tracking.V1;
 
 namespace ModelOps.Drift.Extensions;
 
@@ -21,6 +23,7 @@ public static class ApplicationServiceExtensions
             .Validate(o => o.DatasetThreshold is > 0 and <= 1, "Drift:DatasetThreshold must lie in (0, 1]")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddServiceGrpcClient<TrackingService.TrackingServiceClient>("tracking");
         builder.Services.AddSingleton<DriftStore>();
         builder.Services.AddSingleton<DriftMetrics>();
         builder.Services.AddHostedService<WindowReporter>();

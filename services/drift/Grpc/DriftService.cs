@@ -8,11 +8,16 @@ using ModelOps.Drift.Profiles;
 using ModelOps.Drift.V1;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
+using ModelOps.ServiceDefaults.ObjectStore;
+using ModelOps.Tracking.V1;
+using Minio;
 
 namespace ModelOps.Drift.Grpc;
 
 /// <summary>The drift API: references, inference ingestion into windows, and window reports.</summary>
-public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.DriftService.DriftServiceBase
+public sealed class DriftService(
+    DriftStore store, TimeProvider clock, TrackingService.TrackingServiceClient tracking, IMinioClient minio, ObjectStoreConnection objectStore)
+    : V1.DriftService.DriftServiceBase
 {
     /// <summary>Most columns of a schema.</summary>
     public const int MaxColumns = 1000;
@@ -48,7 +53,7 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
                 "must be NUMERIC, CATEGORICAL or BOOLEAN");
         }
 
-        var policy = Policy(header.Window, violations);
+        var policy = Policy(header.Window, violations, "header.window");
         violations.Require(header.Source.Length <= 2000, "header.source", "at most 2000 characters");
         violations.ThrowIfAny("The reference was not stored.");
 
@@ -85,6 +90,82 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
         var actor = context.GetCaller().Actor;
         await store.SaveReferenceAsync(header.Model, header.Version, schema, policy, header.Source, profile, actor, cancellationToken);
         return Describe((await store.GetReferenceAsync(header.Model, header.Version, cancellationToken))!);
+    }
+
+    /// <inheritdoc />
+    [Authorize(Roles = $"{Roles.Pipeline},{Roles.Admin}")]
+    public override async Task<V1.Reference> SetReferenceFromArtifact(SetReferenceFromArtifactRequest request, ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
+        violations.Require(System.Text.RegularExpressions.Regex.IsMatch(request.RunId, "^[0-9a-fA-F]{32}$"), "run_id", "must be a tracking run id (32 hex digits)");
+        violations.Require(request.ArtifactPath.Length is > 0 and <= 1024, "artifact_path", "is required (at most 1024 characters)");
+        var given = new Dictionary<string, Profiles.ColumnKind>(StringComparer.Ordinal);
+        for (var i = 0; i < request.Columns.Count; i++)
+        {
+            var column = request.Columns[i];
+            if (column.Kind is not (V1.ColumnKind.Numeric or V1.ColumnKind.Categorical or V1.ColumnKind.Boolean))
+            {
+                violations.Add($"columns[{i}].kind", "must be NUMERIC, CATEGORICAL or BOOLEAN");
+            }
+            else if (!given.TryAdd(column.Name, ProfileCodec.Kind(column.Kind)))
+            {
+                violations.Add($"columns[{i}].name", $"'{column.Name}' is given twice");
+            }
+        }
+
+        var policy = Policy(request.Window, violations, "window");
+        violations.ThrowIfAny("The reference was not stored.");
+
+        Artifact artifact;
+        try
+        {
+            artifact = await tracking.GetArtifactAsync(new GetArtifactRequest { RunId = request.RunId, Path = request.ArtifactPath },
+                deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken);
+        }
+        catch (RpcException exception) when (exception.StatusCode == StatusCode.NotFound)
+        {
+            GrpcErrors.NotFound($"Artifact '{request.ArtifactPath}' of run {request.RunId}");
+            throw;
+        }
+
+        var prefix = $"s3://{objectStore.Bucket}/";
+        if (!artifact.Uri.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            GrpcErrors.FailedPrecondition($"{artifact.Uri} is not in the artifact bucket {objectStore.Bucket}.");
+        }
+
+        DatasetProfile profile;
+        string sha256;
+        await using (var body = await minio.OpenReadAsync(objectStore.Bucket, artifact.Uri[prefix.Length..], cancellationToken))
+        {
+            try
+            {
+                // TextFieldParser reads synchronously: off the request thread.
+                (profile, sha256) = await Task.Run(() => CsvReference.Profile(body, given, cancellationToken), cancellationToken);
+            }
+            catch (CsvFormatException exception)
+            {
+                GrpcErrors.InvalidArgument("artifact_path", $"'{request.ArtifactPath}' is not a usable CSV: {exception.Message}");
+                throw;
+            }
+        }
+
+        if (sha256 != artifact.Sha256)
+        {
+            GrpcErrors.FailedPrecondition($"The object store's bytes of '{artifact.Path}' hash to {sha256}, not the {artifact.Sha256} tracking recorded: nothing was stored.");
+        }
+
+        if (profile.Rows == 0)
+        {
+            GrpcErrors.InvalidArgument("artifact_path", $"'{request.ArtifactPath}' has a header but no rows");
+        }
+
+        await store.SaveReferenceAsync(request.Model, request.Version, profile.Schema, policy, $"tracking run {request.RunId}: {request.ArtifactPath} (sha256 {sha256})",
+            profile, context.GetCaller().Actor, cancellationToken);
+        return Describe((await store.GetReferenceAsync(request.Model, request.Version, cancellationToken))!);
     }
 
     /// <inheritdoc />
@@ -339,21 +420,21 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
         public List<(DateTimeOffset[] Times, Dictionary<string, ColumnValues> Columns, List<int> Rows)> Batches { get; } = [];
     }
 
-    private static Profiles.WindowPolicy Policy(V1.WindowPolicy? window, FieldViolations violations)
+    private static Profiles.WindowPolicy Policy(V1.WindowPolicy? window, FieldViolations violations, string field)
     {
         if (window is null || window.SizeCase == V1.WindowPolicy.SizeOneofCase.None)
         {
             return Profiles.WindowPolicy.Hourly;
         }
 
-        violations.Require(window.AllowedLatenessSeconds is >= 0 and <= 7 * 86400, "header.window.allowed_lateness_seconds", "must be 0 to 7 days");
+        violations.Require(window.AllowedLatenessSeconds is >= 0 and <= 7 * 86400, $"{field}.allowed_lateness_seconds", "must be 0 to 7 days");
         if (window.SizeCase == V1.WindowPolicy.SizeOneofCase.Seconds)
         {
-            violations.Require(window.Seconds is >= 1 and <= 31 * 86400, "header.window.seconds", "must be 1 second to 31 days");
+            violations.Require(window.Seconds is >= 1 and <= 31 * 86400, $"{field}.seconds", "must be 1 second to 31 days");
             return new Profiles.WindowPolicy(TimeSpan.FromSeconds(Math.Max(1, window.Seconds)), null, TimeSpan.FromSeconds(Math.Max(0, window.AllowedLatenessSeconds)));
         }
 
-        violations.Require(window.Records is >= 1 and <= 100_000_000, "header.window.records", "must be 1 to 100,000,000");
+        violations.Require(window.Records is >= 1 and <= 100_000_000, $"{field}.records", "must be 1 to 100,000,000");
         return new Profiles.WindowPolicy(null, Math.Max(1, window.Records), TimeSpan.Zero);
     }
 
@@ -416,6 +497,7 @@ public sealed class DriftService(DriftStore store, TimeProvider clock) : V1.Drif
                 Mean = column.Mean,
                 StandardDeviation = column.StandardDeviation,
                 Distinct = column.Labels.Count,
+                TypeViolations = column.TypeViolations,
             });
         }
 

@@ -105,6 +105,13 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
     /// <summary>Counts a value of the wrong type.</summary>
     public void AddTypeViolation() => TypeViolations++;
 
+    /// <summary>Turns the last value counted as missing into a type violation.</summary>
+    internal void ReclassifyMissingAsTypeViolation()
+    {
+        Missing--;
+        TypeViolations++;
+    }
+
     /// <summary>Sets the moments and counters of a stored profile (its histogram and labels are added separately).</summary>
     internal void Restore(long count, long missing, long typeViolations, double min, double max, double mean, double squaredDeviations)
     {
