@@ -1,6 +1,8 @@
 extern alias service;
 using service::ModelOps.Drift.Profiles;
 using service::ModelOps.Drift.Statistics;
+using Google.Protobuf.WellKnownTypes;
+using ModelOps.Testing;
 
 namespace ModelOps.Drift.Tests;
 
@@ -122,30 +124,17 @@ public sealed class WindowTests
         Assert.All(verdicts.Skip(4), v => Assert.Equal(["income", "debt"], v.Drifted));
     }
 
-    /// <summary>Loan applications: four numbers, a region and a flag; shifted, income and debt rise.</summary>
+    /// <summary>The shared loan traffic (ModelOps.Testing), as the domain's feature values.</summary>
     private sealed class Applications(ulong seed)
     {
-        private static readonly string[] Regions = ["north", "south", "east", "west"];
-        private ulong _state = seed;
+        private readonly LoanTraffic _traffic = new(seed);
 
-        public Dictionary<string, FeatureValue> Row(bool shifted) => new()
+        public Dictionary<string, FeatureValue> Row(bool shifted) => _traffic.Features(shifted).ToDictionary(f => f.Key, f => f.Value.KindCase switch
         {
-            ["income"] = FeatureValue.Of(40_000 + (20_000 * Normal()) + (shifted ? 12_000 : 0)),
-            ["age"] = FeatureValue.Of(Math.Round(40 + (12 * Normal()))),
-            ["debt"] = FeatureValue.Of(Math.Abs(5_000 + (3_000 * Normal())) * (shifted ? 1.6 : 1)),
-            ["tenure"] = FeatureValue.Of(Math.Floor(Uniform() * 20)),
-            ["region"] = FeatureValue.Of(Regions[(int)(Uniform() * Regions.Length)]),
-            ["owner"] = FeatureValue.Of(Uniform() < 0.6),
-        };
-
-        private double Normal() => Math.Sqrt(-2 * Math.Log(1 - Uniform())) * Math.Cos(2 * Math.PI * Uniform());
-
-        private double Uniform()
-        {
-            _state ^= _state >> 12;
-            _state ^= _state << 25;
-            _state ^= _state >> 27;
-            return ((_state * 0x2545F4914F6CDD1DUL) >> 11) * (1.0 / (1UL << 53));
-        }
+            Value.KindOneofCase.NumberValue => FeatureValue.Of(f.Value.NumberValue),
+            Value.KindOneofCase.StringValue => FeatureValue.Of(f.Value.StringValue),
+            Value.KindOneofCase.BoolValue => FeatureValue.Of(f.Value.BoolValue),
+            _ => FeatureValue.Missing,
+        });
     }
 }
