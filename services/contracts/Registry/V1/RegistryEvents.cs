@@ -194,7 +194,7 @@ public sealed record StageChanged : IntegrationEvent
     /// <summary>The run it came from.</summary>
     public required string RunId { get; init; }
 
-    /// <summary>Where it was: <c>stage:STAGING</c>, or for an alias the version it pointed at before (<c>alias:champion</c>), or null.</summary>
+    /// <summary>For a stage, where the version was (<c>stage:STAGING</c>); for an alias, the version it pointed at before (<c>"2"</c>), or null.</summary>
     public string? From { get; init; }
 
     /// <summary>Where it is now: <c>stage:PRODUCTION</c>, <c>alias:champion</c>.</summary>
