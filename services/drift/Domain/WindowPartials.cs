@@ -78,23 +78,11 @@ public static class WindowPartials
             return a with { First = a.First < b.First ? a.First : b.First, Last = a.Last > b.Last ? a.Last : b.Last };
         }))];
 
-    private static long Key(WindowPolicy policy, DateTimeOffset at, long number) => policy.Duration is { } duration
-        ? (long)Math.Floor((at - DateTimeOffset.UnixEpoch).TotalSeconds / duration.TotalSeconds) * (long)duration.TotalSeconds
+    // A time window's start in Unix seconds (durations are whole seconds), or a count window's index.
+    private static long Key(WindowPolicy policy, DateTimeOffset at, long number) => policy.Duration is not null
+        ? policy.WindowStart(at).ToUnixTimeSeconds()
         : number / policy.Records!.Value;
 
     private static DateTimeOffset? Due(WindowPolicy policy, long key) =>
-        policy.Duration is { } d ? DateTimeOffset.FromUnixTimeSeconds(key) + d + policy.AllowedLateness : null;
-
-    /// <summary>Whether a record made at <paramref name="at"/> is too late for its time window at <paramref name="now"/>.</summary>
-    public static bool IsLate(WindowPolicy policy, DateTimeOffset at, DateTimeOffset now)
-    {
-        if (policy.Duration is not { } duration)
-        {
-            return false;
-        }
-
-        var seconds = (long)duration.TotalSeconds;
-        var start = (long)Math.Floor((at - DateTimeOffset.UnixEpoch).TotalSeconds / seconds) * seconds;
-        return DateTimeOffset.FromUnixTimeSeconds(start) + duration + policy.AllowedLateness <= now;
-    }
+        policy.Duration is not null ? policy.DueAt(DateTimeOffset.FromUnixTimeSeconds(key)) : null;
 }

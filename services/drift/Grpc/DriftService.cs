@@ -131,15 +131,15 @@ public sealed class DriftService(
             throw;
         }
 
-        var prefix = $"s3://{objectStore.Bucket}/";
-        if (!artifact.Uri.StartsWith(prefix, StringComparison.Ordinal))
+        var key = objectStore.KeyOf(artifact.Uri);
+        if (key is null)
         {
             GrpcErrors.FailedPrecondition($"{artifact.Uri} is not in the artifact bucket {objectStore.Bucket}.");
         }
 
         DatasetProfile profile;
         string sha256;
-        await using (var body = await minio.OpenReadAsync(objectStore.Bucket, artifact.Uri[prefix.Length..], cancellationToken))
+        await using (var body = await minio.OpenReadAsync(objectStore.Bucket, key, cancellationToken))
         {
             try
             {
@@ -204,7 +204,7 @@ public sealed class DriftService(
                     var rows = new List<int>(times.Length);
                     for (var r = 0; r < times.Length; r++)
                     {
-                        if (WindowPartials.IsLate(known.Reference.Policy, times[r], now))
+                        if (known.Reference.Policy.IsLate(times[r], now))
                         {
                             late++;
                         }
@@ -228,7 +228,7 @@ public sealed class DriftService(
                     var row = Values(record.Features, $"{at}.features");
                     Check(known.Checker, row, $"{at}.features");
                     var when = record.Timestamp?.ToDateTimeOffset() ?? clock.GetUtcNow();
-                    if (WindowPartials.IsLate(known.Reference.Policy, when, clock.GetUtcNow()))
+                    if (known.Reference.Policy.IsLate(when, clock.GetUtcNow()))
                     {
                         late++;
                         continue;

@@ -11,6 +11,21 @@ public sealed record WindowPolicy(TimeSpan? Duration, long? Records, TimeSpan Al
 
     /// <summary>Windows of <paramref name="records"/> records.</summary>
     public static WindowPolicy OfRecords(long records) => new(null, records, TimeSpan.Zero);
+
+    /// <summary>The start of the time window that holds <paramref name="at"/>: windows are aligned to the Unix epoch, so every replica agrees.</summary>
+    public DateTimeOffset WindowStart(DateTimeOffset at)
+    {
+        var length = Duration!.Value.Ticks;
+        var ticks = (at - DateTimeOffset.UnixEpoch).Ticks;
+        var index = ticks >= 0 ? ticks / length : -((-ticks + length - 1) / length);
+        return DateTimeOffset.UnixEpoch + TimeSpan.FromTicks(index * length);
+    }
+
+    /// <summary>When the time window starting at <paramref name="start"/> stops taking records: its end plus the allowed lateness.</summary>
+    public DateTimeOffset DueAt(DateTimeOffset start) => start + Duration!.Value + AllowedLateness;
+
+    /// <summary>Whether a record made at <paramref name="at"/> comes too late, at <paramref name="now"/>, for its time window (never for count windows).</summary>
+    public bool IsLate(DateTimeOffset at, DateTimeOffset now) => Duration is not null && DueAt(WindowStart(at)) <= now;
 }
 
 /// <summary>A window that will take no more records.</summary>
@@ -40,9 +55,9 @@ public sealed class WindowAccumulator(IReadOnlyList<ColumnSchema> schema, Window
     /// <summary>Checks and adds a record; a full count window is returned closed.</summary>
     public ClosedWindow? Add(DateTimeOffset timestamp, IReadOnlyDictionary<string, FeatureValue> row)
     {
-        if (policy.Duration is { } duration)
+        if (policy.Duration is not null)
         {
-            var start = Start(timestamp, duration);
+            var start = policy.WindowStart(timestamp);
             if (start < _closedBefore)
             {
                 LateRecords++;
@@ -89,7 +104,7 @@ public sealed class WindowAccumulator(IReadOnlyList<ColumnSchema> schema, Window
         var closed = new List<ClosedWindow>();
         foreach (var (start, profile) in _open.ToList())
         {
-            if (start + duration + policy.AllowedLateness > now)
+            if (policy.DueAt(start) > now)
             {
                 break;
             }
@@ -101,7 +116,4 @@ public sealed class WindowAccumulator(IReadOnlyList<ColumnSchema> schema, Window
 
         return closed;
     }
-
-    private static DateTimeOffset Start(DateTimeOffset timestamp, TimeSpan duration) =>
-        DateTimeOffset.UnixEpoch + TimeSpan.FromTicks((timestamp - DateTimeOffset.UnixEpoch).Ticks / duration.Ticks * duration.Ticks);
 }
