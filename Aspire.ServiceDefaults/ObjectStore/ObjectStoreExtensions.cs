@@ -25,6 +25,16 @@ public sealed record ObjectStoreConnection(Uri Endpoint, string AccessKey, strin
         return new ObjectStoreConnection(new Uri(Get("Endpoint")), Get("AccessKey"), Get("SecretKey"), Get("Bucket"));
     }
 
+    /// <summary>The <c>s3://bucket/key</c> URI of an object of this bucket, as services record it.</summary>
+    public string UriOf(string key) => $"s3://{Bucket}/{key}";
+
+    /// <summary>The key of an object named by <paramref name="uri"/>, or null when the URI names another bucket or store.</summary>
+    public string? KeyOf(string uri)
+    {
+        var prefix = UriOf("");
+        return uri.StartsWith(prefix, StringComparison.Ordinal) ? uri[prefix.Length..] : null;
+    }
+
     /// <summary>The connection string form of this connection.</summary>
     public override string ToString() => $"Endpoint={Endpoint};AccessKey={AccessKey};SecretKey={SecretKey};Bucket={Bucket}";
 

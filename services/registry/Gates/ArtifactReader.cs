@@ -73,11 +73,6 @@ public sealed class ArtifactReader(IMinioClient minio, ObjectStoreConnection con
     }
 
     // Tracking's URIs name this deployment's artifact bucket; another bucket is not one the registry may read.
-    private string Key(string uri)
-    {
-        var prefix = $"s3://{connection.Bucket}/";
-        return uri.StartsWith(prefix, StringComparison.Ordinal)
-            ? uri[prefix.Length..]
-            : throw new InvalidDataException($"{uri} is not in the artifact bucket {connection.Bucket}");
-    }
+    private string Key(string uri) =>
+        connection.KeyOf(uri) ?? throw new InvalidDataException($"{uri} is not in the artifact bucket {connection.Bucket}");
 }

@@ -23,7 +23,7 @@ public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connecti
     public static string Key(string sha256) => $"blobs/sha256/{sha256[..2]}/{sha256}";
 
     /// <summary>The URI of the content with this hash.</summary>
-    public string Uri(string sha256) => $"s3://{connection.Bucket}/{Key(sha256)}";
+    public string Uri(string sha256) => connection.UriOf(Key(sha256));
 
     /// <summary>Whether the store holds content with this hash.</summary>
     public async Task<bool> ExistsAsync(string sha256, CancellationToken cancellationToken)

@@ -44,7 +44,7 @@ public sealed partial class TrackingService(
         CheckTags(violations, "tags", request.Tags);
         violations.ThrowIfAny();
         var id = await Write(() => store.CreateExperimentAsync(request.Name, request.Tags, context.GetCaller().Actor,
-            $"s3://{objectStore.Bucket}/experiments", context.CancellationToken));
+            objectStore.UriOf("experiments"), context.CancellationToken));
         return (await store.GetExperimentAsync(id, null, context.CancellationToken))!;
     }
 
