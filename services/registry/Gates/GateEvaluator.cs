@@ -30,7 +30,7 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
     {
         var reviewers = context.Approvals.Select(a => a.Reviewer).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var required = gate.Approval.Required;
-        var result = Result(gate, "approval", reviewers.Count >= required ? GateStatus.Pass : GateStatus.Pending,
+        var result = Result(gate, reviewers.Count >= required ? GateStatus.Pass : GateStatus.Pending,
             reviewers.Count >= required
                 ? $"approved by {string.Join(", ", reviewers)}"
                 : $"{reviewers.Count} of {required} approvals from reviewers other than the requester and the run's author");
@@ -51,13 +51,13 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
                 Gate.KindOneofCase.Evidence => await EvidenceAsync(gate, context, cancellationToken),
                 Gate.KindOneofCase.Approval => Approvals(gate, context),
                 Gate.KindOneofCase.Remote => await remote.EvaluateAsync(gate, context, cancellationToken),
-                _ => Result(gate, "unknown", GateStatus.Fail, "the gate has no kind"),
+                _ => Result(gate, GateStatus.Fail, "the gate has no kind"),
             };
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             LogUncheckable(logger, gate.Name, context.Version.Model, context.Version.Version, exception);
-            return Result(gate, Kind(gate), GateStatus.Pending, $"could not be checked: {exception.Message}");
+            return Result(gate, GateStatus.Pending, $"could not be checked: {exception.Message}");
         }
     }
 
@@ -66,8 +66,8 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         var required = gate.Provenance.RequiredFields.Count > 0 ? gate.Provenance.RequiredFields : ProvenanceRequirements.Default(context.Tier);
         var missing = required.Except(context.Version.ProvenancePresent, StringComparer.Ordinal).ToList();
         var result = missing.Count == 0
-            ? Result(gate, "provenance", GateStatus.Pass, $"the run records all {required.Count} required provenance fields")
-            : Result(gate, "provenance", GateStatus.Fail, $"the run's provenance lacks: {string.Join(", ", missing)}");
+            ? Result(gate, GateStatus.Pass, $"the run records all {required.Count} required provenance fields")
+            : Result(gate, GateStatus.Fail, $"the run's provenance lacks: {string.Join(", ", missing)}");
         result.Evidence["required"] = string.Join(",", required);
         result.Evidence["missing"] = string.Join(",", missing);
         return result;
@@ -81,15 +81,15 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         {
             var (sha256, size, at) = await artifacts.RecentHashAsync(version.ArtifactUri, cancellationToken);
             result = sha256 == version.ArtifactSha256 && size == version.ArtifactSize
-                ? Result(gate, "artifact_integrity", GateStatus.Pass, $"the object store's bytes hash to the pinned SHA-256 {version.ArtifactSha256}")
-                : Result(gate, "artifact_integrity", GateStatus.Fail,
+                ? Result(gate, GateStatus.Pass, $"the object store's bytes hash to the pinned SHA-256 {version.ArtifactSha256}")
+                : Result(gate, GateStatus.Fail,
                     $"the object store's bytes hash to {sha256} ({size} bytes), not the pinned {version.ArtifactSha256} ({version.ArtifactSize} bytes)");
             result.Evidence["actual_sha256"] = sha256;
             result.Evidence["hashed_at"] = at.ToString("O", CultureInfo.InvariantCulture);
         }
         catch (ObjectNotFoundException)
         {
-            return Result(gate, "artifact_integrity", GateStatus.Fail, $"the object store no longer holds {version.ArtifactUri}");
+            return Result(gate, GateStatus.Fail, $"the object store no longer holds {version.ArtifactUri}");
         }
 
         result.Evidence["pinned_sha256"] = version.ArtifactSha256;
@@ -158,14 +158,14 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         var rule = $"{Symbol(threshold.Comparison)} {threshold.Threshold.ToString("R", CultureInfo.InvariantCulture)}";
         if (values.Count == 0)
         {
-            return Result(gate, "metric_threshold", GateStatus.Fail,
+            return Result(gate, GateStatus.Fail,
                 family ? $"the run has no metric matching {threshold.Metric}" : $"the run has no metric {threshold.Metric}");
         }
 
         var failing = values.Where(m => !Holds(m.Value, threshold.Comparison, threshold.Threshold)).ToList();
         var result = failing.Count == 0
-            ? Result(gate, "metric_threshold", GateStatus.Pass, $"{Describe(values)} {(values.Count == 1 ? "meets" : "all meet")} {rule}")
-            : Result(gate, "metric_threshold", GateStatus.Fail, $"{Describe(failing)} {(failing.Count == 1 ? "does" : "do")} not meet {rule}");
+            ? Result(gate, GateStatus.Pass, $"{Describe(values)} {(values.Count == 1 ? "meets" : "all meet")} {rule}")
+            : Result(gate, GateStatus.Fail, $"{Describe(failing)} {(failing.Count == 1 ? "does" : "do")} not meet {rule}");
         foreach (var (key, value) in values)
         {
             result.Evidence[key] = value.ToString("R", CultureInfo.InvariantCulture);
@@ -201,12 +201,12 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         var artifact = context.Version.Artifacts.FirstOrDefault(a => a.Path == evidence.ArtifactPath);
         if (artifact is null)
         {
-            return Result(gate, "evidence", GateStatus.Fail, $"the run holds no {evidence.ArtifactPath}: no evidence, no deploy");
+            return Result(gate, GateStatus.Fail, $"the run holds no {evidence.ArtifactPath}: no evidence, no deploy");
         }
 
         GateResult Found(GateStatus status, string reason)
         {
-            var result = Result(gate, "evidence", status, reason);
+            var result = Result(gate, status, reason);
             result.Evidence["artifact"] = artifact.Path;
             result.Evidence["sha256"] = artifact.Sha256;
             return result;
@@ -262,8 +262,9 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         _ => "unknown",
     };
 
-    private static GateResult Result(Gate gate, string kind, GateStatus status, string reason) =>
-        new() { Name = gate.Name, Kind = kind, Status = status, Reason = reason };
+    /// <summary>A result of <paramref name="gate"/>, its kind named after the gate's.</summary>
+    internal static GateResult Result(Gate gate, GateStatus status, string reason) =>
+        new() { Name = gate.Name, Kind = Kind(gate), Status = status, Reason = reason };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gate {Gate} of {Model} version {Version} could not be checked; it stays PENDING")]
     private static partial void LogUncheckable(ILogger logger, string gate, string model, int version, Exception exception);

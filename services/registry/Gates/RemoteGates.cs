@@ -20,7 +20,9 @@ public sealed partial class RemoteGates(IConfiguration configuration, ILogger<Re
     public async Task<GateResult> EvaluateAsync(Gate gate, EvaluationContext context, CancellationToken cancellationToken)
     {
         var remote = gate.Remote;
-        var result = new GateResult { Name = gate.Name, Kind = "remote", Evidence = { ["service"] = remote.Service, ["gate"] = remote.Gate } };
+        var result = GateEvaluator.Result(gate, GateStatus.Pending, "");
+        result.Evidence["service"] = remote.Service;
+        result.Evidence["gate"] = remote.Gate;
         var address = Address(remote.Service);
         if (address is null)
         {
