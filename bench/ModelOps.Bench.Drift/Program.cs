@@ -8,13 +8,12 @@
 extern alias service;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Bench;
 using ModelOps.Drift.Client;
 using Column = ModelOps.Drift.V1.Column;
 using IngestRequest = ModelOps.Drift.V1.IngestRequest;
@@ -132,83 +131,56 @@ Console.WriteLine($"  {"windows",-58} {closedWindows,12}");
 // Ingestion over gRPC: the drift service as a process on real PostgreSQL, records of 50 numeric features streamed by
 // this process in messages of 5000, into hourly windows; one stream, then two at once.
 var rpcRecords = Option("--rpc-records", 400_000);
-var state = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"modelops-bench-{Guid.NewGuid():N}"[..26])).FullName;
-var context = new ResourceContext(state, new Ports(dynamic: true), LogSink.Silent, Durable: true);
-var postgres = new PostgresResource("postgres", context);
-var rabbit = new RabbitMqResource("eventbus", context);
-var objectStore = new ObjectStoreResource("objectstore", context);
-var tokens = new DevelopmentTokenIssuer("https://issuer.bench.modelops", RSA.Create(2048));
-ProjectResource? drift = null;
-try
+await using var servers = await BenchServers.StartAsync();
+var (drift, _) = await servers.ServiceAsync("drift", new Projects.ModelOps_Drift(), await servers.ObjectStore.CreateBucketAsync("drift-bench", CancellationToken.None));
+await drift.StartAsync(CancellationToken.None);
+using var channel = GrpcChannel.ForAddress(drift.GrpcAddress);
+var token = servers.Tokens.CreateToken("bench", ["pipeline"]);
+var client = new DriftClient(channel.Intercept(metadata =>
 {
-    await Task.WhenAll(postgres.StartAsync(CancellationToken.None), rabbit.StartAsync(CancellationToken.None), objectStore.StartAsync(CancellationToken.None));
-    drift = new ProjectResource("drift", new Projects.ModelOps_Drift(), context)
-        .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Production")
-        .WithEnvironment("ConnectionStrings__driftdb", await postgres.CreateDatabaseAsync("drift_bench", CancellationToken.None))
-        .WithEnvironment("ConnectionStrings__eventbus", await rabbit.CreateVirtualHostAsync("drift_bench", CancellationToken.None))
-        .WithEnvironment("ConnectionStrings__artifacts", await objectStore.CreateBucketAsync("drift-bench", CancellationToken.None))
-        .WithEnvironment("Identity__Issuer", tokens.Issuer)
-        .WithEnvironment("Identity__SigningKeys", tokens.JsonWebKeySet())
-        .WithEnvironment("Logging__LogLevel__Default", "Warning");
-    await drift.StartAsync(CancellationToken.None);
-    using var channel = GrpcChannel.ForAddress(drift.GrpcAddress);
-    var token = tokens.CreateToken("bench", ["pipeline"]);
-    var client = new DriftClient(channel.Intercept(metadata =>
-    {
-        metadata.Add("Authorization", $"Bearer {token}");
-        return metadata;
-    }));
-    var header = new ReferenceHeader { Model = "bench", Version = "1", Window = new ModelOps.Drift.V1.WindowPolicy { Seconds = 3600, AllowedLatenessSeconds = 600 } };
-    header.Columns.AddRange(schema.Select(c => new Column { Name = c.Name, Kind = ModelOps.Drift.V1.ColumnKind.Numeric }));
-    var messageRows = rows.Take(5000).Select(r => new Row { Values = { r.ToDictionary(v => v.Key, v => Value.ForNumber(v.Value.Number!.Value)) } }).ToList();
-    await client.SetReferenceAsync(header, messageRows);
-    var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
-    var message = new IngestRequest
-    {
-        Records = { messageRows.Select((r, i) => new InferenceRecord { Model = "bench", Version = "1", Timestamp = now, RequestId = $"r{i}", Features = { r.Values } }) },
-    };
+    metadata.Add("Authorization", $"Bearer {token}");
+    return metadata;
+}));
+var header = new ReferenceHeader { Model = "bench", Version = "1", Window = new ModelOps.Drift.V1.WindowPolicy { Seconds = 3600, AllowedLatenessSeconds = 600 } };
+header.Columns.AddRange(schema.Select(c => new Column { Name = c.Name, Kind = ModelOps.Drift.V1.ColumnKind.Numeric }));
+var messageRows = rows.Take(5000).Select(r => new Row { Values = { r.ToDictionary(v => v.Key, v => Value.ForNumber(v.Value.Number!.Value)) } }).ToList();
+await client.SetReferenceAsync(header, messageRows);
+var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+var message = new IngestRequest
+{
+    Records = { messageRows.Select((r, i) => new InferenceRecord { Model = "bench", Version = "1", Timestamp = now, RequestId = $"r{i}", Features = { r.Values } }) },
+};
 
-    // The same 5000 records column by column.
-    var columnar = new IngestRequest { Batch = new RecordBatch { Model = "bench", Version = "1", Timestamps = { messageRows.Select(_ => 0L) } } };
-    foreach (var column in schema)
-    {
-        columnar.Batch.Columns.Add(new BatchColumn { Name = column.Name, Numbers = { messageRows.Select(r => r.Values[column.Name].NumberValue) } });
-    }
-
-    async Task<long> StreamAsync(IngestRequest request, int records)
-    {
-        using var call = client.Raw.Ingest();
-        for (var sent = 0; sent < records; sent += messageRows.Count)
-        {
-            await call.RequestStream.WriteAsync(request);
-        }
-
-        await call.RequestStream.CompleteAsync();
-        return (await call.ResponseAsync).Accepted;
-    }
-
-    await StreamAsync(message, 20_000); // warm-up
-    await StreamAsync(columnar, 20_000);
-    Console.WriteLine($"ingestion over gRPC into the drift service, records of 50 numeric features in messages of {messageRows.Count}:");
-    foreach (var (form, request) in new[] { ("records (map of values)", message), ("columnar batches", columnar) })
-    {
-        foreach (var streams in new[] { 1, 2 })
-        {
-            var clock = Stopwatch.StartNew();
-            var accepted = (await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => StreamAsync(request, rpcRecords / streams)))).Sum();
-            Console.WriteLine($"  {$"{form}, {streams} stream(s): records/s",-58} {accepted / clock.Elapsed.TotalSeconds,12:N0}");
-        }
-    }
+// The same 5000 records column by column.
+var columnar = new IngestRequest { Batch = new RecordBatch { Model = "bench", Version = "1", Timestamps = { messageRows.Select(_ => 0L) } } };
+foreach (var column in schema)
+{
+    columnar.Batch.Columns.Add(new BatchColumn { Name = column.Name, Numbers = { messageRows.Select(r => r.Values[column.Name].NumberValue) } });
 }
-finally
+
+async Task<long> StreamAsync(IngestRequest request, int records)
 {
-    if (drift is not null)
+    using var call = client.Raw.Ingest();
+    for (var sent = 0; sent < records; sent += messageRows.Count)
     {
-        await drift.StopAsync();
+        await call.RequestStream.WriteAsync(request);
     }
 
-    await Task.WhenAll(objectStore.StopAsync(), rabbit.StopAsync(), postgres.StopAsync());
-    Directory.Delete(state, recursive: true);
+    await call.RequestStream.CompleteAsync();
+    return (await call.ResponseAsync).Accepted;
+}
+
+await StreamAsync(message, 20_000); // warm-up
+await StreamAsync(columnar, 20_000);
+Console.WriteLine($"ingestion over gRPC into the drift service, records of 50 numeric features in messages of {messageRows.Count}:");
+foreach (var (form, request) in new[] { ("records (map of values)", message), ("columnar batches", columnar) })
+{
+    foreach (var streams in new[] { 1, 2 })
+    {
+        var clock = Stopwatch.StartNew();
+        var accepted = (await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => StreamAsync(request, rpcRecords / streams)))).Sum();
+        Console.WriteLine($"  {$"{form}, {streams} stream(s): records/s",-58} {accepted / clock.Elapsed.TotalSeconds,12:N0}");
+    }
 }
 
 int Option(string name, int fallback) =>
