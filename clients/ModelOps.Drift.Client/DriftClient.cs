@@ -79,4 +79,23 @@ public sealed class DriftClient
         await call.TryCompleteAsync();
         return await call.ResponseAsync;
     }
+
+    /// <summary>
+    /// Streams labels of a model version's predictions, joined by request id; the answer says how many joined, how many
+    /// did not (unknown, expired or labelled already), and which concept-drift detectors signalled.
+    /// </summary>
+    public async Task<IngestLabelsResponse> IngestLabelsAsync(string model, string version, IEnumerable<Label> labels, CancellationToken cancellationToken = default)
+    {
+        using var call = Raw.IngestLabels(_headers, cancellationToken: cancellationToken);
+        foreach (var batch in labels.Chunk(BatchSize))
+        {
+            if (!await call.TryWriteAsync(new IngestLabelsRequest { Model = model, Version = version, Labels = { batch } }, cancellationToken))
+            {
+                break;
+            }
+        }
+
+        await call.TryCompleteAsync();
+        return await call.ResponseAsync;
+    }
 }

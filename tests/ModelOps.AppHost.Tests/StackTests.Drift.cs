@@ -18,6 +18,14 @@ public sealed partial class StackTests
     {
         var stack = running.Stack;
         var model = $"scoring-{Guid.NewGuid():N}"[..16];
+
+        // The model reaches Production through the registry (default policy: provenance, integrity, one reviewer), and
+        // the drift service starts watching it when the registry says so.
+        var registered = await PipelineAsync(model, "--risk-tier", "MEDIUM");
+        using var registryChannel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["registry"]);
+        var approved = await ApproveAsync(new Registry.V1.RegistryService.RegistryServiceClient(registryChannel), Bearer(stack.Token("reviewer")), registered.RequestId);
+        Assert.Equal(Registry.V1.RequestState.Approved, approved.State);
+        var version = registered.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
         using var channel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["drift"]);
         CallInvoker As(string role)
         {
@@ -31,7 +39,11 @@ public sealed partial class StackTests
 
         var pipeline = new DriftClient(As("pipeline"));
         var serving = new DriftClient(As("service"));
-        var header = new ReferenceHeader { Model = model, Version = "3", Window = new WindowPolicy { Records = 2000 }, Source = "validation split" };
+        ModelStatus? watched = null;
+        Assert.True(await Eventually.HoldsAsync(async () => (watched = (await serving.Raw.GetStatusAsync(new GetStatusRequest(), cancellationToken: Cancellation)).Models
+            .SingleOrDefault(m => m.Model == model && m.Version == version)) is not null, TimeSpan.FromSeconds(60)), "the drift service never started watching the version");
+        Assert.False(watched!.HasReference);
+        var header = new ReferenceHeader { Model = model, Version = version, Window = new WindowPolicy { Records = 2000 }, Source = "validation split" };
         header.Columns.AddRange(LoanTraffic.Columns.Select(c => new Column
         {
             Name = c.Name,
@@ -45,7 +57,7 @@ public sealed partial class StackTests
         var records = Enumerable.Range(0, 10_000).Select(i => new InferenceRecord
         {
             Model = model,
-            Version = "3",
+            Version = version,
             RequestId = $"r{i}",
             Timestamp = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
             Features = { production.Features(shifted: i >= 6000) },
@@ -54,7 +66,7 @@ public sealed partial class StackTests
 
         List<WindowReport> reports = [];
         Assert.True(await Eventually.HoldsAsync(async () =>
-            (reports = [.. (await serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "3" }, cancellationToken: Cancellation)).Reports]).Count == 5,
+            (reports = [.. (await serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = version }, cancellationToken: Cancellation)).Reports]).Count == 5,
             TimeSpan.FromSeconds(90)), $"{reports.Count} reports");
         reports.Reverse();
         Assert.Equal([[], [], [], ["income", "debt"], ["income", "debt"]], reports.Select(r => r.Columns.Where(c => c.Drifted).Select(c => c.Column).ToList()));
@@ -77,7 +89,7 @@ public sealed partial class StackTests
         Assert.Contains("debt", text, StringComparison.Ordinal);
 
         // The report a person opens shows the shift.
-        var page = (await serving.Raw.RenderWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "3", WindowStart = reports[3].WindowStart },
+        var page = (await serving.Raw.RenderWindowReportAsync(new GetWindowReportRequest { Model = model, Version = version, WindowStart = reports[3].WindowStart },
             cancellationToken: Cancellation)).Html;
         var document = XDocument.Load(XmlReader.Create(new StringReader(page), new XmlReaderSettings { DtdProcessing = DtdProcessing.Ignore }));
         Assert.Equal(["income", "debt"], document.Descendants("section")
@@ -90,7 +102,7 @@ public sealed partial class StackTests
         Assert.True(exit == 0, error);
         Assert.Contains(output.Split('\n'), line => line.StartsWith(model, StringComparison.Ordinal) && line.TrimEnd().EndsWith("income,debt", StringComparison.Ordinal));
         var file = Path.Combine(stack.StateDirectory, $"{model}.html");
-        (exit, output, error) = await CliAsync("drift", "report", model, "3", "--window", reports[3].WindowStart.ToDateTimeOffset().ToString("O"), "-o", file,
+        (exit, output, error) = await CliAsync("drift", "report", model, version, "--window", reports[3].WindowStart.ToDateTimeOffset().ToString("O"), "-o", file,
             "--drift", address, "--token", stack.Token("pipeline"));
         Assert.True(exit == 0, error);
         Assert.Equal(page, await File.ReadAllTextAsync(file, Cancellation));

@@ -11,6 +11,8 @@ using ModelOps.Drift.V1;
 using ModelOps.Testing;
 using Npgsql;
 
+using static ModelOps.Drift.Tests.DriftTraffic;
+
 namespace ModelOps.Drift.Tests;
 
 /// <summary>The drift service as a real process: references, streamed traffic, window reports and their events.</summary>
@@ -37,8 +39,8 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
 
         await _service.StartAsync(Cancellation);
         _channel = GrpcChannel.ForAddress(_service.GrpcAddress);
-        _pipeline = new DriftClient(Invoker("trainer", "pipeline"));
-        _serving = new DriftClient(Invoker("service:serving", "service"));
+        _pipeline = new DriftClient(Invoker(_channel, _environment.Tokens, "trainer", "pipeline"));
+        _serving = new DriftClient(Invoker(_channel, _environment.Tokens, "service:serving", "service"));
     }
 
     public async ValueTask DisposeAsync()
@@ -56,6 +58,10 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
         Assert.Equal(2000, reference.Window.Records);
         var income = reference.Summary.Single(c => c.Name == "income");
         Assert.InRange(income.Mean, 39_000, 41_000);
+        // Not in the registry: an admin watches it by hand, so its drift is announced.
+        var watch = await new DriftClient(Invoker(_channel, _environment.Tokens, "ops", "admin")).Raw.SetWatchAsync(
+            new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "scored outside the registry" }, cancellationToken: Cancellation);
+        Assert.Equal((true, "ops"), (watch.Watched, watch.ChangedBy));
 
         // Six windows of 2000 records, sent in three calls; income and debt move from the fifth window on.
         var traffic = new LoanTraffic(2);
@@ -77,10 +83,10 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
         Assert.All(reports.SelectMany(r => r.Columns).Where(c => c.Kind == ColumnKind.Numeric), c => Assert.Equal(DriftMethod.NormedWasserstein, c.Method));
 
         // The status changed once: one DriftDetected for the fifth window, in the outbox with the report.
-        var events = await OutboxAsync(model);
-        var detected = Assert.Single(events);
-        Assert.Equal("DriftDetected", detected.Type);
-        using var payload = System.Text.Json.JsonDocument.Parse(detected.Payload);
+        var events = await OutboxAsync(_environment.DatabaseConnectionString, model, Cancellation);
+        Assert.Equal(["WatchChanged", "DriftDetected"], events.Select(e => e.Type));
+        var detected = events[1];
+        var payload = detected.Payload;
         Assert.Equal("warning", payload.RootElement.GetProperty("severity").GetString());
         Assert.Equal(["income", "debt"], payload.RootElement.GetProperty("columns").EnumerateArray().Select(c => c.GetProperty("column").GetString()));
         Assert.Equal(reports[4].WindowStart.ToDateTimeOffset(), payload.RootElement.GetProperty("windowStart").GetDateTimeOffset());
@@ -218,49 +224,6 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
             _serving.SetReferenceAsync(Header(model, new WindowPolicy { Records = 5 }), Rows(traffic, 10, shifted: false), Cancellation))).StatusCode);
     }
 
-    private static ReferenceHeader Header(string model, WindowPolicy window) => new()
-    {
-        Model = model,
-        Version = "1",
-        Window = window,
-        Source = "tracking run 0f3c",
-        Columns =
-        {
-            new Column { Name = "income", Kind = ColumnKind.Numeric }, new Column { Name = "age", Kind = ColumnKind.Numeric },
-            new Column { Name = "debt", Kind = ColumnKind.Numeric }, new Column { Name = "tenure", Kind = ColumnKind.Numeric },
-            new Column { Name = "region", Kind = ColumnKind.Categorical }, new Column { Name = "owner", Kind = ColumnKind.Boolean },
-        },
-    };
-
-    // Records column by column, in the reference's column order.
-    private static RecordBatch Batch(string model, List<Dictionary<string, Value>> features)
-    {
-        var batch = new RecordBatch { Model = model, Version = "1", Timestamps = { features.Select(_ => 0L) } };
-        foreach (var (name, kind) in LoanTraffic.Columns)
-        {
-            var column = new BatchColumn { Name = name };
-            switch (kind)
-            {
-                case "numeric":
-                    column.Numbers.Add(features.Select(f => f[name].NumberValue));
-                    break;
-                case "categorical":
-                    column.Labels.Add(features.Select(f => f[name].StringValue));
-                    break;
-                default:
-                    column.Flags.Add(features.Select(f => f[name].BoolValue));
-                    break;
-            }
-
-            batch.Columns.Add(column);
-        }
-
-        return batch;
-    }
-
-    private static IEnumerable<Row> Rows(LoanTraffic traffic, int count, bool shifted) =>
-        Enumerable.Range(0, count).Select(_ => new Row { Values = { traffic.Features(shifted) } });
-
     private static InferenceRecord Record(string model, LoanTraffic traffic, bool shifted, DateTimeOffset? at = null) => new()
     {
         Model = model,
@@ -269,35 +232,4 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
         Timestamp = Timestamp.FromDateTimeOffset(at ?? DateTimeOffset.UtcNow),
         Features = { traffic.Features(shifted) },
     };
-
-    private CallInvoker Invoker(string subject, string role)
-    {
-        var token = _environment.Tokens.CreateToken(subject, [role]);
-        return _channel.Intercept(metadata =>
-        {
-            metadata.Add("Authorization", $"Bearer {token}");
-            return metadata;
-        });
-    }
-
-    private async Task<List<(string Type, string Payload)>> OutboxAsync(string model)
-    {
-        await using var connection = new NpgsqlConnection(_environment.DatabaseConnectionString);
-        await connection.OpenAsync(Cancellation);
-        await using var command = new NpgsqlCommand("SELECT message_type, payload::text FROM outbox_messages WHERE payload->>'model' = $1 ORDER BY sequence", connection)
-        {
-            Parameters = { new NpgsqlParameter { Value = model } },
-        };
-        var events = new List<(string, string)>();
-        await using var reader = await command.ExecuteReaderAsync(Cancellation);
-        while (await reader.ReadAsync(Cancellation))
-        {
-            events.Add((reader.GetString(0).Split(',')[0].Split('.')[^1], reader.GetString(1)));
-        }
-
-        return events;
-    }
-
-    private static IReadOnlyList<BadRequest.Types.FieldViolation> Violations(RpcException exception) =>
-        exception.GetRpcStatus()?.GetDetail<BadRequest>()?.FieldViolations ?? [];
 }

@@ -46,6 +46,28 @@ public sealed class PerformanceTests
     }
 
     [Fact]
+    public void StoredPerformanceReadsBackTheSameCounts()
+    {
+        var u = XorShift.Uniforms(77, 4000);
+        var classification = TaskPerformance.For(service::ModelOps.Drift.V1.ModelTask.BinaryClassification, 0.4);
+        var regression = TaskPerformance.For(service::ModelOps.Drift.V1.ModelTask.Regression, 0.5);
+        for (var i = 0; i < 2000; i++)
+        {
+            Assert.Equal(u[2 * i] >= 0.4 == u[(2 * i) + 1] < 0.5 ? 0 : 1, classification.Add(u[2 * i], u[(2 * i) + 1] < 0.5 ? 1 : 0));
+            Assert.Equal(Math.Abs((u[2 * i] * 10) - (u[(2 * i) + 1] * 10)), regression.Add(u[2 * i] * 10, u[(2 * i) + 1] * 10), 12);
+        }
+
+        var c = PerformanceCodec.Decode(PerformanceCodec.Encode(classification)).Classification!;
+        var original = classification.Classification!;
+        Assert.Equal((original.Threshold, original.TruePositives, original.FalsePositives, original.TrueNegatives, original.FalseNegatives),
+            (c.Threshold, c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives));
+        Assert.Equal((original.Auc, original.AucBound, original.LogLoss, original.F1), (c.Auc, c.AucBound, c.LogLoss, c.F1));
+        Assert.Equal(original.Bins(), c.Bins());
+        var r = PerformanceCodec.Decode(PerformanceCodec.Encode(regression)).Regression!;
+        Assert.Equal((regression.Regression!.Count, regression.Regression.Rmse, regression.Regression.Mae), (r.Count, r.Rmse, r.Mae));
+    }
+
+    [Fact]
     public void WithoutBothClassesTheAucIsUndefinedNotAnError()
     {
         var performance = new ClassificationPerformance();

@@ -14,18 +14,27 @@ namespace ModelOps.Drift.Data;
 /// <summary>A model version's reference as stored.</summary>
 public sealed record StoredReference(
     string Model, string Version, int Revision, IReadOnlyList<ColumnSchema> Schema, Profiles.WindowPolicy Policy, string Source,
-    DatasetProfile Profile, string CreatedBy, DateTimeOffset CreatedAt);
+    DatasetProfile Profile, string CreatedBy, DateTimeOffset CreatedAt, PredictionSpec? Prediction = null);
+
+/// <summary>Which column of a reference is the model's output, and what it predicts (Unspecified: no labels expected).</summary>
+/// <param name="Column">The prediction column.</param>
+/// <param name="Task">What the prediction is.</param>
+/// <param name="Threshold">Binary classification: the score at or above which the prediction is positive.</param>
+public sealed record PredictionSpec(string Column, ModelTask Task, double Threshold);
+
+/// <summary>A prediction kept for its label: the record's request id, its window and the predicted value.</summary>
+public sealed record KeptPrediction(string RequestId, long WindowKey, DateTimeOffset At, double Value);
 
 /// <summary>A window whose partials are all in: ready for its report.</summary>
 public sealed record DueWindow(string Model, string Version, bool CountWindow, long Key);
 
 /// <summary>The drift service's tables.</summary>
-public sealed class DriftStore(NpgsqlDataSource dataSource)
+public sealed partial class DriftStore(NpgsqlDataSource dataSource)
 {
     /// <summary>Stores a new revision of a model version's reference; returns its number.</summary>
     public async Task<int> SaveReferenceAsync(
         string model, string version, IReadOnlyList<ColumnSchema> schema, Profiles.WindowPolicy policy, string source, DatasetProfile profile,
-        string actor, CancellationToken cancellationToken)
+        PredictionSpec? prediction, string actor, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -41,8 +50,9 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
 
         await using var insert = new NpgsqlCommand(
             """
-            INSERT INTO reference_profiles (model, version, revision, columns, window_seconds, window_records, lateness_seconds, source, rows, profile, created_by)
-            SELECT $1, $2, coalesce(max(revision), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10 FROM reference_profiles WHERE model = $1 AND version = $2
+            INSERT INTO reference_profiles (model, version, revision, columns, window_seconds, window_records, lateness_seconds, source, rows, profile, created_by,
+                                            prediction_column, task, decision_threshold)
+            SELECT $1, $2, coalesce(max(revision), 0) + 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM reference_profiles WHERE model = $1 AND version = $2
             RETURNING revision
             """, connection, transaction);
         insert.Parameters.Add(new NpgsqlParameter { Value = model });
@@ -59,6 +69,13 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         insert.Parameters.Add(new NpgsqlParameter { Value = profile.Rows });
         insert.Parameters.Add(new NpgsqlParameter { Value = ProfileCodec.Encode(profile) });
         insert.Parameters.Add(new NpgsqlParameter { Value = actor });
+        insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)prediction?.Column ?? DBNull.Value });
+        insert.Parameters.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Text,
+            Value = prediction is { Task: not ModelTask.Unspecified } ? prediction.Task.ToString() : DBNull.Value,
+        });
+        insert.Parameters.Add(new NpgsqlParameter { Value = prediction?.Threshold ?? 0.5 });
         var revision = (int)(await insert.ExecuteScalarAsync(cancellationToken))!;
         await transaction.CommitAsync(cancellationToken);
         return revision;
@@ -72,12 +89,14 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Writes one call's window partials. For count windows the records are numbered first, under the version's counter
-    /// lock, which the transaction holds until it commits; <paramref name="build"/> turns the number of the first
-    /// record (0 for time windows) into the partials.
+    /// Writes one call's window partials and the predictions it keeps for labels. For count windows the records are
+    /// numbered first, under the version's counter lock, which the transaction holds until it commits;
+    /// <paramref name="build"/> turns the number of the first record (0 for time windows) into the partials and the
+    /// kept predictions. A request id seen before keeps its first prediction.
     /// </summary>
     public async Task AppendAsync(
-        string model, string version, int records, bool countWindows, Func<long, IReadOnlyList<WindowPartial>> build, CancellationToken cancellationToken)
+        string model, string version, int records, bool countWindows,
+        Func<long, (IReadOnlyList<WindowPartial> Partials, IReadOnlyList<KeptPrediction> Predictions)> build, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -93,7 +112,32 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         }
 
         await using var batch = new NpgsqlBatch(connection, transaction);
-        foreach (var partial in build(first))
+        var (partials, predictions) = build(first);
+        if (predictions.Count > 0)
+        {
+            // Counted per window only where the request id was new.
+            var keep = new NpgsqlBatchCommand(
+                """
+                WITH kept AS (
+                    INSERT INTO predictions (model, version, request_id, count_window, window_key, predicted_at, prediction)
+                    SELECT $1, $2, r, $3, k, t, v FROM unnest($4::text[], $5::bigint[], $6::timestamptz[], $7::float8[]) AS u(r, k, t, v)
+                    ON CONFLICT DO NOTHING
+                    RETURNING window_key)
+                INSERT INTO window_performance (model, version, count_window, window_key, predictions)
+                SELECT $1, $2, $3, window_key, count(*) FROM kept GROUP BY window_key ORDER BY window_key
+                ON CONFLICT (model, version, count_window, window_key) DO UPDATE SET predictions = window_performance.predictions + excluded.predictions
+                """);
+            keep.Parameters.Add(new NpgsqlParameter { Value = model });
+            keep.Parameters.Add(new NpgsqlParameter { Value = version });
+            keep.Parameters.Add(new NpgsqlParameter { Value = countWindows });
+            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.RequestId).ToArray() });
+            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.WindowKey).ToArray() });
+            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.At).ToArray() });
+            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.Value).ToArray() });
+            batch.BatchCommands.Add(keep);
+        }
+
+        foreach (var partial in partials)
         {
             var insert = new NpgsqlBatchCommand(
                 """
@@ -132,6 +176,7 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
                            ORDER BY r.revision DESC LIMIT 1) r ON true
              WHERE NOT p.reported
                AND ((NOT p.count_window AND p.due_at <= $1) OR (p.count_window AND c.next >= (p.window_key + 1) * r.window_records))
+             ORDER BY p.window_key
              LIMIT {limit}
              """);
         command.Parameters.Add(new NpgsqlParameter { Value = now });
@@ -147,10 +192,11 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
 
     /// <summary>
     /// Reports one window: merges its partials (locked, so two replicas never report the same ones), compares them with
-    /// the reference in force, stores the report, and announces a change of status (drifting, or no longer) through the
-    /// outbox, all in one transaction. Partials that arrive after the window was reported are marked and not counted.
+    /// the reference in force, stores the report, and, for a watched version, announces a change of status (drifting,
+    /// or no longer) through the outbox, all in one transaction. Partials that arrive after the window was reported are
+    /// marked and not counted.
     /// </summary>
-    public async Task<WindowReport?> ReportAsync(DueWindow window, Func<StoredReference, DatasetProfile, DatasetDrift> compare, CancellationToken cancellationToken)
+    public async Task<WindowReport?> ReportAsync(DueWindow window, Func<StoredReference, DatasetProfile, WindowVerdict> compare, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -198,17 +244,10 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         var (start, end) = window.CountWindow || reference.Policy.Duration is not { } duration
             ? (first, last)
             : (DateTimeOffset.FromUnixTimeSeconds(window.Key), DateTimeOffset.FromUnixTimeSeconds(window.Key) + duration);
-        var drift = compare(reference, merged);
-        var report = Reports.Build(window.Model, window.Version, start, end, merged.Rows, drift);
-        var drifted = drift.Columns.Any(c => c.Drifted);
-        bool? previous;
-        await using (var latest = new NpgsqlCommand(
-                         "SELECT drifted FROM window_reports WHERE model = $1 AND version = $2 ORDER BY window_end DESC LIMIT 1", connection, transaction))
-        {
-            latest.Parameters.Add(new NpgsqlParameter { Value = window.Model });
-            latest.Parameters.Add(new NpgsqlParameter { Value = window.Version });
-            previous = await latest.ExecuteScalarAsync(cancellationToken) as bool?;
-        }
+        var verdict = compare(reference, merged);
+        var drift = verdict.Features;
+        var report = Reports.Build(window.Model, window.Version, start, end, merged.Rows, verdict);
+        var drifted = drift.Columns.Any(c => c.Drifted) || verdict.Prediction?.Drifted == true;
 
         await using (var insert = new NpgsqlCommand(
                          """
@@ -234,8 +273,11 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
             }
         }
 
-        IIntegrationEvent? change = (drifted, previous ?? false) switch
+        // Only a watched version's changes of status are announced; its announced status is kept with its watch.
+        var announced = await AnnouncedAsync(connection, transaction, window.Model, window.Version, cancellationToken);
+        IIntegrationEvent? change = (drifted, announced) switch
         {
+            (_, null) => null,
             (true, false) => new DriftDetected
             {
                 Actor = "drift",
@@ -245,7 +287,9 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
                 WindowEnd = end,
                 DriftShare = drift.DriftShare,
                 Severity = drift.Drifted ? "high" : "warning",
-                Columns = [.. drift.Columns.Where(c => c.Drifted).Select(c => new ColumnScore(c.Column, c.Method.ToString(), c.Statistic, c.PValue, c.Threshold))],
+                Columns = [.. drift.Columns.Append(verdict.Prediction).OfType<ColumnDrift>().Where(c => c.Drifted)
+                    .Select(c => new ColumnScore(c.Column, c.Method.ToString(), c.Statistic, c.PValue, c.Threshold))],
+                PredictionDrifted = verdict.Prediction?.Drifted == true,
             },
             (false, true) => new DriftResolved { Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end },
             _ => null,
@@ -253,6 +297,11 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         if (change is not null)
         {
             await transaction.EnqueueAsync(change, cancellationToken);
+            await using var update = new NpgsqlCommand("UPDATE watches SET drifting = $3 WHERE model = $1 AND version = $2", connection, transaction);
+            update.Parameters.Add(new NpgsqlParameter { Value = window.Model });
+            update.Parameters.Add(new NpgsqlParameter { Value = window.Version });
+            update.Parameters.Add(new NpgsqlParameter { Value = drifted });
+            await update.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -275,7 +324,9 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
 
     private async Task<List<WindowReport>> QueryReportsAsync(string clause, object[] values, CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand($"SELECT report FROM window_reports {clause}");
+        // A report's performance grows as labels arrive after it was made: it is joined on every read.
+        await using var command = dataSource.CreateCommand(
+            $"SELECT r.report, p.predictions, p.performance FROM window_reports r LEFT JOIN window_performance p USING (model, version, count_window, window_key) {clause}");
         foreach (var value in values)
         {
             command.Parameters.Add(new NpgsqlParameter { Value = value });
@@ -285,7 +336,16 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            reports.Add(WindowReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+            var report = WindowReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0));
+            if (!reader.IsDBNull(1))
+            {
+                var predictions = reader.GetInt64(1);
+                report.Performance = reader.IsDBNull(2)
+                    ? new WindowPerformance { Predictions = predictions }
+                    : PerformanceCodec.Describe(PerformanceCodec.Decode(reader.GetFieldValue<byte[]>(2)), predictions);
+            }
+
+            reports.Add(report);
         }
 
         return reports;
@@ -296,7 +356,8 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
     {
         await using var command = new NpgsqlCommand(
             """
-            SELECT revision, columns::text, window_seconds, window_records, lateness_seconds, source, profile, created_by, created_at
+            SELECT revision, columns::text, window_seconds, window_records, lateness_seconds, source, profile, created_by, created_at,
+                   prediction_column, task, decision_threshold
             FROM reference_profiles WHERE model = $1 AND version = $2 ORDER BY revision DESC LIMIT 1
             """, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = model });
@@ -315,8 +376,11 @@ public sealed class DriftStore(NpgsqlDataSource dataSource)
         var policy = reader.IsDBNull(2)
             ? new Profiles.WindowPolicy(null, reader.GetInt64(3), lateness)
             : new Profiles.WindowPolicy(TimeSpan.FromSeconds(reader.GetInt64(2)), null, lateness);
+        var prediction = reader.IsDBNull(9)
+            ? null
+            : new PredictionSpec(reader.GetString(9), reader.IsDBNull(10) ? ModelTask.Unspecified : Enum.Parse<ModelTask>(reader.GetString(10)), reader.GetDouble(11));
         return new StoredReference(model, version, reader.GetInt32(0), schema, policy, reader.GetString(5),
-            ProfileCodec.Decode(reader.GetFieldValue<byte[]>(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8));
+            ProfileCodec.Decode(reader.GetFieldValue<byte[]>(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8), prediction);
     }
 
     private static void AddWindow(NpgsqlCommand command, DueWindow window)

@@ -22,6 +22,12 @@ public interface IConceptDriftDetector
 {
     /// <summary>Feeds one value; says whether the stream has changed.</summary>
     DetectorState Update(double value);
+
+    /// <summary>The detector's state as numbers, so it can be stored and resumed (<see cref="Restore"/>) by any replica.</summary>
+    double[] Save();
+
+    /// <summary>Resumes the state <see cref="Save"/> gave.</summary>
+    void Restore(double[] state);
 }
 
 /// <summary>
@@ -71,6 +77,12 @@ public sealed class Ddm(int minimumSamples = 30, double warningLevel = 2.0, doub
         return _p + s > _pMin + (WarningLevel * _sMin) ? DetectorState.Warning : DetectorState.Stable;
     }
 
+    /// <inheritdoc />
+    public double[] Save() => [_n, _p, _pMin, _sMin];
+
+    /// <inheritdoc />
+    public void Restore(double[] state) => (_n, _p, _pMin, _sMin) = ((long)state[0], state[1], state[2], state[3]);
+
     private void Reset()
     {
         _n = 0;
@@ -110,6 +122,12 @@ public sealed class PageHinkley(int minimumSamples = 30, double delta = 0.005, d
 
         return DetectorState.Stable;
     }
+
+    /// <inheritdoc />
+    public double[] Save() => [_n, _mean, _sum, _minimum];
+
+    /// <inheritdoc />
+    public void Restore(double[] state) => (_n, _mean, _sum, _minimum) = ((long)state[0], state[1], state[2], state[3]);
 }
 
 /// <summary>
@@ -149,6 +167,42 @@ public sealed class Adwin(double delta = 0.002, int clock = 32, int maxBuckets =
         Insert(0, (value, 0));
         _ticks++;
         return _ticks % clock == 0 && Width > gracePeriod && Shrink() ? DetectorState.Drift : DetectorState.Stable;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Ticks, width, total, variance, then per row its bucket count and its (total, variance) pairs.</remarks>
+    public double[] Save()
+    {
+        var state = new List<double> { _ticks, Width, Total, Variance };
+        foreach (var row in _rows)
+        {
+            state.Add(row.Count);
+            foreach (var (total, variance) in row)
+            {
+                state.Add(total);
+                state.Add(variance);
+            }
+        }
+
+        return [.. state];
+    }
+
+    /// <inheritdoc />
+    public void Restore(double[] state)
+    {
+        (_ticks, Width, Total, Variance) = ((long)state[0], (long)state[1], state[2], state[3]);
+        _rows.Clear();
+        for (var i = 4; i < state.Length;)
+        {
+            var count = (int)state[i++];
+            var row = new List<(double Total, double Variance)>(count);
+            for (var b = 0; b < count; b++, i += 2)
+            {
+                row.Add((state[i], state[i + 1]));
+            }
+
+            _rows.Add(row);
+        }
     }
 
     private void Insert(int row, (double Total, double Variance) bucket)

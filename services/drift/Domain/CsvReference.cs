@@ -5,9 +5,9 @@ using ModelOps.Drift.Profiles;
 
 namespace ModelOps.Drift.Domain;
 
-/// <summary>A CSV file that cannot be a reference: no header, a duplicated column, a row of the wrong width.</summary>
+/// <summary>A file that cannot be a reference: a CSV without a header or with a row of the wrong width, an unreadable Parquet file, a column given that the file lacks.</summary>
 /// <param name="message">What is wrong, and where.</param>
-public sealed class CsvFormatException(string message) : Exception(message);
+public sealed class ReferenceFormatException(string message) : Exception(message);
 
 /// <summary>
 /// Profiles a CSV file (RFC 4180: header row, quoted fields, via the framework's TextFieldParser) as a reference,
@@ -26,10 +26,10 @@ public static class CsvReference
         using var hashing = new HashingStream(csv);
         using var parser = new TextFieldParser(hashing) { TextFieldType = FieldType.Delimited, HasFieldsEnclosedInQuotes = true, TrimWhiteSpace = false };
         parser.SetDelimiters(",");
-        var header = parser.ReadFields() ?? throw new CsvFormatException("the file is empty: a header row naming the columns is required");
+        var header = parser.ReadFields() ?? throw new ReferenceFormatException("the file is empty: a header row naming the columns is required");
         if (header.Distinct(StringComparer.Ordinal).Count() != header.Length || header.Any(string.IsNullOrWhiteSpace))
         {
-            throw new CsvFormatException("the header row must name every column once");
+            throw new ReferenceFormatException("the header row must name every column once");
         }
 
         var held = new List<string[]>();
@@ -47,7 +47,7 @@ public static class CsvReference
 
             if (fields.Length != header.Length)
             {
-                throw new CsvFormatException($"line {line} has {fields.Length} fields; the header names {header.Length}");
+                throw new ReferenceFormatException($"line {line} has {fields.Length} fields; the header names {header.Length}");
             }
 
             if (profile is null)

@@ -11,4 +11,7 @@ public sealed class DriftOptions
 
     /// <summary>Share of drifted columns at which the dataset as a whole drifts (severity high).</summary>
     public double DatasetThreshold { get; set; } = 0.5;
+
+    /// <summary>How long a prediction kept for its label waits for it; older ones are forgotten.</summary>
+    public TimeSpan PredictionRetention { get; set; } = TimeSpan.FromDays(7);
 }

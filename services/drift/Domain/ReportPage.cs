@@ -46,24 +46,73 @@ public static class ReportPage
         }
 
         html.Append("</tbody></table>");
+        Performance(html, report, ordered);
+        if (report.Prediction is { } prediction)
+        {
+            Section(html, prediction, $"Model output: {prediction.Column}", ordered, r => r.Prediction);
+        }
+
         foreach (var column in report.Columns)
         {
-            html.Append("<section class=\"column\" id=\"").Append(Anchor(column.Column)).Append("\"><h2>").Append(Encode(column.Column))
-                .Append(column.Drifted ? " <span class=\"drift\">drifted</span>" : "").Append("</h2>");
-            if (column.UnseenLabels.Count > 0)
-            {
-                html.Append("<p>Labels the reference never saw: ").Append(Encode(string.Join(", ", column.UnseenLabels))).Append("</p>");
-            }
-
-            html.Append("<p class=\"legend\"><span><svg width=\"10\" height=\"10\"><rect class=\"ref\" width=\"10\" height=\"10\"/></svg> reference</span>")
-                .Append("<span><svg width=\"10\" height=\"10\"><rect class=\"cur\" width=\"10\" height=\"10\"/></svg> this window</span></p>");
-            Bars(html, column);
-            Line(html, column, ordered);
-            html.Append("</section>");
+            Section(html, column, column.Column, ordered, r => r.Columns.FirstOrDefault(c => c.Column == column.Column));
         }
 
         html.Append("</body></html>\n");
         return html.ToString();
+    }
+
+    // One column's distributions and its score over time.
+    private static void Section(StringBuilder html, ColumnReport column, string heading, List<WindowReport> history, Func<WindowReport, ColumnReport?> select)
+    {
+        html.Append("<section class=\"column\" id=\"").Append(Anchor(column.Column)).Append("\"><h2>").Append(Encode(heading))
+            .Append(column.Drifted ? " <span class=\"drift\">drifted</span>" : "").Append("</h2>");
+        if (column.UnseenLabels.Count > 0)
+        {
+            html.Append("<p>Labels the reference never saw: ").Append(Encode(string.Join(", ", column.UnseenLabels))).Append("</p>");
+        }
+
+        html.Append("<p class=\"legend\"><span><svg width=\"10\" height=\"10\"><rect class=\"ref\" width=\"10\" height=\"10\"/></svg> reference</span>")
+            .Append("<span><svg width=\"10\" height=\"10\"><rect class=\"cur\" width=\"10\" height=\"10\"/></svg> this window</span></p>");
+        Bars(html, column);
+        Line(html, column, history, select);
+        html.Append("</section>");
+    }
+
+    // What the labels joined so far say of the window, and the headline metric over the windows that have labels.
+    private static void Performance(StringBuilder html, WindowReport report, List<WindowReport> history)
+    {
+        if (report.Performance is not { Labelled: > 0 } performance)
+        {
+            if (report.Performance is { Predictions: > 0 })
+            {
+                html.Append(CultureInfo.InvariantCulture, $"<p>Performance: {report.Performance.Predictions:N0} predictions kept, no label joined yet.</p>");
+            }
+
+            return;
+        }
+
+        html.Append("<section class=\"performance\"><h2>Performance</h2>");
+        html.Append(CultureInfo.InvariantCulture, $"<p>{performance.Labelled:N0} of {performance.Predictions:N0} predictions labelled.</p><table><tbody>");
+        var (metric, value) = performance.TaskCase == WindowPerformance.TaskOneofCase.Classification
+            ? ("accuracy", (Func<WindowPerformance, double>)(p => p.Classification.Accuracy))
+            : ("RMSE", p => p.Regression.Rmse);
+        var rows = performance.TaskCase == WindowPerformance.TaskOneofCase.Classification
+            ? new (string, double)[]
+            {
+                ("accuracy", performance.Classification.Accuracy), ("precision", performance.Classification.Precision), ("recall", performance.Classification.Recall),
+                ("F1", performance.Classification.F1), ("AUC", performance.Classification.Auc), ("log loss", performance.Classification.LogLoss),
+            }
+            : [("RMSE", performance.Regression.Rmse), ("MAE", performance.Regression.Mae)];
+        foreach (var (name, number) in rows)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<tr><th>{name}</th><td>{(double.IsNaN(number) ? "n/a" : number.ToString("G4", CultureInfo.InvariantCulture))}</td></tr>");
+        }
+
+        html.Append("</tbody></table>");
+        var points = history.Where(r => r.Performance is { Labelled: > 0 } p && p.TaskCase == performance.TaskCase && double.IsFinite(value(p)))
+            .Select(r => (Start: r.WindowStart, Value: value(r.Performance), Drifted: false)).ToList();
+        Series(html, points, $"{metric} per labelled window", metric, threshold: null);
+        html.Append("</section>");
     }
 
     // Side-by-side bars of the reference's and the window's share in each bin.
@@ -92,26 +141,38 @@ public static class ReportPage
     }
 
     // The column's p-value (tests) or statistic (distances) in every window so far, with its threshold; drifted windows in red.
-    private static void Line(StringBuilder html, ColumnReport column, List<WindowReport> history)
+    private static void Line(StringBuilder html, ColumnReport column, List<WindowReport> history, Func<WindowReport, ColumnReport?> select)
     {
         var points = history
-            .Select(r => (Report: r, Column: r.Columns.FirstOrDefault(c => c.Column == column.Column)))
+            .Select(r => (Report: r, Column: select(r)))
             .Where(p => p.Column is not null)
             .Select(p => (Start: p.Report.WindowStart, Value: p.Column!.HasPValue ? p.Column.PValue : p.Column.Statistic, p.Column.Drifted))
             .ToList();
+        var label = column.HasPValue ? "p-value" : "statistic";
+        Series(html, points, $"{label} per window (threshold {column.Threshold.ToString("G3", CultureInfo.InvariantCulture)})", $"{label} of {column.Column}",
+            column.Threshold);
+    }
+
+    // A line over windows, with an optional threshold; drifted points in red.
+    private static void Series(
+        StringBuilder html, List<(Google.Protobuf.WellKnownTypes.Timestamp Start, double Value, bool Drifted)> points, string caption, string label, double? threshold)
+    {
         if (points.Count == 0)
         {
             return;
         }
 
-        var label = column.HasPValue ? "p-value" : "statistic";
-        var top = Math.Max(points.Max(p => p.Value), column.Threshold) * 1.1;
+        var top = Math.Max(points.Max(p => p.Value), threshold ?? 0) * 1.1;
         top = top > 0 ? top : 1;
         double X(int i) => points.Count == 1 ? LineWidth / 2.0 : 20 + (i * (LineWidth - 40.0) / (points.Count - 1));
         double Y(double v) => LineHeight - (v / top * LineHeight);
-        html.Append(CultureInfo.InvariantCulture, $"<p>{label} per window (threshold {column.Threshold:G3})</p>");
-        html.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{LineWidth}\" height=\"{LineHeight + 10}\" role=\"img\" aria-label=\"{label} of {Encode(column.Column)} over time\">");
-        html.Append(CultureInfo.InvariantCulture, $"<line x1=\"0\" x2=\"{LineWidth}\" y1=\"{Y(column.Threshold):F1}\" y2=\"{Y(column.Threshold):F1}\" stroke=\"#b00020\" stroke-dasharray=\"4 3\"/>");
+        html.Append("<p>").Append(Encode(caption)).Append("</p>");
+        html.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{LineWidth}\" height=\"{LineHeight + 10}\" role=\"img\" aria-label=\"{Encode(label)} over time\">");
+        if (threshold is { } limit)
+        {
+            html.Append(CultureInfo.InvariantCulture, $"<line x1=\"0\" x2=\"{LineWidth}\" y1=\"{Y(limit):F1}\" y2=\"{Y(limit):F1}\" stroke=\"#b00020\" stroke-dasharray=\"4 3\"/>");
+        }
+
         html.Append("<polyline fill=\"none\" stroke=\"#333\" points=\"")
             .AppendJoin(' ', points.Select((p, i) => string.Create(CultureInfo.InvariantCulture, $"{X(i):F1},{Y(p.Value):F1}")))
             .Append("\"/>");

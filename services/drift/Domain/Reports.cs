@@ -5,12 +5,18 @@ using ModelOps.Drift.V1;
 
 namespace ModelOps.Drift.Domain;
 
+/// <summary>A window's verdict: its features as a dataset, and the model's output on its own.</summary>
+/// <param name="Features">Every feature column, and the dataset's share.</param>
+/// <param name="Prediction">The prediction column's drift, when the reference names one and the window has predictions.</param>
+public sealed record WindowVerdict(DatasetDrift Features, ColumnDrift? Prediction);
+
 /// <summary>Window reports as the API returns them.</summary>
 public static class Reports
 {
     /// <summary>The report of a window's verdict.</summary>
-    public static WindowReport Build(string model, string version, DateTimeOffset start, DateTimeOffset end, long rows, DatasetDrift drift)
+    public static WindowReport Build(string model, string version, DateTimeOffset start, DateTimeOffset end, long rows, WindowVerdict verdict)
     {
+        var drift = verdict.Features;
         var report = new WindowReport
         {
             Model = model,
@@ -19,36 +25,44 @@ public static class Reports
             WindowEnd = Timestamp.FromDateTimeOffset(end),
             Rows = rows,
             DriftShare = drift.DriftShare,
+            WeightedDriftShare = drift.WeightedDriftShare,
             DatasetDrifted = drift.Drifted,
             ReportedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
         };
-        foreach (var column in drift.Columns)
+        report.Columns.AddRange(drift.Columns.Select(Column));
+        if (verdict.Prediction is { } prediction)
         {
-            var item = new ColumnReport
-            {
-                Column = column.Column,
-                Kind = ProfileCodec.Kind(column.Kind),
-                Method = Method(column.Method),
-                Statistic = column.Statistic,
-                Effect = column.Effect,
-                Threshold = column.Threshold,
-                Drifted = column.Drifted,
-                StatisticBound = column.StatisticBound,
-                UnseenLabels = { column.UnseenLabels },
-                MissingRate = column.Quality.MissingRate,
-                OutOfRange = column.Quality.OutOfRange,
-                Constant = column.Quality.Constant,
-            };
-            item.Histogram.AddRange(column.Histogram.Select(b => new HistogramBin { Label = b.Bin, ReferenceShare = b.ReferenceShare, CurrentShare = b.CurrentShare }));
-            if (column.PValue is { } p)
-            {
-                item.PValue = p;
-            }
-
-            report.Columns.Add(item);
+            report.Prediction = Column(prediction);
         }
 
         return report;
+    }
+
+    /// <summary>One column's verdict as the API shows it.</summary>
+    public static ColumnReport Column(ColumnDrift column)
+    {
+        var item = new ColumnReport
+        {
+            Column = column.Column,
+            Kind = ProfileCodec.Kind(column.Kind),
+            Method = Method(column.Method),
+            Statistic = column.Statistic,
+            Effect = column.Effect,
+            Threshold = column.Threshold,
+            Drifted = column.Drifted,
+            StatisticBound = column.StatisticBound,
+            UnseenLabels = { column.UnseenLabels },
+            MissingRate = column.Quality.MissingRate,
+            OutOfRange = column.Quality.OutOfRange,
+            Constant = column.Quality.Constant,
+        };
+        item.Histogram.AddRange(column.Histogram.Select(b => new HistogramBin { Label = b.Bin, ReferenceShare = b.ReferenceShare, CurrentShare = b.CurrentShare }));
+        if (column.PValue is { } p)
+        {
+            item.PValue = p;
+        }
+
+        return item;
     }
 
     /// <summary>The proto name of a method.</summary>

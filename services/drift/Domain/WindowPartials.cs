@@ -13,8 +13,9 @@ public sealed record WindowPartial(bool CountWindow, long Key, DateTimeOffset Fi
 
 /// <summary>A checked record of one model version.</summary>
 /// <param name="At">When the prediction was made.</param>
-/// <param name="Row">Its feature values.</param>
-public sealed record CheckedRecord(DateTimeOffset At, IReadOnlyDictionary<string, FeatureValue> Row);
+/// <param name="Row">Its feature values (and its prediction, under the reference's prediction column).</param>
+/// <param name="RequestId">Its request id, or empty.</param>
+public sealed record CheckedRecord(DateTimeOffset At, IReadOnlyDictionary<string, FeatureValue> Row, string RequestId = "");
 
 /// <summary>Groups records into the windows of a policy and profiles each group.</summary>
 public static class WindowPartials
@@ -78,8 +79,8 @@ public static class WindowPartials
             return a with { First = a.First < b.First ? a.First : b.First, Last = a.Last > b.Last ? a.Last : b.Last };
         }))];
 
-    // A time window's start in Unix seconds (durations are whole seconds), or a count window's index.
-    private static long Key(WindowPolicy policy, DateTimeOffset at, long number) => policy.Duration is not null
+    /// <summary>The key of the window of a record made at <paramref name="at"/> with number <paramref name="number"/>: a time window's start in Unix seconds (durations are whole seconds), or a count window's index.</summary>
+    public static long Key(WindowPolicy policy, DateTimeOffset at, long number) => policy.Duration is not null
         ? policy.WindowStart(at).ToUnixTimeSeconds()
         : number / policy.Records!.Value;
 

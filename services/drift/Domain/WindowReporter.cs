@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 using ModelOps.Drift.Data;
-using ModelOps.Drift.Statistics;
+using ModelOps.Drift.V1;
 
 namespace ModelOps.Drift.Domain;
 
@@ -22,6 +22,7 @@ public sealed partial class WindowReporter(
             {
                 await ReportDueAsync(stoppingToken);
                 metrics.Update(await store.LatestReportsAsync(stoppingToken));
+                await store.ExpirePredictionsAsync(clock.GetUtcNow() - options.Value.PredictionRetention, stoppingToken);
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
@@ -34,10 +35,17 @@ public sealed partial class WindowReporter(
     public async Task<int> ReportDueAsync(CancellationToken cancellationToken)
     {
         var reported = 0;
+        // A model's policy is read once a round.
+        var policies = new Dictionary<string, MonitoringPolicy?>(StringComparer.Ordinal);
         foreach (var window in await store.DueWindowsAsync(clock.GetUtcNow(), 100, cancellationToken))
         {
+            if (!policies.TryGetValue(window.Model, out var policy))
+            {
+                policies[window.Model] = policy = await store.GetPolicyAsync(window.Model, cancellationToken);
+            }
+
             var report = await store.ReportAsync(window,
-                (reference, current) => DriftAnalysis.CompareDataset(reference.Profile.Columns, current.ByName, datasetThreshold: options.Value.DatasetThreshold),
+                (reference, current) => Verdicts.Judge(reference, current, policy, options.Value.DatasetThreshold),
                 cancellationToken);
             if (report is not null)
             {

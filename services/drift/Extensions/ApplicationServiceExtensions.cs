@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using ModelOps.Drift.Consumers;
 using ModelOps.Drift.Data;
 using ModelOps.Drift.Domain;
 using ModelOps.ServiceDefaults.Data;
@@ -16,11 +17,12 @@ public static class ApplicationServiceExtensions
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)
     {
         builder.AddServiceDatabase("driftdb", typeof(ApplicationServiceExtensions).Assembly);
-        builder.AddEventBus();
+        builder.AddEventBus(configure: bus => bus.AddConsumer<StageChangedConsumer>());
         builder.AddObjectStore("artifacts");
         builder.Services.AddOptions<DriftOptions>().BindConfiguration(DriftOptions.Section)
             .Validate(o => o.ReportEvery > TimeSpan.Zero, "Drift:ReportEvery must be positive")
             .Validate(o => o.DatasetThreshold is > 0 and <= 1, "Drift:DatasetThreshold must lie in (0, 1]")
+            .Validate(o => o.PredictionRetention > TimeSpan.Zero, "Drift:PredictionRetention must be positive")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddServiceGrpcClient<TrackingService.TrackingServiceClient>("tracking");

@@ -22,8 +22,11 @@ public sealed class DriftService(
     /// <summary>Most columns of a schema.</summary>
     public const int MaxColumns = 1000;
 
-    /// <summary>Most rows or records in one message.</summary>
+    /// <summary>Most rows, records or labels in one message.</summary>
     public const int MaxPerMessage = 10_000;
+
+    /// <summary>Longest request id.</summary>
+    public const int MaxRequestId = 200;
 
     // Records are written (as window partials) at least this often within a long stream, and always before answering.
     private const int FlushEvery = 50_000;
@@ -55,6 +58,9 @@ public sealed class DriftService(
 
         var policy = Policy(header.Window, violations, "header.window");
         violations.Require(header.Source.Length <= 2000, "header.source", "at most 2000 characters");
+        var prediction = Prediction(header.PredictionColumn, header.Task, header.DecisionThreshold,
+            header.Columns.Where(c => c.Kind != V1.ColumnKind.Unspecified).GroupBy(c => c.Name).ToDictionary(g => g.Key, g => ProfileCodec.Kind(g.First().Kind)),
+            violations, "header.");
         violations.ThrowIfAny("The reference was not stored.");
 
         var schema = header.Columns.Select(c => new ColumnSchema(c.Name, ProfileCodec.Kind(c.Kind))).ToList();
@@ -88,7 +94,7 @@ public sealed class DriftService(
         }
 
         var actor = context.GetCaller().Actor;
-        await store.SaveReferenceAsync(header.Model, header.Version, schema, policy, header.Source, profile, actor, cancellationToken);
+        await store.SaveReferenceAsync(header.Model, header.Version, schema, policy, header.Source, profile, prediction, actor, cancellationToken);
         return Describe((await store.GetReferenceAsync(header.Model, header.Version, cancellationToken))!);
     }
 
@@ -117,6 +123,9 @@ public sealed class DriftService(
         }
 
         var policy = Policy(request.Window, violations, "window");
+        var parquet = request.ArtifactPath.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase);
+        // The file's columns are known once it is read; the prediction column is checked then.
+        Prediction(request.PredictionColumn, request.Task, request.DecisionThreshold, null, violations, "");
         violations.ThrowIfAny("The reference was not stored.");
 
         Artifact artifact;
@@ -144,11 +153,13 @@ public sealed class DriftService(
             try
             {
                 // TextFieldParser reads synchronously: off the request thread.
-                (profile, sha256) = await Task.Run(() => CsvReference.Profile(body, given, cancellationToken), cancellationToken);
+                (profile, sha256) = parquet
+                    ? await ParquetReference.ProfileAsync(body, given, cancellationToken)
+                    : await Task.Run(() => CsvReference.Profile(body, given, cancellationToken), cancellationToken);
             }
-            catch (CsvFormatException exception)
+            catch (ReferenceFormatException exception)
             {
-                GrpcErrors.InvalidArgument("artifact_path", $"'{request.ArtifactPath}' is not a usable CSV: {exception.Message}");
+                GrpcErrors.InvalidArgument("artifact_path", $"'{request.ArtifactPath}' is not a usable {(parquet ? "Parquet file" : "CSV")}: {exception.Message}");
                 throw;
             }
         }
@@ -163,8 +174,12 @@ public sealed class DriftService(
             GrpcErrors.InvalidArgument("artifact_path", $"'{request.ArtifactPath}' has a header but no rows");
         }
 
+        violations = new FieldViolations();
+        var prediction = Prediction(request.PredictionColumn, request.Task, request.DecisionThreshold,
+            profile.Schema.ToDictionary(c => c.Name, c => c.Kind), violations, "");
+        violations.ThrowIfAny("The reference was not stored.");
         await store.SaveReferenceAsync(request.Model, request.Version, profile.Schema, policy, $"tracking run {request.RunId}: {request.ArtifactPath} (sha256 {sha256})",
-            profile, context.GetCaller().Actor, cancellationToken);
+            profile, prediction, context.GetCaller().Actor, cancellationToken);
         return Describe((await store.GetReferenceAsync(request.Model, request.Version, cancellationToken))!);
     }
 
@@ -214,7 +229,8 @@ public sealed class DriftService(
                         }
                     }
 
-                    Queue(pending, key).Batches.Add((times, columns, rows));
+                    CheckPredictions(known.Reference, columns, rows, at);
+                    Queue(pending, key).Batches.Add((times, columns, rows, batch.RequestIds.Count > 0 ? [.. batch.RequestIds] : null));
                     buffered += rows.Count;
                 }
 
@@ -226,7 +242,22 @@ public sealed class DriftService(
                     var known = await KnownAsync(references, key, at, cancellationToken);
 
                     var row = Values(record.Features, $"{at}.features");
+                    if (record.Prediction is { } output)
+                    {
+                        var spec = known.Reference.Prediction ?? throw new FieldViolations()
+                            .Add($"{at}.prediction", $"the reference of {key.Model} version {key.Version} names no prediction column").ToException("The request is invalid.");
+
+                        if (row.ContainsKey(spec.Column))
+                        {
+                            GrpcErrors.InvalidArgument($"{at}.prediction", $"given twice: also as features[{spec.Column}]");
+                        }
+
+                        row[spec.Column] = ValueOf(output, $"{at}.prediction");
+                    }
+
                     Check(known.Checker, row, $"{at}.features");
+                    CheckPrediction(known.Reference, row, $"{at}.prediction");
+                    CheckRequestId(record.RequestId, $"{at}.request_id");
                     var when = record.Timestamp?.ToDateTimeOffset() ?? clock.GetUtcNow();
                     if (known.Reference.Policy.IsLate(when, clock.GetUtcNow()))
                     {
@@ -234,7 +265,7 @@ public sealed class DriftService(
                         continue;
                     }
 
-                    Queue(pending, key).Records.Add(new CheckedRecord(when, row));
+                    Queue(pending, key).Records.Add(new CheckedRecord(when, row, record.RequestId));
                     buffered++;
                 }
 
@@ -288,8 +319,177 @@ public sealed class DriftService(
     /// <inheritdoc />
     public override async Task<GetStatusResponse> GetStatus(GetStatusRequest request, ServerCallContext context) => new()
     {
-        Models = { (await store.LatestReportsAsync(context.CancellationToken)).Select(r => new ModelStatus { Model = r.Model, Version = r.Version, Latest = r }) },
+        Models = { await store.StatusAsync(request.IncludeUnwatched, context.CancellationToken) },
     };
+
+    /// <inheritdoc />
+    [Authorize(Roles = $"{Roles.Service},{Roles.Pipeline},{Roles.Admin}")]
+    public override async Task<IngestLabelsResponse> IngestLabels(IAsyncStreamReader<IngestLabelsRequest> requestStream, ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        var references = new Dictionary<(string, string), StoredReference>();
+        long matched = 0, unmatched = 0;
+        var drifts = new SortedSet<string>(StringComparer.Ordinal);
+        var message = -1;
+        try
+        {
+            while (await requestStream.MoveNext(cancellationToken))
+            {
+                message++;
+                var part = requestStream.Current;
+                var at = $"messages[{message}]";
+                if (part.Labels.Count > MaxPerMessage)
+                {
+                    GrpcErrors.InvalidArgument($"{at}.labels", $"at most {MaxPerMessage} labels per message");
+                }
+
+                if (!references.TryGetValue((part.Model, part.Version), out var reference))
+                {
+                    reference = await store.GetReferenceAsync(part.Model, part.Version, cancellationToken);
+                    if (reference is null)
+                    {
+                        GrpcErrors.FailedPrecondition($"{at}: {part.Model} version {part.Version} has no reference, so no predictions to join labels to.");
+                    }
+
+                    if (reference.Prediction is not { Task: not ModelTask.Unspecified })
+                    {
+                        GrpcErrors.FailedPrecondition(
+                            $"{at}: the reference of {part.Model} version {part.Version} names no task (prediction_column and task), so no predictions were kept for labels.");
+                    }
+
+                    references[(part.Model, part.Version)] = reference;
+                }
+
+                var classification = reference.Prediction!.Task == ModelTask.BinaryClassification;
+                var violations = new FieldViolations();
+                var labels = new List<(string, double)>(part.Labels.Count);
+                for (var j = 0; j < part.Labels.Count; j++)
+                {
+                    var label = part.Labels[j];
+                    var field = $"{at}.labels[{j}]";
+                    violations.Require(label.RequestId.Length is > 0 and <= MaxRequestId, $"{field}.request_id", $"must be 1 to {MaxRequestId} characters");
+                    double? value = (label.Value?.KindCase, classification) switch
+                    {
+                        (Value.KindOneofCase.BoolValue, true) => label.Value!.BoolValue ? 1 : 0,
+                        (Value.KindOneofCase.NumberValue, true) when label.Value!.NumberValue is 0 or 1 => label.Value.NumberValue,
+                        (Value.KindOneofCase.NumberValue, false) when double.IsFinite(label.Value!.NumberValue) => label.Value.NumberValue,
+                        _ => null,
+                    };
+                    if (value is null)
+                    {
+                        violations.Add($"{field}.value", classification ? "a binary label is a boolean, 0 or 1" : "a regression's label is a finite number");
+                        continue;
+                    }
+
+                    labels.Add((label.RequestId, value.Value));
+                }
+
+                violations.ThrowIfAny("The labels of this message were not applied.");
+                var outcome = await store.ApplyLabelsAsync(reference, labels, cancellationToken);
+                matched += outcome.Matched;
+                unmatched += outcome.Unmatched;
+                drifts.UnionWith(outcome.Drifts);
+            }
+        }
+        catch (RpcException)
+        {
+            // Messages before the bad one were applied, each in its own transaction.
+            context.ResponseTrailers.Add("matched-labels", matched.ToString(CultureInfo.InvariantCulture));
+            throw;
+        }
+
+        return new IngestLabelsResponse { Matched = matched, Unmatched = unmatched, Drifts = { drifts } };
+    }
+
+    /// <inheritdoc />
+    public override async Task<GetColumnHistoryResponse> GetColumnHistory(GetColumnHistoryRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        violations.Require(request.Column.Length > 0, "column", "is required");
+        var pageSize = Paging.PageSize(request.PageSize, violations);
+        var fingerprint = Paging.Fingerprint("column-history", request.Model, request.Version, request.Column);
+        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
+        violations.ThrowIfAny();
+        var reference = await store.GetReferenceAsync(request.Model, request.Version, context.CancellationToken)
+                        ?? NotFound<StoredReference>($"A reference of {request.Model} version {request.Version}");
+        if (!reference.Profile.ByName.ContainsKey(request.Column))
+        {
+            GrpcErrors.InvalidArgument("column", $"'{request.Column}' is not a column of the reference of {request.Model} version {request.Version}");
+        }
+
+        var (points, read) = await store.ColumnHistoryAsync(request.Model, request.Version, request.Column, pageSize, offset, context.CancellationToken);
+        return new GetColumnHistoryResponse { Points = { points }, NextPageToken = Paging.NextToken(read, pageSize, offset, fingerprint) };
+    }
+
+    /// <inheritdoc />
+    [Authorize(Roles = $"{Roles.Pipeline},{Roles.Admin}")]
+    public override async Task<MonitoringPolicy> SetMonitoringPolicy(SetMonitoringPolicyRequest request, ServerCallContext context)
+    {
+        var policy = request.Policy ?? new MonitoringPolicy();
+        var violations = new FieldViolations();
+        CheckKey(violations, "policy.model", policy.Model);
+        violations.Require(request.Reason.Trim().Length is > 0 and <= 2000, "reason", "is required (at most 2000 characters): it is recorded in the ledger");
+        violations.Require(policy.DatasetThreshold is >= 0 and <= 1, "policy.dataset_threshold", "must lie in [0, 1] (0: the service's default)");
+        violations.Require(!policy.Weighted || policy.Importance.Count > 0, "policy.weighted", "weighting needs feature importance");
+        var kinds = policy.Model.Length > 0 ? await store.NewestSchemaAsync(policy.Model, context.CancellationToken) : null;
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < policy.Rules.Count; i++)
+        {
+            var rule = policy.Rules[i];
+            var field = $"policy.rules[{i}]";
+            violations.Require(rule.Column.Length > 0, $"{field}.column", "is required");
+            violations.Require(named.Add(rule.Column), $"{field}.column", $"'{rule.Column}' has a rule already");
+            violations.Require(System.Enum.IsDefined(rule.Method), $"{field}.method", "is not a method");
+            var test = rule.Method is V1.DriftMethod.KolmogorovSmirnov or V1.DriftMethod.ChiSquare;
+            violations.Require(double.IsFinite(rule.Threshold) && rule.Threshold >= 0 && (!test || rule.Threshold <= 1), $"{field}.threshold",
+                test ? "a test's threshold is a p-value in [0, 1] (0: the default)" : "must be a finite number ≥ 0 (0: the default)");
+            violations.Require(rule.MinimumEffect is >= 0 and <= 1, $"{field}.minimum_effect", "must lie in [0, 1]");
+            if (kinds is not null && rule.Column.Length > 0)
+            {
+                if (!kinds.TryGetValue(rule.Column, out var kind))
+                {
+                    violations.Add($"{field}.column", $"'{rule.Column}' is not a column of {policy.Model}'s newest reference");
+                }
+                else if (!Domain.Verdicts.Applies(rule.Method, kind))
+                {
+                    violations.Add($"{field}.method", $"{rule.Method} measures numbers; '{rule.Column}' is {kind.ToString().ToLowerInvariant()}");
+                }
+            }
+        }
+
+        foreach (var (column, weight) in policy.Importance)
+        {
+            violations.Require(double.IsFinite(weight) && weight >= 0, $"policy.importance[{column}]", "must be a finite number ≥ 0");
+            violations.Require(kinds is null || kinds.ContainsKey(column), $"policy.importance[{column}]", $"'{column}' is not a column of {policy.Model}'s newest reference");
+        }
+
+        violations.ThrowIfAny("The policy was not stored.");
+        var stored = new MonitoringPolicy
+        {
+            Model = policy.Model,
+            Rules = { policy.Rules },
+            Importance = { policy.Importance },
+            DatasetThreshold = policy.DatasetThreshold,
+            Weighted = policy.Weighted,
+        };
+        return await store.SavePolicyAsync(stored, request.Reason.Trim(), context.GetCaller().Actor, context.CancellationToken);
+    }
+
+    /// <inheritdoc />
+    public override async Task<MonitoringPolicy> GetMonitoringPolicy(GetMonitoringPolicyRequest request, ServerCallContext context) =>
+        await store.GetPolicyAsync(request.Model, context.CancellationToken) ?? NotFound<MonitoringPolicy>($"A monitoring policy of {request.Model}");
+
+    /// <inheritdoc />
+    [Authorize(Roles = Roles.Admin)]
+    public override async Task<V1.Watch> SetWatch(SetWatchRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
+        violations.Require(request.Reason.Trim().Length is > 0 and <= 2000, "reason", "is required (at most 2000 characters): it is recorded in the ledger");
+        violations.ThrowIfAny("Nothing changed.");
+        return await store.SetWatchAsync(request.Model, request.Version, request.Watch, request.Reason.Trim(), context.GetCaller().Actor, context.CancellationToken);
+    }
 
     /// <inheritdoc />
     public override async Task<V1.HtmlReport> RenderWindowReport(GetWindowReportRequest request, ServerCallContext context)
@@ -316,14 +516,37 @@ public sealed class DriftService(
             await store.AppendAsync(model, version, count, reference.Policy.Records is not null, first =>
             {
                 var partials = WindowPartials.Build(reference.Schema, reference.Policy, queued.Records, first);
+                var kept = new List<KeptPrediction>();
+                var spec = reference.Prediction is { Task: not ModelTask.Unspecified } s ? s : null;
+                for (var i = 0; spec is not null && i < queued.Records.Count; i++)
+                {
+                    var record = queued.Records[i];
+                    if (record.RequestId.Length > 0 && Score(record.Row.GetValueOrDefault(spec.Column)) is { } score)
+                    {
+                        kept.Add(new KeptPrediction(record.RequestId, WindowPartials.Key(reference.Policy, record.At, first + i), record.At, score));
+                    }
+                }
+
                 var next = first + queued.Records.Count;
-                foreach (var (times, columns, rows) in queued.Batches)
+                foreach (var (times, columns, rows, requestIds) in queued.Batches)
                 {
                     partials.AddRange(WindowPartials.BuildColumnar(reference.Schema, reference.Policy, times, columns, rows, next));
+                    if (spec is not null && requestIds is not null && columns.GetValueOrDefault(spec.Column) is { } output)
+                    {
+                        for (var k = 0; k < rows.Count; k++)
+                        {
+                            var r = rows[k];
+                            if (requestIds[r].Length > 0 && Score(output, r) is { } score)
+                            {
+                                kept.Add(new KeptPrediction(requestIds[r], WindowPartials.Key(reference.Policy, times[r], next + k), times[r], score));
+                            }
+                        }
+                    }
+
                     next += rows.Count;
                 }
 
-                return WindowPartials.Combine(partials);
+                return (WindowPartials.Combine(partials), kept);
             }, cancellationToken);
             written += count;
             queued.Records.Clear();
@@ -367,6 +590,11 @@ public sealed class DriftService(
         var n = batch.Timestamps.Count;
         var violations = new FieldViolations();
         violations.Require(batch.RequestIds.Count == 0 || batch.RequestIds.Count == n, $"{at}.request_ids", $"give none or one per record ({n})");
+        for (var r = 0; r < batch.RequestIds.Count; r++)
+        {
+            violations.Require(batch.RequestIds[r].Length <= MaxRequestId, $"{at}.request_ids[{r}]", $"at most {MaxRequestId} characters");
+        }
+
         var kinds = reference.Schema.ToDictionary(c => c.Name, c => c.Kind, StringComparer.Ordinal);
         var columns = new Dictionary<string, ColumnValues>(StringComparer.Ordinal);
         for (var c = 0; c < batch.Columns.Count; c++)
@@ -417,7 +645,7 @@ public sealed class DriftService(
     {
         public List<CheckedRecord> Records { get; } = [];
 
-        public List<(DateTimeOffset[] Times, Dictionary<string, ColumnValues> Columns, List<int> Rows)> Batches { get; } = [];
+        public List<(DateTimeOffset[] Times, Dictionary<string, ColumnValues> Columns, List<int> Rows, string[]? RequestIds)> Batches { get; } = [];
     }
 
     private static Profiles.WindowPolicy Policy(V1.WindowPolicy? window, FieldViolations violations, string field)
@@ -444,17 +672,94 @@ public sealed class DriftService(
         var row = new Dictionary<string, FeatureValue>(values.Count, StringComparer.Ordinal);
         foreach (var (name, value) in values)
         {
-            row[name] = value.KindCase switch
-            {
-                Value.KindOneofCase.NumberValue => FeatureValue.Of(value.NumberValue),
-                Value.KindOneofCase.StringValue => FeatureValue.Of(value.StringValue),
-                Value.KindOneofCase.BoolValue => FeatureValue.Of(value.BoolValue),
-                Value.KindOneofCase.NullValue or Value.KindOneofCase.None => FeatureValue.Missing,
-                _ => Invalid($"{field}[{name}]", "must be a number, a string, a boolean or null"),
-            };
+            row[name] = ValueOf(value, $"{field}[{name}]");
         }
 
         return row;
+    }
+
+    private static FeatureValue ValueOf(Value value, string field) => value.KindCase switch
+    {
+        Value.KindOneofCase.NumberValue => FeatureValue.Of(value.NumberValue),
+        Value.KindOneofCase.StringValue => FeatureValue.Of(value.StringValue),
+        Value.KindOneofCase.BoolValue => FeatureValue.Of(value.BoolValue),
+        Value.KindOneofCase.NullValue or Value.KindOneofCase.None => FeatureValue.Missing,
+        _ => Invalid(field, "must be a number, a string, a boolean or null"),
+    };
+
+    // A prediction as a number for the performance: a finite number, or a flag as 1 / 0; null when missing.
+    private static double? Score(FeatureValue value) =>
+        value.Number is { } number && double.IsFinite(number) ? number : value.Flag is { } flag ? (flag ? 1 : 0) : null;
+
+    private static double? Score(ColumnValues column, int row) =>
+        column.Missing is { } missing && missing[row] ? null
+        : column.Numbers is { } numbers ? (double.IsFinite(numbers[row]) ? numbers[row] : null)
+        : column.Flags is { } flags ? (flags[row] ? 1 : 0)
+        : null;
+
+    // A binary classifier's score must lie in [0, 1].
+    private static void CheckPrediction(StoredReference reference, IReadOnlyDictionary<string, FeatureValue> row, string field)
+    {
+        if (reference.Prediction is { Task: ModelTask.BinaryClassification } spec && Score(row.GetValueOrDefault(spec.Column)) is { } score && score is < 0 or > 1)
+        {
+            GrpcErrors.InvalidArgument(field, $"a binary classifier's score must lie in [0, 1], not {score.ToString(CultureInfo.InvariantCulture)}");
+        }
+    }
+
+    private static void CheckPredictions(StoredReference reference, IReadOnlyDictionary<string, ColumnValues> columns, IReadOnlyList<int> rows, string field)
+    {
+        if (reference.Prediction is not { Task: ModelTask.BinaryClassification } spec || columns.GetValueOrDefault(spec.Column) is not { Numbers: { } scores })
+        {
+            return;
+        }
+
+        foreach (var r in rows)
+        {
+            if (double.IsFinite(scores[r]) && scores[r] is < 0 or > 1)
+            {
+                GrpcErrors.InvalidArgument($"{field}.columns[{spec.Column}].numbers[{r}]",
+                    $"a binary classifier's score must lie in [0, 1], not {scores[r].ToString(CultureInfo.InvariantCulture)}");
+            }
+        }
+    }
+
+    private static void CheckRequestId(string requestId, string field)
+    {
+        if (requestId.Length > MaxRequestId)
+        {
+            GrpcErrors.InvalidArgument(field, $"at most {MaxRequestId} characters");
+        }
+    }
+
+    // The reference's prediction column and task, checked against its columns (null: not known yet).
+    private static PredictionSpec? Prediction(
+        string column, ModelTask task, double threshold, IReadOnlyDictionary<string, Profiles.ColumnKind>? kinds, FieldViolations violations, string prefix)
+    {
+        violations.Require(System.Enum.IsDefined(task), $"{prefix}task", "is not a task");
+        violations.Require(task == ModelTask.Unspecified || column.Length > 0, $"{prefix}prediction_column", "a task needs the column that holds the predictions");
+        violations.Require(threshold is >= 0 and <= 1, $"{prefix}decision_threshold", "must lie in [0, 1]");
+        if (column.Length == 0)
+        {
+            return null;
+        }
+
+        if (kinds is not null)
+        {
+            if (!kinds.TryGetValue(column, out var kind))
+            {
+                violations.Add($"{prefix}prediction_column", $"'{column}' is not a column of the reference");
+            }
+            else if (task == ModelTask.Regression && kind != Profiles.ColumnKind.Numeric)
+            {
+                violations.Add($"{prefix}prediction_column", $"a regression's predictions are numbers; '{column}' is {kind.ToString().ToLowerInvariant()}");
+            }
+            else if (task == ModelTask.BinaryClassification && kind == Profiles.ColumnKind.Categorical)
+            {
+                violations.Add($"{prefix}prediction_column", $"a binary classifier's predictions are scores or booleans; '{column}' is categorical");
+            }
+        }
+
+        return new PredictionSpec(column, task, threshold > 0 ? threshold : 0.5);
     }
 
     private static void Check(DatasetProfile profile, IReadOnlyDictionary<string, FeatureValue> row, string field)
@@ -479,6 +784,9 @@ public sealed class DriftService(
             Rows = reference.Profile.Rows,
             CreatedAt = Timestamp.FromDateTimeOffset(reference.CreatedAt),
             CreatedBy = reference.CreatedBy,
+            PredictionColumn = reference.Prediction?.Column ?? "",
+            Task = reference.Prediction?.Task ?? ModelTask.Unspecified,
+            DecisionThreshold = reference.Prediction?.Threshold ?? 0,
             Window = reference.Policy.Duration is { } duration
                 ? new V1.WindowPolicy { Seconds = (long)duration.TotalSeconds, AllowedLatenessSeconds = (long)reference.Policy.AllowedLateness.TotalSeconds }
                 : new V1.WindowPolicy { Records = reference.Policy.Records!.Value },

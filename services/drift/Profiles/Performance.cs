@@ -122,6 +122,40 @@ public sealed class ClassificationPerformance(double threshold = 0.5)
         }
     }
 
+    /// <summary>The non-empty bins of the score histograms: (bin, positives, negatives).</summary>
+    public IEnumerable<(int Bin, long Positives, long Negatives)> Bins()
+    {
+        for (var b = 0; b < ScoreBins; b++)
+        {
+            if (_positives[b] != 0 || _negatives[b] != 0)
+            {
+                yield return (b, _positives[b], _negatives[b]);
+            }
+        }
+    }
+
+    /// <summary>Rebuilds stored counts (see <see cref="Bins"/>).</summary>
+    public static ClassificationPerformance Restore(
+        double threshold, long truePositives, long falsePositives, long trueNegatives, long falseNegatives, double logLossSum,
+        IEnumerable<(int Bin, long Positives, long Negatives)> bins)
+    {
+        var performance = new ClassificationPerformance(threshold)
+        {
+            TruePositives = truePositives,
+            FalsePositives = falsePositives,
+            TrueNegatives = trueNegatives,
+            FalseNegatives = falseNegatives,
+            LogLossSum = logLossSum,
+        };
+        foreach (var (bin, positives, negatives) in bins)
+        {
+            performance._positives[bin] += positives;
+            performance._negatives[bin] += negatives;
+        }
+
+        return performance;
+    }
+
     private (long Positives, long Negatives, double Ordered, double Tied) Pairs()
     {
         long negativesBelow = 0, positives = 0, negatives = 0;
@@ -169,6 +203,10 @@ public sealed class RegressionPerformance
         AbsoluteErrorSum += Math.Abs(prediction - label);
         SquaredErrorSum += (prediction - label) * (prediction - label);
     }
+
+    /// <summary>Rebuilds stored sums.</summary>
+    public static RegressionPerformance Restore(long count, double absoluteErrorSum, double squaredErrorSum) =>
+        new() { Count = count, AbsoluteErrorSum = absoluteErrorSum, SquaredErrorSum = squaredErrorSum };
 
     /// <summary>Adds another window's sums.</summary>
     public void Merge(RegressionPerformance other)

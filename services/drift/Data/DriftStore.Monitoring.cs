@@ -1,0 +1,484 @@
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using ModelOps.Contracts;
+using ModelOps.Contracts.Drift.V1;
+using ModelOps.Drift.Detectors;
+using ModelOps.Drift.Profiles;
+using ModelOps.Drift.V1;
+using ModelOps.ServiceDefaults.Messaging;
+using Npgsql;
+
+namespace ModelOps.Drift.Data;
+
+/// <summary>What a batch of labels did.</summary>
+/// <param name="Matched">Labels joined to a kept prediction.</param>
+/// <param name="Unmatched">Labels whose request id is unknown, expired or labelled already.</param>
+/// <param name="Drifts">The detectors that signalled drift while these labels were fed.</param>
+public sealed record LabelOutcome(long Matched, long Unmatched, IReadOnlyList<string> Drifts);
+
+/// <summary>Watches, labels and their performance, concept-drift detectors, monitoring policies, and status.</summary>
+public sealed partial class DriftStore
+{
+    /// <summary>The detectors run on a task's error stream: DDM needs a 0/1 error, so regression has ADWIN and Page–Hinkley only.</summary>
+    public static IReadOnlyList<string> DetectorsOf(ModelTask task) =>
+        task == ModelTask.BinaryClassification ? ["ADWIN", "DDM", "PAGE_HINKLEY"] : ["ADWIN", "PAGE_HINKLEY"];
+
+    /// <summary>A new detector by name, with its standard defaults.</summary>
+    public static IConceptDriftDetector NewDetector(string name) => name switch
+    {
+        "ADWIN" => new Adwin(),
+        "DDM" => new Ddm(),
+        "PAGE_HINKLEY" => new PageHinkley(),
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "not a detector"),
+    };
+
+    // ------------------------------------------------------------------ watches
+
+    /// <summary>
+    /// Starts or stops watching a version, through <paramref name="transaction"/>. A change older than the one recorded
+    /// (events delivered out of order) changes nothing; starting a watch that stands keeps its start.
+    /// </summary>
+    public static async Task<V1.Watch?> SetWatchAsync(
+        NpgsqlTransaction transaction, string model, string version, bool watched, DateTimeOffset at, string reason, string actor,
+        CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            INSERT INTO watches (model, version, watched, since, reason, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6, $4)
+            ON CONFLICT (model, version) DO UPDATE SET
+                watched = excluded.watched,
+                since = CASE WHEN watches.watched = excluded.watched THEN watches.since ELSE excluded.since END,
+                reason = excluded.reason, changed_by = excluded.changed_by, changed_at = excluded.changed_at,
+                drifting = watches.drifting AND watches.watched AND excluded.watched
+            WHERE watches.changed_at <= excluded.changed_at
+            RETURNING watched, since, reason, changed_by
+            """, transaction.Connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = model });
+        command.Parameters.Add(new NpgsqlParameter { Value = version });
+        command.Parameters.Add(new NpgsqlParameter { Value = watched });
+        command.Parameters.Add(new NpgsqlParameter { Value = at });
+        command.Parameters.Add(new NpgsqlParameter { Value = reason });
+        command.Parameters.Add(new NpgsqlParameter { Value = actor });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
+        return new V1.Watch
+        {
+            Model = model,
+            Version = version,
+            Watched = reader.GetBoolean(0),
+            Since = Timestamp.FromDateTimeOffset(reader.GetFieldValue<DateTimeOffset>(1)),
+            Reason = reader.GetString(2),
+            ChangedBy = reader.GetString(3),
+        };
+    }
+
+    /// <summary>An admin's watch change, recorded in the ledger through the outbox.</summary>
+    public async Task<V1.Watch> SetWatchAsync(string model, string version, bool watched, string reason, string actor, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var watch = (await SetWatchAsync(transaction, model, version, watched, DateTimeOffset.UtcNow, reason, actor, cancellationToken))!;
+        await transaction.EnqueueAsync(new WatchChanged { Actor = actor, Model = model, Version = version, Watched = watched, Reason = reason }, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return watch;
+    }
+
+    // The announced status of a watched version (its watch row locked until the transaction ends); null when not watched.
+    private static async Task<bool?> AnnouncedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string model, string version, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand("SELECT drifting FROM watches WHERE model = $1 AND version = $2 AND watched FOR UPDATE", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = model });
+        command.Parameters.Add(new NpgsqlParameter { Value = version });
+        return await command.ExecuteScalarAsync(cancellationToken) as bool?;
+    }
+
+    // ------------------------------------------------------------------ labels
+
+    /// <summary>
+    /// Joins labels to their kept predictions (each prediction takes one label, once), adds them to the performance of
+    /// their windows, and feeds their errors, in order of prediction time, to the version's detectors — all in one
+    /// transaction, so a batch counts whole or not at all. A drift of a watched version is announced.
+    /// </summary>
+    public async Task<LabelOutcome> ApplyLabelsAsync(StoredReference reference, IReadOnlyList<(string RequestId, double Label)> labels, CancellationToken cancellationToken)
+    {
+        var spec = reference.Prediction!;
+        var (model, version) = (reference.Model, reference.Version);
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        var byRequest = new Dictionary<string, double>(labels.Count, StringComparer.Ordinal);
+        foreach (var (requestId, label) in labels)
+        {
+            byRequest.TryAdd(requestId, label);
+        }
+
+        var joined = new List<(bool CountWindow, long Key, DateTimeOffset At, string RequestId, double Prediction, double Label)>();
+        await using (var take = new NpgsqlCommand(
+                         """
+                         UPDATE predictions SET labelled = true
+                         WHERE model = $1 AND version = $2 AND request_id = ANY($3) AND NOT labelled
+                         RETURNING request_id, count_window, window_key, predicted_at, prediction
+                         """, connection, transaction))
+        {
+            take.Parameters.Add(new NpgsqlParameter { Value = model });
+            take.Parameters.Add(new NpgsqlParameter { Value = version });
+            take.Parameters.Add(new NpgsqlParameter { Value = byRequest.Keys.ToArray() });
+            await using var reader = await take.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var requestId = reader.GetString(0);
+                joined.Add((reader.GetBoolean(1), reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3), requestId, reader.GetDouble(4), byRequest[requestId]));
+            }
+        }
+
+        joined.Sort((a, b) => a.At != b.At ? a.At.CompareTo(b.At) : string.CompareOrdinal(a.RequestId, b.RequestId));
+        var errors = new double[joined.Count];
+        // Windows in key order, so concurrent label batches lock their rows in one order.
+        foreach (var window in joined.Select((j, i) => (j, i)).GroupBy(x => (x.j.CountWindow, x.j.Key)).OrderBy(g => g.Key.Key))
+        {
+            TaskPerformance performance;
+            var key = new DueWindow(model, version, window.Key.CountWindow, window.Key.Key);
+            await using (var locked = new NpgsqlCommand(
+                             """
+                             INSERT INTO window_performance AS w (model, version, count_window, window_key) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (model, version, count_window, window_key) DO UPDATE SET labelled = w.labelled
+                             RETURNING performance
+                             """, connection, transaction))
+            {
+                // The upsert locks the row, whether it inserted it or found it.
+                AddWindow(locked, key);
+                var stored = await locked.ExecuteScalarAsync(cancellationToken);
+                performance = stored is byte[] bytes ? PerformanceCodec.Decode(bytes) : TaskPerformance.For(spec.Task, spec.Threshold);
+            }
+
+            foreach (var (j, i) in window)
+            {
+                errors[i] = performance.Add(j.Prediction, j.Label);
+            }
+
+            await using var save = new NpgsqlCommand(
+                "UPDATE window_performance SET performance = $5, labelled = $6 WHERE model = $1 AND version = $2 AND count_window = $3 AND window_key = $4",
+                connection, transaction);
+            AddWindow(save, key);
+            save.Parameters.Add(new NpgsqlParameter { Value = PerformanceCodec.Encode(performance) });
+            save.Parameters.Add(new NpgsqlParameter { Value = performance.Count });
+            await save.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var drifts = joined.Count > 0 ? await FeedDetectorsAsync(connection, transaction, reference, joined.Select(j => j.At).ToList(), errors, cancellationToken) : [];
+        await transaction.CommitAsync(cancellationToken);
+        return new LabelOutcome(joined.Count, labels.Count - joined.Count, drifts);
+    }
+
+    private static async Task<List<string>> FeedDetectorsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, StoredReference reference, IReadOnlyList<DateTimeOffset> at, double[] errors,
+        CancellationToken cancellationToken)
+    {
+        var (model, version) = (reference.Model, reference.Version);
+        var names = DetectorsOf(reference.Prediction!.Task);
+        await using (var create = new NpgsqlCommand(
+                         """
+                         INSERT INTO detectors (model, version, detector, state, last_state)
+                         SELECT $1, $2, d, '{}', 'Stable' FROM unnest($3::text[]) AS d ON CONFLICT DO NOTHING
+                         """, connection, transaction))
+        {
+            create.Parameters.Add(new NpgsqlParameter { Value = model });
+            create.Parameters.Add(new NpgsqlParameter { Value = version });
+            create.Parameters.Add(new NpgsqlParameter { Value = names.ToArray() });
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var detectors = new List<(string Name, IConceptDriftDetector Detector, long Fed, long Drifts, DateTimeOffset? LastDrift)>();
+        await using (var load = new NpgsqlCommand(
+                         "SELECT detector, state, fed, drifts, last_drift_at FROM detectors WHERE model = $1 AND version = $2 AND detector = ANY($3) ORDER BY detector FOR UPDATE",
+                         connection, transaction))
+        {
+            load.Parameters.Add(new NpgsqlParameter { Value = model });
+            load.Parameters.Add(new NpgsqlParameter { Value = version });
+            load.Parameters.Add(new NpgsqlParameter { Value = names.ToArray() });
+            await using var reader = await load.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var detector = NewDetector(reader.GetString(0));
+                var state = reader.GetFieldValue<double[]>(1);
+                if (state.Length > 0)
+                {
+                    detector.Restore(state);
+                }
+
+                detectors.Add((reader.GetString(0), detector, reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)));
+            }
+        }
+
+        var announced = await AnnouncedAsync(connection, transaction, model, version, cancellationToken);
+        var drifted = new List<string>();
+        var events = new List<IIntegrationEvent>();
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        foreach (var (name, detector, fed, drifts, lastDrift) in detectors)
+        {
+            var last = Detectors.DetectorState.Stable;
+            var signalled = 0;
+            DateTimeOffset? driftAt = lastDrift;
+            for (var i = 0; i < errors.Length; i++)
+            {
+                last = detector.Update(errors[i]);
+                if (last == Detectors.DetectorState.Drift)
+                {
+                    signalled++;
+                    driftAt = at[i];
+                    if (signalled == 1 && announced is not null)
+                    {
+                        events.Add(new ConceptDriftDetected
+                        {
+                            Actor = "drift",
+                            Model = model,
+                            Version = version,
+                            Detector = name,
+                            Values = fed + i + 1,
+                            PredictedAt = at[i],
+                            RecentError = errors.Average(),
+                        });
+                    }
+                }
+            }
+
+            if (signalled > 0)
+            {
+                drifted.Add(name);
+            }
+
+            var update = new NpgsqlBatchCommand(
+                "UPDATE detectors SET state = $4, last_state = $5, fed = $6, drifts = $7, last_drift_at = $8 WHERE model = $1 AND version = $2 AND detector = $3");
+            update.Parameters.Add(new NpgsqlParameter { Value = model });
+            update.Parameters.Add(new NpgsqlParameter { Value = version });
+            update.Parameters.Add(new NpgsqlParameter { Value = name });
+            update.Parameters.Add(new NpgsqlParameter { Value = detector.Save() });
+            update.Parameters.Add(new NpgsqlParameter { Value = (signalled > 0 ? Detectors.DetectorState.Drift : last).ToString() });
+            update.Parameters.Add(new NpgsqlParameter { Value = fed + errors.Length });
+            update.Parameters.Add(new NpgsqlParameter { Value = drifts + signalled });
+            update.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz, Value = driftAt is { } d ? d : DBNull.Value });
+            batch.BatchCommands.Add(update);
+        }
+
+        await batch.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.EnqueueAsync(events, cancellationToken);
+        return drifted;
+    }
+
+    /// <summary>Forgets predictions made before <paramref name="before"/>: their labels will not join any more.</summary>
+    public async Task<int> ExpirePredictionsAsync(DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("DELETE FROM predictions WHERE predicted_at < $1");
+        command.Parameters.Add(new NpgsqlParameter { Value = before });
+        return await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    // ------------------------------------------------------------------ policies
+
+    /// <summary>The columns of the newest reference of any version of <paramref name="model"/>, or null when it has none.</summary>
+    public async Task<Dictionary<string, Profiles.ColumnKind>?> NewestSchemaAsync(string model, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT columns::text FROM reference_profiles WHERE model = $1 ORDER BY created_at DESC LIMIT 1");
+        command.Parameters.Add(new NpgsqlParameter { Value = model });
+        if (await command.ExecuteScalarAsync(cancellationToken) is not string columns)
+        {
+            return null;
+        }
+
+        using var document = System.Text.Json.JsonDocument.Parse(columns);
+        return document.RootElement.EnumerateArray().ToDictionary(
+            c => c.GetProperty("name").GetString()!, c => System.Enum.Parse<Profiles.ColumnKind>(c.GetProperty("kind").GetString()!), StringComparer.Ordinal);
+    }
+
+    /// <summary>Stores a new revision of a model's monitoring policy and records it in the ledger.</summary>
+    public async Task<MonitoringPolicy> SavePolicyAsync(MonitoringPolicy policy, string reason, string actor, CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var stored = policy.Clone();
+        stored.Reason = reason;
+        stored.CreatedBy = actor;
+        stored.CreatedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        // Revisions of one model are numbered one at a time.
+        await using (var serialize = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtextextended('drift-policy:' || $1, 0))", connection, transaction))
+        {
+            serialize.Parameters.Add(new NpgsqlParameter { Value = policy.Model });
+            await serialize.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var next = new NpgsqlCommand("SELECT coalesce(max(revision), 0) + 1 FROM monitoring_policies WHERE model = $1", connection, transaction))
+        {
+            next.Parameters.Add(new NpgsqlParameter { Value = policy.Model });
+            stored.Revision = (int)(await next.ExecuteScalarAsync(cancellationToken))!;
+        }
+
+        await using (var insert = new NpgsqlCommand(
+                         "INSERT INTO monitoring_policies (model, revision, policy, reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)", connection, transaction))
+        {
+            insert.Parameters.Add(new NpgsqlParameter { Value = stored.Model });
+            insert.Parameters.Add(new NpgsqlParameter { Value = stored.Revision });
+            insert.Parameters.Add(new NpgsqlParameter { Value = stored.ToByteArray() });
+            insert.Parameters.Add(new NpgsqlParameter { Value = reason });
+            insert.Parameters.Add(new NpgsqlParameter { Value = actor });
+            insert.Parameters.Add(new NpgsqlParameter { Value = stored.CreatedAt.ToDateTimeOffset() });
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.EnqueueAsync(new MonitoringPolicyChanged
+        {
+            Actor = actor,
+            Model = stored.Model,
+            Revision = stored.Revision,
+            Policy = JsonFormatter.Default.Format(stored),
+            Reason = reason,
+        }, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return stored;
+    }
+
+    /// <summary>A model's newest monitoring policy, or null.</summary>
+    public async Task<MonitoringPolicy?> GetPolicyAsync(string model, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand("SELECT policy FROM monitoring_policies WHERE model = $1 ORDER BY revision DESC LIMIT 1");
+        command.Parameters.Add(new NpgsqlParameter { Value = model });
+        return await command.ExecuteScalarAsync(cancellationToken) is byte[] bytes ? MonitoringPolicy.Parser.ParseFrom(bytes) : null;
+    }
+
+    // ------------------------------------------------------------------ status
+
+    /// <summary>Every watched version (and with <paramref name="includeUnwatched"/>, every version the service knows): its latest report, watch and detectors.</summary>
+    public async Task<List<ModelStatus>> StatusAsync(bool includeUnwatched, CancellationToken cancellationToken)
+    {
+        var statuses = new SortedDictionary<(string Model, string Version), ModelStatus>();
+        ModelStatus Of(string model, string version)
+        {
+            if (!statuses.TryGetValue((model, version), out var status))
+            {
+                statuses[(model, version)] = status = new ModelStatus { Model = model, Version = version };
+            }
+
+            return status;
+        }
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using (var watches = new NpgsqlCommand("SELECT model, version, watched, since, drifting FROM watches", connection))
+        await using (var reader = await watches.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                if (reader.GetBoolean(2) || includeUnwatched)
+                {
+                    var status = Of(reader.GetString(0), reader.GetString(1));
+                    status.Watched = reader.GetBoolean(2);
+                    status.WatchedSince = status.Watched ? Timestamp.FromDateTimeOffset(reader.GetFieldValue<DateTimeOffset>(3)) : null;
+                    status.Drifting = reader.GetBoolean(4);
+                }
+            }
+        }
+
+        await using (var references = new NpgsqlCommand("SELECT DISTINCT model, version FROM reference_profiles", connection))
+        await using (var reader = await references.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var key = (reader.GetString(0), reader.GetString(1));
+                if (includeUnwatched || statuses.ContainsKey(key))
+                {
+                    Of(key.Item1, key.Item2).HasReference = true;
+                }
+            }
+        }
+
+        foreach (var report in await LatestReportsAsync(cancellationToken))
+        {
+            if (statuses.TryGetValue((report.Model, report.Version), out var status))
+            {
+                status.Latest = report;
+            }
+        }
+
+        await using (var detectors = new NpgsqlCommand(
+                         "SELECT model, version, detector, last_state, fed, drifts, last_drift_at, state FROM detectors ORDER BY model, version, detector", connection))
+        await using (var reader = await detectors.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                if (!statuses.TryGetValue((reader.GetString(0), reader.GetString(1)), out var status))
+                {
+                    continue;
+                }
+
+                var name = reader.GetString(2);
+                var described = new DetectorStatus
+                {
+                    Detector = name,
+                    State = System.Enum.Parse<Detectors.DetectorState>(reader.GetString(3)) switch
+                    {
+                        Detectors.DetectorState.Drift => V1.DetectorState.Drift,
+                        Detectors.DetectorState.Warning => V1.DetectorState.Warning,
+                        _ => V1.DetectorState.Stable,
+                    },
+                    Values = reader.GetInt64(4),
+                    Drifts = reader.GetInt64(5),
+                    LastDriftAt = reader.IsDBNull(6) ? null : Timestamp.FromDateTimeOffset(reader.GetFieldValue<DateTimeOffset>(6)),
+                };
+                var state = reader.GetFieldValue<double[]>(7);
+                if (name == "ADWIN" && state.Length > 0)
+                {
+                    var adwin = new Adwin();
+                    adwin.Restore(state);
+                    described.Mean = adwin.Mean;
+                }
+
+                status.Detectors.Add(described);
+            }
+        }
+
+        return [.. statuses.Values];
+    }
+
+    /// <summary>
+    /// One column's (or the prediction's) scores over a version's windows, newest first: the points of the
+    /// <paramref name="pageSize"/> reports from <paramref name="offset"/>, and how many reports were read (one more
+    /// than the page, when there is a next one).
+    /// </summary>
+    public async Task<(List<ColumnScorePoint> Points, int Reports)> ColumnHistoryAsync(
+        string model, string version, string column, int pageSize, long offset, CancellationToken cancellationToken)
+    {
+        var reports = await ListReportsAsync(model, version, pageSize + 1, offset, cancellationToken);
+        var points = new List<ColumnScorePoint>();
+        foreach (var report in reports.Take(pageSize))
+        {
+            var scored = report.Columns.FirstOrDefault(c => c.Column == column) ?? (report.Prediction?.Column == column ? report.Prediction : null);
+            if (scored is null)
+            {
+                continue;
+            }
+
+            var point = new ColumnScorePoint
+            {
+                WindowStart = report.WindowStart,
+                WindowEnd = report.WindowEnd,
+                Rows = report.Rows,
+                Method = scored.Method,
+                Statistic = scored.Statistic,
+                Effect = scored.Effect,
+                Threshold = scored.Threshold,
+                Drifted = scored.Drifted,
+                MissingRate = scored.MissingRate,
+            };
+            if (scored.HasPValue)
+            {
+                point.PValue = scored.PValue;
+            }
+
+            points.Add(point);
+        }
+
+        return (points, reports.Count);
+    }
+}

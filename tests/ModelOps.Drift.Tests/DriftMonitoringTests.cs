@@ -1,0 +1,431 @@
+using System.Text.Json;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Grpc.Net.Client;
+using MassTransit;
+using ModelOps.AppHost.Hosting;
+using ModelOps.Contracts.Registry.V1;
+using ModelOps.Drift.Client;
+using ModelOps.Drift.V1;
+using ModelOps.ServiceDefaults.Messaging;
+using ModelOps.Testing;
+using Npgsql;
+
+using static ModelOps.Drift.Tests.DriftTraffic;
+
+namespace ModelOps.Drift.Tests;
+
+/// <summary>
+/// The drift service as a real process, past the features: predictions and their late labels, per-window performance,
+/// concept drift on the error stream, prediction drift, watching what the registry puts in Production, and a model's
+/// monitoring policy.
+/// </summary>
+public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, ITestOutputHelper output) : IAsyncLifetime
+{
+    private ProjectResource _service = null!;
+    private TestEnvironment _environment = null!;
+    private GrpcChannel _channel = null!;
+    private DriftClient _pipeline = null!;
+    private DriftClient _serving = null!;
+    private DriftClient _admin = null!;
+    private IBusControl? _bus;
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _environment = await infrastructure.CreateEnvironmentAsync(nameof(DriftMonitoringTests), Cancellation);
+        _service = new ProjectResource("drift", new Projects.ModelOps_Drift(), infrastructure.Context);
+        var settings = _environment.ServiceConfiguration("drift");
+        settings["Drift:ReportEvery"] = "00:00:00.500";
+        foreach (var (key, value) in settings)
+        {
+            _service.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
+        }
+
+        await _service.StartAsync(Cancellation);
+        _channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        _pipeline = new DriftClient(Invoker(_channel, _environment.Tokens, "trainer", "pipeline"));
+        _serving = new DriftClient(Invoker(_channel, _environment.Tokens, "service:serving", "service"));
+        _admin = new DriftClient(Invoker(_channel, _environment.Tokens, "ops", "admin"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_bus is not null)
+        {
+            await _bus.StopAsync(CancellationToken.None);
+        }
+
+        _channel.Dispose();
+        await _service.StopAsync();
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task LabelsJoinTheirPredictionsIntoEachWindowsPerformanceAndAChangedConceptIsAnnounced()
+    {
+        var model = $"churn-{Guid.NewGuid():N}"[..13];
+        var header = Header(model, new WindowPolicy { Records = 2000 });
+        header.Columns.Add(new Column { Name = "score", Kind = ColumnKind.Numeric });
+        header.PredictionColumn = "score";
+        header.Task = ModelTask.BinaryClassification;
+        var training = new LoanTraffic(21);
+        var reference = await _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 5000).Select(_ =>
+        {
+            var features = training.Features(shifted: false);
+            features["score"] = Value.ForNumber(Score(features));
+            return new Row { Values = { features } };
+        }), Cancellation);
+        Assert.Equal(("score", ModelTask.BinaryClassification, 0.5), (reference.PredictionColumn, reference.Task, reference.DecisionThreshold));
+        await _admin.Raw.SetWatchAsync(new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "scored outside the registry" },
+            cancellationToken: Cancellation);
+
+        // 8000 predictions in four windows, one millisecond apart; the prediction travels in its own field.
+        var traffic = new LoanTraffic(22);
+        var start = DateTimeOffset.UtcNow;
+        var records = Enumerable.Range(0, 8000).Select(i =>
+        {
+            var features = traffic.Features(shifted: false);
+            return new InferenceRecord
+            {
+                Model = model, Version = "1", RequestId = $"q{i}", Timestamp = Timestamp.FromDateTimeOffset(start.AddMilliseconds(i)),
+                Features = { features }, Prediction = Value.ForNumber(Score(features)),
+            };
+        }).ToList();
+        Assert.Equal(8000, (await _serving.IngestAsync(records, Cancellation)).Accepted);
+
+        // The outcomes: drawn from the score for the first half; for the second the relation turns around (a changed
+        // concept with unchanged inputs), so the model's error rate jumps.
+        var outcomes = new Random(23);
+        var labels = records.Select((r, i) =>
+        {
+            var p = r.Prediction.NumberValue;
+            return outcomes.NextDouble() < (i < 4000 ? p : 1 - p);
+        }).ToList();
+        var first = Enumerable.Range(0, 4000).Select(i => new Label { RequestId = $"q{i}", Value = Value.ForBool(labels[i]) })
+            .Concat(Enumerable.Range(0, 10).Select(i => new Label { RequestId = $"unknown-{i}", Value = Value.ForNumber(1) }))
+            .Concat(Enumerable.Range(0, 5).Select(i => new Label { RequestId = $"q{i}", Value = Value.ForBool(labels[i]) }))
+            .ToList();
+        var answer = await _serving.IngestLabelsAsync(model, "1", first, Cancellation);
+        Assert.Equal((4000L, 15L), (answer.Matched, answer.Unmatched));
+        Assert.DoesNotContain("ADWIN", answer.Drifts);
+        Assert.DoesNotContain("PAGE_HINKLEY", answer.Drifts);
+        answer = await _serving.IngestLabelsAsync(model, "1",
+            Enumerable.Range(4000, 4000).Select(i => new Label { RequestId = $"q{i}", Value = Value.ForNumber(labels[i] ? 1 : 0) }), Cancellation);
+        Assert.Equal((4000L, 0L), (answer.Matched, answer.Unmatched));
+        Assert.Equal(["ADWIN", "DDM", "PAGE_HINKLEY"], answer.Drifts);
+        // Sent again, they join nothing and change nothing.
+        var again = await _serving.IngestLabelsAsync(model, "1", first.Take(4000), Cancellation);
+        Assert.Equal((0L, 4000L), (again.Matched, again.Unmatched));
+
+        List<WindowReport> reports = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (reports = [.. (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 4,
+            TimeSpan.FromSeconds(30)));
+        reports.Reverse();
+        for (var w = 0; w < 4; w++)
+        {
+            // Each window's performance against brute force over its own 2000 (score, label) pairs.
+            var pairs = Enumerable.Range(2000 * w, 2000).Select(i => (Score: records[i].Prediction.NumberValue, Label: labels[i])).ToList();
+            var performance = reports[w].Performance;
+            Assert.Equal((2000L, 2000L), (performance.Predictions, performance.Labelled));
+            var c = performance.Classification;
+            long tp = pairs.Count(p => p.Label && p.Score >= 0.5), fp = pairs.Count(p => !p.Label && p.Score >= 0.5);
+            long tn = pairs.Count(p => !p.Label && p.Score < 0.5), fn = pairs.Count(p => p.Label && p.Score < 0.5);
+            Assert.Equal((tp, fp, tn, fn), (c.TruePositives, c.FalsePositives, c.TrueNegatives, c.FalseNegatives));
+            Assert.Equal((tp + tn) / 2000.0, c.Accuracy, 12);
+            Assert.Equal(2.0 * tp / ((2 * tp) + fp + fn), c.F1, 12);
+            Assert.Equal(pairs.Average(p => -Math.Log(p.Label ? p.Score : 1 - p.Score)), c.LogLoss, 9);
+            var positives = pairs.Where(p => p.Label).Select(p => p.Score).ToList();
+            var negatives = pairs.Where(p => !p.Label).Select(p => p.Score).ToList();
+            var auc = positives.Sum(p => negatives.Sum(n => p > n ? 1.0 : p == n ? 0.5 : 0)) / ((double)positives.Count * negatives.Count);
+            Assert.InRange(Math.Abs(c.Auc - auc), 0, c.AucBound + 1e-12);
+            output.WriteLine($"window {w}: accuracy {c.Accuracy:F3}, AUC {c.Auc:F3}, log loss {c.LogLoss:F3}");
+        }
+
+        Assert.True(reports[0].Performance.Classification.Accuracy > 0.6 && reports[3].Performance.Classification.Accuracy < 0.4);
+
+        // The page shows the window's performance, the accuracy over the four windows, and the model's output apart.
+        var page = (await _serving.Raw.RenderWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", WindowStart = reports[3].WindowStart },
+            cancellationToken: Cancellation)).Html;
+        var document = System.Xml.Linq.XDocument.Parse(page.Replace("<!DOCTYPE html>", "", StringComparison.Ordinal));
+        var sections = document.Descendants("section").ToList();
+        Assert.Equal(["Performance", "Model output: score", "income", "age", "debt", "tenure", "region", "owner"],
+            sections.Select(s => s.Element("h2")!.Nodes().OfType<System.Xml.Linq.XText>().First().Value.Trim()));
+        Assert.Contains(sections[0].Descendants("tr"), r => r.Element("th")!.Value == "accuracy" &&
+            r.Element("td")!.Value == reports[3].Performance.Classification.Accuracy.ToString("G4", System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(4, sections[0].Descendants().Count(e => e.Name.LocalName == "circle"));
+        // The inputs did not move: no data drift, and the predictions' distribution held too.
+        Assert.All(reports, r => Assert.DoesNotContain(r.Columns, c => c.Drifted));
+        Assert.All(reports, r => Assert.False(r.Prediction.Drifted));
+        Assert.DoesNotContain(reports[0].Columns, c => c.Column == "score");
+
+        // Each detector announced the change once, after it happened.
+        var events = (await OutboxAsync(_environment.DatabaseConnectionString, model, Cancellation)).Where(e => e.Type == "ConceptDriftDetected").ToList();
+        Assert.Equal(["ADWIN", "DDM", "PAGE_HINKLEY"], events.Select(e => e.Payload.RootElement.GetProperty("detector").GetString()).Order());
+        foreach (var e in events)
+        {
+            var at = (int)(e.Payload.RootElement.GetProperty("predictedAt").GetDateTimeOffset() - start).TotalMilliseconds;
+            Assert.InRange(at, 4000, 7999);
+            output.WriteLine($"{e.Payload.RootElement.GetProperty("detector").GetString()}: drift signalled {at - 4000} labels after the change");
+        }
+
+        var status = (await _serving.Raw.GetStatusAsync(new GetStatusRequest(), cancellationToken: Cancellation)).Models.Single(m => m.Model == model);
+        Assert.True(status.Watched && status.HasReference);
+        Assert.Equal(["ADWIN", "DDM", "PAGE_HINKLEY"], status.Detectors.Select(d => d.Detector));
+        Assert.All(status.Detectors, d => Assert.Equal(8000, d.Values));
+        Assert.All(status.Detectors, d => Assert.True(d.Drifts >= 1));
+        Assert.InRange(status.Detectors[0].Mean, 0.5, 1);
+
+        // Bad labels name the label; labels of a version whose reference names no task have nothing to join.
+        var bad = await Assert.ThrowsAsync<RpcException>(() => _serving.IngestLabelsAsync(model, "1",
+            [new Label { RequestId = "q1", Value = Value.ForNumber(0.5) }, new Label { RequestId = "", Value = Value.ForBool(true) }], Cancellation));
+        Assert.Equal(["messages[0].labels[0].value", "messages[0].labels[1].request_id"], Violations(bad).Select(v => v.Field));
+        var plain = $"plain-{Guid.NewGuid():N}"[..13];
+        await _pipeline.SetReferenceAsync(Header(plain, new WindowPolicy { Records = 10 }), Rows(new LoanTraffic(3), 100), Cancellation);
+        Assert.Equal(StatusCode.FailedPrecondition, (await Assert.ThrowsAsync<RpcException>(() =>
+            _serving.IngestLabelsAsync(plain, "1", [new Label { RequestId = "a", Value = Value.ForBool(true) }], Cancellation))).StatusCode);
+        var noPrediction = await Assert.ThrowsAsync<RpcException>(() => _serving.IngestAsync(
+            [new InferenceRecord { Model = plain, Version = "1", Features = { new LoanTraffic(4).Features(false) }, Prediction = Value.ForNumber(0.3) }], Cancellation));
+        Assert.Equal("messages[0].records[0].prediction", Violations(noPrediction).Single().Field);
+        var outOfRange = await Assert.ThrowsAsync<RpcException>(() => _serving.IngestAsync(
+            [new InferenceRecord { Model = model, Version = "1", Features = { new LoanTraffic(4).Features(false) }, Prediction = Value.ForNumber(1.5) }], Cancellation));
+        Assert.Equal("messages[0].records[0].prediction", Violations(outOfRange).Single().Field);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task ARegressionsShiftedOutputIsPredictionDriftAndItsErrorsAreMeasured()
+    {
+        var model = $"amount-{Guid.NewGuid():N}"[..14];
+        var header = Header(model, new WindowPolicy { Records = 3000 });
+        header.Columns.Add(new Column { Name = "amount", Kind = ColumnKind.Numeric });
+        header.PredictionColumn = "amount";
+        header.Task = ModelTask.Regression;
+        var training = new LoanTraffic(31);
+        await _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 5000).Select(_ =>
+        {
+            var features = training.Features(shifted: false);
+            features["amount"] = Value.ForNumber(Amount(features, 0));
+            return new Row { Values = { features } };
+        }), Cancellation);
+        await _admin.Raw.SetWatchAsync(new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "canary" }, cancellationToken: Cancellation);
+
+        // Two windows as one column-by-column batch; in the second the model's output rises by 8,000 on the same inputs.
+        var traffic = new LoanTraffic(32);
+        var features = Enumerable.Range(0, 6000).Select(_ => traffic.Features(shifted: false)).ToList();
+        var predictions = features.Select((f, i) => Amount(f, i < 3000 ? 0 : 8_000)).ToList();
+        var batch = Batch(model, features);
+        batch.RequestIds.Add(Enumerable.Range(0, 6000).Select(i => $"a{i}"));
+        batch.Columns.Add(new BatchColumn { Name = "amount", Numbers = { predictions } });
+        Assert.Equal(6000, (await _serving.IngestBatchesAsync([batch], Cancellation)).Accepted);
+        var actual = features.Select(f => Amount(f, 0) + (f["age"].NumberValue * 37 % 500)).ToList();
+        var answer = await _serving.IngestLabelsAsync(model, "1", actual.Select((y, i) => new Label { RequestId = $"a{i}", Value = Value.ForNumber(y) }), Cancellation);
+        Assert.Equal(6000, answer.Matched);
+
+        List<WindowReport> reports = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (reports = [.. (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 2,
+            TimeSpan.FromSeconds(30)));
+        reports.Reverse();
+        Assert.Equal([false, true], reports.Select(r => r.Prediction.Drifted));
+        Assert.All(reports, r => Assert.Equal(0, r.DriftShare));
+        for (var w = 0; w < 2; w++)
+        {
+            var errors = Enumerable.Range(3000 * w, 3000).Select(i => predictions[i] - actual[i]).ToList();
+            Assert.Equal(Math.Sqrt(errors.Average(e => e * e)), reports[w].Performance.Regression.Rmse, 9);
+            Assert.Equal(errors.Average(Math.Abs), reports[w].Performance.Regression.Mae, 9);
+        }
+
+        // Announced as drift of the output alone.
+        var detected = Assert.Single(await OutboxAsync(_environment.DatabaseConnectionString, model, Cancellation), e => e.Type == "DriftDetected");
+        Assert.True(detected.Payload.RootElement.GetProperty("predictionDrifted").GetBoolean());
+        Assert.Equal(["amount"], detected.Payload.RootElement.GetProperty("columns").EnumerateArray().Select(c => c.GetProperty("column").GetString()));
+
+        // The output's score over time, like any column's.
+        var history = await _serving.Raw.GetColumnHistoryAsync(new GetColumnHistoryRequest { Model = model, Version = "1", Column = "amount" }, cancellationToken: Cancellation);
+        Assert.Equal([true, false], history.Points.Select(p => p.Drifted));
+        Assert.Equal(reports[1].Prediction.Statistic, history.Points[0].Statistic);
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task VersionsAreWatchedWhileTheRegistryHasThemInProductionAndOnlyTheirDriftIsAnnounced()
+    {
+        var model = $"loans-{Guid.NewGuid():N}"[..13];
+        var now = DateTimeOffset.UtcNow;
+        StageChanged Move(int version, string? from, string to, DateTimeOffset at) => new()
+        {
+            Actor = "reviewer-2", Model = model, Version = version, RunId = new string('a', 32), From = from, To = to, ArtifactSha256 = new string('0', 64),
+            Override = false, Reason = "ship it", OccurredAt = at,
+        };
+
+        // Version 1 enters Production before it has a reference: watched, but not monitored.
+        await PublishUntilAsync(Move(1, "stage:STAGING", "stage:PRODUCTION", now), async () =>
+            (await StatusAsync(model, "1", includeUnwatched: false)) is { Watched: true });
+        var status = await StatusAsync(model, "1", includeUnwatched: false);
+        Assert.False(status!.HasReference);
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 2000 }, "1"), Rows(new LoanTraffic(41), 10_000), Cancellation);
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 2000 }, "2"), Rows(new LoanTraffic(41), 10_000), Cancellation);
+        Assert.True((await StatusAsync(model, "1", includeUnwatched: false))!.HasReference);
+        Assert.Null(await StatusAsync(model, "2", includeUnwatched: false));
+
+        // Shifted traffic for both: only the watched version's drift is announced; the other is reported all the same.
+        var traffic = new LoanTraffic(42);
+        await _serving.IngestAsync(Enumerable.Range(0, 2000).SelectMany(_ => new[] { "1", "2" }).Select(v => new InferenceRecord
+        {
+            Model = model, Version = v, Features = { traffic.Features(shifted: true) },
+        }), Cancellation);
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (await StatusAsync(model, "2", includeUnwatched: true))?.Latest is not null && (await StatusAsync(model, "1", includeUnwatched: false))?.Latest is not null,
+            TimeSpan.FromSeconds(30)));
+        Assert.Contains((await StatusAsync(model, "2", includeUnwatched: true))!.Latest.Columns, c => c.Drifted);
+        var detected = Assert.Single(await OutboxAsync(_environment.DatabaseConnectionString, model, Cancellation), e => e.Type == "DriftDetected");
+        Assert.Equal("1", detected.Payload.RootElement.GetProperty("version").GetString());
+        Assert.True((await StatusAsync(model, "1", includeUnwatched: false))!.Drifting);
+
+        // Version 2 replaces it: 1 leaves Production, 2 enters. An older event delivered late changes nothing.
+        await PublishUntilAsync(Move(1, "stage:PRODUCTION", "stage:ARCHIVED", now.AddMinutes(2)), async () =>
+            (await StatusAsync(model, "1", includeUnwatched: false)) is null);
+        await PublishUntilAsync(Move(2, "stage:STAGING", "stage:PRODUCTION", now.AddMinutes(2)), async () =>
+            (await StatusAsync(model, "2", includeUnwatched: false)) is { Watched: true });
+        await PublishUntilAsync(Move(1, "stage:STAGING", "stage:PRODUCTION", now.AddMinutes(1)), async () =>
+            await InboxCountAsync() >= 4);
+        var one = await StatusAsync(model, "1", includeUnwatched: true);
+        Assert.False(one!.Watched);
+        Assert.False(one.Drifting);
+        // Aliases do not start a watch.
+        await PublishUntilAsync(Move(3, null, "alias:challenger", now.AddMinutes(3)), async () => await InboxCountAsync() >= 5);
+        Assert.Null(await StatusAsync(model, "3", includeUnwatched: true));
+    }
+
+    [Fact(Timeout = 180_000)]
+    public async Task AModelsMonitoringPolicyChoosesMethodsThresholdsAndWeightsAndIsCheckedAgainstItsColumns()
+    {
+        var model = $"policy-{Guid.NewGuid():N}"[..14];
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 2000 }), Rows(new LoanTraffic(51), 10_000), Cancellation);
+
+        var bad = await Assert.ThrowsAsync<RpcException>(async () => await _pipeline.Raw.SetMonitoringPolicyAsync(new SetMonitoringPolicyRequest
+        {
+            Policy = new MonitoringPolicy
+            {
+                Model = model,
+                Rules =
+                {
+                    new V1.ColumnRule { Column = "salary", Method = DriftMethod.PopulationStabilityIndex },
+                    new V1.ColumnRule { Column = "region", Method = DriftMethod.KolmogorovSmirnov },
+                    new V1.ColumnRule { Column = "age", Method = DriftMethod.ChiSquare, Threshold = 5 },
+                    new V1.ColumnRule { Column = "age", Method = DriftMethod.TotalVariation },
+                },
+                Importance = { ["income"] = -1, ["height"] = 2 },
+                DatasetThreshold = 2,
+            },
+        }, cancellationToken: Cancellation));
+        Assert.Equal(
+        [
+            "reason", "policy.dataset_threshold", "policy.rules[0].column", "policy.rules[1].method", "policy.rules[2].threshold",
+            "policy.rules[3].column", "policy.importance[income]", "policy.importance[height]",
+        ], Violations(bad).Select(v => v.Field));
+
+        // Income by PSI, region by total variation; income and debt carry most of the weight, and the dataset is
+        // judged by the weighted share.
+        var policy = new MonitoringPolicy
+        {
+            Model = model,
+            Rules =
+            {
+                new V1.ColumnRule { Column = "income", Method = DriftMethod.PopulationStabilityIndex, Threshold = 0.1 },
+                new V1.ColumnRule { Column = "region", Method = DriftMethod.TotalVariation },
+            },
+            Importance = { ["income"] = 5, ["debt"] = 3, ["age"] = 1, ["tenure"] = 1, ["region"] = 1, ["owner"] = 1 },
+            Weighted = true,
+        };
+        var stored = await _pipeline.Raw.SetMonitoringPolicyAsync(new SetMonitoringPolicyRequest { Policy = policy, Reason = "income matters most" },
+            cancellationToken: Cancellation);
+        Assert.Equal((1, "trainer"), (stored.Revision, stored.CreatedBy));
+        Assert.Equal(stored, await _pipeline.Raw.GetMonitoringPolicyAsync(new GetMonitoringPolicyRequest { Model = model }, cancellationToken: Cancellation));
+        Assert.Contains(await OutboxAsync(_environment.DatabaseConnectionString, model, Cancellation), e => e.Type == "MonitoringPolicyChanged" && e.Payload.RootElement.GetProperty("revision").GetInt32() == 1);
+
+        var traffic = new LoanTraffic(52);
+        await _serving.IngestAsync(Enumerable.Range(0, 4000).Select(i => new InferenceRecord
+        {
+            Model = model, Version = "1", Features = { traffic.Features(shifted: i >= 2000) },
+        }), Cancellation);
+        List<WindowReport> reports = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (reports = [.. (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 2,
+            TimeSpan.FromSeconds(30)));
+        var shifted = reports[0];
+        Assert.Equal(DriftMethod.PopulationStabilityIndex, shifted.Columns.Single(c => c.Column == "income").Method);
+        Assert.Equal(0.1, shifted.Columns.Single(c => c.Column == "income").Threshold);
+        Assert.Equal(DriftMethod.TotalVariation, shifted.Columns.Single(c => c.Column == "region").Method);
+        Assert.Equal(DriftMethod.NormedWasserstein, shifted.Columns.Single(c => c.Column == "age").Method);
+        Assert.Equal(["income", "debt"], shifted.Columns.Where(c => c.Drifted).Select(c => c.Column));
+        Assert.Equal(2 / 6.0, shifted.DriftShare, 12);
+        Assert.Equal(8 / 12.0, shifted.WeightedDriftShare, 12);
+        Assert.True(shifted.DatasetDrifted);
+        Assert.False(reports[1].DatasetDrifted);
+
+        // The income score over the windows, a page at a time.
+        var page = await _serving.Raw.GetColumnHistoryAsync(new GetColumnHistoryRequest { Model = model, Version = "1", Column = "income", PageSize = 1 },
+            cancellationToken: Cancellation);
+        Assert.Equal(shifted.WindowStart, page.Points.Single().WindowStart);
+        Assert.True(page.Points[0].Drifted);
+        var next = await _serving.Raw.GetColumnHistoryAsync(new GetColumnHistoryRequest
+        {
+            Model = model, Version = "1", Column = "income", PageSize = 1, PageToken = page.NextPageToken,
+        }, cancellationToken: Cancellation);
+        Assert.Equal((reports[1].WindowStart, false, ""), (next.Points.Single().WindowStart, next.Points[0].Drifted, next.NextPageToken));
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => _serving.Raw.GetColumnHistoryAsync(
+            new GetColumnHistoryRequest { Model = model, Version = "1", Column = "salary" }, cancellationToken: Cancellation).ResponseAsync);
+        Assert.Equal("column", Violations(unknown).Single().Field);
+
+        // Only a pipeline or an admin sets a policy; only an admin watches by hand.
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => _serving.Raw.SetMonitoringPolicyAsync(
+            new SetMonitoringPolicyRequest { Policy = policy, Reason = "r" }, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => _pipeline.Raw.SetWatchAsync(
+            new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "r" }, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
+    }
+
+    // A fixed logistic model of default risk from income and debt.
+    private static double Score(Dictionary<string, Value> features) =>
+        1 / (1 + Math.Exp(-((features["debt"].NumberValue - 5_000) / 2_000 - ((features["income"].NumberValue - 40_000) / 15_000))));
+
+    // A fixed linear model of a loan amount.
+    private static double Amount(Dictionary<string, Value> features, double bias) =>
+        (0.3 * features["income"].NumberValue) - (0.5 * features["debt"].NumberValue) + bias;
+
+    private async Task<ModelStatus?> StatusAsync(string model, string version, bool includeUnwatched) =>
+        (await _serving.Raw.GetStatusAsync(new GetStatusRequest { IncludeUnwatched = includeUnwatched }, cancellationToken: Cancellation)).Models
+        .SingleOrDefault(m => m.Model == model && m.Version == version);
+
+    // The consumer's queue may not be bound the moment the service is up: the event is published again until it has
+    // acted (the same event id, so it acts once).
+    private async Task PublishUntilAsync(StageChanged changed, Func<Task<bool>> acted)
+    {
+        if (_bus is null)
+        {
+            var broker = BrokerAddress.Parse(_environment.BrokerConnectionString);
+            _bus = Bus.Factory.CreateUsingRabbitMq(rabbit => rabbit.Host(broker.Host, broker.Port, broker.VirtualHost, host =>
+            {
+                host.Username(broker.Username);
+                host.Password(broker.Password);
+            }));
+            await _bus.StartAsync(Cancellation);
+        }
+
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            await _bus.Publish(changed, Cancellation);
+            return await Eventually.HoldsAsync(acted, TimeSpan.FromSeconds(3));
+        }, TimeSpan.FromSeconds(60)));
+    }
+
+    private async Task<long> InboxCountAsync()
+    {
+        await using var connection = new NpgsqlConnection(_environment.DatabaseConnectionString);
+        await connection.OpenAsync(Cancellation);
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM inbox_messages WHERE consumer = 'StageChangedConsumer'", connection);
+        return (long)(await command.ExecuteScalarAsync(Cancellation))!;
+    }
+}
