@@ -179,6 +179,20 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
         Assert.All(status.Detectors, d => Assert.True(d.Drifts >= 1));
         Assert.InRange(status.Detectors[0].Mean, 0.5, 1);
 
+        // Prometheus sees the latest window's performance and the detectors' drifts.
+        using var http = new HttpClient();
+        List<string> lines = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            lines = [.. (await http.GetStringAsync($"{_service.HttpAddress}/metrics", Cancellation)).Split('\n').Where(l => l.Contains($"model=\"{model}\"", StringComparison.Ordinal))];
+            return lines.Any(l => l.StartsWith("modelops_drift_performance{", StringComparison.Ordinal));
+        }, TimeSpan.FromSeconds(20)));
+        var accuracy = lines.Single(l => l.StartsWith("modelops_drift_performance{", StringComparison.Ordinal) && l.Contains("metric=\"accuracy\"", StringComparison.Ordinal));
+        Assert.Equal(reports[3].Performance.Classification.Accuracy, double.Parse(accuracy.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture), 9);
+        Assert.Equal(3, lines.Count(l => l.StartsWith("modelops_drift_concept_drifts{", StringComparison.Ordinal)));
+        Assert.Contains(lines, l => l.StartsWith("modelops_drift_watched{", StringComparison.Ordinal) && l.EndsWith(" 1", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("modelops_drift_prediction_drifted{", StringComparison.Ordinal) && l.EndsWith(" 0", StringComparison.Ordinal));
+
         // Bad labels name the label; labels of a version whose reference names no task have nothing to join.
         var bad = await Assert.ThrowsAsync<RpcException>(() => _serving.IngestLabelsAsync(model, "1",
             [new Label { RequestId = "q1", Value = Value.ForNumber(0.5) }, new Label { RequestId = "", Value = Value.ForBool(true) }], Cancellation));

@@ -99,7 +99,7 @@ public sealed partial class DriftStore
     // ------------------------------------------------------------------ labels
 
     /// <summary>
-    /// Joins labels to their kept predictions (each prediction takes one label, once), adds them to the performance of
+    /// Joins labels to their kept predictions (each prediction takes one label, once: a joined prediction is deleted), adds them to the performance of
     /// their windows, and feeds their errors, in order of prediction time, to the version's detectors — all in one
     /// transaction, so a batch counts whole or not at all. A drift of a watched version is announced.
     /// </summary>
@@ -119,9 +119,9 @@ public sealed partial class DriftStore
         var joined = new List<(bool CountWindow, long Key, DateTimeOffset At, string RequestId, double Prediction, double Label)>();
         await using (var take = new NpgsqlCommand(
                          """
-                         UPDATE predictions SET labelled = true
-                         WHERE model = $1 AND version = $2 AND request_id = ANY($3) AND NOT labelled
-                         RETURNING request_id, count_window, window_key, predicted_at, prediction
+                         DELETE FROM predictions p USING unnest($3::text[]) AS u(r)
+                         WHERE p.model = $1 AND p.version = $2 AND p.request_id = u.r
+                         RETURNING p.request_id, p.count_window, p.window_key, p.predicted_at, p.prediction
                          """, connection, transaction))
         {
             take.Parameters.Add(new NpgsqlParameter { Value = model });

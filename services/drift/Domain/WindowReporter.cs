@@ -21,7 +21,7 @@ public sealed partial class WindowReporter(
             try
             {
                 await ReportDueAsync(stoppingToken);
-                metrics.Update(await store.LatestReportsAsync(stoppingToken));
+                metrics.Update(await store.StatusAsync(includeUnwatched: true, stoppingToken));
                 await store.ExpirePredictionsAsync(clock.GetUtcNow() - options.Value.PredictionRetention, stoppingToken);
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)

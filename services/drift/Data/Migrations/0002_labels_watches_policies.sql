@@ -6,8 +6,9 @@ ALTER TABLE reference_profiles
     ADD COLUMN task               text,   -- BinaryClassification, Regression, or NULL
     ADD COLUMN decision_threshold double precision NOT NULL DEFAULT 0.5;
 
--- One row per record ingested with a request id and a prediction, kept until its label joins it or it expires
--- (Drift:PredictionRetention): the one part of production traffic the service stores.
+-- One row per record ingested with a request id and a prediction, kept until its label joins it (the row is then
+-- deleted: a second label for it finds nothing) or it expires (Drift:PredictionRetention): the one part of production
+-- traffic the service stores. Rows arrive roughly in time order, so a BRIN index serves the expiry at little cost.
 CREATE TABLE predictions (
     model        text             NOT NULL,
     version      text             NOT NULL,
@@ -16,10 +17,9 @@ CREATE TABLE predictions (
     window_key   bigint           NOT NULL,
     predicted_at timestamptz      NOT NULL,
     prediction   double precision NOT NULL,
-    labelled     boolean          NOT NULL DEFAULT false,
     PRIMARY KEY (model, version, request_id)
 );
-CREATE INDEX predictions_age ON predictions (predicted_at);
+CREATE INDEX predictions_age ON predictions USING brin (predicted_at);
 
 -- Per window: predictions kept, and the performance of those labelled so far (modelops.drift.v1.StoredPerformance).
 CREATE TABLE window_performance (
