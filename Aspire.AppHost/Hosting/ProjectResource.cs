@@ -21,6 +21,9 @@ public sealed class ProjectResource : Resource
     private readonly ResourceContext _context;
     private readonly IProjectMetadata _project;
     private readonly int _preferredGrpcPort;
+    private readonly Lock _portsLock = new();
+    private int _grpcPort;
+    private int _httpPort;
     private readonly int _preferredHttpPort;
     private readonly Dictionary<string, Func<string>> _environment = [];
     private readonly Dictionary<string, string> _notes = [];
@@ -36,11 +39,28 @@ public sealed class ProjectResource : Resource
         _preferredHttpPort = httpPort;
     }
 
-    /// <summary>The gRPC (HTTP/2 cleartext) port.</summary>
-    public int GrpcPort { get; private set; }
+    /// <summary>
+    /// The gRPC (HTTP/2 cleartext) port. Taken when first asked for, not when the service starts: a service that
+    /// references this one may start first, and must be given the address this one will listen on.
+    /// </summary>
+    public int GrpcPort
+    {
+        get
+        {
+            TakePorts();
+            return _grpcPort;
+        }
+    }
 
-    /// <summary>The HTTP/1.1 port serving <c>/health</c>, <c>/alive</c> and <c>/metrics</c>.</summary>
-    public int HttpPort { get; private set; }
+    /// <summary>The HTTP/1.1 port serving <c>/health</c>, <c>/alive</c> and <c>/metrics</c> (taken as <see cref="GrpcPort"/> is).</summary>
+    public int HttpPort
+    {
+        get
+        {
+            TakePorts();
+            return _httpPort;
+        }
+    }
 
     /// <summary>The gRPC address.</summary>
     public string GrpcAddress => $"http://127.0.0.1:{GrpcPort}";
@@ -105,6 +125,19 @@ public sealed class ProjectResource : Resource
         return WithEnvironment("Identity__ServiceToken", () => identity.Issuer.CreateToken($"service:{Name}", ["service"]));
     }
 
+    // Once; a restart keeps them.
+    private void TakePorts()
+    {
+        lock (_portsLock)
+        {
+            if (_grpcPort == 0)
+            {
+                _grpcPort = _context.Ports.Take(_preferredGrpcPort);
+                _httpPort = _context.Ports.Take(_preferredHttpPort);
+            }
+        }
+    }
+
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -115,8 +148,7 @@ public sealed class ProjectResource : Resource
             throw new ResourceFailedException(this, $"is not built ({_project.TargetPath} is missing): run dotnet build");
         }
 
-        GrpcPort = GrpcPort != 0 ? GrpcPort : _context.Ports.Take(_preferredGrpcPort);
-        HttpPort = HttpPort != 0 ? HttpPort : _context.Ports.Take(_preferredHttpPort);
+        TakePorts();
         var environment = new Dictionary<string, string?>
         {
             ["ASPNETCORE_ENVIRONMENT"] = "Development",

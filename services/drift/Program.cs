@@ -11,5 +11,6 @@ var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapGrpcService<DriftService>();
+app.MapGrpcService<DriftGates>();
 
 app.Run();

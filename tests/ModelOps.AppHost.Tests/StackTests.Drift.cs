@@ -19,13 +19,30 @@ public sealed partial class StackTests
         var stack = running.Stack;
         var model = $"scoring-{Guid.NewGuid():N}"[..16];
 
-        // The model reaches Production through the registry (default policy: provenance, integrity, one reviewer), and
-        // the drift service starts watching it when the registry says so.
-        var registered = await PipelineAsync(model, "--risk-tier", "MEDIUM");
+        // The model's policy asks the drift service, as a remote gate, for a reference of at least 10,000 rows before
+        // Production, besides provenance, integrity and one reviewer.
         using var registryChannel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["registry"]);
-        var approved = await ApproveAsync(new Registry.V1.RegistryService.RegistryServiceClient(registryChannel), Bearer(stack.Token("reviewer")), registered.RequestId);
-        Assert.Equal(Registry.V1.RequestState.Approved, approved.State);
+        var registry = new Registry.V1.RegistryService.RegistryServiceClient(registryChannel);
+        await registry.CreateRegisteredModelAsync(new Registry.V1.CreateRegisteredModelRequest { Name = model, RiskTier = Registry.V1.RiskTier.Medium, Owner = "risk-team" },
+            Bearer(stack.Token("pipeline")), cancellationToken: Cancellation);
+        var policy = Path.Combine(stack.StateDirectory, $"{model}.policy.json");
+        await File.WriteAllTextAsync(policy, """
+            {"rules": [{"stages": ["STAGE_PRODUCTION"], "gates": [
+              {"name": "provenance", "provenance": {}},
+              {"name": "integrity", "artifactIntegrity": {}},
+              {"name": "drift-baseline", "remote": {"service": "drift", "gate": "drift.reference", "parameters": {"min_rows": "10000"}}},
+              {"name": "approvals", "approval": {"required": 1}}]}]}
+            """, Cancellation);
+        var (exit, output, error) = await CliAsync("models", "policy", "set", model, "--file", policy, "--reason", "no Production without a drift baseline",
+            "--registry", stack.ServiceGrpcAddresses["registry"], "--token", stack.Token("admin"));
+        Assert.True(exit == 0, error);
+
+        // The pipeline registers and asks for Production; a reviewer approves; the drift gate holds it back.
+        var registered = await PipelineAsync(model, "--risk-tier", "MEDIUM");
         var version = registered.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(["drift-baseline", "PENDING", $"{model} version {version} has no drift reference yet"], registered.Gates.Single(g => g[0] == "drift-baseline"));
+        var waiting = await ApproveAsync(registry, Bearer(stack.Token("reviewer")), registered.RequestId);
+        Assert.Equal(Registry.V1.RequestState.Open, waiting.State);
         using var channel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["drift"]);
         CallInvoker As(string role)
         {
@@ -39,10 +56,6 @@ public sealed partial class StackTests
 
         var pipeline = new DriftClient(As("pipeline"));
         var serving = new DriftClient(As("service"));
-        ModelStatus? watched = null;
-        Assert.True(await Eventually.HoldsAsync(async () => (watched = (await serving.Raw.GetStatusAsync(new GetStatusRequest(), cancellationToken: Cancellation)).Models
-            .SingleOrDefault(m => m.Model == model && m.Version == version)) is not null, TimeSpan.FromSeconds(60)), "the drift service never started watching the version");
-        Assert.False(watched!.HasReference);
         var header = new ReferenceHeader { Model = model, Version = version, Window = new WindowPolicy { Records = 2000 }, Source = "validation split" };
         header.Columns.AddRange(LoanTraffic.Columns.Select(c => new Column
         {
@@ -51,6 +64,16 @@ public sealed partial class StackTests
         }));
         var training = new LoanTraffic(41);
         await pipeline.SetReferenceAsync(header, Enumerable.Range(0, 20_000).Select(_ => new Row { Values = { training.Features(shifted: false) } }), Cancellation);
+
+        // With its reference set, the gate passes on re-evaluation and the version enters Production; the drift
+        // service starts watching it when the registry's StageChanged arrives.
+        var approved = await registry.ReevaluatePromotionAsync(new Registry.V1.ReevaluatePromotionRequest { RequestId = registered.RequestId },
+            Bearer(stack.Token("pipeline")), cancellationToken: Cancellation);
+        Assert.Equal(Registry.V1.RequestState.Approved, approved.State);
+        var baseline = approved.Gates.Single(r => r.Name == "drift-baseline");
+        Assert.Equal((Registry.V1.GateStatus.Pass, "20000"), (baseline.Status, baseline.Evidence["reference_rows"]));
+        Assert.True(await Eventually.HoldsAsync(async () => (await serving.Raw.GetStatusAsync(new GetStatusRequest(), cancellationToken: Cancellation)).Models
+            .Any(m => m.Model == model && m.Version == version && m.Watched && m.HasReference), TimeSpan.FromSeconds(60)), "the drift service never started watching the version");
 
         // Five windows of production traffic; the shift starts with the fourth.
         var production = new LoanTraffic(42);
@@ -98,7 +121,7 @@ public sealed partial class StackTests
 
         // The same from the command line: the status table, and the page written to a file.
         var address = stack.ServiceGrpcAddresses["drift"];
-        var (exit, output, error) = await CliAsync("drift", "status", "--drift", address, "--token", stack.Token("pipeline"));
+        (exit, output, error) = await CliAsync("drift", "status", "--drift", address, "--token", stack.Token("pipeline"));
         Assert.True(exit == 0, error);
         Assert.Contains(output.Split('\n'), line => line.StartsWith(model, StringComparison.Ordinal) && line.TrimEnd().EndsWith("income,debt", StringComparison.Ordinal));
         var file = Path.Combine(stack.StateDirectory, $"{model}.html");

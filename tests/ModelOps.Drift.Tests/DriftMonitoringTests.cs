@@ -401,6 +401,85 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
             new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "r" }, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task ItServesTheRegistryGatesOnAReferenceAndOnAVersionsOwnTraffic()
+    {
+        var model = $"gated-{Guid.NewGuid():N}"[..13];
+        var gates = new Registry.V1.GateService.GateServiceClient(Invoker(_channel, _environment.Tokens, "service:registry", "service"));
+        async Task<Registry.V1.EvaluateGateResponse> AskAsync(string gate, params (string Name, string Value)[] parameters) =>
+            await gates.EvaluateGateAsync(new Registry.V1.EvaluateGateRequest
+            {
+                Gate = gate, Model = model, Version = 1, Parameters = { parameters.ToDictionary(p => p.Name, p => p.Value) },
+            }, cancellationToken: Cancellation);
+
+        // Nothing to judge yet.
+        Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.reference")).Status);
+        Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.shadow_traffic")).Status);
+
+        var header = Header(model, new WindowPolicy { Records = 2000 });
+        header.Columns.Add(new Column { Name = "score", Kind = ColumnKind.Numeric });
+        header.PredictionColumn = "score";
+        header.Task = ModelTask.BinaryClassification;
+        var training = new LoanTraffic(61);
+        await _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 5000).Select(_ =>
+        {
+            var features = training.Features(shifted: false);
+            features["score"] = Value.ForNumber(Score(features));
+            return new Row { Values = { features } };
+        }), Cancellation);
+        var reference = await AskAsync("drift.reference");
+        Assert.Equal((Registry.V1.GateStatus.Pass, "5000"), (reference.Status, reference.Evidence["reference_rows"]));
+        Assert.Equal(Registry.V1.GateStatus.Fail, (await AskAsync("drift.reference", ("min_rows", "10000"))).Status);
+        Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.shadow_traffic")).Status);
+
+        // A window of the candidate's own (shadow) traffic like the reference's: it passes; asked for accuracy, it
+        // waits for labels, then passes or fails on them.
+        var traffic = new LoanTraffic(62);
+        var outcomes = new Random(63);
+        async Task<List<double>> SendAsync(int from, bool shifted)
+        {
+            var records = Enumerable.Range(from, 2000).Select(i =>
+            {
+                var features = traffic.Features(shifted);
+                return new InferenceRecord { Model = model, Version = "1", RequestId = $"s{i}", Features = { features }, Prediction = Value.ForNumber(Score(features)) };
+            }).ToList();
+            await _serving.IngestAsync(records, Cancellation);
+            return [.. records.Select(r => r.Prediction.NumberValue)];
+        }
+
+        var scores = await SendAsync(0, shifted: false);
+        Assert.True(await Eventually.HoldsAsync(async () => (await AskAsync("drift.shadow_traffic")).Status != Registry.V1.GateStatus.Pending, TimeSpan.FromSeconds(30)));
+        var clean = await AskAsync("drift.shadow_traffic");
+        Assert.True(clean.Status == Registry.V1.GateStatus.Pass, clean.Reason);
+        Assert.Equal("2000", clean.Evidence["rows"]);
+        Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.shadow_traffic", ("min_accuracy", "0.7"))).Status);
+        await _serving.IngestLabelsAsync(model, "1", scores.Select((p, i) => new Label { RequestId = $"s{i}", Value = Value.ForBool(outcomes.NextDouble() < p) }), Cancellation);
+        var accurate = await AskAsync("drift.shadow_traffic", ("min_accuracy", "0.7"));
+        Assert.True(accurate.Status == Registry.V1.GateStatus.Pass, accurate.Reason);
+        var demanding = await AskAsync("drift.shadow_traffic", ("min_accuracy", "0.95"));
+        Assert.Equal(Registry.V1.GateStatus.Fail, demanding.Status);
+        Assert.StartsWith("accuracy 0.", demanding.Reason, StringComparison.Ordinal);
+
+        // Shifted traffic: income and debt move, and with them the model's output.
+        await SendAsync(2000, shifted: true);
+        Registry.V1.EvaluateGateResponse shifted = null!;
+        Assert.True(await Eventually.HoldsAsync(async () => (shifted = await AskAsync("drift.shadow_traffic")).Status == Registry.V1.GateStatus.Fail,
+            TimeSpan.FromSeconds(30)));
+        Assert.Equal("the model's output drifted", shifted.Reason);
+        Assert.Equal("income,debt", shifted.Evidence["drifted_columns"]);
+        Assert.Equal("the model's output drifted", (await AskAsync("drift.shadow_traffic", ("max_drift_share", "0.5"))).Reason);
+        Assert.Equal("33% of the columns drifted, more than 20%; the model's output drifted", (await AskAsync("drift.shadow_traffic", ("max_drift_share", "0.2"))).Reason);
+
+        // A gate or a parameter it does not know cannot pass; a pipeline cannot ask.
+        Assert.Equal((Registry.V1.GateStatus.Fail, "the drift service serves 'drift.reference' and 'drift.shadow_traffic', not 'drift.other'"),
+            ((await AskAsync("drift.other")).Status, (await AskAsync("drift.other")).Reason));
+        Assert.Equal("parameter 'min_rows' must be a number ≥ 0, not 'many'", (await AskAsync("drift.reference", ("min_rows", "many"))).Reason);
+        Assert.StartsWith("unknown parameter 'rows'", (await AskAsync("drift.reference", ("rows", "1"))).Reason, StringComparison.Ordinal);
+        var pipelineGates = new Registry.V1.GateService.GateServiceClient(Invoker(_channel, _environment.Tokens, "trainer", "pipeline"));
+        Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() =>
+            pipelineGates.EvaluateGateAsync(new Registry.V1.EvaluateGateRequest { Gate = "drift.reference", Model = model, Version = 1 }, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
+    }
+
     // A fixed logistic model of default risk from income and debt.
     private static double Score(Dictionary<string, Value> features) =>
         1 / (1 + Math.Exp(-((features["debt"].NumberValue - 5_000) / 2_000 - ((features["income"].NumberValue - 40_000) / 15_000))));
