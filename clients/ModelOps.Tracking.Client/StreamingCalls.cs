@@ -7,8 +7,9 @@ namespace ModelOps.Tracking.Client;
 /// chunk, a size limit) it answers at once and stops reading; a write issued after that point can wait forever
 /// for a request body nobody consumes. These helpers stop writing as soon as the answer arrives, so that the
 /// caller can read it from <c>ResponseAsync</c>. A write can also fail outright once the service has answered: the
-/// server resets the HTTP/2 stream it stopped reading (<c>HttpProtocolException</c>, an <c>IOException</c>); that too
-/// means "the call ended", and <c>ResponseAsync</c> carries the status.
+/// server resets the HTTP/2 stream it stopped reading (<c>HttpProtocolException</c>, an <c>IOException</c>, or, when
+/// the reset aborts the request, an <c>HttpRequestException</c> around it); that too means "the call ended", and
+/// <c>ResponseAsync</c> carries the status.
 /// </summary>
 public static class StreamingCalls
 {
@@ -33,7 +34,7 @@ public static class StreamingCalls
         {
             sending = send();
         }
-        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException)
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException or HttpRequestException)
         {
             return false;
         }
@@ -50,7 +51,7 @@ public static class StreamingCalls
             await sending;
             return true;
         }
-        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException)
+        catch (Exception exception) when (exception is RpcException or InvalidOperationException or IOException or HttpRequestException)
         {
             return false;
         }

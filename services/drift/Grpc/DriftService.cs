@@ -708,14 +708,14 @@ public sealed class DriftService(
 
     private static void CheckPredictions(StoredReference reference, IReadOnlyDictionary<string, ColumnValues> columns, IReadOnlyList<int> rows, string field)
     {
-        if (reference.Prediction is not { Task: ModelTask.BinaryClassification } spec || columns.GetValueOrDefault(spec.Column) is not { Numbers: { } scores })
+        if (reference.Prediction is not { Task: ModelTask.BinaryClassification } spec || columns.GetValueOrDefault(spec.Column) is not { Numbers: { } scores } column)
         {
             return;
         }
 
         foreach (var r in rows)
         {
-            if (double.IsFinite(scores[r]) && scores[r] is < 0 or > 1)
+            if (column.Missing?[r] != true && double.IsFinite(scores[r]) && scores[r] is < 0 or > 1)
             {
                 GrpcErrors.InvalidArgument($"{field}.columns[{spec.Column}].numbers[{r}]",
                     $"a binary classifier's score must lie in [0, 1], not {scores[r].ToString(CultureInfo.InvariantCulture)}");

@@ -58,8 +58,51 @@ public sealed partial class TrackingService
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A refused upload reads (and drops) what the client is still sending, for up to <see cref="DrainBytes"/> bytes or
+    /// <see cref="DrainTime"/>, before it answers: a call answered while its request body is unread is reset by the
+    /// server, and a client still writing may then lose the answer (it sees INTERNAL "STREAM_CLOSED" instead of the
+    /// field violations). Beyond those bounds the answer goes out anyway.
+    /// </remarks>
     [Authorize(Roles = Writers)]
     public override async Task<Artifact> UploadArtifact(IAsyncStreamReader<UploadArtifactRequest> requestStream, ServerCallContext context)
+    {
+        try
+        {
+            return await UploadAsync(requestStream, context);
+        }
+        catch (RpcException exception) when (exception.StatusCode is not StatusCode.Cancelled && !context.CancellationToken.IsCancellationRequested)
+        {
+            await DrainAsync(requestStream, context.CancellationToken);
+            throw;
+        }
+    }
+
+    /// <summary>Most bytes a refused upload reads on before it answers.</summary>
+    public const long DrainBytes = 64L << 20;
+
+    /// <summary>Longest a refused upload reads on before it answers.</summary>
+    public static readonly TimeSpan DrainTime = TimeSpan.FromSeconds(2);
+
+    private static async Task DrainAsync(IAsyncStreamReader<UploadArtifactRequest> requestStream, CancellationToken cancellationToken)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(DrainTime);
+        long drained = 0;
+        try
+        {
+            while (drained < DrainBytes && await requestStream.MoveNext(bounded.Token))
+            {
+                drained += requestStream.Current.CalculateSize();
+            }
+        }
+        catch (Exception exception) when (exception is OperationCanceledException or IOException or InvalidOperationException or RpcException)
+        {
+            // The client stopped, or the bounds ran out: answer now.
+        }
+    }
+
+    private async Task<Artifact> UploadAsync(IAsyncStreamReader<UploadArtifactRequest> requestStream, ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
         if (!await requestStream.MoveNext(cancellationToken) || requestStream.Current.PartCase != UploadArtifactRequest.PartOneofCase.Header)
