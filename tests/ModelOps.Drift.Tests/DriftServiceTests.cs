@@ -28,17 +28,7 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
 
     public async ValueTask InitializeAsync()
     {
-        _environment = await infrastructure.CreateEnvironmentAsync(nameof(DriftServiceTests), Cancellation);
-        _service = new ProjectResource("drift", new Projects.ModelOps_Drift(), infrastructure.Context);
-        var settings = _environment.ServiceConfiguration("drift");
-        settings["Drift:ReportEvery"] = "00:00:00.500";
-        foreach (var (key, value) in settings)
-        {
-            _service.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
-        }
-
-        await _service.StartAsync(Cancellation);
-        _channel = GrpcChannel.ForAddress(_service.GrpcAddress);
+        (_service, _environment, _channel) = await StartServiceAsync(infrastructure, nameof(DriftServiceTests), Cancellation);
         _pipeline = new DriftClient(Invoker(_channel, _environment.Tokens, "trainer", "pipeline"));
         _serving = new DriftClient(Invoker(_channel, _environment.Tokens, "service:serving", "service"));
     }

@@ -56,6 +56,23 @@ internal static class DriftTraffic
         return batch;
     }
 
+    /// <summary>The drift service as a process on a slice of its own, reporting closed windows every half second, and a channel to it.</summary>
+    public static async Task<(ProjectResource Service, TestEnvironment Environment, GrpcChannel Channel)> StartServiceAsync(
+        InfrastructureFixture infrastructure, string name, CancellationToken cancellationToken)
+    {
+        var environment = await infrastructure.CreateEnvironmentAsync(name, cancellationToken);
+        var service = new ProjectResource("drift", new Projects.ModelOps_Drift(), infrastructure.Context);
+        var settings = environment.ServiceConfiguration("drift");
+        settings["Drift:ReportEvery"] = "00:00:00.500";
+        foreach (var (key, value) in settings)
+        {
+            service.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
+        }
+
+        await service.StartAsync(cancellationToken);
+        return (service, environment, GrpcChannel.ForAddress(service.GrpcAddress));
+    }
+
     /// <summary>Calls through <paramref name="channel"/> as <paramref name="subject"/> with <paramref name="role"/>.</summary>
     public static CallInvoker Invoker(GrpcChannel channel, DevelopmentTokenIssuer tokens, string subject, string role)
     {
