@@ -57,17 +57,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
     public async Task LabelsJoinTheirPredictionsIntoEachWindowsPerformanceAndAChangedConceptIsAnnounced()
     {
         var model = $"churn-{Guid.NewGuid():N}"[..13];
-        var header = Header(model, new WindowPolicy { Records = 2000 });
-        header.Columns.Add(new Column { Name = "score", Kind = ColumnKind.Numeric });
-        header.PredictionColumn = "score";
-        header.Task = ModelTask.BinaryClassification;
-        var training = new LoanTraffic(21);
-        var reference = await _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 5000).Select(_ =>
-        {
-            var features = training.Features(shifted: false);
-            features["score"] = Value.ForNumber(Score(features));
-            return new Row { Values = { features } };
-        }), Cancellation);
+        var reference = await SetPredictingReferenceAsync(model, 2000, "score", ModelTask.BinaryClassification, 21, features => Score(features));
         Assert.Equal(("score", ModelTask.BinaryClassification, 0.5), (reference.PredictionColumn, reference.Task, reference.DecisionThreshold));
         await _admin.Raw.SetWatchAsync(new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "scored outside the registry" },
             cancellationToken: Cancellation);
@@ -203,17 +193,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
     public async Task ARegressionsShiftedOutputIsPredictionDriftAndItsErrorsAreMeasured()
     {
         var model = $"amount-{Guid.NewGuid():N}"[..14];
-        var header = Header(model, new WindowPolicy { Records = 3000 });
-        header.Columns.Add(new Column { Name = "amount", Kind = ColumnKind.Numeric });
-        header.PredictionColumn = "amount";
-        header.Task = ModelTask.Regression;
-        var training = new LoanTraffic(31);
-        await _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 5000).Select(_ =>
-        {
-            var features = training.Features(shifted: false);
-            features["amount"] = Value.ForNumber(Amount(features, 0));
-            return new Row { Values = { features } };
-        }), Cancellation);
+        await SetPredictingReferenceAsync(model, 3000, "amount", ModelTask.Regression, 31, features => Amount(features, 0));
         await _admin.Raw.SetWatchAsync(new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "canary" }, cancellationToken: Cancellation);
 
         // Two windows as one column-by-column batch; in the second the model's output rises by 8,000 on the same inputs.
@@ -406,17 +386,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
         Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.reference")).Status);
         Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.shadow_traffic")).Status);
 
-        var header = Header(model, new WindowPolicy { Records = 2000 });
-        header.Columns.Add(new Column { Name = "score", Kind = ColumnKind.Numeric });
-        header.PredictionColumn = "score";
-        header.Task = ModelTask.BinaryClassification;
-        var training = new LoanTraffic(61);
-        await _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 5000).Select(_ =>
-        {
-            var features = training.Features(shifted: false);
-            features["score"] = Value.ForNumber(Score(features));
-            return new Row { Values = { features } };
-        }), Cancellation);
+        await SetPredictingReferenceAsync(model, 2000, "score", ModelTask.BinaryClassification, 61, features => Score(features));
         var reference = await AskAsync("drift.reference");
         Assert.Equal((Registry.V1.GateStatus.Pass, "5000"), (reference.Status, reference.Evidence["reference_rows"]));
         Assert.Equal(Registry.V1.GateStatus.Fail, (await AskAsync("drift.reference", ("min_rows", "10000"))).Status);
@@ -468,6 +438,23 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
         var pipelineGates = new Registry.V1.GateService.GateServiceClient(Invoker(_channel, _environment.Tokens, "trainer", "pipeline"));
         Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() =>
             pipelineGates.EvaluateGateAsync(new Registry.V1.EvaluateGateRequest { Gate = "drift.reference", Model = model, Version = 1 }, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
+    }
+
+    // A reference of 5000 rows of loan traffic with the model's output (from predict) in its prediction column.
+    private Task<Reference> SetPredictingReferenceAsync(
+        string model, long windowRecords, string output, ModelTask task, ulong seed, Func<Dictionary<string, Value>, double> predict)
+    {
+        var header = Header(model, new WindowPolicy { Records = windowRecords });
+        header.Columns.Add(new Column { Name = output, Kind = ColumnKind.Numeric });
+        header.PredictionColumn = output;
+        header.Task = task;
+        var training = new LoanTraffic(seed);
+        return _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 5000).Select(_ =>
+        {
+            var features = training.Features(shifted: false);
+            features[output] = Value.ForNumber(predict(features));
+            return new Row { Values = { features } };
+        }), Cancellation);
     }
 
     // A fixed logistic model of default risk from income and debt.
