@@ -70,14 +70,15 @@ public sealed class DevelopmentTokenIssuer
         ["subject_types_supported"] = new[] { "public" },
     };
 
-    /// <summary>A signed token for <paramref name="subject"/> holding <paramref name="roles"/>.</summary>
+    /// <summary>A signed token for <paramref name="subject"/> holding <paramref name="roles"/>, member of <paramref name="teams"/>.</summary>
     public string CreateToken(
         string subject, IEnumerable<string> roles, TimeSpan? lifetime = null, string audience = DefaultAudience,
-        string? name = null, DateTime? now = null)
+        string? name = null, DateTime? now = null, IEnumerable<string>? teams = null)
     {
         var issuedAt = now ?? DateTime.UtcNow;
         var claims = new List<Claim> { new("sub", subject), new("name", name ?? subject) };
         claims.AddRange(roles.Select(role => new Claim("roles", role)));
+        claims.AddRange((teams ?? []).Select(team => new Claim("teams", team)));
         var descriptor = new SecurityTokenDescriptor
         {
             Issuer = Issuer,

@@ -301,9 +301,10 @@ public sealed class DistributedApplication
             app.MapGet("/.well-known/openid-configuration", () => Results.Json(identity.Issuer.DiscoveryDocument()));
             app.MapGet("/.well-known/jwks.json", () => Results.Content(identity.Issuer.JsonWebKeySet(), "application/json"));
             // Development only, on loopback: any role for any subject, so a developer can try each role's view.
-            app.MapGet("/connect/token", (string role, string? sub) =>
+            app.MapGet("/connect/token", (string role, string? sub, string? teams) =>
                 role.Split(',').All(r => Roles.Contains(r))
-                    ? Results.Text(identity.Issuer.CreateToken(sub ?? $"dev-{role}", role.Split(',')))
+                    ? Results.Text(identity.Issuer.CreateToken(sub ?? $"dev-{role}", role.Split(','),
+                        teams: (teams ?? IdentityResource.DevelopmentTeam).Split(',', StringSplitOptions.RemoveEmptyEntries)))
                     : Results.BadRequest($"role must be one or more of {string.Join(", ", Roles)}"));
         }
 

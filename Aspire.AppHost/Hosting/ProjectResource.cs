@@ -222,6 +222,9 @@ public sealed class IdentityResource(string name, DevelopmentTokenIssuer issuer,
     /// <inheritdoc />
     public override IReadOnlyList<ManagedProcess> Processes => [];
 
+    /// <summary>The team every development token names.</summary>
+    public const string DevelopmentTeam = "ml-team";
+
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
     {
@@ -233,11 +236,12 @@ public sealed class IdentityResource(string name, DevelopmentTokenIssuer issuer,
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(TokensDirectory);
-        // Two reviewers: a promotion may need the approval of two distinct people (four eyes).
+        // Two reviewers: a promotion may need the approval of two distinct people (four eyes). Everyone is in the team
+        // "ml-team", which owns the models its pipeline creates.
         foreach (var (file, role) in new[] { ("pipeline", "pipeline"), ("reviewer", "reviewer"), ("reviewer-2", "reviewer"), ("admin", "admin"), ("auditor", "auditor"), ("service", "service") })
         {
             var path = Path.Combine(TokensDirectory, $"{file}.jwt");
-            await File.WriteAllTextAsync(path, Issuer.CreateToken($"dev-{file}", [role]), cancellationToken);
+            await File.WriteAllTextAsync(path, Issuer.CreateToken($"dev-{file}", [role], teams: [DevelopmentTeam]), cancellationToken);
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
 

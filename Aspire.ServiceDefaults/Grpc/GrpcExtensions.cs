@@ -4,6 +4,7 @@ using Grpc.Net.ClientFactory;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Identity;
 
 namespace ModelOps.ServiceDefaults.Grpc;
@@ -14,14 +15,20 @@ public static class GrpcExtensions
     /// <summary>Largest message a service accepts unless configured otherwise (<c>Grpc:MaxReceiveMessageSize</c>).</summary>
     public const int DefaultMaxReceiveMessageSize = 16 * 1024 * 1024;
 
-    /// <summary>The gRPC server with explicit message limits, the gRPC health service and reflection.</summary>
+    /// <summary>
+    /// The gRPC server with explicit message limits, the error interceptor (see <see cref="ErrorInterceptor"/>), the gRPC
+    /// health service and reflection.
+    /// </summary>
     public static TBuilder AddServiceGrpc<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var maxReceive = builder.Configuration.GetValue("Grpc:MaxReceiveMessageSize", DefaultMaxReceiveMessageSize);
         builder.Services.AddGrpc(options =>
         {
             options.MaxReceiveMessageSize = maxReceive;
-            options.EnableDetailedErrors = builder.Environment.IsDevelopment();
+            // Exception text never reaches a client, in development either: the interceptor answers with a reason
+            // code and a correlation id, and the log holds the rest.
+            options.EnableDetailedErrors = false;
+            options.Interceptors.Add<ErrorInterceptor>();
         });
         builder.Services.AddGrpcHealthChecks(options =>
             options.Services.Map("", result => result.Tags.Contains(Extensions.ReadyTag) || result.Tags.Contains(Extensions.LiveTag)));
@@ -31,8 +38,8 @@ public static class GrpcExtensions
 
     /// <summary>
     /// A typed gRPC client of another ModelOps service, found by service discovery
-    /// (<c>services__&lt;name&gt;__grpc__0</c>), with standard resilience, presenting this service's own
-    /// token (<c>Identity:ServiceToken</c>) when one is configured.
+    /// (<c>services__&lt;name&gt;__grpc__0</c>), with gRPC's own retry of UNAVAILABLE, presenting this service's token for
+    /// that service (see <see cref="ServiceTokens"/>) when it has credentials.
     /// </summary>
     public static IHttpClientBuilder AddServiceGrpcClient<TClient>(this IServiceCollection services, string serviceName)
         where TClient : class
@@ -42,15 +49,13 @@ public static class GrpcExtensions
 #pragma warning disable EXTEXP0001
         return services
             .AddGrpcClient<TClient>(options => options.Address = new Uri($"http://_grpc.{serviceName}"))
-            .AddCallCredentials((_, metadata, provider) =>
+            .AddCallCredentials(async (context, metadata, provider) =>
             {
-                var token = provider.GetRequiredService<IConfiguration>()[$"{IdentityOptions.Section}:{nameof(IdentityOptions.ServiceToken)}"];
+                var token = await provider.GetRequiredService<ServiceTokens>().GetAsync(serviceName, context.CancellationToken);
                 if (!string.IsNullOrEmpty(token))
                 {
                     metadata.Add("Authorization", $"Bearer {token}");
                 }
-
-                return Task.CompletedTask;
             })
             // The HTTP resilience handler of ConfigureHttpClientDefaults would time out long streaming calls and retry
             // at the HTTP level; gRPC clients use gRPC's own retry policy instead.

@@ -34,6 +34,18 @@ public sealed class IdentityOptions
     /// <summary>Tolerated clock difference when checking expiry.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>The bearer token this service presents when it calls other services (role <c>service</c>).</summary>
+    /// <summary>
+    /// A fixed bearer token this service presents when it calls other services (role <c>service</c>), for set-ups whose
+    /// tokens come from a renewed mount; <see cref="TokenEndpoint"/> is used instead when set.
+    /// </summary>
     public string? ServiceToken { get; set; }
+
+    /// <summary>The issuer's OAuth 2.0 token endpoint, where this service obtains its tokens by client credentials.</summary>
+    public string? TokenEndpoint { get; set; }
+
+    /// <summary>This service's client id at the token endpoint.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>This service's client secret at the token endpoint (from a secret store; never logged).</summary>
+    public string? ClientSecret { get; set; }
 }

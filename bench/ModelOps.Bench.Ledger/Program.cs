@@ -45,7 +45,7 @@ try
     {
         while (Interlocked.Increment(ref next) <= grpcAppends)
         {
-            await client.AppendAsync(new AppendRequest { EventType = "bench.Appended", PayloadJson = """{"source":"grpc"}""" }, service);
+            await client.AppendAsync(new AppendRequest { EventType = "external.BenchAppended", PayloadJson = """{"source":"grpc"}""" }, service);
         }
     })));
     Report("grpc appends/s (64 callers, each waits for its index)", grpcAppends / clock.Elapsed.TotalSeconds);

@@ -12,20 +12,43 @@ namespace ModelOps.Contracts;
 /// </summary>
 public static class CanonicalJson
 {
+    /// <summary>Deepest nesting of arrays and objects accepted.</summary>
+    public const int MaxDepth = 64;
+
     /// <summary>The canonical UTF-8 form of the JSON text <paramref name="utf8Json"/>.</summary>
-    /// <exception cref="JsonException">The text is not I-JSON (malformed, or an object repeats a member name).</exception>
+    /// <exception cref="JsonException">
+    /// The text is not I-JSON: malformed, nested deeper than <see cref="MaxDepth"/>, an object repeats a member name, a
+    /// string holds a lone surrogate, or a number is beyond an IEEE double.
+    /// </exception>
     public static byte[] Canonicalize(ReadOnlySpan<byte> utf8Json)
     {
-        var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow });
+        var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions
+        {
+            AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow, MaxDepth = MaxDepth,
+        });
         using var document = JsonDocument.ParseValue(ref reader);
         return Serialize(document.RootElement);
     }
 
     /// <summary>The canonical UTF-8 form of <paramref name="element"/>.</summary>
+    /// <exception cref="JsonException">The value is not I-JSON (see <see cref="Canonicalize"/>).</exception>
     public static byte[] Serialize(JsonElement element)
     {
         var builder = new StringBuilder();
-        Write(builder, element);
+        try
+        {
+            Write(builder, element);
+        }
+        catch (InvalidOperationException exception)
+        {
+            // System.Text.Json refuses to decode a string whose \uD800-\uDFFF escape has no partner.
+            throw new JsonException("A string holds a lone surrogate (an unpaired \\uD800 to \\uDFFF escape), which has no UTF-8 form.", exception);
+        }
+        catch (Exception exception) when (exception is FormatException or ArgumentOutOfRangeException)
+        {
+            throw new JsonException("A number lies beyond the range of an IEEE double.", exception);
+        }
+
         return Encoding.UTF8.GetBytes(builder.ToString());
     }
 

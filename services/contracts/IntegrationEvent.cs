@@ -37,7 +37,8 @@ public abstract record IntegrationEvent : IIntegrationEvent
     public Guid EventId { get; init; } = Guid.CreateVersion7();
 
     /// <inheritdoc />
-    public DateTimeOffset OccurredAt { get; init; } = DateTimeOffset.UtcNow;
+    /// <remarks>To the microsecond, the precision at which services store and serve instants.</remarks>
+    public DateTimeOffset OccurredAt { get; init; } = Microseconds(DateTimeOffset.UtcNow);
 
     /// <inheritdoc />
     public required string Actor { get; init; }
@@ -47,6 +48,9 @@ public abstract record IntegrationEvent : IIntegrationEvent
 
     /// <inheritdoc />
     public abstract IReadOnlyDictionary<string, string> Subjects { get; }
+
+    private static DateTimeOffset Microseconds(DateTimeOffset value) =>
+        new(value.UtcTicks - (value.UtcTicks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero);
 }
 
 /// <summary>Well-known keys of <see cref="IIntegrationEvent.Subjects"/>.</summary>

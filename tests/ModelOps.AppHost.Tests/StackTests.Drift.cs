@@ -23,7 +23,7 @@ public sealed partial class StackTests
         // Production, besides provenance, integrity and one reviewer.
         using var registryChannel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["registry"]);
         var registry = new Registry.V1.RegistryService.RegistryServiceClient(registryChannel);
-        await registry.CreateRegisteredModelAsync(new Registry.V1.CreateRegisteredModelRequest { Name = model, RiskTier = Registry.V1.RiskTier.Medium, Owner = "risk-team" },
+        await registry.CreateRegisteredModelAsync(new Registry.V1.CreateRegisteredModelRequest { Name = model, RiskTier = Registry.V1.RiskTier.Medium, Owner = "ml-team" },
             Bearer(stack.Token("pipeline")), cancellationToken: Cancellation);
         var policy = Path.Combine(stack.StateDirectory, $"{model}.policy.json");
         await File.WriteAllTextAsync(policy, """

@@ -23,7 +23,7 @@ public sealed partial class StackTests
         var reviewers = new[] { Bearer(stack.Token("reviewer")), Bearer(stack.Token("reviewer-2")) };
 
         // The model and its policy, set by an admin through the CLI.
-        await registry.CreateRegisteredModelAsync(new CreateRegisteredModelRequest { Name = model, RiskTier = RiskTier.High, Owner = "risk-team" }, pipeline,
+        await registry.CreateRegisteredModelAsync(new CreateRegisteredModelRequest { Name = model, RiskTier = RiskTier.High, Owner = "ml-team" }, pipeline,
             cancellationToken: Cancellation);
         var policy = Path.Combine(stack.StateDirectory, $"{model}.policy.json");
         await File.WriteAllTextAsync(policy, """

@@ -242,6 +242,11 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
         {
             Actor = "reviewer-2", Model = model, Version = version, RunId = new string('a', 32), From = from, To = to, ArtifactSha256 = new string('0', 64),
             Override = false, Reason = "ship it", OccurredAt = at,
+            Kind = to.StartsWith("alias:", StringComparison.Ordinal) ? TargetKind.Alias : TargetKind.Stage,
+            Stage = to.StartsWith("stage:", StringComparison.Ordinal) ? System.Enum.Parse<ModelStage>(to[6..], ignoreCase: true) : null,
+            PreviousStage = from?.StartsWith("stage:", StringComparison.Ordinal) == true ? System.Enum.Parse<ModelStage>(from[6..], ignoreCase: true) : null,
+            Alias = to.StartsWith("alias:", StringComparison.Ordinal) ? to[6..] : null,
+            PreviousVersion = to.StartsWith("alias:", StringComparison.Ordinal) && int.TryParse(from, out var previous) ? previous : null,
         };
 
         // Version 1 enters Production before it has a reference: watched, but not monitored.
@@ -278,9 +283,18 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
         var one = await StatusAsync(model, "1", includeUnwatched: true);
         Assert.False(one!.Watched);
         Assert.False(one.Drifting);
-        // Aliases do not start a watch.
-        await PublishUntilAsync(Move(3, null, "alias:challenger", now.AddMinutes(3)), async () => await InboxCountAsync() >= 5);
-        Assert.Null(await StatusAsync(model, "3", includeUnwatched: true));
+        // An alias can be served as well as Production: it starts a watch, and its move ends it.
+        await PublishUntilAsync(Move(3, null, "alias:challenger", now.AddMinutes(3)), async () =>
+            (await StatusAsync(model, "3", includeUnwatched: false)) is { Watched: true });
+        await PublishUntilAsync(Move(4, "3", "alias:challenger", now.AddMinutes(4)), async () =>
+            (await StatusAsync(model, "4", includeUnwatched: false)) is { Watched: true });
+        Assert.False((await StatusAsync(model, "3", includeUnwatched: true))!.Watched);
+        // Version 2 still serves Production when it also takes the alias and then loses it.
+        await PublishUntilAsync(Move(2, "4", "alias:challenger", now.AddMinutes(5)), async () =>
+            (await StatusAsync(model, "4", includeUnwatched: true)) is { Watched: false });
+        await PublishUntilAsync(Move(4, "2", "alias:challenger", now.AddMinutes(6)), async () =>
+            (await StatusAsync(model, "4", includeUnwatched: true)) is { Watched: true });
+        Assert.True((await StatusAsync(model, "2", includeUnwatched: false))!.Watched);
     }
 
     [Fact(Timeout = 180_000)]

@@ -25,8 +25,8 @@ public sealed class CallerTests
     [Fact]
     public void AnonymousCallerIsUnauthenticated()
     {
-        var exception = Assert.Throws<RpcException>(() => Caller.FromPrincipal(new ClaimsPrincipal(new ClaimsIdentity())));
+        var exception = Assert.Throws<ModelOps.ServiceDefaults.Errors.ServiceException>(() => Caller.FromPrincipal(new ClaimsPrincipal(new ClaimsIdentity())));
 
-        Assert.Equal(StatusCode.Unauthenticated, exception.StatusCode);
+        Assert.Equal(ModelOps.ServiceDefaults.Errors.ErrorKind.Unauthenticated, exception.Kind);
     }
 }

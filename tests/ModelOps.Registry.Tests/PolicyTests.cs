@@ -1,19 +1,14 @@
 extern alias registry;
-extern alias tracking;
 using registry::ModelOps.Registry.Domain;
 using registry::ModelOps.Registry.V1;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
-using TrackingProvenance = tracking::ModelOps.Tracking.Domain.ProvenanceFields;
 
 namespace ModelOps.Registry.Tests;
 
 /// <summary>The pure rules: which gates apply, what a policy and a target may say.</summary>
 public sealed class PolicyTests
 {
-    [Fact]
-    public void ThePolicyLanguageKnowsExactlyTrackingsProvenanceFields() =>
-        Assert.Equal(TrackingProvenance.All, ProvenanceRequirements.All);
-
     [Fact]
     public void HighRiskRequiresEveryProvenanceFieldAndLowerTiersASubset()
     {
@@ -23,7 +18,7 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public void ATargetNoRuleNamesStillNeedsAReviewer()
+    public void ATargetNoRuleNamesGetsTheStrictestGatesOfThePolicy()
     {
         var policy = Policies.Default("m", RiskTier.High);
         var production = Policies.GatesFor(policy, new Target { Stage = Stage.Production });
@@ -31,9 +26,39 @@ public sealed class PolicyTests
         Assert.Equal(2, production.Single(g => g.KindCase == Gate.KindOneofCase.Approval).Approval.Required);
         Assert.Equal(1, Policies.GatesFor(Policies.Default("m", RiskTier.Low), new Target { Stage = Stage.Production })[2].Approval.Required);
         Assert.Equal(production, Policies.GatesFor(policy, new Target { Alias = "champion" }));
-        var archive = Policies.GatesFor(policy, new Target { Stage = Stage.Archived });
-        Assert.Equal(1, archive.Single().Approval.Required);
+
+        // An alias of one's own, or a stage no rule names, is never a way around the gates: it gets them all, approvals
+        // at the highest count any rule asks.
+        foreach (var unnamed in new[] { new Target { Alias = "live" }, new Target { Stage = Stage.Archived } })
+        {
+            var gates = Policies.GatesFor(policy, unnamed);
+            Assert.Equal(["provenance", "artifact-integrity", "approvals"], gates.Select(g => g.Name));
+            Assert.Equal(2, gates.Single(g => g.KindCase == Gate.KindOneofCase.Approval).Approval.Required);
+        }
+
         Assert.Equal(1, Policies.MaxProduction(policy));
+    }
+
+    [Fact]
+    public void APolicyWithoutApprovalsStillNeedsAReviewerForAnUnnamedTarget()
+    {
+        var policy = new Policy
+        {
+            Rules = { new PromotionRule { Stages = { Stage.Staging }, Gates = { new Gate { Name = "provenance", Provenance = new ProvenanceGate() } } } },
+        };
+        var gates = Policies.GatesFor(policy, new Target { Alias = "live" });
+        Assert.Equal(["provenance", "approvals"], gates.Select(g => g.Name));
+    }
+
+    [Fact]
+    public void ARemoteGateNamesOnlyAServiceTheRegistryAsks()
+    {
+        var policy = Policies.Default("m", RiskTier.Low);
+        policy.Rules[0].Gates.Add(new Gate { Name = "attacker", Remote = new RemoteGate { Service = "http://10.0.0.9:8080", Gate = "any" } });
+        policy.Rules[0].Gates.Add(new Gate { Name = "fair", Remote = new RemoteGate { Service = "fairness", Gate = "fairness.parity" } });
+        var violations = new FieldViolations();
+        Policies.Validate(violations, policy, ["drift", "fairness"]);
+        Assert.Equal("policy.rules[0].gates[3].remote.service", Assert.Single(violations.Items).Field);
     }
 
     [Fact]
@@ -42,7 +67,7 @@ public sealed class PolicyTests
         foreach (var tier in new[] { RiskTier.Low, RiskTier.Medium, RiskTier.High })
         {
             var violations = new FieldViolations();
-            Policies.Validate(violations, Policies.Default("m", tier));
+            Policies.Validate(violations, Policies.Default("m", tier), ["drift"]);
             Assert.False(violations.Any, string.Join("; ", violations.Items.Select(v => v.Field + ": " + v.Description)));
         }
     }

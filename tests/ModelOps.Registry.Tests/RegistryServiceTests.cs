@@ -29,14 +29,21 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
     private RegistryService.RegistryServiceClient _admin = null!;
     private RegistryService.RegistryServiceClient _alice = null!;
     private RegistryService.RegistryServiceClient _bob = null!;
+    private int _fairnessPort;
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
     public async ValueTask InitializeAsync()
     {
-        // A sweep every second, so that a remote gate's change of mind is seen within the test.
-        _stack = await RegistryStack.StartAsync(infrastructure, nameof(RegistryServiceTests),
-            new Dictionary<string, string> { ["Registry:ReevaluateEvery"] = "00:00:01" });
+        // A sweep every second, so that a remote gate's change of mind is seen within the test. The gate services the
+        // registry asks are found by service discovery: fairness where a test serves it, drift where nothing listens.
+        _fairnessPort = infrastructure.Context.Ports.Take();
+        _stack = await RegistryStack.StartAsync(infrastructure, nameof(RegistryServiceTests), new Dictionary<string, string>
+        {
+            ["Registry:ReevaluateEvery"] = "00:00:01",
+            ["services:fairness:grpc:0"] = $"http://127.0.0.1:{_fairnessPort}",
+            ["services:drift:grpc:0"] = $"http://127.0.0.1:{infrastructure.Context.Ports.Take()}",
+        });
         _trainer = _stack.As("pipeline-1", "pipeline");
         _pipeline = _stack.Registry(_trainer);
         _admin = _stack.Registry(_stack.As("admin-1", "admin"));
@@ -160,7 +167,8 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
 
         var deployable = await GetDeployableAsync(model);
         Assert.Equal((version.Version, version.ArtifactSha256, version.ArtifactUri, request.RequestId), (deployable.Version, deployable.ArtifactSha256, deployable.ArtifactUri, deployable.RequestId));
-        Assert.Equal(8, deployable.Gates.Count);
+        Assert.Equal(9, deployable.Gates.Count); // the policy's eight, and the check that the run still holds its record
+        Assert.Equal(("run", GateStatus.Pass), (deployable.Gates[^1].Kind, deployable.Gates[^1].Status));
         Assert.Equal(-1, deployable.LedgerIndex); // no ledger in this test: not sequenced, and said so
 
         // Every step is an event in the outbox, in order, committed with the change it describes.
@@ -273,7 +281,11 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
         Assert.Equal(StatusCode.PermissionDenied, (await Assert.ThrowsAsync<RpcException>(() => _pipeline.UpdateRegisteredModelAsync(lower, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
         var updated = await _pipeline.UpdateRegisteredModelAsync(new UpdateRegisteredModelRequest { Name = model, Description = "scores applications" }, cancellationToken: Cancellation);
         Assert.Equal(("scores applications", RiskTier.Low), (updated.Description, updated.RiskTier));
-        Assert.Equal(RiskTier.High, (await _admin.UpdateRegisteredModelAsync(new UpdateRegisteredModelRequest { Name = model, RiskTier = RiskTier.High }, cancellationToken: Cancellation)).RiskTier);
+        var noReason = await Assert.ThrowsAsync<RpcException>(() => _admin.UpdateRegisteredModelAsync(
+            new UpdateRegisteredModelRequest { Name = model, RiskTier = RiskTier.High }, cancellationToken: Cancellation).ResponseAsync);
+        Assert.Equal("reason", Violations(noReason).Single().Field);
+        Assert.Equal(RiskTier.High, (await _admin.UpdateRegisteredModelAsync(
+            new UpdateRegisteredModelRequest { Name = model, RiskTier = RiskTier.High, Reason = "it decides credit" }, cancellationToken: Cancellation)).RiskTier);
 
         var unchanged = await _admin.GetPolicyAsync(new GetPolicyRequest { Model = model }, cancellationToken: Cancellation);
         Assert.Equal(0, unchanged.Version);
@@ -398,9 +410,8 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
     public async Task ARemoteGateIsPendingWhileItsServiceIsAwayAndDecidesOnceItAnswers()
     {
         var model = await CreateModelAsync(RiskTier.Low);
-        var (app, address) = await GrpcTestHost.StartAsync(infrastructure, "fairness-gate", app => app.MapGrpcService<FairnessGate>());
+        var (app, _) = await GrpcTestHost.StartAsync(infrastructure, "fairness-gate", app => app.MapGrpcService<FairnessGate>(), _fairnessPort);
         await using var _ = app;
-        var port = infrastructure.Context.Ports.Take();
         await SetPolicyAsync(model, new Policy
         {
             Rules =
@@ -410,8 +421,8 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
                     Stages = { Stage.Staging },
                     Gates =
                     {
-                        new Gate { Name = "fairness", Remote = new RemoteGate { Service = address, Gate = "fairness.demographic_parity", Parameters = { ["max_gap"] = "0.1" } } },
-                        new Gate { Name = "drift", Remote = new RemoteGate { Service = $"http://127.0.0.1:{port}", Gate = "drift.baseline", TimeoutMs = 2000 } },
+                        new Gate { Name = "fairness", Remote = new RemoteGate { Service = "fairness", Gate = "fairness.demographic_parity", Parameters = { ["max_gap"] = "0.1" } } },
+                        new Gate { Name = "drift", Remote = new RemoteGate { Service = "drift", Gate = "drift.baseline", TimeoutMs = 2000 } },
                         new Gate { Name = "explainability", Remote = new RemoteGate { Service = "explainability", Gate = "shap.stable" } },
                     },
                 },
@@ -425,7 +436,7 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
         Assert.Equal((GateStatus.Pending, "no fairness report for this version yet"), (Gate("fairness").Status, Gate("fairness").Reason));
         Assert.Equal(GateStatus.Pending, Gate("drift").Status);
         Assert.Contains("Unavailable", Gate("drift").Reason, StringComparison.Ordinal);
-        Assert.Equal((GateStatus.Pending, "no address is configured for the service 'explainability' (services:explainability:grpc:0)"),
+        Assert.Equal((GateStatus.Pending, "'explainability' is not a service the registry asks for gates, or has no address (services:explainability:grpc:0)"),
             (Gate("explainability").Status, Gate("explainability").Reason));
         Assert.Equal(("fairness.demographic_parity", model, version.Version, "0.1"),
             (FairnessGate.LastRequest!.Gate, FairnessGate.LastRequest.Model, FairnessGate.LastRequest.Version, FairnessGate.LastRequest.Parameters["max_gap"]));
@@ -442,7 +453,7 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
         await Task.Delay(2500, Cancellation);
         Assert.Equal(2, await EvaluationCountAsync(request.RequestId));
 
-        // The policy changes (admin): open requests are evaluated again at once, against the new version of it.
+        // The policy changes (admin): the open request keeps the gates it was opened with...
         FairnessGate.Answer = new ServerGateResponse { Status = ServerGateStatus.Pass, Reason = "parity gap 0.04", Evidence = { ["gap"] = "0.04" } };
         await SetPolicyAsync(model, new Policy
         {
@@ -451,14 +462,22 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
                 new PromotionRule
                 {
                     Stages = { Stage.Staging },
-                    Gates = { new Gate { Name = "fairness", Remote = new RemoteGate { Service = address, Gate = "fairness.demographic_parity" } } },
+                    Gates = { new Gate { Name = "fairness", Remote = new RemoteGate { Service = "fairness", Gate = "fairness.demographic_parity" } } },
                 },
             },
         });
-        request = await _alice.GetPromotionRequestAsync(new GetPromotionRequestRequest { RequestId = request.RequestId }, cancellationToken: Cancellation);
+        request = await _pipeline.ReevaluatePromotionAsync(new ReevaluatePromotionRequest { RequestId = request.RequestId }, cancellationToken: Cancellation);
+        Assert.Equal((RequestState.Open, 1), (request.State, request.PolicyVersion));
+        Assert.Equal(GateStatus.Pending, Gate("drift").Status);
+
+        // ...until its requester re-opens it under the policy in force, which is recorded with the reason.
+        request = await _pipeline.ReevaluatePromotionAsync(
+            new ReevaluatePromotionRequest { RequestId = request.RequestId, AdoptCurrentPolicy = true, Reason = "the drift baseline gate was retired" },
+            cancellationToken: Cancellation);
         Assert.Equal((RequestState.Approved, 2), (request.State, request.PolicyVersion));
-        Assert.Equal("0.04", request.Gates.Single().Evidence["gap"]);
+        Assert.Equal("0.04", request.Gates.Single(g => g.Kind == "remote").Evidence["gap"]);
         Assert.Equal(Stage.Staging, (await GetVersionAsync(model, version.Version)).Stage);
+        Assert.Contains("PromotionRepinned", await EventTypesAsync(model));
     }
 
     [Fact(Timeout = 120_000)]
@@ -480,11 +499,11 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
             new() { ["model.bin"] = ModelBytes("forged"), ["model.bin.sig"] = Encoding.ASCII.GetBytes(sign(sha256)) }));
         var unsigned = await RegisterAsync(model, await TrainAsync(new Dictionary<string, double>(), new() { ["model.bin"] = ModelBytes("unsigned") }));
 
-        var good = (await RequestAsync(model, signed.Version, Stage.Staging)).Gates.Single();
+        var good = (await RequestAsync(model, signed.Version, Stage.Staging)).Gates.Single(g => g.Kind != "run");
         Assert.Equal((GateStatus.Pass, publicKey), (good.Status, good.Evidence["signed_by"]));
-        var bad = (await RequestAsync(model, forged.Version, Stage.Staging)).Gates.Single();
+        var bad = (await RequestAsync(model, forged.Version, Stage.Staging)).Gates.Single(g => g.Kind != "run");
         Assert.Equal((GateStatus.Fail, "model.bin.sig is not a signature of the artifact's SHA-256 by any trusted key"), (bad.Status, bad.Reason));
-        var missing = (await RequestAsync(model, unsigned.Version, Stage.Staging)).Gates.Single();
+        var missing = (await RequestAsync(model, unsigned.Version, Stage.Staging)).Gates.Single(g => g.Kind != "run");
         Assert.Equal((GateStatus.Fail, "the policy requires a signature and the run holds no model.bin.sig"), (missing.Status, missing.Reason));
     }
 

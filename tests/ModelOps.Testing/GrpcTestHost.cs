@@ -13,11 +13,14 @@ namespace ModelOps.Testing;
 /// </summary>
 public static class GrpcTestHost
 {
-    /// <summary>Starts the host; <paramref name="map"/> adds endpoints after authentication and authorization.</summary>
+    /// <summary>
+    /// Starts the host on <paramref name="port"/> (a free one when not given); <paramref name="map"/> adds endpoints after
+    /// authentication and authorization.
+    /// </summary>
     public static async Task<(WebApplication App, string Address)> StartAsync(
-        InfrastructureFixture infrastructure, string applicationName, Action<WebApplication> map)
+        InfrastructureFixture infrastructure, string applicationName, Action<WebApplication> map, int? port = null)
     {
-        var port = infrastructure.Context.Ports.Take();
+        port ??= infrastructure.Context.Ports.Take();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = applicationName });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {

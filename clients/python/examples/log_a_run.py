@@ -57,7 +57,7 @@ def main():
         problems = []
         read = client.get_run(run.run_id)
         check = lambda what, expected, actual: problems.append(f"{what}: expected {expected!r}, got {actual!r}") if expected != actual else None
-        check("status", "FINISHED", modelops.client.pb.RunStatus.Name(read.status))
+        check("status", "RUN_STATUS_FINISHED", modelops.client.pb.RunStatus.Name(read.status))
         check("params", params, dict(read.params))
         history = client.get_metric_history(run.run_id, "loss")
         check("metric steps", list(range(10_000)), [m.step for m in history])

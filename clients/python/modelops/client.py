@@ -20,7 +20,7 @@ CHUNK_BYTES = 1 << 20
 #: Most metrics in one message, as the service allows.
 MAX_BATCH = 1000
 
-_STATUS = {"FINISHED": pb.FINISHED, "FAILED": pb.FAILED, "KILLED": pb.KILLED}
+_STATUS = {"FINISHED": pb.RUN_STATUS_FINISHED, "FAILED": pb.RUN_STATUS_FAILED, "KILLED": pb.RUN_STATUS_KILLED}
 
 
 def _timestamp(value):

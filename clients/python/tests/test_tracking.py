@@ -67,7 +67,7 @@ class TrackingTest(unittest.TestCase):
 
         self.assertEqual(artifact_sha, uploaded.sha256)
         read = self.client.get_run(run_id)
-        self.assertEqual("FINISHED", modelops.client.pb.RunStatus.Name(read.status))
+        self.assertEqual("RUN_STATUS_FINISHED", modelops.client.pb.RunStatus.Name(read.status))
         self.assertEqual({"learning_rate": "0.05", "n_estimators": "400"}, dict(read.params))
         self.assertEqual("candidate", read.tags["stage"])
         self.assertTrue(read.tags["modelops.hostname"])
@@ -112,7 +112,7 @@ class TrackingTest(unittest.TestCase):
                 run.log_metric("loss", float("nan"), step=0)
                 1 / 0
         failed = self.client.get_run(run.run_id)
-        self.assertEqual("FAILED", modelops.client.pb.RunStatus.Name(failed.status))
+        self.assertEqual("RUN_STATUS_FAILED", modelops.client.pb.RunStatus.Name(failed.status))
         self.assertIn("ZeroDivisionError", failed.tags["modelops.error"])
         self.assertTrue(math.isnan(self.client.get_metric_history(run.run_id, "loss")[0].value))
 
@@ -126,7 +126,7 @@ class TrackingTest(unittest.TestCase):
         with self.assertRaises(modelops.TrackingError) as bad:
             run.end()
         self.assertEqual("messages[0].metrics[0].key", bad.exception.violations[0][0])
-        self.assertEqual("FAILED", modelops.client.pb.RunStatus.Name(self.client.get_run(run.run_id).status))
+        self.assertEqual("RUN_STATUS_FAILED", modelops.client.pb.RunStatus.Name(self.client.get_run(run.run_id).status))
 
 
 class ProvenanceTest(unittest.TestCase):

@@ -5,6 +5,7 @@ using ModelOps.Contracts.Drift.V1;
 using ModelOps.Drift.Detectors;
 using ModelOps.Drift.Profiles;
 using ModelOps.Drift.V1;
+using ModelOps.ServiceDefaults.Data;
 using ModelOps.ServiceDefaults.Messaging;
 using Npgsql;
 
@@ -74,6 +75,53 @@ public sealed partial class DriftStore
             Reason = reader.GetString(2),
             ChangedBy = reader.GetString(3),
         };
+    }
+
+    /// <summary>Records that a version holds <paramref name="target"/> (Production, or an alias) from <paramref name="since"/>.</summary>
+    public static async Task TakeHoldAsync(NpgsqlTransaction transaction, string model, string version, string target, DateTimeOffset since,
+        CancellationToken cancellationToken)
+    {
+        await using var command = transaction.Connection!.Command(transaction,
+            "INSERT INTO serving_holds (model, version, target, since) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", model, version, target, since);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Records that a version no longer holds <paramref name="target"/>.</summary>
+    public static async Task ReleaseHoldAsync(NpgsqlTransaction transaction, string model, string version, string target, CancellationToken cancellationToken)
+    {
+        await using var command = transaction.Connection!.Command(transaction,
+            "DELETE FROM serving_holds WHERE model = $1 AND version = $2 AND target = $3", model, version, target);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>Records that a version holds nothing any more.</summary>
+    public static async Task ReleaseAllHoldsAsync(NpgsqlTransaction transaction, string model, string version, CancellationToken cancellationToken)
+    {
+        await using var command = transaction.Connection!.Command(transaction, "DELETE FROM serving_holds WHERE model = $1 AND version = $2", model, version);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>When the watch of a version last changed (by the registry's events or by hand), or null.</summary>
+    public static async Task<DateTimeOffset?> LastWatchChangeAsync(NpgsqlTransaction transaction, string model, string version, CancellationToken cancellationToken)
+    {
+        await using var command = transaction.Connection!.Command(transaction,
+            "SELECT changed_at FROM watches WHERE model = $1 AND version = $2 FOR UPDATE", model, version);
+        return await command.ExecuteScalarAsync(cancellationToken) is DateTime at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : null;
+    }
+
+    /// <summary>What a version holds now, by target.</summary>
+    public static async Task<List<string>> HoldsAsync(NpgsqlTransaction transaction, string model, string version, CancellationToken cancellationToken)
+    {
+        await using var command = transaction.Connection!.Command(transaction,
+            "SELECT target FROM serving_holds WHERE model = $1 AND version = $2 ORDER BY target", model, version);
+        var holds = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            holds.Add(reader.GetString(0));
+        }
+
+        return holds;
     }
 
     /// <summary>An admin's watch change, recorded in the ledger through the outbox.</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.VisualBasic.FileIO;
 using ModelOps.Drift.Profiles;
+using ModelOps.ServiceDefaults.Errors;
 
 namespace ModelOps.Drift.Domain;
 
@@ -20,6 +21,29 @@ public static class CsvReference
     /// <summary>Rows read before the kinds of the columns are decided.</summary>
     public const int InferenceRows = 1000;
 
+    /// <summary>Most columns of a reference.</summary>
+    public const int MaxColumns = 1000;
+
+    /// <summary>Longest column name.</summary>
+    public const int MaxNameLength = 200;
+
+    /// <summary>Refuses more than <see cref="MaxColumns"/> columns, and a name that breaks a name's rules or is too long.</summary>
+    public static void CheckNames(IReadOnlyList<string> names)
+    {
+        if (names.Count > MaxColumns)
+        {
+            throw new ReferenceFormatException($"the file has {names.Count} columns: a reference has at most {MaxColumns}");
+        }
+
+        foreach (var name in names)
+        {
+            if (name.Length > MaxNameLength || TextRules.NameProblem(name) is not null)
+            {
+                throw new ReferenceFormatException($"the column name {TextRules.Echo(name)} is not a name of at most {MaxNameLength} characters without control or format characters");
+            }
+        }
+    }
+
     /// <summary>The file's profile, and the SHA-256 (hex) of the bytes read.</summary>
     public static (DatasetProfile Profile, string Sha256) Profile(Stream csv, IReadOnlyDictionary<string, ColumnKind> given, CancellationToken cancellationToken)
     {
@@ -31,6 +55,8 @@ public static class CsvReference
         {
             throw new ReferenceFormatException("the header row must name every column once");
         }
+
+        CheckNames(header);
 
         var held = new List<string[]>();
         DatasetProfile? profile = null;
@@ -119,9 +145,12 @@ public static class CsvReference
                 case ColumnKind.Boolean when bool.TryParse(text, out var flag):
                     row[profile.Schema[c].Name] = FeatureValue.Of(flag);
                     break;
-                case ColumnKind.Categorical:
+                case ColumnKind.Categorical when text.Length <= ColumnProfile.MaxLabelLength:
                     row[profile.Schema[c].Name] = FeatureValue.Of(text);
                     break;
+                case ColumnKind.Categorical:
+                    throw new ReferenceFormatException(
+                        $"column {TextRules.Echo(profile.Schema[c].Name)} holds a label of {text.Length} characters: at most {ColumnProfile.MaxLabelLength}");
                 default:
                     row[profile.Schema[c].Name] = FeatureValue.Missing;
                     violations.Add(c);

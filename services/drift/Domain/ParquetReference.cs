@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using ModelOps.Drift.Profiles;
+using ModelOps.ServiceDefaults.Errors;
 using Parquet;
 using Parquet.Schema;
 
@@ -64,7 +65,7 @@ public static class ParquetReference
             {
                 if (natural is null || (kind != natural && kind != ColumnKind.Categorical))
                 {
-                    throw new ReferenceFormatException($"column '{field.Name}' holds {field.ClrType.Name} values, which cannot be read as {kind.ToString().ToLowerInvariant()}");
+                    throw new ReferenceFormatException($"column {TextRules.Echo(field.Name)} holds {field.ClrType.Name} values, which cannot be read as {kind.ToString().ToLowerInvariant()}");
                 }
 
                 fields.Add((field, kind));
@@ -78,7 +79,7 @@ public static class ParquetReference
         var unknown = given.Keys.Where(name => fields.All(f => f.Field.Name != name)).ToList();
         if (unknown.Count > 0)
         {
-            throw new ReferenceFormatException($"the file has no column {string.Join(", ", unknown.Select(n => $"'{n}'"))}");
+            throw new ReferenceFormatException($"the file has no column {string.Join(", ", unknown.Take(5).Select(n => TextRules.Echo(n)))}");
         }
 
         if (fields.Count == 0)
@@ -86,6 +87,7 @@ public static class ParquetReference
             throw new ReferenceFormatException("the file has no column of numbers, booleans or strings");
         }
 
+        CsvReference.CheckNames([.. fields.Select(f => f.Field.Name)]);
         var profile = new DatasetProfile([.. fields.Select(f => new ColumnSchema(f.Field.Name, f.Kind))]);
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
@@ -124,6 +126,12 @@ public static class ParquetReference
         {
             var labels = new string[rows];
             await group.ReadAsync(field, labels, cancellationToken: cancellationToken);
+            if (labels.FirstOrDefault(l => l is { Length: > ColumnProfile.MaxLabelLength }) is { } tooLong)
+            {
+                throw new ReferenceFormatException(
+                    $"column {TextRules.Echo(field.Name)} holds a label of {tooLong.Length} characters: at most {ColumnProfile.MaxLabelLength}");
+            }
+
             var missing = labels.Select(l => l is null).ToArray();
             return new ColumnValues(field.Name, null, [.. labels.Select(l => l ?? "")], null, missing);
         }

@@ -16,6 +16,15 @@ public static class ReportPage
     private const int LineWidth = 560;
     private const int LineHeight = 120;
 
+    /// <summary>How many of a version's windows the score-over-time charts show.</summary>
+    public const int HistoryWindows = 100;
+
+    /// <summary>
+    /// Most columns drawn with charts (drifted first, then by how close to drifting): every column is in the table, and
+    /// the page stays a few hundred kilobytes whatever the schema's width.
+    /// </summary>
+    public const int MaxChartedColumns = 100;
+
     /// <summary>
     /// The page of <paramref name="report"/>; <paramref name="history"/> (the version's reports, any order) gives each
     /// column's score over time.
@@ -52,7 +61,14 @@ public static class ReportPage
             Section(html, prediction, $"Model output: {prediction.Column}", ordered, r => r.Prediction);
         }
 
-        foreach (var column in report.Columns)
+        var charted = report.Columns.OrderByDescending(c => c.Drifted).ThenByDescending(Closeness).Take(MaxChartedColumns).ToHashSet();
+        if (charted.Count < report.Columns.Count)
+        {
+            html.Append(CultureInfo.InvariantCulture,
+                $"<p>Charts follow for {charted.Count} of the {report.Columns.Count} columns: the drifted ones first, then those closest to drifting.</p>");
+        }
+
+        foreach (var column in report.Columns.Where(charted.Contains))
         {
             Section(html, column, column.Column, ordered, r => r.Columns.FirstOrDefault(c => c.Column == column.Column));
         }
@@ -61,6 +77,11 @@ public static class ReportPage
         return html.ToString();
     }
 
+    // How close a column came to its threshold: a test by its p-value, a distance by its statistic.
+    private static double Closeness(ColumnReport column) => column.HasPValue
+        ? 1 - column.PValue
+        : column.Threshold > 0 ? column.Statistic / column.Threshold : column.Statistic;
+
     // One column's distributions and its score over time.
     private static void Section(StringBuilder html, ColumnReport column, string heading, List<WindowReport> history, Func<WindowReport, ColumnReport?> select)
     {
@@ -68,7 +89,10 @@ public static class ReportPage
             .Append(column.Drifted ? " <span class=\"drift\">drifted</span>" : "").Append("</h2>");
         if (column.UnseenLabels.Count > 0)
         {
-            html.Append("<p>Labels the reference never saw: ").Append(Encode(string.Join(", ", column.UnseenLabels))).Append("</p>");
+            html.Append("<p>Labels the reference never saw: ").Append(Encode(string.Join(", ", column.UnseenLabels)))
+                .Append(column.UnseenLabelCount > column.UnseenLabels.Count
+                    ? string.Create(CultureInfo.InvariantCulture, $" and {column.UnseenLabelCount - column.UnseenLabels.Count} more")
+                    : "").Append("</p>");
         }
 
         html.Append("<p class=\"legend\"><span><svg width=\"10\" height=\"10\"><rect class=\"ref\" width=\"10\" height=\"10\"/></svg> reference</span>")

@@ -38,7 +38,20 @@ public static class Reports
         return report;
     }
 
-    /// <summary>One column's verdict as the API shows it.</summary>
+    /// <summary>Most bins a column's histogram shows: a categorical column's most frequent labels, the rest in one bin.</summary>
+    public const int MaxBins = 20;
+
+    /// <summary>Most unseen labels a column's report names (all are counted).</summary>
+    public const int MaxUnseenLabels = 10;
+
+    /// <summary>Longest label a report shows; longer ones are cut, with an ellipsis.</summary>
+    public const int MaxShownLabel = 64;
+
+    /// <summary>
+    /// One column's verdict as the API shows it. What it shows is bounded whatever was ingested — at most
+    /// <see cref="MaxBins"/> bins and <see cref="MaxUnseenLabels"/> unseen labels, each label cut to
+    /// <see cref="MaxShownLabel"/> characters — so a report of the largest schema stays far below a client's message limit.
+    /// </summary>
     public static ColumnReport Column(ColumnDrift column)
     {
         var item = new ColumnReport
@@ -51,12 +64,13 @@ public static class Reports
             Threshold = column.Threshold,
             Drifted = column.Drifted,
             StatisticBound = column.StatisticBound,
-            UnseenLabels = { column.UnseenLabels },
+            UnseenLabels = { column.UnseenLabels.Take(MaxUnseenLabels).Select(Shown) },
+            UnseenLabelCount = column.UnseenLabels.Count,
             MissingRate = column.Quality.MissingRate,
             OutOfRange = column.Quality.OutOfRange,
             Constant = column.Quality.Constant,
         };
-        item.Histogram.AddRange(column.Histogram.Select(b => new HistogramBin { Label = b.Bin, ReferenceShare = b.ReferenceShare, CurrentShare = b.CurrentShare }));
+        item.Histogram.AddRange(Bins(column.Histogram));
         if (column.PValue is { } p)
         {
             item.PValue = p;
@@ -64,6 +78,29 @@ public static class Reports
 
         return item;
     }
+
+    private static IEnumerable<HistogramBin> Bins(IReadOnlyList<(string Bin, double ReferenceShare, double CurrentShare)> histogram)
+    {
+        if (histogram.Count <= MaxBins)
+        {
+            return histogram.Select(b => new HistogramBin { Label = Shown(b.Bin), ReferenceShare = b.ReferenceShare, CurrentShare = b.CurrentShare });
+        }
+
+        // The labels that weigh most on either side keep a bin each, in their order; the rest share one.
+        var kept = histogram.Select((b, i) => (b, i)).OrderByDescending(x => Math.Max(x.b.ReferenceShare, x.b.CurrentShare)).ThenBy(x => x.i)
+            .Take(MaxBins - 1).Select(x => x.i).ToHashSet();
+        var rest = histogram.Where((_, i) => !kept.Contains(i)).ToList();
+        return histogram.Where((_, i) => kept.Contains(i))
+            .Select(b => new HistogramBin { Label = Shown(b.Bin), ReferenceShare = b.ReferenceShare, CurrentShare = b.CurrentShare })
+            .Append(new HistogramBin
+            {
+                Label = $"({rest.Count} other labels)",
+                ReferenceShare = rest.Sum(b => b.ReferenceShare),
+                CurrentShare = rest.Sum(b => b.CurrentShare),
+            });
+    }
+
+    private static string Shown(string label) => label.Length <= MaxShownLabel ? label : label[..(MaxShownLabel - 1)] + "…";
 
     /// <summary>The proto name of a method.</summary>
     public static V1.DriftMethod Method(Statistics.DriftMethod method) => method switch

@@ -6,6 +6,7 @@ using ModelOps.Drift.Data;
 using ModelOps.Drift.Domain;
 using ModelOps.Drift.Profiles;
 using ModelOps.Drift.V1;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
 using ModelOps.ServiceDefaults.ObjectStore;
@@ -28,6 +29,15 @@ public sealed class DriftService(
     /// <summary>Longest request id.</summary>
     public const int MaxRequestId = 200;
 
+    /// <summary>Longest model, version or column name.</summary>
+    public const int MaxNameLength = 200;
+
+    /// <summary>Longest category label.</summary>
+    public const int MaxLabelLength = ColumnProfile.MaxLabelLength;
+
+    /// <summary>Latest record timestamp: 9999-12-31T23:59:59.999Z in milliseconds since the epoch.</summary>
+    private const long MaxTimestampMs = 253_402_300_799_999;
+
     // Records are written (as window partials) at least this often within a long stream, and always before answering.
     private const int FlushEvery = 50_000;
 
@@ -38,7 +48,7 @@ public sealed class DriftService(
         var cancellationToken = context.CancellationToken;
         if (!await requestStream.MoveNext(cancellationToken) || requestStream.Current.PartCase != SetReferenceRequest.PartOneofCase.Header)
         {
-            GrpcErrors.InvalidArgument("header", "the first message must be the header");
+            throw ServiceErrors.InvalidArgument("header", "the first message must be the header");
         }
 
         var header = requestStream.Current.Header;
@@ -50,14 +60,14 @@ public sealed class DriftService(
         for (var i = 0; i < header.Columns.Count && i < MaxColumns; i++)
         {
             var column = header.Columns[i];
-            violations.Require(column.Name.Length is > 0 and <= 200, $"header.columns[{i}].name", "must be 1 to 200 characters");
-            violations.Require(names.Add(column.Name), $"header.columns[{i}].name", $"'{column.Name}' names an earlier column");
+            column.Name = TextRules.Name(violations, $"header.columns[{i}].name", column.Name, MaxNameLength);
+            violations.Require(names.Add(column.Name), $"header.columns[{i}].name", $"{TextRules.Echo(column.Name)} names an earlier column");
             violations.Require(column.Kind is V1.ColumnKind.Numeric or V1.ColumnKind.Categorical or V1.ColumnKind.Boolean, $"header.columns[{i}].kind",
                 "must be NUMERIC, CATEGORICAL or BOOLEAN");
         }
 
         var policy = Policy(header.Window, violations, "header.window");
-        violations.Require(header.Source.Length <= 2000, "header.source", "at most 2000 characters");
+        TextRules.FreeText(violations, "header.source", header.Source, 2000);
         var prediction = Prediction(header.PredictionColumn, header.Task, header.DecisionThreshold,
             header.Columns.Where(c => c.Kind != V1.ColumnKind.Unspecified).GroupBy(c => c.Name).ToDictionary(g => g.Key, g => ProfileCodec.Kind(g.First().Kind)),
             violations, "header.");
@@ -72,12 +82,12 @@ public sealed class DriftService(
             var part = requestStream.Current;
             if (part.PartCase != SetReferenceRequest.PartOneofCase.Rows)
             {
-                GrpcErrors.InvalidArgument($"messages[{message}]", "after the header, only rows");
+                throw ServiceErrors.InvalidArgument($"messages[{message}]", "after the header, only rows");
             }
 
             if (part.Rows.Rows.Count > MaxPerMessage)
             {
-                GrpcErrors.InvalidArgument($"messages[{message}].rows", $"at most {MaxPerMessage} rows per message");
+                throw ServiceErrors.InvalidArgument($"messages[{message}].rows", $"at most {MaxPerMessage} rows per message");
             }
 
             for (var r = 0; r < part.Rows.Rows.Count; r++)
@@ -90,7 +100,7 @@ public sealed class DriftService(
 
         if (profile.Rows == 0)
         {
-            GrpcErrors.InvalidArgument("rows", "a reference needs at least one row");
+            throw ServiceErrors.InvalidArgument("rows", "a reference needs at least one row");
         }
 
         var actor = context.GetCaller().Actor;
@@ -107,18 +117,20 @@ public sealed class DriftService(
         CheckKey(violations, "model", request.Model);
         CheckKey(violations, "version", request.Version);
         violations.Require(System.Text.RegularExpressions.Regex.IsMatch(request.RunId, "^[0-9a-fA-F]{32}$"), "run_id", "must be a tracking run id (32 hex digits)");
-        violations.Require(request.ArtifactPath.Length is > 0 and <= 1024, "artifact_path", "is required (at most 1024 characters)");
+        request.ArtifactPath = TextRules.Name(violations, "artifact_path", request.ArtifactPath, 1024);
+        violations.Require(request.Columns.Count <= MaxColumns, "columns", $"at most {MaxColumns} columns");
         var given = new Dictionary<string, Profiles.ColumnKind>(StringComparer.Ordinal);
-        for (var i = 0; i < request.Columns.Count; i++)
+        for (var i = 0; i < request.Columns.Count && i < MaxColumns; i++)
         {
             var column = request.Columns[i];
+            var name = TextRules.Name(violations, $"columns[{i}].name", column.Name, MaxNameLength);
             if (column.Kind is not (V1.ColumnKind.Numeric or V1.ColumnKind.Categorical or V1.ColumnKind.Boolean))
             {
                 violations.Add($"columns[{i}].kind", "must be NUMERIC, CATEGORICAL or BOOLEAN");
             }
-            else if (!given.TryAdd(column.Name, ProfileCodec.Kind(column.Kind)))
+            else if (!given.TryAdd(name, ProfileCodec.Kind(column.Kind)))
             {
-                violations.Add($"columns[{i}].name", $"'{column.Name}' is given twice");
+                violations.Add($"columns[{i}].name", $"{TextRules.Echo(name)} is given twice");
             }
         }
 
@@ -136,15 +148,13 @@ public sealed class DriftService(
         }
         catch (RpcException exception) when (exception.StatusCode == StatusCode.NotFound)
         {
-            GrpcErrors.NotFound($"Artifact '{request.ArtifactPath}' of run {request.RunId}");
-            throw;
+            throw ServiceErrors.NotFound("artifact", $"{request.RunId}/{request.ArtifactPath}",
+                $"Artifact {TextRules.Echo(request.ArtifactPath)} of run {request.RunId} was not found.");
         }
 
-        var key = objectStore.KeyOf(artifact.Uri);
-        if (key is null)
-        {
-            GrpcErrors.FailedPrecondition($"{artifact.Uri} is not in the artifact bucket {objectStore.Bucket}.");
-        }
+        var key = objectStore.KeyOf(artifact.Uri)
+                  ?? throw ServiceErrors.FailedPrecondition("NOT_IN_BUCKET", $"{artifact.Uri} is not in the artifact bucket {objectStore.Bucket}.",
+                      "ARTIFACT_LOCATION", artifact.Uri);
 
         DatasetProfile profile;
         string sha256;
@@ -159,19 +169,21 @@ public sealed class DriftService(
             }
             catch (ReferenceFormatException exception)
             {
-                GrpcErrors.InvalidArgument("artifact_path", $"'{request.ArtifactPath}' is not a usable {(parquet ? "Parquet file" : "CSV")}: {exception.Message}");
-                throw;
+                throw ServiceErrors.InvalidArgument("artifact_path",
+                    $"{TextRules.Echo(request.ArtifactPath)} is not a usable {(parquet ? "Parquet file" : "CSV")}: {TextRules.Clip(exception.Message, 200)}");
             }
         }
 
         if (sha256 != artifact.Sha256)
         {
-            GrpcErrors.FailedPrecondition($"The object store's bytes of '{artifact.Path}' hash to {sha256}, not the {artifact.Sha256} tracking recorded: nothing was stored.");
+            throw ServiceErrors.FailedPrecondition("ARTIFACT_ALTERED",
+                $"The object store's bytes of {TextRules.Echo(artifact.Path)} hash to {sha256}, not the {artifact.Sha256} tracking recorded: nothing was stored.",
+                "ARTIFACT_INTEGRITY", artifact.Uri);
         }
 
         if (profile.Rows == 0)
         {
-            GrpcErrors.InvalidArgument("artifact_path", $"'{request.ArtifactPath}' has a header but no rows");
+            throw ServiceErrors.InvalidArgument("artifact_path", $"{TextRules.Echo(request.ArtifactPath)} has a header but no rows");
         }
 
         violations = new FieldViolations();
@@ -184,9 +196,15 @@ public sealed class DriftService(
     }
 
     /// <inheritdoc />
-    public override async Task<V1.Reference> GetReference(GetReferenceRequest request, ServerCallContext context) =>
-        Describe(await store.GetReferenceAsync(request.Model, request.Version, context.CancellationToken)
-                 ?? NotFound<StoredReference>($"A reference of {request.Model} version {request.Version}"));
+    public override async Task<V1.Reference> GetReference(GetReferenceRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
+        violations.ThrowIfAny();
+        return Describe(await store.GetReferenceAsync(request.Model, request.Version, context.CancellationToken)
+                        ?? throw ReferenceNotFound(request.Model, request.Version));
+    }
 
     /// <inheritdoc />
     [Authorize(Roles = $"{Roles.Service},{Roles.Pipeline},{Roles.Admin}")]
@@ -206,12 +224,16 @@ public sealed class DriftService(
                 var batch = requestStream.Current.Batch;
                 if (records.Count + (batch?.Timestamps.Count ?? 0) > MaxPerMessage)
                 {
-                    GrpcErrors.InvalidArgument($"messages[{message}]", $"at most {MaxPerMessage} records per message");
+                    throw ServiceErrors.InvalidArgument($"messages[{message}]", $"at most {MaxPerMessage} records per message");
                 }
 
                 if (batch is not null)
                 {
                     var at = $"messages[{message}].batch";
+                    var keyViolations = new FieldViolations();
+                    CheckKey(keyViolations, $"{at}.model", batch.Model);
+                    CheckKey(keyViolations, $"{at}.version", batch.Version);
+                    keyViolations.ThrowIfAny("The batch was not accepted.");
                     var key = (batch.Model, batch.Version);
                     var known = await KnownAsync(references, key, at, cancellationToken);
                     var (times, columns) = Columns(batch, known.Reference, at);
@@ -238,6 +260,11 @@ public sealed class DriftService(
                 {
                     var record = records[i];
                     var at = $"messages[{message}].records[{i}]";
+                    var recordViolations = new FieldViolations();
+                    CheckKey(recordViolations, $"{at}.model", record.Model);
+                    CheckKey(recordViolations, $"{at}.version", record.Version);
+                    var stamped = Timestamps.Check(recordViolations, $"{at}.timestamp", record.Timestamp);
+                    recordViolations.ThrowIfAny("The record was not accepted.");
                     var key = (record.Model, record.Version);
                     var known = await KnownAsync(references, key, at, cancellationToken);
 
@@ -249,7 +276,7 @@ public sealed class DriftService(
 
                         if (row.ContainsKey(spec.Column))
                         {
-                            GrpcErrors.InvalidArgument($"{at}.prediction", $"given twice: also as features[{spec.Column}]");
+                            throw ServiceErrors.InvalidArgument($"{at}.prediction", $"given twice: also as features[{TextRules.Clip(spec.Column, 40)}]");
                         }
 
                         row[spec.Column] = ValueOf(output, $"{at}.prediction");
@@ -258,7 +285,7 @@ public sealed class DriftService(
                     Check(known.Checker, row, $"{at}.features");
                     CheckPrediction(known.Reference, row, $"{at}.prediction");
                     CheckRequestId(record.RequestId, $"{at}.request_id");
-                    var when = record.Timestamp?.ToDateTimeOffset() ?? clock.GetUtcNow();
+                    var when = stamped ?? clock.GetUtcNow();
                     if (known.Reference.Policy.IsLate(when, clock.GetUtcNow()))
                     {
                         late++;
@@ -276,7 +303,7 @@ public sealed class DriftService(
                 }
             }
         }
-        catch (RpcException)
+        catch (ServiceException)
         {
             // What was accepted before the bad record is kept, as with LogMetrics; the trailer says how much.
             accepted += await FlushAsync(pending, references, CancellationToken.None);
@@ -291,36 +318,84 @@ public sealed class DriftService(
     /// <inheritdoc />
     public override async Task<WindowReport> GetWindowReport(GetWindowReportRequest request, ServerCallContext context)
     {
-        if (request.WindowStart is null)
-        {
-            GrpcErrors.InvalidArgument("window_start", "is required");
-        }
-
-        return await store.GetReportAsync(request.Model, request.Version, request.WindowStart.ToDateTimeOffset(), context.CancellationToken)
-               ?? NotFound<WindowReport>($"A report of the window of {request.Model} version {request.Version} starting {request.WindowStart}");
+        var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
+        var start = Timestamps.Check(violations, "window_start", request.WindowStart, required: true);
+        violations.ThrowIfAny();
+        return await store.GetReportAsync(request.Model, request.Version, start!.Value, context.CancellationToken)
+               ?? throw ServiceErrors.NotFound("window_report", $"{request.Model}/{request.Version}@{start:O}",
+                   $"No report of a window of {TextRules.Echo(request.Model)} version {TextRules.Echo(request.Version)} starts at {start:O}.");
     }
 
     /// <inheritdoc />
     public override async Task<ListWindowReportsResponse> ListWindowReports(ListWindowReportsRequest request, ServerCallContext context)
     {
         var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
         var pageSize = Paging.PageSize(request.PageSize, violations);
         var fingerprint = Paging.Fingerprint("reports", request.Model, request.Version);
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         var reports = await store.ListReportsAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
+        // A page also stops before it would pass MaxPageBytes (with its first report always in it).
+        var page = ByBytes(reports.Take(pageSize), r => r.CalculateSize());
         return new ListWindowReportsResponse
         {
-            Reports = { reports.Take(pageSize) },
-            NextPageToken = Paging.NextToken(reports.Count, pageSize, offset, fingerprint),
+            Reports = { page },
+            NextPageToken = page.Count < Math.Min(pageSize, reports.Count)
+                ? Paging.Token(offset + page.Count, fingerprint)
+                : Paging.NextToken(reports.Count, pageSize, offset, fingerprint),
         };
     }
 
     /// <inheritdoc />
-    public override async Task<GetStatusResponse> GetStatus(GetStatusRequest request, ServerCallContext context) => new()
+    public override async Task<GetStatusResponse> GetStatus(GetStatusRequest request, ServerCallContext context)
     {
-        Models = { await store.StatusAsync(request.IncludeUnwatched, context.CancellationToken) },
-    };
+        var violations = new FieldViolations();
+        var pageSize = Paging.PageSize(request.PageSize, violations);
+        var fingerprint = Paging.Fingerprint("status", request.IncludeUnwatched.ToString());
+        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
+        violations.ThrowIfAny();
+        var models = await store.StatusAsync(request.IncludeUnwatched, context.CancellationToken);
+        foreach (var model in models.Where(m => m.Latest is not null))
+        {
+            // The status is an overview: each column's verdict, without the distributions (GetWindowReport has them).
+            foreach (var column in model.Latest.Columns.Append(model.Latest.Prediction).OfType<ColumnReport>())
+            {
+                column.Histogram.Clear();
+            }
+        }
+
+        var page = ByBytes(models.Skip((int)Math.Min(offset, int.MaxValue)).Take(pageSize), m => m.CalculateSize());
+        return new GetStatusResponse
+        {
+            Models = { page },
+            NextPageToken = offset + page.Count < models.Count ? Paging.Token(offset + page.Count, fingerprint) : "",
+        };
+    }
+
+    /// <summary>Most bytes of reports one page of <c>ListWindowReports</c> or <c>GetStatus</c> returns (at least one item).</summary>
+    public const int MaxPageBytes = 3 * 1024 * 1024;
+
+    private static List<T> ByBytes<T>(IEnumerable<T> items, Func<T, int> size)
+    {
+        var page = new List<T>();
+        long bytes = 0;
+        foreach (var item in items)
+        {
+            bytes += size(item);
+            if (page.Count > 0 && bytes > MaxPageBytes)
+            {
+                break;
+            }
+
+            page.Add(item);
+        }
+
+        return page;
+    }
 
     /// <inheritdoc />
     [Authorize(Roles = $"{Roles.Service},{Roles.Pipeline},{Roles.Admin}")]
@@ -338,23 +413,22 @@ public sealed class DriftService(
                 message++;
                 var part = requestStream.Current;
                 var at = $"messages[{message}]";
-                if (part.Labels.Count > MaxPerMessage)
-                {
-                    GrpcErrors.InvalidArgument($"{at}.labels", $"at most {MaxPerMessage} labels per message");
-                }
-
+                var keyViolations = new FieldViolations();
+                CheckKey(keyViolations, $"{at}.model", part.Model);
+                CheckKey(keyViolations, $"{at}.version", part.Version);
+                keyViolations.Require(part.Labels.Count <= MaxPerMessage, $"{at}.labels", $"at most {MaxPerMessage} labels per message");
+                keyViolations.ThrowIfAny("The labels of this message were not applied.");
                 if (!references.TryGetValue((part.Model, part.Version), out var reference))
                 {
-                    reference = await store.GetReferenceAsync(part.Model, part.Version, cancellationToken);
-                    if (reference is null)
-                    {
-                        GrpcErrors.FailedPrecondition($"{at}: {part.Model} version {part.Version} has no reference, so no predictions to join labels to.");
-                    }
-
+                    reference = await store.GetReferenceAsync(part.Model, part.Version, cancellationToken)
+                                ?? throw ServiceErrors.FailedPrecondition("NO_REFERENCE",
+                                    $"{at}: {TextRules.Echo(part.Model)} version {TextRules.Echo(part.Version)} has no reference, so no predictions to join labels to.",
+                                    "REFERENCE", $"{part.Model}/{part.Version}");
                     if (reference.Prediction is not { Task: not ModelTask.Unspecified })
                     {
-                        GrpcErrors.FailedPrecondition(
-                            $"{at}: the reference of {part.Model} version {part.Version} names no task (prediction_column and task), so no predictions were kept for labels.");
+                        throw ServiceErrors.FailedPrecondition("NO_TASK",
+                            $"{at}: the reference of {TextRules.Echo(part.Model)} version {TextRules.Echo(part.Version)} names no task (prediction_column and task), so no predictions were kept for labels.",
+                            "REFERENCE", $"{part.Model}/{part.Version}");
                     }
 
                     references[(part.Model, part.Version)] = reference;
@@ -367,7 +441,7 @@ public sealed class DriftService(
                 {
                     var label = part.Labels[j];
                     var field = $"{at}.labels[{j}]";
-                    violations.Require(label.RequestId.Length is > 0 and <= MaxRequestId, $"{field}.request_id", $"must be 1 to {MaxRequestId} characters");
+                    TextRules.Name(violations, $"{field}.request_id", label.RequestId, MaxRequestId);
                     double? value = (label.Value?.KindCase, classification) switch
                     {
                         (Value.KindOneofCase.BoolValue, true) => label.Value!.BoolValue ? 1 : 0,
@@ -391,7 +465,7 @@ public sealed class DriftService(
                 drifts.UnionWith(outcome.Drifts);
             }
         }
-        catch (RpcException)
+        catch (ServiceException)
         {
             // Messages before the bad one were applied, each in its own transaction.
             context.ResponseTrailers.Add("matched-labels", matched.ToString(CultureInfo.InvariantCulture));
@@ -405,16 +479,18 @@ public sealed class DriftService(
     public override async Task<GetColumnHistoryResponse> GetColumnHistory(GetColumnHistoryRequest request, ServerCallContext context)
     {
         var violations = new FieldViolations();
-        violations.Require(request.Column.Length > 0, "column", "is required");
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
+        request.Column = TextRules.Name(violations, "column", request.Column, MaxNameLength);
         var pageSize = Paging.PageSize(request.PageSize, violations);
         var fingerprint = Paging.Fingerprint("column-history", request.Model, request.Version, request.Column);
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         var reference = await store.GetReferenceAsync(request.Model, request.Version, context.CancellationToken)
-                        ?? NotFound<StoredReference>($"A reference of {request.Model} version {request.Version}");
+                        ?? throw ReferenceNotFound(request.Model, request.Version);
         if (!reference.Profile.ByName.ContainsKey(request.Column))
         {
-            GrpcErrors.InvalidArgument("column", $"'{request.Column}' is not a column of the reference of {request.Model} version {request.Version}");
+            throw ServiceErrors.InvalidArgument("column", $"{TextRules.Echo(request.Column)} is not a column of the reference of {TextRules.Echo(request.Model)} version {TextRules.Echo(request.Version)}");
         }
 
         var (points, read) = await store.ColumnHistoryAsync(request.Model, request.Version, request.Column, pageSize, offset, context.CancellationToken);
@@ -428,17 +504,19 @@ public sealed class DriftService(
         var policy = request.Policy ?? new MonitoringPolicy();
         var violations = new FieldViolations();
         CheckKey(violations, "policy.model", policy.Model);
-        violations.Require(request.Reason.Trim().Length is > 0 and <= 2000, "reason", "is required (at most 2000 characters): it is recorded in the ledger");
+        TextRules.FreeText(violations, "reason", request.Reason, 2000, required: true);
+        violations.Require(policy.Rules.Count <= MaxColumns, "policy.rules", $"at most {MaxColumns} rules");
+        violations.Require(policy.Importance.Count <= MaxColumns, "policy.importance", $"at most {MaxColumns} columns");
         violations.Require(policy.DatasetThreshold is >= 0 and <= 1, "policy.dataset_threshold", "must lie in [0, 1] (0: the service's default)");
         violations.Require(!policy.Weighted || policy.Importance.Count > 0, "policy.weighted", "weighting needs feature importance");
         var kinds = policy.Model.Length > 0 ? await store.NewestSchemaAsync(policy.Model, context.CancellationToken) : null;
         var named = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < policy.Rules.Count; i++)
+        for (var i = 0; i < policy.Rules.Count && i < MaxColumns; i++)
         {
             var rule = policy.Rules[i];
             var field = $"policy.rules[{i}]";
-            violations.Require(rule.Column.Length > 0, $"{field}.column", "is required");
-            violations.Require(named.Add(rule.Column), $"{field}.column", $"'{rule.Column}' has a rule already");
+            rule.Column = TextRules.Name(violations, $"{field}.column", rule.Column, MaxNameLength);
+            violations.Require(named.Add(rule.Column), $"{field}.column", $"{TextRules.Echo(rule.Column)} has a rule already");
             violations.Require(System.Enum.IsDefined(rule.Method), $"{field}.method", "is not a method");
             var test = rule.Method is V1.DriftMethod.KolmogorovSmirnov or V1.DriftMethod.ChiSquare;
             violations.Require(double.IsFinite(rule.Threshold) && rule.Threshold >= 0 && (!test || rule.Threshold <= 1), $"{field}.threshold",
@@ -448,19 +526,21 @@ public sealed class DriftService(
             {
                 if (!kinds.TryGetValue(rule.Column, out var kind))
                 {
-                    violations.Add($"{field}.column", $"'{rule.Column}' is not a column of {policy.Model}'s newest reference");
+                    violations.Add($"{field}.column", $"{TextRules.Echo(rule.Column)} is not a column of {TextRules.Echo(policy.Model)}'s newest reference");
                 }
                 else if (!Domain.Verdicts.Applies(rule.Method, kind))
                 {
-                    violations.Add($"{field}.method", $"{rule.Method} measures numbers; '{rule.Column}' is {kind.ToString().ToLowerInvariant()}");
+                    violations.Add($"{field}.method", $"{rule.Method} measures numbers; {TextRules.Echo(rule.Column)} is {kind.ToString().ToLowerInvariant()}");
                 }
             }
         }
 
-        foreach (var (column, weight) in policy.Importance)
+        foreach (var (column, weight) in policy.Importance.Take(MaxColumns))
         {
-            violations.Require(double.IsFinite(weight) && weight >= 0, $"policy.importance[{column}]", "must be a finite number ≥ 0");
-            violations.Require(kinds is null || kinds.ContainsKey(column), $"policy.importance[{column}]", $"'{column}' is not a column of {policy.Model}'s newest reference");
+            var field = $"policy.importance[{TextRules.Clip(column, 40)}]";
+            TextRules.Name(violations, field, column, MaxNameLength);
+            violations.Require(double.IsFinite(weight) && weight >= 0, field, "must be a finite number ≥ 0");
+            violations.Require(kinds is null || kinds.ContainsKey(column), field, $"{TextRules.Echo(column)} is not a column of {TextRules.Echo(policy.Model)}'s newest reference");
         }
 
         violations.ThrowIfAny("The policy was not stored.");
@@ -476,8 +556,14 @@ public sealed class DriftService(
     }
 
     /// <inheritdoc />
-    public override async Task<MonitoringPolicy> GetMonitoringPolicy(GetMonitoringPolicyRequest request, ServerCallContext context) =>
-        await store.GetPolicyAsync(request.Model, context.CancellationToken) ?? NotFound<MonitoringPolicy>($"A monitoring policy of {request.Model}");
+    public override async Task<MonitoringPolicy> GetMonitoringPolicy(GetMonitoringPolicyRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        violations.ThrowIfAny();
+        return await store.GetPolicyAsync(request.Model, context.CancellationToken)
+               ?? throw ServiceErrors.NotFound("monitoring_policy", request.Model);
+    }
 
     /// <inheritdoc />
     [Authorize(Roles = Roles.Admin)]
@@ -486,7 +572,7 @@ public sealed class DriftService(
         var violations = new FieldViolations();
         CheckKey(violations, "model", request.Model);
         CheckKey(violations, "version", request.Version);
-        violations.Require(request.Reason.Trim().Length is > 0 and <= 2000, "reason", "is required (at most 2000 characters): it is recorded in the ledger");
+        TextRules.FreeText(violations, "reason", request.Reason, 2000, required: true);
         violations.ThrowIfAny("Nothing changed.");
         return await store.SetWatchAsync(request.Model, request.Version, request.Watch, request.Reason.Trim(), context.GetCaller().Actor, context.CancellationToken);
     }
@@ -495,7 +581,7 @@ public sealed class DriftService(
     public override async Task<V1.HtmlReport> RenderWindowReport(GetWindowReportRequest request, ServerCallContext context)
     {
         var report = await GetWindowReport(request, context);
-        var history = await store.ListReportsAsync(request.Model, request.Version, 200, 0, context.CancellationToken);
+        var history = await store.ListReportsAsync(request.Model, request.Version, ReportPage.HistoryWindows, 0, context.CancellationToken);
         return new V1.HtmlReport { Html = ReportPage.Render(report, history) };
     }
 
@@ -565,12 +651,10 @@ public sealed class DriftService(
             return known;
         }
 
-        var reference = await store.GetReferenceAsync(key.Model, key.Version, cancellationToken);
-        if (reference is null)
-        {
-            GrpcErrors.FailedPrecondition($"{at}: {key.Model} version {key.Version} has no reference; set one (SetReference) before sending its traffic.");
-        }
-
+        var reference = await store.GetReferenceAsync(key.Model, key.Version, cancellationToken)
+                        ?? throw ServiceErrors.FailedPrecondition("NO_REFERENCE",
+                            $"{at}: {TextRules.Echo(key.Model)} version {TextRules.Echo(key.Version)} has no reference; set one (SetReference) before sending its traffic.",
+                            "REFERENCE", $"{key.Model}/{key.Version}");
         return references[key] = (reference, new DatasetProfile(reference.Schema));
     }
 
@@ -590,9 +674,18 @@ public sealed class DriftService(
         var n = batch.Timestamps.Count;
         var violations = new FieldViolations();
         violations.Require(batch.RequestIds.Count == 0 || batch.RequestIds.Count == n, $"{at}.request_ids", $"give none or one per record ({n})");
+        violations.Require(n > 0 || batch.RequestIds.Count == 0 && batch.Columns.All(c => c.Numbers.Count + c.Labels.Count + c.Flags.Count + c.Missing.Count == 0),
+            $"{at}.timestamps", "give one per record (0 for now): a batch's records are counted by its timestamps");
+        violations.Require(batch.Columns.Count <= MaxColumns, $"{at}.columns", $"at most {MaxColumns} columns");
         for (var r = 0; r < batch.RequestIds.Count; r++)
         {
-            violations.Require(batch.RequestIds[r].Length <= MaxRequestId, $"{at}.request_ids[{r}]", $"at most {MaxRequestId} characters");
+            TextRules.Name(violations, $"{at}.request_ids[{r}]", batch.RequestIds[r], MaxRequestId, required: false);
+        }
+
+        for (var r = 0; r < n; r++)
+        {
+            violations.Require(batch.Timestamps[r] is >= 0 and <= MaxTimestampMs, $"{at}.timestamps[{r}]",
+                "must be milliseconds since the epoch up to year 9999, or 0 for now");
         }
 
         var kinds = reference.Schema.ToDictionary(c => c.Name, c => c.Kind, StringComparer.Ordinal);
@@ -603,8 +696,13 @@ public sealed class DriftService(
             var field = $"{at}.columns[{c}]";
             if (!kinds.TryGetValue(column.Name, out var kind))
             {
-                violations.Add($"{field}.name", $"'{column.Name}' is not a column of the reference schema");
+                violations.Add($"{field}.name", $"{TextRules.Echo(column.Name)} is not a column of the reference schema");
                 continue;
+            }
+
+            for (var r = 0; r < column.Labels.Count; r++)
+            {
+                violations.Require(column.Labels[r].Length <= MaxLabelLength, $"{field}.labels[{r}]", $"a label is at most {MaxLabelLength} characters");
             }
 
             var given = (column.Numbers.Count > 0 ? 1 : 0) + (column.Labels.Count > 0 ? 1 : 0) + (column.Flags.Count > 0 ? 1 : 0);
@@ -617,7 +715,7 @@ public sealed class DriftService(
             };
             if (n > 0 && (given != 1 || !fits || length != n))
             {
-                violations.Add(field, $"'{column.Name}' is {kind.ToString().ToLowerInvariant()}: give {n} values in {kind switch
+                violations.Add(field, $"{TextRules.Echo(column.Name)} is {kind.ToString().ToLowerInvariant()}: give {n} values in {kind switch
                 {
                     Profiles.ColumnKind.Numeric => "numbers",
                     Profiles.ColumnKind.Categorical => "labels",
@@ -631,7 +729,7 @@ public sealed class DriftService(
                 column.Numbers.Count > 0 ? [.. column.Numbers] : null,
                 column.Labels.Count > 0 ? [.. column.Labels] : null,
                 column.Flags.Count > 0 ? [.. column.Flags] : null,
-                column.Missing.Count > 0 ? [.. column.Missing] : null)), $"{field}.name", $"'{column.Name}' appears twice");
+                column.Missing.Count > 0 ? [.. column.Missing] : null)), $"{field}.name", $"{TextRules.Echo(column.Name)} appears twice");
         }
 
         violations.ThrowIfAny("The batch was not accepted.");
@@ -669,10 +767,15 @@ public sealed class DriftService(
     // google.protobuf.Value → a feature value: numbers, strings and booleans; null is missing; lists and structs are refused.
     private static Dictionary<string, FeatureValue> Values(IDictionary<string, Value> values, string field)
     {
+        if (values.Count > MaxColumns)
+        {
+            throw ServiceErrors.InvalidArgument(field, $"at most {MaxColumns} columns");
+        }
+
         var row = new Dictionary<string, FeatureValue>(values.Count, StringComparer.Ordinal);
         foreach (var (name, value) in values)
         {
-            row[name] = ValueOf(value, $"{field}[{name}]");
+            row[name] = ValueOf(value, $"{field}[{TextRules.Clip(name, 40)}]");
         }
 
         return row;
@@ -681,10 +784,11 @@ public sealed class DriftService(
     private static FeatureValue ValueOf(Value value, string field) => value.KindCase switch
     {
         Value.KindOneofCase.NumberValue => FeatureValue.Of(value.NumberValue),
-        Value.KindOneofCase.StringValue => FeatureValue.Of(value.StringValue),
+        Value.KindOneofCase.StringValue when value.StringValue.Length <= MaxLabelLength => FeatureValue.Of(value.StringValue),
+        Value.KindOneofCase.StringValue => throw ServiceErrors.InvalidArgument(field, $"a label is at most {MaxLabelLength} characters"),
         Value.KindOneofCase.BoolValue => FeatureValue.Of(value.BoolValue),
         Value.KindOneofCase.NullValue or Value.KindOneofCase.None => FeatureValue.Missing,
-        _ => Invalid(field, "must be a number, a string, a boolean or null"),
+        _ => throw ServiceErrors.InvalidArgument(field, "must be a number, a string, a boolean or null"),
     };
 
     // A prediction as a number for the performance: a finite number, or a flag as 1 / 0; null when missing.
@@ -702,7 +806,7 @@ public sealed class DriftService(
     {
         if (reference.Prediction is { Task: ModelTask.BinaryClassification } spec && Score(row.GetValueOrDefault(spec.Column)) is { } score && score is < 0 or > 1)
         {
-            GrpcErrors.InvalidArgument(field, $"a binary classifier's score must lie in [0, 1], not {score.ToString(CultureInfo.InvariantCulture)}");
+            throw ServiceErrors.InvalidArgument(field, $"a binary classifier's score must lie in [0, 1], not {score.ToString(CultureInfo.InvariantCulture)}");
         }
     }
 
@@ -717,7 +821,7 @@ public sealed class DriftService(
         {
             if (column.Missing?[r] != true && double.IsFinite(scores[r]) && scores[r] is < 0 or > 1)
             {
-                GrpcErrors.InvalidArgument($"{field}.columns[{spec.Column}].numbers[{r}]",
+                throw ServiceErrors.InvalidArgument($"{field}.columns[{TextRules.Clip(spec.Column, 40)}].numbers[{r}]",
                     $"a binary classifier's score must lie in [0, 1], not {scores[r].ToString(CultureInfo.InvariantCulture)}");
             }
         }
@@ -725,10 +829,9 @@ public sealed class DriftService(
 
     private static void CheckRequestId(string requestId, string field)
     {
-        if (requestId.Length > MaxRequestId)
-        {
-            GrpcErrors.InvalidArgument(field, $"at most {MaxRequestId} characters");
-        }
+        var violations = new FieldViolations();
+        TextRules.Name(violations, field, requestId, MaxRequestId, required: false);
+        violations.ThrowIfAny("The record was not accepted.");
     }
 
     // The reference's prediction column and task, checked against its columns (null: not known yet).
@@ -743,19 +846,21 @@ public sealed class DriftService(
             return null;
         }
 
+        TextRules.Name(violations, $"{prefix}prediction_column", column, MaxNameLength);
+
         if (kinds is not null)
         {
             if (!kinds.TryGetValue(column, out var kind))
             {
-                violations.Add($"{prefix}prediction_column", $"'{column}' is not a column of the reference");
+                violations.Add($"{prefix}prediction_column", $"{TextRules.Echo(column)} is not a column of the reference");
             }
             else if (task == ModelTask.Regression && kind != Profiles.ColumnKind.Numeric)
             {
-                violations.Add($"{prefix}prediction_column", $"a regression's predictions are numbers; '{column}' is {kind.ToString().ToLowerInvariant()}");
+                violations.Add($"{prefix}prediction_column", $"a regression's predictions are numbers; {TextRules.Echo(column)} is {kind.ToString().ToLowerInvariant()}");
             }
             else if (task == ModelTask.BinaryClassification && kind == Profiles.ColumnKind.Categorical)
             {
-                violations.Add($"{prefix}prediction_column", $"a binary classifier's predictions are scores or booleans; '{column}' is categorical");
+                violations.Add($"{prefix}prediction_column", $"a binary classifier's predictions are scores or booleans; {TextRules.Echo(column)} is categorical");
             }
         }
 
@@ -770,7 +875,7 @@ public sealed class DriftService(
         }
         catch (SchemaMismatchException exception)
         {
-            GrpcErrors.InvalidArgument($"{field}[{exception.Column}]", exception.Message);
+            throw ServiceErrors.InvalidArgument($"{field}[{TextRules.Clip(exception.Column, 40)}]", exception.Message);
         }
     }
 
@@ -813,17 +918,8 @@ public sealed class DriftService(
     }
 
     private static void CheckKey(FieldViolations violations, string field, string value) =>
-        violations.Require(value.Length is > 0 and <= 200, field, "must be 1 to 200 characters");
+        TextRules.Name(violations, field, value, MaxNameLength);
 
-    private static FeatureValue Invalid(string field, string description)
-    {
-        GrpcErrors.InvalidArgument(field, description);
-        return default;
-    }
-
-    private static T NotFound<T>(string what)
-    {
-        GrpcErrors.NotFound(what);
-        return default!;
-    }
+    private static ServiceException ReferenceNotFound(string model, string version) =>
+        ServiceErrors.NotFound("reference", $"{model}/{version}", $"{TextRules.Echo(model)} version {TextRules.Echo(version)} has no reference.");
 }

@@ -24,6 +24,9 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
     /// <summary>Most distinct labels a categorical profile keeps; further ones are counted under <see cref="OtherLabel"/>.</summary>
     public const int MaxLabels = 10_000;
 
+    /// <summary>Longest label accepted, in UTF-16 code units: what is ingested is refused beyond it.</summary>
+    public const int MaxLabelLength = 200;
+
     /// <summary>Where labels beyond <see cref="MaxLabels"/> are counted.</summary>
     public const string OtherLabel = "__other__";
 

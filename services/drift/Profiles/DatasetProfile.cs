@@ -1,3 +1,4 @@
+using ModelOps.ServiceDefaults.Errors;
 namespace ModelOps.Drift.Profiles;
 
 /// <summary>A column of a model's input (or its prediction) and how it is compared.</summary>
@@ -101,7 +102,7 @@ public sealed class DatasetProfile
         {
             if (!_columns.TryGetValue(name, out var column))
             {
-                throw new SchemaMismatchException(name, $"'{name}' is not a column of the reference schema");
+                throw new SchemaMismatchException(name, $"{TextRules.Echo(name)} is not a column of the reference schema");
             }
 
             if (value.IsMissing)
@@ -117,7 +118,13 @@ public sealed class DatasetProfile
             };
             if (!fits)
             {
-                throw new SchemaMismatchException(name, $"'{name}' is {column.Kind.ToString().ToLowerInvariant()} in the reference schema; the record gives {Describe(value)}");
+                throw new SchemaMismatchException(name,
+                    $"{TextRules.Echo(name)} is {column.Kind.ToString().ToLowerInvariant()} in the reference schema; the record gives {Describe(value)}");
+            }
+
+            if (value.Label is { Length: > ColumnProfile.MaxLabelLength })
+            {
+                throw new SchemaMismatchException(name, $"a label is at most {ColumnProfile.MaxLabelLength} characters");
             }
         }
     }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MassTransit;
+using Microsoft.Extensions.Options;
 using ModelOps.Contracts;
 using ModelOps.Contracts.Ledger.V1;
 using ModelOps.Ledger.Data;
@@ -14,7 +15,7 @@ namespace ModelOps.Ledger.Consumers;
 /// covers many of them. The entry keeps the whole event, not just the envelope: its payload is read from the
 /// message body, since the envelope interface exposes only the common fields.
 /// </summary>
-public sealed partial class IntegrationEventConsumer(LedgerStore store, ILogger<IntegrationEventConsumer> logger)
+public sealed partial class IntegrationEventConsumer(LedgerStore store, IOptions<LedgerOptions> options, ILogger<IntegrationEventConsumer> logger)
     : IConsumer<Batch<IIntegrationEvent>>
 {
     // The ledger's own announcements of checkpoints are not governance events: logging them would grow the tree,
@@ -27,7 +28,7 @@ public sealed partial class IntegrationEventConsumer(LedgerStore store, ILogger<
         var entries = new Dictionary<Guid, LedgerEntry>();
         foreach (var message in context.Message)
         {
-            var entry = ToEntry(message);
+            var entry = ToEntry(message, options.Value.MaxEntryBytes);
             if (entry is not null)
             {
                 entries.TryAdd(entry.EventId, entry);
@@ -41,7 +42,7 @@ public sealed partial class IntegrationEventConsumer(LedgerStore store, ILogger<
         }
     }
 
-    private static LedgerEntry? ToEntry(ConsumeContext<IIntegrationEvent> message)
+    private static LedgerEntry? ToEntry(ConsumeContext<IIntegrationEvent> message, int maxEntryBytes)
     {
         using var body = JsonDocument.Parse(message.ReceiveContext.Body.GetBytes());
         var root = body.RootElement;
@@ -54,7 +55,7 @@ public sealed partial class IntegrationEventConsumer(LedgerStore store, ILogger<
 
         // The first message type is the most specific one: the event's own class.
         var eventType = LedgerEntry.TypeFromUrn(types[0].GetString()!);
-        return eventType == CheckpointPublishedType ? null : LedgerEntry.FromEvent(message.Message, eventType, payload);
+        return eventType == CheckpointPublishedType ? null : LedgerEntry.FromEvent(message.Message, eventType, payload, maxEntryBytes);
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Count} events were delivered again and are already in the ledger")]

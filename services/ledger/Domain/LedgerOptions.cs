@@ -27,6 +27,15 @@ public sealed class LedgerOptions
     /// <summary>Largest JSON payload accepted by <c>Append</c>, in bytes.</summary>
     public int MaxPayloadBytes { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// Largest entry (its canonical JSON), in bytes. <c>Append</c> refuses a larger one; an event from the bus whose
+    /// entry would be larger is recorded with its payload replaced by the payload's size and SHA-256.
+    /// </summary>
+    public int MaxEntryBytes { get; set; } = 128 * 1024;
+
+    /// <summary>Most bytes of entry data one page of <c>GetEntries</c> or <c>ListEntriesBySubject</c> returns (at least one entry).</summary>
+    public int MaxPageBytes { get; set; } = 2 * 1024 * 1024;
+
     /// <summary>How long <c>Append</c> waits for its entry to be sequenced before answering without an index.</summary>
     public TimeSpan AppendWaitTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }

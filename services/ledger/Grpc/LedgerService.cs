@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -13,6 +12,8 @@ using ModelOps.Ledger.Data;
 using ModelOps.Ledger.Domain;
 using ModelOps.Ledger.V1;
 using ModelOps.Ledger.Verification;
+using ModelOps.Contracts;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
 using Checkpoint = ModelOps.Ledger.V1.Checkpoint;
@@ -26,6 +27,9 @@ public sealed partial class LedgerService(
 {
     /// <summary>Most subjects one appended entry names.</summary>
     public const int MaxSubjects = 50;
+
+    /// <summary>Longest subject id.</summary>
+    public const int MaxSubjectLength = 500;
 
 
     /// <inheritdoc />
@@ -41,40 +45,48 @@ public sealed partial class LedgerService(
             violations.Add("event_id", "must be a UUID, or empty to have one generated");
         }
 
-        violations.Require(EventTypePattern().IsMatch(request.EventType), "event_type",
-            "is required: 1 to 200 letters, digits, '.', '_' or '-'");
-        violations.Require(request.Subjects.Count <= MaxSubjects, "subjects", $"at most {MaxSubjects} subjects");
-        foreach (var (kind, value) in request.Subjects)
+        if (!EventTypePattern().IsMatch(request.EventType))
         {
-            violations.Require(SubjectKindPattern().IsMatch(kind), $"subjects[{kind}]", "a subject kind is 1 to 100 of a-z, 0-9, '_', '.', '-'");
-            violations.Require(value.Length is > 0 and <= 500, $"subjects[{kind}]", "a subject id is 1 to 500 characters");
+            violations.Add("event_type", $"must be '{LedgerEntry.ExternalTypePrefix}' followed by 1 to 191 letters, digits, '.', '_' or '-': " +
+                                         "evidence appended over the API has its own type namespace; platform events come only from the bus");
         }
 
-        JsonElement payload = default;
-        if (Encoding.UTF8.GetByteCount(request.PayloadJson) > settings.MaxPayloadBytes)
+        violations.Require(request.Subjects.Count <= MaxSubjects, "subjects", $"at most {MaxSubjects} subjects");
+        foreach (var (kind, value) in request.Subjects.Take(MaxSubjects))
+        {
+            var field = $"subjects[{TextRules.Clip(kind, 40)}]";
+            violations.Require(SubjectKindPattern().IsMatch(kind), field, "a subject kind is 1 to 100 of a-z, 0-9, '_', '.', '-'");
+            TextRules.Name(violations, field, value, MaxSubjectLength);
+        }
+
+        byte[] payload = [];
+        if (request.PayloadJson.Length == 0)
+        {
+            violations.Add("payload_json", "is required: a JSON object");
+        }
+        else if (request.PayloadJson.Length > settings.MaxPayloadBytes || Encoding.UTF8.GetByteCount(request.PayloadJson) > settings.MaxPayloadBytes)
         {
             violations.Add("payload_json", $"is larger than the limit of {settings.MaxPayloadBytes} bytes");
         }
-        else if (!TryParseObject(request.PayloadJson, out payload, out var problem))
+        else if (Canonical(request.PayloadJson, out var problem) is { } canonical)
+        {
+            payload = canonical;
+        }
+        else
         {
             violations.Add("payload_json", problem);
         }
 
-        var occurredAt = request.OccurredAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow;
-        violations.Require(occurredAt <= DateTimeOffset.UtcNow.AddMinutes(5), "occurred_at", "lies in the future");
-        violations.ThrowIfAny("The evidence cannot be appended.");
+        var occurredAt = Timestamps.Check(violations, "occurred_at", request.OccurredAt, happened: true) ?? Timestamps.Now();
+        violations.ThrowIfAny("The evidence was not appended.");
 
-        LedgerEntry entry;
-        try
+        using var document = JsonDocument.Parse(payload);
+        var entry = LedgerEntry.Create(eventId, request.EventType, caller.Actor, occurredAt,
+            Activity.Current?.TraceId.ToHexString(), request.Subjects, document.RootElement, EntryChannel.Api);
+        if (entry.Data.Length > settings.MaxEntryBytes)
         {
-            entry = LedgerEntry.Create(eventId, request.EventType, caller.Actor, occurredAt,
-                Activity.Current?.TraceId.ToHexString(), request.Subjects, payload);
-        }
-        catch (Exception exception) when (exception is JsonException or ArgumentOutOfRangeException)
-        {
-            // Canonical JSON refuses what I-JSON forbids: repeated member names, lone surrogates.
-            GrpcErrors.InvalidArgument("payload_json", exception.Message);
-            throw;
+            throw ServiceErrors.InvalidArgument("payload_json",
+                $"makes an entry of {entry.Data.Length} bytes with its subjects: at most {settings.MaxEntryBytes} (Ledger:MaxEntryBytes)");
         }
 
         // Watch before storing, so the notification of its sequencing cannot come first.
@@ -117,9 +129,9 @@ public sealed partial class LedgerService(
         var from = PageStart(request.PageToken, request.Start, violations);
         violations.ThrowIfAny();
 
-        var entries = await store.GetRangeAsync(from, end, pageSize, context.CancellationToken);
+        var entries = PageByBytes(await store.GetRangeAsync(from, end, pageSize, context.CancellationToken));
         var response = new GetEntriesResponse { Entries = { entries.Select(ToProto) } };
-        if (entries.Count == pageSize && entries[^1].Index + 1 < end)
+        if (entries.Count > 0 && entries[^1].Index + 1 < end)
         {
             response.NextPageToken = (entries[^1].Index + 1)!.Value.ToString(CultureInfo.InvariantCulture);
         }
@@ -132,16 +144,11 @@ public sealed partial class LedgerService(
     {
         if (!Guid.TryParse(request.EventId, out var eventId))
         {
-            GrpcErrors.InvalidArgument("event_id", "must be a UUID");
+            throw ServiceErrors.InvalidArgument("event_id", "must be a UUID");
         }
 
-        var entry = await store.GetByEventIdAsync(eventId, context.CancellationToken);
-        if (entry is null)
-        {
-            GrpcErrors.NotFound($"An entry for event {eventId}");
-        }
-
-        return ToProto(entry);
+        return ToProto(await store.GetByEventIdAsync(eventId, context.CancellationToken)
+                       ?? throw ServiceErrors.NotFound("ledger_entry", eventId.ToString("D"), $"The ledger holds no entry for event {eventId:D}."));
     }
 
     /// <inheritdoc />
@@ -156,7 +163,7 @@ public sealed partial class LedgerService(
             case GetInclusionProofRequest.LeafOneofCase.Index:
                 if (request.Index < 0 || request.Index >= treeSize)
                 {
-                    GrpcErrors.InvalidArgument("index", $"must lie in [0, {treeSize}), the tree size asked for");
+                    throw ServiceErrors.InvalidArgument("index", $"must lie in [0, {treeSize}), the tree size asked for");
                 }
 
                 index = request.Index;
@@ -165,21 +172,21 @@ public sealed partial class LedgerService(
             case GetInclusionProofRequest.LeafOneofCase.LeafHash:
                 if (request.LeafHash.Length != MerkleTree.HashSize)
                 {
-                    GrpcErrors.InvalidArgument("leaf_hash", "must be a 32-byte SHA-256 hash");
+                    throw ServiceErrors.InvalidArgument("leaf_hash", "must be a 32-byte SHA-256 hash");
                 }
 
                 var entry = await store.GetByLeafHashAsync(request.LeafHash.ToByteArray(), cancellationToken);
                 if (entry?.Index is null || entry.Index >= treeSize)
                 {
-                    GrpcErrors.NotFound($"A leaf with that hash in the tree of size {treeSize}");
+                    throw ServiceErrors.NotFound("leaf", Convert.ToHexStringLower(request.LeafHash.Span),
+                        $"No leaf with that hash lies in the tree of size {treeSize}.");
                 }
 
                 index = entry.Index.Value;
                 leafHash = entry.LeafHash;
                 break;
             default:
-                GrpcErrors.InvalidArgument("leaf", "give the leaf's index or its leaf_hash");
-                return null!;
+                throw ServiceErrors.InvalidArgument("leaf", "give the leaf's index or its leaf_hash");
         }
 
         // The leaf's own hash comes with the proof's nodes, in the same query.
@@ -203,7 +210,7 @@ public sealed partial class LedgerService(
         var newSize = await ResolveTreeSizeAsync(request.NewSize, "new_size", cancellationToken);
         if (request.OldSize < 0 || request.OldSize > newSize)
         {
-            GrpcErrors.InvalidArgument("old_size", $"must lie in [0, {newSize}], the new size");
+            throw ServiceErrors.InvalidArgument("old_size", $"must lie in [0, {newSize}], the new size");
         }
 
         var ranges = MerkleTree.ConsistencyRanges(request.OldSize, newSize);
@@ -224,15 +231,16 @@ public sealed partial class LedgerService(
     public override async Task<ListEntriesBySubjectResponse> ListEntriesBySubject(ListEntriesBySubjectRequest request, ServerCallContext context)
     {
         var violations = new FieldViolations()
-            .Require(request.Kind.Length is > 0 and <= 100, "kind", "is required (at most 100 characters)")
-            .Require(request.Value.Length is > 0 and <= 500, "value", "is required (at most 500 characters)");
+            .Require(SubjectKindPattern().IsMatch(request.Kind), "kind", "is required: 1 to 100 of a-z, 0-9, '_', '.', '-'");
+        var value = TextRules.Name(violations, "value", request.Value, MaxSubjectLength);
         var pageSize = Paging.PageSize(request.PageSize, violations);
         var from = PageStart(request.PageToken, 0, violations);
         violations.ThrowIfAny();
 
-        var entries = await store.GetBySubjectAsync(request.Kind, request.Value, from, pageSize, context.CancellationToken);
+        var found = await store.GetBySubjectAsync(request.Kind, value, from, pageSize, context.CancellationToken);
+        var entries = PageByBytes(found);
         var response = new ListEntriesBySubjectResponse { Entries = { entries.Select(ToProto) } };
-        if (entries.Count == pageSize)
+        if (entries.Count < found.Count || entries.Count == pageSize)
         {
             response.NextPageToken = (entries[^1].Index + 1)!.Value.ToString(CultureInfo.InvariantCulture);
         }
@@ -245,7 +253,7 @@ public sealed partial class LedgerService(
         var checkpoint = await store.GetLatestCheckpointAsync(cancellationToken);
         if (checkpoint is null)
         {
-            GrpcErrors.FailedPrecondition("The ledger has not signed a checkpoint yet: it is empty.");
+            throw ServiceErrors.FailedPrecondition("NO_CHECKPOINT", "The ledger has not signed a checkpoint yet: it is empty.", "LEDGER_STATE", "checkpoint");
         }
 
         return checkpoint;
@@ -262,7 +270,7 @@ public sealed partial class LedgerService(
         var size = await head.SizeAtLeastAsync(requested, cancellationToken);
         if (requested < 0 || requested > size)
         {
-            GrpcErrors.InvalidArgument(field, $"must lie in [1, {size}], the log's size (or 0 for the latest checkpoint)");
+            throw ServiceErrors.InvalidArgument(field, $"must lie in [1, {size}], the log's size (or 0 for the latest checkpoint)");
         }
 
         return requested;
@@ -274,7 +282,8 @@ public sealed partial class LedgerService(
         var nodes = await store.GetNodesAsync(list, cancellationToken);
         if (nodes.Count < list.Count)
         {
-            DataLoss($"The ledger's store lacks tree node {list.First(id => !nodes.ContainsKey(id))}: it was damaged outside the ledger.");
+            throw ServiceErrors.DataLoss("TREE_NODE_MISSING",
+                $"The ledger's store lacks tree node {list.First(id => !nodes.ContainsKey(id))}: it was damaged outside the ledger.");
         }
 
         return nodes;
@@ -295,32 +304,46 @@ public sealed partial class LedgerService(
         return from;
     }
 
-    private static bool TryParseObject(string json, out JsonElement element, out string problem)
+    // A page holds at most MaxPageBytes of entry data (and always its first entry), so that no entry, however large, can
+    // push a page past what clients accept.
+    private List<StoredEntry> PageByBytes(IReadOnlyList<StoredEntry> entries)
     {
-        element = default;
-        problem = "";
-        if (json.Length == 0)
+        var page = new List<StoredEntry>(entries.Count);
+        long bytes = 0;
+        foreach (var entry in entries)
         {
-            problem = "is required: a JSON object";
-            return false;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(json);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            bytes += entry.Data.Length + entry.LeafHash.Length + 256;
+            if (page.Count > 0 && bytes > options.Value.MaxPageBytes)
             {
-                problem = "must be a JSON object";
-                return false;
+                break;
             }
 
-            element = document.RootElement.Clone();
-            return true;
+            page.Add(entry);
+        }
+
+        return page;
+    }
+
+    // The canonical form of a JSON object, or null with the reason it is refused: not JSON, not an object, nested too
+    // deep, a member name repeated, a lone surrogate, a number beyond a double.
+    private static byte[]? Canonical(string json, out string problem)
+    {
+        problem = "";
+        try
+        {
+            var canonical = CanonicalJson.Canonicalize(Encoding.UTF8.GetBytes(json));
+            if (canonical[0] != (byte)'{')
+            {
+                problem = "must be a JSON object";
+                return null;
+            }
+
+            return canonical;
         }
         catch (JsonException exception)
         {
-            problem = $"is not valid JSON: {exception.Message}";
-            return false;
+            problem = $"is not I-JSON: {TextRules.Clip(exception.Message, 200)}";
+            return null;
         }
     }
 
@@ -344,10 +367,7 @@ public sealed partial class LedgerService(
         return proto;
     }
 
-    [DoesNotReturn]
-    private static void DataLoss(string message) => throw new RpcException(new Status(StatusCode.DataLoss, message));
-
-    [GeneratedRegex("^[A-Za-z0-9._-]{1,200}$")]
+    [GeneratedRegex("^external\\.[A-Za-z0-9._-]{1,191}$")]
     private static partial Regex EventTypePattern();
 
     [GeneratedRegex("^[a-z0-9_.-]{1,100}$")]

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 using ModelOps.Registry.V1;
-using ModelOps.ServiceDefaults.Grpc;
+using ModelOps.ServiceDefaults.Errors;
 
 namespace ModelOps.Registry.Domain;
 
@@ -43,23 +43,58 @@ public static partial class Policies
     }
 
     /// <summary>
-    /// The gates a move to <paramref name="target"/> must pass: those of every rule naming it, in order. A target no
-    /// rule names still needs one reviewer's approval: nothing changes stage without a person deciding.
+    /// The gates a move to <paramref name="target"/> must pass: those of every rule naming it, in order. A target no rule
+    /// names gets every gate of every rule (the strictest set the policy holds), and at least one reviewer's approval:
+    /// an alias of one's own is never a way around the gates, and nothing changes stage without a person deciding.
     /// </summary>
     public static IReadOnlyList<Gate> GatesFor(Policy policy, Target target)
     {
-        var gates = policy.Rules
+        var named = policy.Rules
             .Where(rule => target.KindCase == Target.KindOneofCase.Stage ? rule.Stages.Contains(target.Stage) : rule.Aliases.Contains(target.Alias))
             .SelectMany(rule => rule.Gates)
             .ToList();
-        return gates.Count > 0 ? gates : [new Gate { Name = "approvals", Approval = new ApprovalGate { Required = 1 } }];
+        if (named.Count > 0)
+        {
+            return named;
+        }
+
+        // The union of every rule's gates: gates of one name keep the strictest (approvals: the most asked for).
+        var strictest = new List<Gate>();
+        foreach (var gate in policy.Rules.SelectMany(rule => rule.Gates))
+        {
+            var same = strictest.FindIndex(g => g.Name == gate.Name);
+            if (same < 0)
+            {
+                strictest.Add(gate);
+            }
+            else if (gate.KindCase == Gate.KindOneofCase.Approval && strictest[same].KindCase == Gate.KindOneofCase.Approval &&
+                     gate.Approval.Required > strictest[same].Approval.Required)
+            {
+                strictest[same] = gate;
+            }
+            else if (!strictest[same].Equals(gate))
+            {
+                // Two rules use one name for different gates: keep both, under names that say where they came from.
+                strictest.Add(new Gate(gate) { Name = $"{gate.Name}#{strictest.Count(g => g.Name.StartsWith(gate.Name, StringComparison.Ordinal))}" });
+            }
+        }
+
+        if (!strictest.Any(g => g.KindCase == Gate.KindOneofCase.Approval))
+        {
+            strictest.Add(new Gate { Name = "approvals", Approval = new ApprovalGate { Required = 1 } });
+        }
+
+        return strictest;
     }
 
     /// <summary>Most Production versions at once.</summary>
     public static int MaxProduction(Policy policy) => policy.MaxProductionVersions > 0 ? policy.MaxProductionVersions : 1;
 
-    /// <summary>Checks a policy, naming each fault by its place in the request (<c>policy.rules[1].gates[0].metric_threshold.metric</c>).</summary>
-    public static void Validate(FieldViolations violations, Policy? policy)
+    /// <summary>
+    /// Checks a policy, naming each fault by its place in the request (<c>policy.rules[1].gates[0].metric_threshold.metric</c>).
+    /// A remote gate may name only a service of <paramref name="remoteServices"/>.
+    /// </summary>
+    public static void Validate(FieldViolations violations, Policy? policy, IReadOnlyCollection<string> remoteServices)
     {
         if (policy is null)
         {
@@ -69,7 +104,8 @@ public static partial class Policies
 
         violations.Require(policy.Rules.Count is > 0 and <= MaxRules, "policy.rules", $"give 1 to {MaxRules} rules");
         violations.Require(policy.MaxProductionVersions is >= 0 and <= 100, "policy.max_production_versions", "must be 0 (meaning 1) to 100");
-        for (var k = 0; k < policy.TrustedSigningKeys.Count; k++)
+        violations.Require(policy.TrustedSigningKeys.Count <= 20, "policy.trusted_signing_keys", "at most 20 keys");
+        for (var k = 0; k < policy.TrustedSigningKeys.Count && k < 20; k++)
         {
             violations.Require(IsEd25519PublicKey(policy.TrustedSigningKeys[k]), $"policy.trusted_signing_keys[{k}]",
                 "must be an Ed25519 public key: 32 bytes, base64");
@@ -121,12 +157,12 @@ public static partial class Policies
                     violations.Add($"{place}.name", $"'{gate.Name}' names an earlier gate of this rule");
                 }
 
-                ValidateGate(violations, place, gate);
+                ValidateGate(violations, place, gate, remoteServices);
             }
         }
     }
 
-    private static void ValidateGate(FieldViolations violations, string place, Gate gate)
+    private static void ValidateGate(FieldViolations violations, string place, Gate gate, IReadOnlyCollection<string> remoteServices)
     {
         switch (gate.KindCase)
         {
@@ -150,8 +186,11 @@ public static partial class Policies
                 violations.Require(double.IsFinite(metric.Threshold), $"{place}.metric_threshold.threshold", "must be a finite number");
                 break;
             case Gate.KindOneofCase.Evidence:
-                violations.Require(gate.Evidence.ArtifactPath.Length is > 0 and <= 1024 && !gate.Evidence.ArtifactPath.StartsWith('/'),
-                    $"{place}.evidence.artifact_path", "must be an artifact path within the run (relative, at most 1024 characters)");
+                gate.Evidence.ArtifactPath = TextRules.Name(violations, $"{place}.evidence.artifact_path", gate.Evidence.ArtifactPath, 1024);
+                violations.Require(!gate.Evidence.ArtifactPath.StartsWith('/'), $"{place}.evidence.artifact_path",
+                    "must be an artifact path within the run (relative)");
+                TextRules.Name(violations, $"{place}.evidence.json_field", gate.Evidence.JsonField, 200, required: false);
+                TextRules.FreeText(violations, $"{place}.evidence.expected", gate.Evidence.Expected, 1000);
                 violations.Require(gate.Evidence.JsonField.Length > 0 || gate.Evidence.Expected.Length == 0,
                     $"{place}.evidence.expected", "needs json_field: the field whose value must equal it");
                 violations.Require(gate.Evidence.JsonField.Length == 0 || gate.Evidence.JsonField.Split('.').All(p => p.Length > 0),
@@ -162,9 +201,16 @@ public static partial class Policies
                 break;
             case Gate.KindOneofCase.Remote:
                 var remote = gate.Remote;
-                violations.Require(ServiceName().IsMatch(remote.Service) || Uri.TryCreate(remote.Service, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https",
-                    $"{place}.remote.service", "must be a service name (found as services__<name>__grpc__0) or an http(s) address");
-                violations.Require(remote.Gate.Length is > 0 and <= 200, $"{place}.remote.gate", "is required (at most 200 characters)");
+                violations.Require(remoteServices.Contains(remote.Service, StringComparer.Ordinal), $"{place}.remote.service",
+                    $"must name a service the registry asks for gates: one of {string.Join(", ", remoteServices)} (Registry:RemoteGates)");
+                TextRules.Name(violations, $"{place}.remote.gate", remote.Gate, 200);
+                violations.Require(remote.Parameters.Count <= 20, $"{place}.remote.parameters", "at most 20 parameters");
+                foreach (var (key, value) in remote.Parameters.Take(20))
+                {
+                    TextRules.Name(violations, $"{place}.remote.parameters[{TextRules.Clip(key, 40)}]", key, 100);
+                    TextRules.FreeText(violations, $"{place}.remote.parameters[{TextRules.Clip(key, 40)}]", value, 1000);
+                }
+
                 violations.Require(remote.TimeoutMs is >= 0 and <= MaxRemoteTimeoutMs, $"{place}.remote.timeout_ms", $"must be 0 (5 s) to {MaxRemoteTimeoutMs}");
                 break;
             default:
@@ -185,6 +231,4 @@ public static partial class Policies
     [GeneratedRegex(@"^[^\s*]{1,250}\*?$|^\*$")]
     private static partial Regex MetricPattern();
 
-    [GeneratedRegex("^[a-z][a-z0-9-]{0,62}$")]
-    private static partial Regex ServiceName();
 }

@@ -7,11 +7,19 @@ public sealed class RegistryOptions
     public const string Section = "Registry";
 
     /// <summary>
-    /// How long an artifact's re-hash counts as fresh for the integrity gate. Re-hashing a multi-gigabyte model at every
-    /// approval takes seconds; within this window the gate reuses the last result and says when it was measured. 0
-    /// re-hashes at every evaluation.
+    /// The services a policy's remote gates may name (drift, fairness and explainability when not configured); only
+    /// these are asked, at the address service discovery gives them.
     /// </summary>
-    public TimeSpan IntegrityRecheckAfter { get; set; } = TimeSpan.FromMinutes(5);
+    public List<string>? RemoteGates { get; set; }
+
+    /// <summary>The services a policy's remote gates may name, in effect.</summary>
+    public IReadOnlyList<string> RemoteGateServices => RemoteGates is { Count: > 0 } services ? services : ["drift", "fairness", "explainability"];
+
+    /// <summary>
+    /// How often the artifacts of versions that hold a stage or an alias are hashed again; a version whose bytes are found
+    /// altered or gone is no longer served by <c>GetDeployable</c>. Zero turns the sweep off.
+    /// </summary>
+    public TimeSpan IntegritySweepEvery { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// How often open requests waiting on a remote gate are evaluated again; an evaluation that changes nothing is not

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
+using ModelOps.Contracts.Registry.V1;
 using ModelOps.Registry.V1;
-using ModelOps.ServiceDefaults.Grpc;
+using ModelOps.ServiceDefaults.Errors;
 
 namespace ModelOps.Registry.Domain;
 
@@ -39,6 +40,16 @@ public static partial class Targets
         "PRODUCTION" => Stage.Production,
         "ARCHIVED" => Stage.Archived,
         _ => throw new FormatException($"'{name}' is not a stage"),
+    };
+
+    /// <summary>The stage as events carry it.</summary>
+    public static ModelStage ToContract(Stage stage) => stage switch
+    {
+        Stage.None => ModelStage.None,
+        Stage.Staging => ModelStage.Staging,
+        Stage.Production => ModelStage.Production,
+        Stage.Archived => ModelStage.Archived,
+        _ => throw new ArgumentOutOfRangeException(nameof(stage), stage, "not a stage"),
     };
 
     /// <summary>Whether an alias name is acceptable: lower-case letters, digits, '_' and '-', 1 to 64, starting with a letter.</summary>

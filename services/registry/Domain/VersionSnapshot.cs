@@ -11,6 +11,7 @@ public sealed record ArtifactRef(string Path, string Sha256, long Size, string U
 
 /// <summary>
 /// What the gates of a version look at, fixed when it was registered: its run had ended, so none of it can change.
+/// <see cref="RunRecordSha256"/> is the hash of the run's final record, which every evaluation checks tracking still holds.
 /// </summary>
 public sealed record VersionSnapshot(
     string Model,
@@ -24,7 +25,8 @@ public sealed record VersionSnapshot(
     Stage Stage,
     IReadOnlyList<string> ProvenancePresent,
     IReadOnlyDictionary<string, double> Metrics,
-    IReadOnlyList<ArtifactRef> Artifacts);
+    IReadOnlyList<ArtifactRef> Artifacts,
+    string RunRecordSha256);
 
 /// <summary>Everything one evaluation of a request needs.</summary>
 /// <param name="Version">The version asked for.</param>

@@ -23,7 +23,7 @@ public static class ApplicationServiceExtensions
         builder.Services.AddServiceGrpcClient<TrackingService.TrackingServiceClient>("tracking");
         builder.Services.AddServiceGrpcClient<LedgerService.LedgerServiceClient>("ledger");
         builder.Services.AddOptions<RegistryOptions>().BindConfiguration(RegistryOptions.Section)
-            .Validate(o => o.IntegrityRecheckAfter >= TimeSpan.Zero, "Registry:IntegrityRecheckAfter must not be negative")
+            .Validate(o => o.IntegritySweepEvery >= TimeSpan.Zero, "Registry:IntegritySweepEvery must not be negative")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<RegistryStore>();
@@ -31,7 +31,9 @@ public static class ApplicationServiceExtensions
         builder.Services.AddSingleton<RemoteGates>();
         builder.Services.AddSingleton<GateEvaluator>();
         builder.Services.AddSingleton<PromotionWorkflow>();
+        builder.Services.AddSingleton<VersionRegistration>();
         builder.Services.AddHostedService<ReevaluationSweep>();
+        builder.Services.AddSingleton<IntegritySweep>().AddHostedService(provider => provider.GetRequiredService<IntegritySweep>());
         return builder;
     }
 }

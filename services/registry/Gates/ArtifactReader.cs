@@ -1,34 +1,17 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using Microsoft.Extensions.Options;
 using Minio;
 using ModelOps.Registry.Domain;
 using ModelOps.ServiceDefaults.ObjectStore;
 
 namespace ModelOps.Registry.Gates;
 
-/// <summary>Reads the bytes tracking stored for a run's artifacts, always checking them against their SHA-256.</summary>
-public sealed class ArtifactReader(IMinioClient minio, ObjectStoreConnection connection, IOptions<RegistryOptions> options, TimeProvider clock)
+/// <summary>
+/// Reads the bytes tracking stored for a run's artifacts, always checking them against their SHA-256. Nothing is cached:
+/// what a decision states of the bytes was measured for that decision.
+/// </summary>
+public sealed class ArtifactReader(IMinioClient minio, ObjectStoreConnection connection)
 {
-    private readonly ConcurrentDictionary<string, (string Sha256, long Size, DateTimeOffset At)> _hashed = new(StringComparer.Ordinal);
-
-    /// <summary>
-    /// The object's hash as measured within <see cref="RegistryOptions.IntegrityRecheckAfter"/> (re-hashed when older),
-    /// and when it was measured.
-    /// </summary>
-    public async Task<(string Sha256, long Size, DateTimeOffset At)> RecentHashAsync(string uri, CancellationToken cancellationToken)
-    {
-        var now = clock.GetUtcNow();
-        if (_hashed.TryGetValue(uri, out var known) && now - known.At < options.Value.IntegrityRecheckAfter)
-        {
-            return known;
-        }
-
-        var (sha256, size) = await HashAsync(uri, cancellationToken);
-        return _hashed[uri] = (sha256, size, now);
-    }
-
     /// <summary>Hashes the object at <paramref name="uri"/> as it streams: its SHA-256 (hex) and size.</summary>
     public async Task<(string Sha256, long Size)> HashAsync(string uri, CancellationToken cancellationToken)
     {

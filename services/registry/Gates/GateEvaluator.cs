@@ -1,19 +1,24 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using Grpc.Core;
 using Minio.Exceptions;
 using ModelOps.Registry.Domain;
 using ModelOps.Registry.V1;
+using ModelOps.ServiceDefaults.Errors;
+using ModelOps.Tracking.V1;
 using Org.BouncyCastle.Crypto.Parameters;
 using Org.BouncyCastle.Crypto.Signers;
 
 namespace ModelOps.Registry.Gates;
 
 /// <summary>
-/// Evaluates a policy's gates for one version and target. Gates run concurrently; a gate that cannot be checked (the
-/// object store down, a remote service away) is PENDING with the reason, so nothing passes for lack of an answer.
+/// Evaluates a policy's gates for one version and target, and the check every evaluation makes of the version's run.
+/// Gates run concurrently; a gate that cannot be checked (the object store down, a remote service away) is PENDING with
+/// the reason, so nothing passes for lack of an answer.
 /// </summary>
-public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates remote, ILogger<GateEvaluator> logger)
+public sealed partial class GateEvaluator(
+    ArtifactReader artifacts, RemoteGates remote, TrackingService.TrackingServiceClient tracking, TimeProvider clock, ILogger<GateEvaluator> logger)
 {
     /// <summary>Largest evidence artifact read to check a JSON field.</summary>
     public const int MaxEvidenceBytes = 1 << 20;
@@ -21,9 +26,18 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
     /// <summary>Largest signature artifact read.</summary>
     public const int MaxSignatureBytes = 4096;
 
-    /// <summary>The results of <paramref name="gates"/>, in their order.</summary>
-    public async Task<IReadOnlyList<GateResult>> EvaluateAsync(EvaluationContext context, IReadOnlyList<Gate> gates, CancellationToken cancellationToken) =>
-        await Task.WhenAll(gates.Select(gate => EvaluateOneAsync(context, gate, cancellationToken)));
+    /// <summary>The name and kind of the result of the check every evaluation makes of the version's run.</summary>
+    public const string RunCheck = "run";
+
+    /// <summary>
+    /// The results of <paramref name="gates"/>, in their order, followed by the run check: the version's run must still
+    /// exist, not be deleted, and hold the record it had when the version was registered.
+    /// </summary>
+    public async Task<IReadOnlyList<GateResult>> EvaluateAsync(EvaluationContext context, IReadOnlyList<Gate> gates, CancellationToken cancellationToken)
+    {
+        var results = gates.Select(gate => EvaluateOneAsync(context, gate, cancellationToken)).Append(RunAsync(context.Version, cancellationToken));
+        return await Task.WhenAll(results);
+    }
 
     /// <summary>The approval gates' results alone, from <paramref name="context"/>'s approvals.</summary>
     public static GateResult Approvals(Gate gate, EvaluationContext context)
@@ -57,7 +71,12 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             LogUncheckable(logger, gate.Name, context.Version.Model, context.Version.Version, exception);
-            return Result(gate, GateStatus.Pending, $"could not be checked: {exception.Message}");
+            // The reason reaches clients: it names what was away, never the exception's own text.
+            return Result(gate, GateStatus.Pending, TransientFaults.IsTransient(exception, out var source)
+                ? $"could not be checked: {(source == FaultSource.ObjectStore ? "the object store" : "a service it needs")} could not be reached; evaluate again"
+                : exception is InvalidDataException
+                    ? $"could not be checked: {TextRules.Clip(exception.Message, 300)}"
+                    : "could not be checked: the check failed unexpectedly (see the registry's log); evaluate again");
         }
     }
 
@@ -79,13 +98,14 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         GateResult result;
         try
         {
-            var (sha256, size, at) = await artifacts.RecentHashAsync(version.ArtifactUri, cancellationToken);
+            // Hashed for this decision, every time: a hash measured earlier says nothing of the bytes now.
+            var (sha256, size) = await artifacts.HashAsync(version.ArtifactUri, cancellationToken);
             result = sha256 == version.ArtifactSha256 && size == version.ArtifactSize
                 ? Result(gate, GateStatus.Pass, $"the object store's bytes hash to the pinned SHA-256 {version.ArtifactSha256}")
                 : Result(gate, GateStatus.Fail,
                     $"the object store's bytes hash to {sha256} ({size} bytes), not the pinned {version.ArtifactSha256} ({version.ArtifactSize} bytes)");
             result.Evidence["actual_sha256"] = sha256;
-            result.Evidence["hashed_at"] = at.ToString("O", CultureInfo.InvariantCulture);
+            result.Evidence["hashed_at"] = clock.GetUtcNow().ToString("O", CultureInfo.InvariantCulture);
         }
         catch (ObjectNotFoundException)
         {
@@ -251,6 +271,40 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
         return matched;
     }
 
+    private async Task<GateResult> RunAsync(VersionSnapshot version, CancellationToken cancellationToken)
+    {
+        var result = new GateResult { Name = RunCheck, Kind = RunCheck, Status = GateStatus.Pending };
+        result.Evidence["run_id"] = version.RunId;
+        result.Evidence["record_sha256"] = version.RunRecordSha256;
+        Run run;
+        try
+        {
+            run = await tracking.GetRunAsync(new GetRunRequest { RunId = version.RunId }, deadline: clock.GetUtcNow().UtcDateTime.AddSeconds(10),
+                cancellationToken: cancellationToken);
+        }
+        catch (RpcException exception) when (exception.StatusCode == StatusCode.NotFound)
+        {
+            result.Status = GateStatus.Fail;
+            result.Reason = $"tracking no longer holds run {version.RunId}";
+            return result;
+        }
+        catch (RpcException exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            LogTrackingUnavailable(logger, version.RunId, exception.StatusCode);
+            result.Reason = $"tracking could not be asked about run {version.RunId} ({exception.StatusCode}); evaluate again";
+            return result;
+        }
+
+        (result.Status, result.Reason) = run switch
+        {
+            { LifecycleStage: LifecycleStage.Deleted } => (GateStatus.Fail, $"run {version.RunId} was deleted after the version was registered"),
+            _ when run.RecordSha256 != version.RunRecordSha256 => (GateStatus.Fail,
+                $"run {version.RunId}'s record hashes to {run.RecordSha256}, not the {version.RunRecordSha256} it had when the version was registered"),
+            _ => (GateStatus.Pass, $"run {version.RunId} exists and holds the record the version was registered from"),
+        };
+        return result;
+    }
+
     private static string Kind(Gate gate) => gate.KindCase switch
     {
         Gate.KindOneofCase.Provenance => "provenance",
@@ -265,6 +319,9 @@ public sealed partial class GateEvaluator(ArtifactReader artifacts, RemoteGates 
     /// <summary>A result of <paramref name="gate"/>, its kind named after the gate's.</summary>
     internal static GateResult Result(Gate gate, GateStatus status, string reason) =>
         new() { Name = gate.Name, Kind = Kind(gate), Status = status, Reason = reason };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Tracking could not be asked about run {RunId} ({Status}); the run check stays PENDING")]
+    private static partial void LogTrackingUnavailable(ILogger logger, string runId, StatusCode status);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Gate {Gate} of {Model} version {Version} could not be checked; it stays PENDING")]
     private static partial void LogUncheckable(ILogger logger, string gate, string model, int version, Exception exception);

@@ -3,15 +3,21 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using ModelOps.Registry.Domain;
 using ModelOps.Registry.V1;
+using Microsoft.Extensions.Options;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Identity;
 
 namespace ModelOps.Registry.Gates;
 
 /// <summary>
-/// Calls gates that other services serve (<c>modelops.registry.v1.GateService</c>). Whatever goes wrong — no address,
-/// refused connection, timeout, an error status, an answer without a status — the gate is PENDING, never PASS.
+/// Calls gates that other services serve (<c>modelops.registry.v1.GateService</c>). Only the services of
+/// <see cref="RegistryOptions.RemoteGateServices"/> are asked, at the address service discovery gives them, each with a
+/// token whose audience is that service: a policy can never send the registry's credentials elsewhere. Whatever goes
+/// wrong — no address, refused connection, timeout, an error status, an answer without a status — the gate is PENDING,
+/// never PASS.
 /// </summary>
-public sealed partial class RemoteGates(IConfiguration configuration, ILogger<RemoteGates> logger) : IDisposable
+public sealed partial class RemoteGates(
+    IConfiguration configuration, IOptions<RegistryOptions> options, ServiceTokens tokens, ILogger<RemoteGates> logger) : IDisposable
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(5);
     private readonly ConcurrentDictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
@@ -23,11 +29,13 @@ public sealed partial class RemoteGates(IConfiguration configuration, ILogger<Re
         var result = GateEvaluator.Result(gate, GateStatus.Pending, "");
         result.Evidence["service"] = remote.Service;
         result.Evidence["gate"] = remote.Gate;
-        var address = Address(remote.Service);
+        var address = options.Value.RemoteGateServices.Contains(remote.Service, StringComparer.Ordinal)
+            ? configuration[$"services:{remote.Service}:grpc:0"]
+            : null;
         if (address is null)
         {
             result.Status = GateStatus.Pending;
-            result.Reason = $"no address is configured for the service '{remote.Service}' (services:{remote.Service}:grpc:0)";
+            result.Reason = $"'{remote.Service}' is not a service the registry asks for gates, or has no address (services:{remote.Service}:grpc:0)";
             return result;
         }
 
@@ -43,7 +51,7 @@ public sealed partial class RemoteGates(IConfiguration configuration, ILogger<Re
             Parameters = { remote.Parameters },
         };
         var headers = new Metadata();
-        if (configuration[$"{IdentityOptions.Section}:{nameof(IdentityOptions.ServiceToken)}"] is { Length: > 0 } token)
+        if (await tokens.GetAsync(remote.Service, cancellationToken) is { Length: > 0 } token)
         {
             headers.Add("Authorization", $"Bearer {token}");
         }
@@ -71,7 +79,7 @@ public sealed partial class RemoteGates(IConfiguration configuration, ILogger<Re
         {
             LogUnreachable(logger, remote.Service, remote.Gate, exception.StatusCode, exception);
             result.Status = GateStatus.Pending;
-            result.Reason = $"{remote.Service} could not evaluate '{remote.Gate}': {exception.StatusCode} {exception.Status.Detail}".TrimEnd();
+            result.Reason = $"{remote.Service} could not evaluate '{remote.Gate}': {exception.StatusCode} {TextRules.Clip(exception.Status.Detail, 300)}".TrimEnd();
         }
 
         return result;
@@ -85,11 +93,6 @@ public sealed partial class RemoteGates(IConfiguration configuration, ILogger<Re
             channel.Dispose();
         }
     }
-
-    private string? Address(string service) =>
-        Uri.TryCreate(service, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-            ? service
-            : configuration[$"services:{service}:grpc:0"];
 
     // Services talk h2c inside the cluster (TLS is the mesh's); a token on a plain channel is therefore allowed.
     private static GrpcChannel Open(string address) =>

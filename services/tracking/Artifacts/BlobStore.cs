@@ -25,13 +25,22 @@ public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connecti
     /// <summary>The URI of the content with this hash.</summary>
     public string Uri(string sha256) => connection.UriOf(Key(sha256));
 
-    /// <summary>Whether the store holds content with this hash.</summary>
-    public async Task<bool> ExistsAsync(string sha256, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether the store holds content with this hash, checked: the stored bytes are read and hashed, so content altered
+    /// in the store behind the service's back is never taken for the real thing (and is replaced by an honest upload).
+    /// </summary>
+    public async Task<bool> HoldsIntactAsync(string sha256, CancellationToken cancellationToken)
     {
         try
         {
-            await minio.StatObjectAsync(new StatObjectArgs().WithBucket(connection.Bucket).WithObject(Key(sha256)), cancellationToken);
-            return true;
+            var stored = await ReadAsync(sha256, _ => Task.CompletedTask, cancellationToken);
+            if (stored.Sha256 == sha256)
+            {
+                return true;
+            }
+
+            logger.LogWarning("The stored content under {Sha256} hashes to {Actual}: it was altered in the object store and is replaced", sha256, stored.Sha256);
+            return false;
         }
         catch (ObjectNotFoundException)
         {
@@ -41,16 +50,16 @@ public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connecti
 
     /// <summary>
     /// Stores <paramref name="content"/> under its hash. With a declared hash the bytes go straight to their final key
-    /// (or, when the store holds them already, are only read and verified); the object is completed only if the
-    /// content verifies, since <see cref="ContentStream"/> fails the final read otherwise. Without one they go to a
-    /// staging key first and are moved to their final key once their hash is known (a second pass: clients that can
-    /// hash first should declare).
+    /// (or, when the store holds intact content of that hash already, are only read and verified); the object is
+    /// completed only if the content verifies, since <see cref="ContentStream"/> fails the final read otherwise.
+    /// Without one they go to a staging key first and are moved to their final key once their hash is known (a second
+    /// pass: clients that can hash first should declare).
     /// </summary>
     public async Task<StoredBlob> PutAsync(ContentStream content, string? declaredSha256, CancellationToken cancellationToken)
     {
         if (declaredSha256 is not null)
         {
-            if (await ExistsAsync(declaredSha256, cancellationToken))
+            if (await HoldsIntactAsync(declaredSha256, cancellationToken))
             {
                 await content.DrainAsync(cancellationToken);
                 return new StoredBlob(content.Sha256!, content.Length);
@@ -65,7 +74,7 @@ public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connecti
         {
             await UploadAsync(staging, content, cancellationToken);
             var sha256 = content.Sha256!;
-            if (!await ExistsAsync(sha256, cancellationToken))
+            if (!await HoldsIntactAsync(sha256, cancellationToken))
             {
                 // Streamed through the service rather than copied inside the store: S3 servers differ in how they
                 // answer a server-side copy (the SDK fails on s3rver's), and a plain GET and PUT work everywhere.

@@ -1,3 +1,4 @@
+using ModelOps.Contracts.Tracking.V1;
 using ModelOps.Tracking.V1;
 
 namespace ModelOps.Tracking.Domain;
@@ -6,14 +7,7 @@ namespace ModelOps.Tracking.Domain;
 public static class ProvenanceFields
 {
     /// <summary>Every field, in the order of the record: code and build, data, execution, training, correlation.</summary>
-    public static readonly IReadOnlyList<string> All =
-    [
-        "git_sha", "repo_url", "container_digest", "sbom_ref", "train_image_version",
-        "dataset_id", "dataset_snapshot_at", "dataset_hash", "feature_groups", "data_time_range",
-        "pipeline_id", "job_id", "orchestrator", "started_at", "ended_at", "seeds",
-        "hyperparameters", "split", "hardware", "egress_policy",
-        "correlation_ids",
-    ];
+    public static IReadOnlyList<string> All => ProvenanceFieldNames.All;
 
     /// <summary>The fields of <paramref name="mandatory"/> that the run lacks.</summary>
     public static IReadOnlyList<string> Missing(

@@ -1,5 +1,5 @@
 using Google.Protobuf;
-using ModelOps.Tracking.Data;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.Tracking.V1;
 
 namespace ModelOps.Tracking.Domain;
@@ -9,7 +9,7 @@ public static class ProvenanceMerge
 {
     /// <summary>
     /// <paramref name="current"/> with the fields <paramref name="update"/> sets; a field set in both with different
-    /// values is a <see cref="ConflictException"/> naming it. Map fields merge by key under the same rule.
+    /// values is refused (INVALID_ARGUMENT, reason WRITE_ONCE) naming it. Map fields merge by key under the same rule.
     /// </summary>
     public static Provenance Merge(Provenance current, Provenance update)
     {
@@ -76,6 +76,8 @@ public static class ProvenanceMerge
         };
     }
 
-    private static ConflictException Conflict(string field) =>
-        new($"provenance.{field} was recorded before with another value: provenance is write-once.", $"provenance.{field}");
+    private static ServiceException Conflict(string field) =>
+        new FieldViolations()
+            .Add($"provenance.{field}", "was recorded before with another value: provenance is write-once")
+            .ToException("The provenance was not changed.", "WRITE_ONCE");
 }

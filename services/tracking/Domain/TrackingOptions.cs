@@ -19,7 +19,10 @@ public sealed class TrackingOptions
     public IReadOnlyList<string> Mandatory => MandatoryProvenance is { Count: > 0 } fields ? fields : ProvenanceFields.All;
 }
 
-/// <summary>The limits of one <c>LogBatch</c>, at least MLflow's.</summary>
+/// <summary>
+/// The limits of every tracking input, at least MLflow's where MLflow has one. Lengths count UTF-16 code units; every
+/// limit holds for any text, compressible or not (no index holds a value whole).
+/// </summary>
 public static class Limits
 {
     /// <summary>Most metrics in one batch.</summary>
@@ -43,8 +46,44 @@ public static class Limits
     /// <summary>Longest tag value.</summary>
     public const int MaxTagValueLength = 8000;
 
-    /// <summary>Longest provenance or dataset string (a URI, a digest, an id).</summary>
+    /// <summary>Longest provenance string (a URI, a digest, an id, a command).</summary>
     public const int MaxProvenanceValueLength = 2000;
+
+    /// <summary>Largest provenance record, as protobuf JSON in UTF-8: it travels whole in RunStarted to the ledger.</summary>
+    public const int MaxProvenanceBytes = 64 * 1024;
+
+    /// <summary>Most feature groups of a provenance record or a dataset input, and most seeds.</summary>
+    public const int MaxListItems = 100;
+
+    /// <summary>Longest dataset id of an input.</summary>
+    public const int MaxDatasetIdLength = 250;
+
+    /// <summary>Longest dataset hash (digest) of an input.</summary>
+    public const int MaxDatasetHashLength = 128;
+
+    /// <summary>Longest context of an input ("training", "validation", ...).</summary>
+    public const int MaxContextLength = 64;
+
+    /// <summary>Longest search filter; a longer one is refused before it is parsed.</summary>
+    public const int MaxFilterLength = 4000;
+
+    /// <summary>Deepest nesting of parentheses a filter may have.</summary>
+    public const int MaxFilterDepth = 32;
+
+    /// <summary>Most comparisons one filter may make.</summary>
+    public const int MaxFilterComparisons = 100;
+
+    /// <summary>Most ordering keys of a search.</summary>
+    public const int MaxOrderKeys = 5;
+
+    /// <summary>Most experiments one search names.</summary>
+    public const int MaxSearchExperiments = 100;
+
+    /// <summary>Latest metric timestamp: 9999-12-31T23:59:59.999Z in milliseconds since the epoch.</summary>
+    public const long MaxTimestampMs = 253_402_300_799_999;
+
+    /// <summary>Longest client request id (an idempotency key).</summary>
+    public const int MaxRequestIdLength = 128;
 
     /// <summary>Most points one metric history returns without downsampling.</summary>
     public const int MaxHistoryPoints = 100_000;

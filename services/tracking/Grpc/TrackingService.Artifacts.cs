@@ -5,11 +5,13 @@ using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using Minio.Exceptions;
 using ModelOps.Contracts.Tracking.V1;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
 using ModelOps.Tracking.Artifacts;
 using ModelOps.Tracking.Domain;
 using ModelOps.Tracking.V1;
+using static ModelOps.Tracking.Grpc.TrackingRequests;
 
 namespace ModelOps.Tracking.Grpc;
 
@@ -35,21 +37,29 @@ public sealed partial class TrackingService
                 var field = $"messages[{response.Messages}]";
                 response.Messages++;
                 var violations = new FieldViolations();
-                violations.Require(RunIds.TryParse(request.RunId, out var runId), $"{field}.run_id", "must be a run id (32 hex digits)");
-                violations.Require(request.Metrics.Count <= Limits.MaxMetricsPerBatch, $"{field}.metrics", $"at most {Limits.MaxMetricsPerBatch} metrics in one message");
-                CheckMetrics(violations, $"{field}.metrics", request.Metrics);
+                var runId = RunId(violations, request.RunId, $"{field}.run_id");
+                Metrics(violations, $"{field}.metrics", request.Metrics);
+                var batchId = RequestId(violations, $"{field}.batch_id", request.BatchId);
                 violations.ThrowIfAny($"Message {response.Messages - 1} was not written; the {response.AcceptedMetrics} metrics before it were.");
                 if (request.Metrics.Count == 0)
                 {
                     continue;
                 }
 
-                await Write(() => store.LogBatchAsync(runId, new LogBatchRequest { RunId = request.RunId, Metrics = { request.Metrics } }, actor, context.CancellationToken));
-                response.AcceptedMetrics += request.Metrics.Count;
+                var batch = new LogBatchRequest { RunId = request.RunId, Metrics = { request.Metrics } };
+                if (await store.LogBatchAsync(runId, batch, actor, batchId, context.CancellationToken))
+                {
+                    response.AcceptedMetrics += request.Metrics.Count;
+                }
+                else
+                {
+                    response.Duplicates++;
+                }
             }
         }
-        catch (RpcException)
+        catch (Exception)
         {
+            // Whatever ended the stream, the client learns how much of it was written.
             context.ResponseTrailers.Add(AcceptedMetricsTrailer, response.AcceptedMetrics.ToString(CultureInfo.InvariantCulture));
             throw;
         }
@@ -71,7 +81,7 @@ public sealed partial class TrackingService
         {
             return await UploadAsync(requestStream, context);
         }
-        catch (RpcException exception) when (exception.StatusCode is not StatusCode.Cancelled && !context.CancellationToken.IsCancellationRequested)
+        catch (ServiceException) when (!context.CancellationToken.IsCancellationRequested)
         {
             await DrainAsync(requestStream, context.CancellationToken);
             throw;
@@ -107,19 +117,19 @@ public sealed partial class TrackingService
         var cancellationToken = context.CancellationToken;
         if (!await requestStream.MoveNext(cancellationToken) || requestStream.Current.PartCase != UploadArtifactRequest.PartOneofCase.Header)
         {
-            GrpcErrors.InvalidArgument("header", "the first message must be the header (run_id, path, ...)");
+            throw ServiceErrors.InvalidArgument("header", "the first message must be the header (run_id, path, ...)");
         }
 
         var header = requestStream.Current.Header;
         var violations = new FieldViolations();
-        violations.Require(RunIds.TryParse(header.RunId, out var runId), "header.run_id", "must be a run id (32 hex digits)");
+        var runId = RunId(violations, header.RunId, "header.run_id");
         if (ArtifactPaths.Problem(header.Path) is { } problem)
         {
             violations.Add("header.path", problem);
         }
 
-        violations.Require(header.ContentType.Length <= MaxContentTypeLength && !header.ContentType.Any(char.IsControl),
-            "header.content_type", $"at most {MaxContentTypeLength} characters, no control character");
+        var path = ArtifactPaths.Normalise(header.Path);
+        TextRules.Name(violations, "header.content_type", header.ContentType, MaxContentTypeLength, required: false);
         var declared = header.Sha256.Length > 0 ? header.Sha256.ToLowerInvariant() : null;
         violations.Require(declared is null || (declared.Length == 64 && declared.All(char.IsAsciiHexDigitLower)),
             "header.sha256", "must be 64 hex digits when given");
@@ -128,7 +138,7 @@ public sealed partial class TrackingService
         violations.Require(!header.HasSize || header.Size <= maxBytes, "header.size", $"exceeds the limit of {maxBytes} bytes (Tracking:MaxArtifactBytes)");
         violations.ThrowIfAny("Nothing was stored.");
 
-        await Write(() => store.CheckArtifactTargetAsync(runId, header.Path, declared, cancellationToken));
+        await store.CheckArtifactTargetAsync(runId, path, declared, cancellationToken);
         using var content = new ContentStream(async token =>
         {
             if (!await requestStream.MoveNext(token))
@@ -148,31 +158,37 @@ public sealed partial class TrackingService
         }
         catch (ContentRejectedException exception)
         {
-            GrpcErrors.InvalidArgument(exception.Field, exception.Message + ". Nothing was recorded.");
-            throw;
+            throw ServiceErrors.InvalidArgument(exception.Field, exception.Message + ". Nothing was recorded.");
         }
 
         var actor = context.GetCaller().Actor;
         var artifact = new Artifact
         {
             RunId = RunIds.Format(runId),
-            Path = header.Path,
+            Path = path,
             Sha256 = blob.Sha256,
             Size = blob.Size,
             ContentType = header.ContentType.Length > 0 ? header.ContentType : "application/octet-stream",
             CreatedBy = actor,
         };
         var uri = blobs.Uri(blob.Sha256);
-        var recorded = await Write(() => store.RecordArtifactAsync(artifact, experimentId => new ArtifactLogged
+        await using var tx = await store.BeginAsync(cancellationToken);
+        var (recorded, experimentId, created) = await store.RecordArtifactAsync(tx, artifact, cancellationToken);
+        if (created)
         {
-            Actor = actor,
-            RunId = artifact.RunId,
-            ExperimentId = experimentId,
-            Path = artifact.Path,
-            Sha256 = artifact.Sha256,
-            Size = artifact.Size,
-            Uri = uri,
-        }, cancellationToken));
+            tx.Publish(new ArtifactLogged
+            {
+                Actor = actor,
+                RunId = artifact.RunId,
+                ExperimentId = experimentId,
+                Path = artifact.Path,
+                Sha256 = artifact.Sha256,
+                Size = artifact.Size,
+                Uri = uri,
+            });
+            await tx.CommitAsync(cancellationToken);
+        }
+
         recorded.Uri = uri;
         return recorded;
     }
@@ -192,14 +208,14 @@ public sealed partial class TrackingService
         }
         catch (ObjectNotFoundException)
         {
-            throw new RpcException(new Status(StatusCode.DataLoss,
-                $"The object store no longer holds the content of {artifact.Path} ({artifact.Uri})."));
+            throw ServiceErrors.DataLoss("CONTENT_MISSING", $"The object store no longer holds the content of {TextRules.Echo(artifact.Path)} ({artifact.Uri}).");
         }
 
         if (stored.Sha256 != artifact.Sha256 || stored.Size != artifact.Size)
         {
-            throw new RpcException(new Status(StatusCode.DataLoss,
-                $"The stored content of {artifact.Path} ({stored.Size} bytes) hashes to {stored.Sha256}, not to the recorded {artifact.Sha256}: it was altered or damaged. Discard what was received."));
+            throw ServiceErrors.DataLoss("CONTENT_ALTERED",
+                $"The stored content of {TextRules.Echo(artifact.Path)} ({stored.Size} bytes) hashes to {stored.Sha256}, not to the recorded {artifact.Sha256}: it was altered or damaged. Discard what was received.",
+                new Dictionary<string, string> { ["recorded_sha256"] = artifact.Sha256, ["actual_sha256"] = stored.Sha256 });
         }
     }
 
@@ -211,11 +227,13 @@ public sealed partial class TrackingService
     public override async Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context)
     {
         var violations = new FieldViolations();
-        var runId = RunId(request.RunId, violations);
+        var runId = RunId(violations, request.RunId);
         if (ArtifactPaths.PrefixProblem(request.PathPrefix) is { } problem)
         {
             violations.Add("path_prefix", problem);
         }
+
+        var prefix = ArtifactPaths.Normalise(request.PathPrefix);
 
         var pageSize = Paging.PageSize(request.PageSize, violations);
         var after = "";
@@ -224,7 +242,7 @@ public sealed partial class TrackingService
             try
             {
                 var token = Encoding.UTF8.GetString(Convert.FromBase64String(request.PageToken)).Split('\u001f', 3);
-                after = token.Length == 3 && token[0] == RunIds.Format(runId) && token[1] == request.PathPrefix ? token[2] : throw new FormatException();
+                after = token.Length == 3 && token[0] == RunIds.Format(runId) && token[1] == prefix ? token[2] : throw new FormatException();
             }
             catch (FormatException)
             {
@@ -234,7 +252,7 @@ public sealed partial class TrackingService
 
         violations.ThrowIfAny();
         await RequireRunAsync(runId, context.CancellationToken);
-        var artifacts = await store.ListArtifactsAsync(runId, request.PathPrefix, after, pageSize + 1, context.CancellationToken);
+        var artifacts = await store.ListArtifactsAsync(runId, prefix, after, pageSize + 1, context.CancellationToken);
         var response = new ListArtifactsResponse();
         foreach (var artifact in artifacts.Take(pageSize))
         {
@@ -245,7 +263,7 @@ public sealed partial class TrackingService
         if (artifacts.Count > pageSize)
         {
             response.NextPageToken = Convert.ToBase64String(Encoding.UTF8.GetBytes(
-                $"{RunIds.Format(runId)}\u001f{request.PathPrefix}\u001f{response.Artifacts[^1].Path}"));
+                $"{RunIds.Format(runId)}\u001f{prefix}\u001f{response.Artifacts[^1].Path}"));
         }
 
         return response;
@@ -254,21 +272,22 @@ public sealed partial class TrackingService
     private async Task<Artifact> FindArtifactAsync(string runIdText, string path, CancellationToken cancellationToken)
     {
         var violations = new FieldViolations();
-        var runId = RunId(runIdText, violations);
+        var runId = RunId(violations, runIdText);
         if (ArtifactPaths.Problem(path) is { } problem)
         {
             violations.Add("path", problem);
         }
 
         violations.ThrowIfAny();
+        path = ArtifactPaths.Normalise(path);
         var artifact = await store.GetArtifactAsync(runId, path, cancellationToken);
         if (artifact is null)
         {
             await RequireRunAsync(runId, cancellationToken);
-            GrpcErrors.NotFound($"Artifact {path} of run {RunIds.Format(runId)}");
+            throw ServiceErrors.NotFound("artifact", path, $"Artifact {TextRules.Echo(path)} of run {RunIds.Format(runId)} was not found.");
         }
 
-        artifact!.Uri = blobs.Uri(artifact.Sha256);
+        artifact.Uri = blobs.Uri(artifact.Sha256);
         return artifact;
     }
 }

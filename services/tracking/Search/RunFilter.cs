@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using ModelOps.ServiceDefaults.Errors;
 
 namespace ModelOps.Tracking.Search;
 
@@ -75,10 +76,20 @@ public static class RunFilter
     private static readonly string[] NumericOperators = ["=", "!=", "<", "<=", ">", ">="];
     private static readonly string[] TextOperators = ["=", "!=", "LIKE", "ILIKE"];
 
-    /// <summary>Parses <paramref name="filter"/>; null when it is empty or blank.</summary>
+    /// <summary>
+    /// Parses <paramref name="filter"/>; null when it is empty or blank. The caller refuses a filter longer than
+    /// <see cref="Domain.Limits.MaxFilterLength"/> before calling; the parser itself refuses nesting deeper than
+    /// <see cref="Domain.Limits.MaxFilterDepth"/> and more than <see cref="Domain.Limits.MaxFilterComparisons"/>
+    /// comparisons, so its recursion and the query it leads to stay bounded whatever it is given.
+    /// </summary>
     /// <exception cref="FilterSyntaxException">It does not parse, or compares a field in a way its type does not allow.</exception>
     public static FilterNode? Parse(string filter)
     {
+        if (filter.Length > Domain.Limits.MaxFilterLength)
+        {
+            throw new FilterSyntaxException(Domain.Limits.MaxFilterLength, $"is {filter.Length} characters long: at most {Domain.Limits.MaxFilterLength}");
+        }
+
         var parser = new Parser(Tokenize(filter));
         if (parser.Peek.Kind == TokenKind.End)
         {
@@ -124,9 +135,9 @@ public static class RunFilter
         public string Describe() => Kind switch
         {
             TokenKind.End => "the end of the filter",
-            TokenKind.String or TokenKind.Quoted => $"the string {Quote}{Text}{Quote}",
-            TokenKind.Backquoted => $"`{Text}`",
-            _ => $"'{Text}'",
+            TokenKind.String or TokenKind.Quoted => $"the string {Quote}{TextRules.Clip(Text, TextRules.EchoLength)}{Quote}",
+            TokenKind.Backquoted => $"`{TextRules.Clip(Text, TextRules.EchoLength)}`",
+            _ => TextRules.Echo(Text),
         };
     }
 
@@ -219,7 +230,7 @@ public static class RunFilter
             }
             else
             {
-                throw new FilterSyntaxException(i, $"at position {i}: unexpected character '{c}'");
+                throw new FilterSyntaxException(i, $"at position {i}: unexpected character {TextRules.Echo(c.ToString())}");
             }
         }
 
@@ -235,6 +246,8 @@ public static class RunFilter
     private sealed class Parser(List<Token> tokens)
     {
         private int _next;
+        private int _depth;
+        private int _comparisons;
 
         public Token Peek => tokens[_next];
 
@@ -283,10 +296,23 @@ public static class RunFilter
         {
             if (Peek.Kind == TokenKind.Open)
             {
+                if (++_depth > Domain.Limits.MaxFilterDepth)
+                {
+                    throw new FilterSyntaxException(Peek.Position,
+                        $"at position {Peek.Position}: parentheses nest deeper than {Domain.Limits.MaxFilterDepth} levels");
+                }
+
                 _next++;
                 var inner = ParseOr();
                 Expect(TokenKind.Close, "')' or AND/OR");
+                _depth--;
                 return inner;
+            }
+
+            if (++_comparisons > Domain.Limits.MaxFilterComparisons)
+            {
+                throw new FilterSyntaxException(Peek.Position,
+                    $"at position {Peek.Position}: a filter makes at most {Domain.Limits.MaxFilterComparisons} comparisons");
             }
 
             return ParseComparison();
@@ -373,7 +399,7 @@ public static class RunFilter
             if (kind == FieldKind.Attribute && !Attributes.ContainsKey(key.Text))
             {
                 throw new FilterSyntaxException(key.Position,
-                    $"at position {key.Position}: unknown attribute '{key.Text}'; expected one of {string.Join(", ", Attributes.Keys)}");
+                    $"at position {key.Position}: unknown attribute {TextRules.Echo(key.Text)}; expected one of {string.Join(", ", Attributes.Keys)}");
             }
 
             return new FilterField(kind, key.Text, prefix.Position);

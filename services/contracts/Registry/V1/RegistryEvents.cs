@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace ModelOps.Contracts.Registry.V1;
 
 /// <summary>Subjects shared by the registry's events.</summary>
@@ -182,7 +184,39 @@ public sealed record PromotionDecided : IntegrationEvent
     public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version);
 }
 
-/// <summary>A version entered or left a stage, or an alias moved.</summary>
+/// <summary>A lifecycle stage of a model version, as events carry it.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ModelStage>))]
+public enum ModelStage
+{
+    /// <summary>In no stage.</summary>
+    None,
+
+    /// <summary>Staging.</summary>
+    Staging,
+
+    /// <summary>Production.</summary>
+    Production,
+
+    /// <summary>Archived: it serves nothing, and its aliases ended with it.</summary>
+    Archived,
+}
+
+/// <summary>Whether a change concerns a stage or an alias.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TargetKind>))]
+public enum TargetKind
+{
+    /// <summary>A lifecycle stage.</summary>
+    Stage,
+
+    /// <summary>An alias (champion, live, ...).</summary>
+    Alias,
+}
+
+/// <summary>
+/// A version entered a stage, or an alias moved to it. The typed members (<see cref="Kind"/>, <see cref="Stage"/>,
+/// <see cref="PreviousStage"/>, <see cref="Alias"/>, <see cref="PreviousVersion"/>) say what changed;
+/// <see cref="From"/> and <see cref="To"/> keep the text form of the first version of this event.
+/// </summary>
 public sealed record StageChanged : IntegrationEvent
 {
     /// <summary>The model.</summary>
@@ -194,10 +228,25 @@ public sealed record StageChanged : IntegrationEvent
     /// <summary>The run it came from.</summary>
     public required string RunId { get; init; }
 
-    /// <summary>For a stage, where the version was (<c>stage:STAGING</c>); for an alias, the version it pointed at before (<c>"2"</c>), or null.</summary>
+    /// <summary>Whether a stage or an alias changed.</summary>
+    public TargetKind Kind { get; init; }
+
+    /// <summary>For a stage: the stage the version entered.</summary>
+    public ModelStage? Stage { get; init; }
+
+    /// <summary>For a stage: the stage the version left.</summary>
+    public ModelStage? PreviousStage { get; init; }
+
+    /// <summary>For an alias: its name.</summary>
+    public string? Alias { get; init; }
+
+    /// <summary>For an alias: the version it pointed at before, or null when it is new.</summary>
+    public int? PreviousVersion { get; init; }
+
+    /// <summary>Text form: for a stage, where the version was (<c>stage:STAGING</c>); for an alias, the version it pointed at before (<c>"2"</c>), or null.</summary>
     public string? From { get; init; }
 
-    /// <summary>Where it is now: <c>stage:PRODUCTION</c>, <c>alias:champion</c>.</summary>
+    /// <summary>Text form: where it is now, <c>stage:PRODUCTION</c> or <c>alias:champion</c>.</summary>
     public required string To { get; init; }
 
     /// <summary>The artifact's SHA-256, so a consumer can fetch and check it without another call.</summary>
@@ -214,4 +263,88 @@ public sealed record StageChanged : IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version, RunId);
+}
+
+/// <summary>
+/// A registered model's descriptive or governing fields changed (owner, description, tags, risk tier), with who changed
+/// them and why. A change of risk tier changes which gates a new request must pass; requests already open keep the gates
+/// they were opened with.
+/// </summary>
+public sealed record RegisteredModelUpdated : IntegrationEvent
+{
+    /// <summary>The model.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Each changed field (<c>owner</c>, <c>description</c>, <c>tags</c>, <c>risk_tier</c>) with its old and new value.</summary>
+    public required IReadOnlyDictionary<string, FieldChange> Changes { get; init; }
+
+    /// <summary>Why (required for a change of risk tier or owner).</summary>
+    public required string Reason { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model);
+}
+
+/// <summary>A field's value before and after a change (tags as JSON text).</summary>
+/// <param name="From">Before.</param>
+/// <param name="To">After.</param>
+public sealed record FieldChange(string From, string To);
+
+/// <summary>
+/// An open request was re-opened under the policy and risk tier now in force: its gates are those from now on. Without
+/// this, a request keeps the gates of the policy and tier in force when it was opened.
+/// </summary>
+public sealed record PromotionRepinned : IntegrationEvent
+{
+    /// <summary>The request.</summary>
+    public required Guid RequestId { get; init; }
+
+    /// <summary>The model.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The version.</summary>
+    public required int Version { get; init; }
+
+    /// <summary>The policy version and tier the request had.</summary>
+    public required int FromPolicyVersion { get; init; }
+
+    /// <summary>LOW, MEDIUM or HIGH, before.</summary>
+    public required string FromRiskTier { get; init; }
+
+    /// <summary>The policy version and tier it has now.</summary>
+    public required int ToPolicyVersion { get; init; }
+
+    /// <summary>LOW, MEDIUM or HIGH, now.</summary>
+    public required string ToRiskTier { get; init; }
+
+    /// <summary>Why.</summary>
+    public required string Reason { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version);
+}
+
+/// <summary>
+/// The registry found the bytes of a version's pinned artifact altered or gone: it no longer serves the version through
+/// <c>GetDeployable</c>, and no request can move it.
+/// </summary>
+public sealed record ArtifactIntegrityViolated : IntegrationEvent
+{
+    /// <summary>The model.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The version.</summary>
+    public required int Version { get; init; }
+
+    /// <summary>The pinned SHA-256.</summary>
+    public required string PinnedSha256 { get; init; }
+
+    /// <summary>What the store's bytes hash to now; empty when they are gone.</summary>
+    public required string ActualSha256 { get; init; }
+
+    /// <summary>Where the bytes are.</summary>
+    public required string Uri { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version);
 }

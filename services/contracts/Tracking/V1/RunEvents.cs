@@ -68,3 +68,20 @@ public sealed record ArtifactLogged : IntegrationEvent
     public override IReadOnlyDictionary<string, string> Subjects =>
         new Dictionary<string, string> { [SubjectKeys.Run] = RunId, [SubjectKeys.Experiment] = ExperimentId };
 }
+
+/// <summary>A run was soft-deleted (hidden from searches) or restored. A model version of a deleted run cannot be promoted.</summary>
+public sealed record RunLifecycleChanged : IntegrationEvent
+{
+    /// <summary>The run (32 hex digits).</summary>
+    public required string RunId { get; init; }
+
+    /// <summary>Its experiment.</summary>
+    public required string ExperimentId { get; init; }
+
+    /// <summary>True when the run was deleted, false when it was restored.</summary>
+    public required bool Deleted { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects =>
+        new Dictionary<string, string> { [SubjectKeys.Run] = RunId, [SubjectKeys.Experiment] = ExperimentId };
+}

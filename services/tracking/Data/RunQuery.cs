@@ -1,10 +1,11 @@
 using System.Text;
+using ModelOps.Tracking.Search;
 using Npgsql;
 
-namespace ModelOps.Tracking.Search;
+namespace ModelOps.Tracking.Data;
 
 /// <summary>Translates a parsed filter and ordering into PostgreSQL over the tracking tables; every value is a parameter.</summary>
-public sealed class RunQuery
+internal sealed class RunQuery
 {
     private readonly List<NpgsqlParameter> _parameters = [];
     private readonly HashSet<Comparison> _inJoin = new(ReferenceEqualityComparer.Instance);
@@ -100,9 +101,12 @@ public sealed class RunQuery
                        $"AND m.value <> 'NaN' AND m.value {op} {Parameter((double)value)})";
             case FieldKind.Param or FieldKind.Tag:
                 var table = field.Kind == FieldKind.Param ? "params" : "run_tags";
-                // As in MLflow, a run without the key matches no comparison, != included.
+                // As in MLflow, a run without the key matches no comparison, != included. Values are indexed by their MD5
+                // (a whole value may be too long for a b-tree entry): equality names it so the index is used.
+                var text = Parameter((string)value);
+                var hashed = op == "=" ? $"AND md5(t.value) = md5({text}) " : "";
                 return $"EXISTS (SELECT 1 FROM {table} t WHERE t.run_id = r.run_id AND t.key = {Parameter(field.Key)} " +
-                       $"AND t.value {op} {Parameter((string)value)})";
+                       $"{hashed}AND t.value {op} {text})";
             default:
                 var column = AttributeColumn(field.Key);
                 return $"{column} {op} {Parameter(value)}";
