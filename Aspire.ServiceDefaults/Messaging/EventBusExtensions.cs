@@ -3,6 +3,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using ModelOps.ServiceDefaults.Errors;
 
 namespace ModelOps.ServiceDefaults.Messaging;
 
@@ -30,8 +31,21 @@ public static class EventBusExtensions
         var serviceName = service.Name;
         builder.Services.TryAddSingleton(service);
 
+        builder.Services.AddOptions<MessagingOptions>().BindConfiguration(MessagingOptions.Section);
+        var messaging = builder.Configuration.GetSection(MessagingOptions.Section).Get<MessagingOptions>() ?? new MessagingOptions();
+        builder.Services.TryAddSingleton(broker);
+        builder.Services.TryAddSingleton<DeliveryHealth>();
+        builder.Services.TryAddSingleton<ParkedRedelivery>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<ParkedRedelivery>());
+        builder.Services.AddReceiveEndpointObserver<ParkedRedelivery>();
+        builder.Services.AddHealthChecks()
+            .AddCheck<DeliveryHealth>("event-delivery", tags: [Extensions.ReadyTag])
+            .AddCheck<BrokerReadiness>("eventbus", tags: [Extensions.ReadyTag]);
+
         builder.Services.AddMassTransit(bus =>
         {
+            // No service talks to anything outside its own stack: MassTransit's usage reports to its vendor are off.
+            bus.DisableUsageTelemetry();
             bus.SetEndpointNameFormatter(new KebabCaseEndpointNameFormatter(serviceName, includeNamespace: false));
             configure?.Invoke(bus);
             bus.UsingRabbitMq((context, rabbit) =>
@@ -41,8 +55,22 @@ public static class EventBusExtensions
                     host.Username(broker.Username);
                     host.Password(broker.Password);
                 });
-                rabbit.UseMessageRetry(retry => retry.Exponential(
-                    5, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200)));
+
+                // Two retry filters, the first outermost. A transient fault of the infrastructure (the database away, a
+                // lost connection) is retried without limit, backing off, and turns health Degraded meanwhile: a governance
+                // event must never be parked for an outage. Any other fault is retried a few times, then goes to the
+                // error queue, from which ParkedRedelivery sends it back (and parks it for a person in the end).
+                rabbit.UseMessageRetry(retry =>
+                {
+                    retry.Handle<Exception>(TransientFaults.IsTransient);
+                    retry.Exponential(int.MaxValue, TimeSpan.FromMilliseconds(200), messaging.TransientRetryMaxInterval, TimeSpan.FromMilliseconds(500));
+                    retry.ConnectRetryObserver(context.GetRequiredService<DeliveryHealth>());
+                });
+                rabbit.UseMessageRetry(retry =>
+                {
+                    retry.Ignore<Exception>(TransientFaults.IsTransient);
+                    retry.Exponential(messaging.RetryLimit, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200));
+                });
                 rabbit.ConfigureEndpoints(context);
             });
         });

@@ -34,6 +34,9 @@ public sealed class LedgerProcess : IAsyncDisposable
     /// <summary>The ledger's gRPC address.</summary>
     public string Address => _resource.GrpcAddress;
 
+    /// <summary>The ledger's HTTP address (health, metrics).</summary>
+    public string HttpAddress => _resource.HttpAddress;
+
     /// <summary>The service process.</summary>
     public ManagedProcess Process => _resource.Processes.Single();
 
