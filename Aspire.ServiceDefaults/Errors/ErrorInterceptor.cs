@@ -88,6 +88,10 @@ public sealed partial class ErrorInterceptor(ServiceInfo service, ILogger<ErrorI
         {
             case ServiceException refusal:
                 return ToRpcException(refusal);
+            case Google.Protobuf.InvalidProtocolBufferException or { InnerException: Google.Protobuf.InvalidProtocolBufferException }:
+                // A streamed message that does not parse (nested past protobuf's recursion limit, truncated).
+                return ToRpcException(ServiceErrors.InvalidArgument("message",
+                    "is not a valid protobuf message of this RPC (malformed, or nested deeper than 100 levels)"));
             case OperationCanceledException or IOException when context.CancellationToken.IsCancellationRequested:
                 // The client went away or its deadline passed: nobody reads this answer, but say what happened.
                 return ToRpcException(context.Deadline <= DateTime.UtcNow

@@ -69,7 +69,8 @@ public sealed class DriftService(
         var policy = Policy(header.Window, violations, "header.window");
         TextRules.FreeText(violations, "header.source", header.Source, 2000);
         var prediction = Prediction(header.PredictionColumn, header.Task, header.DecisionThreshold,
-            header.Columns.Where(c => c.Kind != V1.ColumnKind.Unspecified).GroupBy(c => c.Name).ToDictionary(g => g.Key, g => ProfileCodec.Kind(g.First().Kind)),
+            header.Columns.Where(c => c.Kind is V1.ColumnKind.Numeric or V1.ColumnKind.Categorical or V1.ColumnKind.Boolean)
+                .GroupBy(c => c.Name).ToDictionary(g => g.Key, g => ProfileCodec.Kind(g.First().Kind)),
             violations, "header.");
         violations.ThrowIfAny("The reference was not stored.");
 
@@ -150,6 +151,12 @@ public sealed class DriftService(
         {
             throw ServiceErrors.NotFound("artifact", $"{request.RunId}/{request.ArtifactPath}",
                 $"Artifact {TextRules.Echo(request.ArtifactPath)} of run {request.RunId} was not found.");
+        }
+        catch (RpcException exception) when (exception.StatusCode == StatusCode.InvalidArgument)
+        {
+            // Tracking's rules for a path are stricter than a name's: its refusal is this request's.
+            var reason = exception.GetRpcStatus()?.GetDetail<Google.Rpc.BadRequest>()?.FieldViolations.FirstOrDefault()?.Description ?? "is not a valid artifact path";
+            throw ServiceErrors.InvalidArgument("artifact_path", reason);
         }
 
         var key = objectStore.KeyOf(artifact.Uri)
@@ -509,7 +516,8 @@ public sealed class DriftService(
         violations.Require(policy.Importance.Count <= MaxColumns, "policy.importance", $"at most {MaxColumns} columns");
         violations.Require(policy.DatasetThreshold is >= 0 and <= 1, "policy.dataset_threshold", "must lie in [0, 1] (0: the service's default)");
         violations.Require(!policy.Weighted || policy.Importance.Count > 0, "policy.weighted", "weighting needs feature importance");
-        var kinds = policy.Model.Length > 0 ? await store.NewestSchemaAsync(policy.Model, context.CancellationToken) : null;
+        // The model's columns are looked up only for a model name that passed its own checks.
+        var kinds = !violations.Any ? await store.NewestSchemaAsync(policy.Model, context.CancellationToken) : null;
         var named = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < policy.Rules.Count && i < MaxColumns; i++)
         {
@@ -754,14 +762,16 @@ public sealed class DriftService(
         }
 
         violations.Require(window.AllowedLatenessSeconds is >= 0 and <= 7 * 86400, $"{field}.allowed_lateness_seconds", "must be 0 to 7 days");
+        // Out-of-range values are clamped only so that a policy object exists until the violations are thrown.
+        var lateness = TimeSpan.FromSeconds(Math.Clamp(window.AllowedLatenessSeconds, 0, 7 * 86400));
         if (window.SizeCase == V1.WindowPolicy.SizeOneofCase.Seconds)
         {
             violations.Require(window.Seconds is >= 1 and <= 31 * 86400, $"{field}.seconds", "must be 1 second to 31 days");
-            return new Profiles.WindowPolicy(TimeSpan.FromSeconds(Math.Max(1, window.Seconds)), null, TimeSpan.FromSeconds(Math.Max(0, window.AllowedLatenessSeconds)));
+            return new Profiles.WindowPolicy(TimeSpan.FromSeconds(Math.Clamp(window.Seconds, 1, 31 * 86400)), null, lateness);
         }
 
         violations.Require(window.Records is >= 1 and <= 100_000_000, $"{field}.records", "must be 1 to 100,000,000");
-        return new Profiles.WindowPolicy(null, Math.Max(1, window.Records), TimeSpan.Zero);
+        return new Profiles.WindowPolicy(null, Math.Clamp(window.Records, 1, 100_000_000), TimeSpan.Zero);
     }
 
     // google.protobuf.Value → a feature value: numbers, strings and booleans; null is missing; lists and structs are refused.

@@ -178,7 +178,7 @@ public sealed partial class RegistryService
         }
 
         var pageSize = Paging.PageSize(request.PageSize, violations);
-        var fingerprint = Paging.Fingerprint("history", model, request.Target is null ? "" : Targets.Format(request.Target));
+        var fingerprint = Paging.Fingerprint("history", model, request.Target?.ToString() ?? "");
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         await LoadModelAsync(model, context.CancellationToken);
