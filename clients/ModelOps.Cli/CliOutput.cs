@@ -1,6 +1,7 @@
 using System.Globalization;
 using Google.Protobuf;
 using Grpc.Core;
+using ModelOps.Client;
 using ModelOps.Ledger.Verification;
 
 namespace ModelOps.Cli;
@@ -66,10 +67,11 @@ internal static class CliOutput
         }
         catch (RpcException exception)
         {
-            await error.WriteLineAsync($"error: the {service} answered {exception.StatusCode}: {exception.Status.Detail}");
-            foreach (var violation in exception.GetRpcStatus()?.GetDetail<Google.Rpc.BadRequest>()?.FieldViolations ?? [])
+            var refusal = exception.ToModelOpsError();
+            await error.WriteLineAsync($"error: the {service} answered {refusal.Describe().First()}");
+            foreach (var line in refusal.Describe().Skip(1))
             {
-                await error.WriteLineAsync($"  {violation.Field}: {violation.Description}");
+                await error.WriteLineAsync(line);
             }
         }
         catch (Exception exception) when (exception is IOException or InvalidDataException or NoteException or UnauthorizedAccessException

@@ -16,20 +16,11 @@ public static class ModelOpsCli
     public const int UsageOrConnectionError = 2;
 
     /// <summary>
-    /// The bearer token to send: <paramref name="token"/> when given, else <c>$MODELOPS_TOKEN</c>, else the AppHost's
-    /// development token for <paramref name="role"/> (<c>.modelops/tokens/&lt;role&gt;.jwt</c>) when present.
+    /// The bearer token to send: <paramref name="token"/> when given (the token itself, <c>@path</c>, or the path of a file
+    /// holding it), else <c>$MODELOPS_TOKEN</c>, else the AppHost's development token for <paramref name="role"/>
+    /// (<c>.modelops/tokens/&lt;role&gt;.jwt</c>) when present.
     /// </summary>
-    public static string? ResolveToken(string? token, string role)
-    {
-        token ??= Environment.GetEnvironmentVariable("MODELOPS_TOKEN");
-        var tokenFile = Path.Combine(".modelops", "tokens", $"{role}.jwt");
-        if (string.IsNullOrWhiteSpace(token) && File.Exists(tokenFile))
-        {
-            token = File.ReadAllText(tokenFile);
-        }
-
-        return string.IsNullOrWhiteSpace(token) ? null : token.Trim();
-    }
+    public static string? ResolveToken(string? token, string role) => Client.Credentials.ResolveToken(token, role);
 
     /// <summary>Runs the command line <paramref name="args"/>, writing to <paramref name="output"/> and <paramref name="error"/>.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)

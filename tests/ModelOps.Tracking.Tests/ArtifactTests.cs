@@ -307,6 +307,20 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Equal(2, bad);
         Assert.Contains("filter: at position", problem, StringComparison.Ordinal);
 
+        // --token takes a file as well as a value, and a refusal shows its reason code.
+        var tokenFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(tokenFile, connection[^1] + "\n", Cancellation);
+        try
+        {
+            (bad, _, problem) = await CliAsync(["runs", "show", new string('0', 32), "--tracking", connection[1], "--token", tokenFile]);
+            Assert.Equal(2, bad);
+            Assert.Contains("NotFound (RUN_NOT_FOUND)", problem, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(tokenFile);
+        }
+
         var directory = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"cli-{Guid.NewGuid():N}"));
         try
         {

@@ -13,11 +13,11 @@ The module-level functions act on the innermost run started with modelops.start_
 """
 
 from modelops.client import ActiveRun, Client, provenance_message
-from modelops.errors import TrackingError
+from modelops.errors import ModelOpsError, TrackingError
 from modelops.registry_client import Registry
 
 __all__ = [
-    "ActiveRun", "Client", "Registry", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
+    "ActiveRun", "Client", "ModelOpsError", "Registry", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
     "log_param", "log_params", "provenance_message", "set_tag", "start_run",
 ]
 

@@ -7,39 +7,74 @@ import grpc
 from modelops import _rpc_pb2
 
 _BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_PRECONDITION = "type.googleapis.com/google.rpc.PreconditionFailure"
+_RETRY = "type.googleapis.com/google.rpc.RetryInfo"
 
 
-class TrackingError(Exception):
-    """A call the service refused: its gRPC status code, message and, for bad input, each field at fault."""
+class ModelOpsError(Exception):
+    """A call a ModelOps service refused.
 
-    def __init__(self, code, message, violations=None):
+    code is the gRPC status code; reason the service's stable reason code (RUN_NOT_FOUND, RUN_ENDED, FOUR_EYES, ...),
+    which a program acts on instead of the message; violations the fields at fault ([(field, description)]);
+    preconditions what does not hold ([(type, subject, description)]); metadata facts such as a correlation id;
+    retry_after the seconds the service asks to wait before retrying (UNAVAILABLE), or None.
+    """
+
+    def __init__(self, code, message, violations=None, reason="", domain="", metadata=None, preconditions=None, retry_after=None):
         self.code = code
         self.message = message
+        self.reason = reason
+        self.domain = domain
+        self.metadata = dict(metadata or {})
         #: [(field, description)] from google.rpc.BadRequest, empty when the service named none.
         self.violations = list(violations or [])
+        #: [(type, subject, description)] from google.rpc.PreconditionFailure.
+        self.preconditions = list(preconditions or [])
+        self.retry_after = retry_after
         detail = "; ".join(f"{field}: {description}" for field, description in self.violations)
-        super().__init__(f"{code.name}: {message}" + (f" ({detail})" if detail else ""))
+        label = f"{code.name}/{reason}" if reason else code.name
+        super().__init__(f"{label}: {message}" + (f" ({detail})" if detail else ""))
+
+    @property
+    def retryable(self):
+        """Whether repeating the call may succeed: a transient fault of the service's infrastructure."""
+        return self.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED)
 
     @classmethod
     def from_rpc(cls, error):
-        violations = []
+        details = {"violations": [], "preconditions": [], "reason": "", "domain": "", "metadata": {}, "retry_after": None}
         for key, value in (error.trailing_metadata() or ()):
-            if key == "grpc-status-details-bin":
-                status = _rpc_pb2.Status.FromString(value)
-                for any_detail in status.details:
-                    if any_detail.type_url == _BAD_REQUEST:
-                        bad = _rpc_pb2.BadRequest.FromString(any_detail.value)
-                        violations.extend((v.field, v.description) for v in bad.field_violations)
-        return cls(error.code(), error.details(), violations)
+            if key != "grpc-status-details-bin":
+                continue
+            status = _rpc_pb2.Status.FromString(value)
+            for any_detail in status.details:
+                if any_detail.type_url == _BAD_REQUEST:
+                    bad = _rpc_pb2.BadRequest.FromString(any_detail.value)
+                    details["violations"].extend((v.field, v.description) for v in bad.field_violations)
+                elif any_detail.type_url == _ERROR_INFO:
+                    info = _rpc_pb2.ErrorInfo.FromString(any_detail.value)
+                    details.update(reason=info.reason, domain=info.domain, metadata=dict(info.metadata))
+                elif any_detail.type_url == _PRECONDITION:
+                    failure = _rpc_pb2.PreconditionFailure.FromString(any_detail.value)
+                    details["preconditions"].extend((v.type, v.subject, v.description) for v in failure.violations)
+                elif any_detail.type_url == _RETRY:
+                    delay = _rpc_pb2.RetryInfo.FromString(any_detail.value).retry_delay
+                    details["retry_after"] = delay.seconds + delay.nanos / 1e9
+        return cls(error.code(), error.details(), **details)
+
+
+#: The name this error had before every service used it.
+TrackingError = ModelOpsError
 
 
 def translate(call, *args, **kwargs):
-    """Calls a stub method, raising TrackingError for a status the service returned."""
+    """Calls a stub method, raising ModelOpsError for a status the service returned."""
     try:
         return call(*args, **kwargs)
     except grpc.RpcError as error:
         if isinstance(error, grpc.Call):
-            raise TrackingError.from_rpc(error) from None
+            raise ModelOpsError.from_rpc(error) from None
         raise
 
 
@@ -67,5 +102,5 @@ class Connection:
         self.close()
 
     def call(self, name, request):
-        """Calls a unary method by name, raising TrackingError for a refusal."""
+        """Calls a unary method by name, raising ModelOpsError for a refusal."""
         return translate(getattr(self.stub, name), request, metadata=self._metadata)

@@ -105,6 +105,7 @@ class TrackingTest(unittest.TestCase):
                 with self.assertRaises(modelops.TrackingError) as refused:
                     run.log_param("depth", 5)
                 self.assertEqual(grpc.StatusCode.INVALID_ARGUMENT, refused.exception.code)
+                self.assertEqual("WRITE_ONCE", refused.exception.reason)
                 self.assertEqual("params[0].value", refused.exception.violations[0][0])
                 with self.assertRaises(modelops.TrackingError) as escaping:
                     run.log_artifact(__file__, "../outside.py")
@@ -116,9 +117,17 @@ class TrackingTest(unittest.TestCase):
         self.assertIn("ZeroDivisionError", failed.tags["modelops.error"])
         self.assertTrue(math.isnan(self.client.get_metric_history(run.run_id, "loss")[0].value))
 
-        with self.assertRaises(modelops.TrackingError) as unknown:
+        with self.assertRaises(modelops.ModelOpsError) as unknown:
             self.client.get_run("0" * 32)
         self.assertEqual(grpc.StatusCode.NOT_FOUND, unknown.exception.code)
+        self.assertEqual(("RUN_NOT_FOUND", "tracking.modelops"), (unknown.exception.reason, unknown.exception.domain))
+        self.assertFalse(unknown.exception.retryable)
+
+        ended = self.client.get_run(run.run_id)
+        with self.assertRaises(modelops.ModelOpsError) as after_end:
+            self.client.call("LogBatch", modelops.client.pb.LogBatchRequest(
+                run_id=ended.run_id, params=[modelops.client.pb.Param(key="late", value="1")]))
+        self.assertEqual(("RUN_ENDED", "RUN_STATE"), (after_end.exception.reason, after_end.exception.preconditions[0][0]))
 
     def test_a_bad_metric_is_reported_by_the_next_call(self):
         run = self.client.start_run(self.experiment, autofill=False, flush_interval=0.05)
