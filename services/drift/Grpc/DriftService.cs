@@ -511,13 +511,15 @@ public sealed class DriftService(
         var policy = request.Policy ?? new MonitoringPolicy();
         var violations = new FieldViolations();
         CheckKey(violations, "policy.model", policy.Model);
+        var modelIsValid = !violations.Any;
         TextRules.FreeText(violations, "reason", request.Reason, 2000, required: true);
         violations.Require(policy.Rules.Count <= MaxColumns, "policy.rules", $"at most {MaxColumns} rules");
         violations.Require(policy.Importance.Count <= MaxColumns, "policy.importance", $"at most {MaxColumns} columns");
         violations.Require(policy.DatasetThreshold is >= 0 and <= 1, "policy.dataset_threshold", "must lie in [0, 1] (0: the service's default)");
         violations.Require(!policy.Weighted || policy.Importance.Count > 0, "policy.weighted", "weighting needs feature importance");
-        // The model's columns are looked up only for a model name that passed its own checks.
-        var kinds = !violations.Any ? await store.NewestSchemaAsync(policy.Model, context.CancellationToken) : null;
+        // The model's columns are looked up only for a model name that passed its own checks (one indexed read), so that
+        // every fault of the policy is named at once, its columns' included.
+        var kinds = modelIsValid ? await store.NewestSchemaAsync(policy.Model, context.CancellationToken) : null;
         var named = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < policy.Rules.Count && i < MaxColumns; i++)
         {
