@@ -1,56 +1,73 @@
-using ModelOps.AppHost.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using ModelOps.AppHost;
+using ModelOps.AppHost.Resources;
+using ModelOps.Hosting.Local;
 
-var builder = DistributedApplication.CreateBuilder(args);
+// Our own options (--state, --fresh, --dynamic-ports) first; the rest is Aspire's configuration.
+var (options, aspireArgs) = AppHostOptions.Parse(args);
+var context = options.CreateContext(new ResourceLogForwarder());
+var ports = context.Ports;
 
-var postgres = builder.AddPostgres("postgres", port: 15432);
-var eventbus = builder.AddRabbitMQ("eventbus", port: 15672);
-var artifacts = builder.AddObjectStore("objectstore", port: 19000).AddBucket("artifacts");
-var identity = builder.AddDevelopmentIdentity("identity");
+var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOptions
+{
+    Args = [.. aspireArgs, .. options.DashboardArguments(ports)],
+    // The dashboard and its OTLP endpoint are plain HTTP on loopback: this is a development stack.
+    AllowUnsecuredTransport = true,
+    DashboardApplicationName = "ModelOps",
+});
+builder.Services.AddSingleton((ResourceLogForwarder)context.Log);
 
-var ledger = builder.AddProject<Projects.ModelOps_Ledger>("ledger", grpcPort: 7107, httpPort: 7207)
-    .WithReference(postgres.AddDatabase("ledgerdb"))
-    .WithReference(eventbus)
+var identity = builder.AddDevelopmentTokenIssuer("identity", ports.Take(18880), context.DirectoryFor("identity"), options.TokensDirectory);
+var postgres = builder.AddLocalPostgres("postgres", context, 15432);
+var eventbus = builder.AddLocalRabbitMq("eventbus", context, 15672);
+var artifacts = builder.AddLocalObjectStore("objectstore", context, 19000).AddBucket("artifacts");
+
+var ledger = builder.AddService<Projects.ModelOps_Ledger>("ledger", ports.Take(7107), ports.Take(7207))
+    .WithDatabase(postgres.AddDatabase("ledgerdb"))
+    .WithEventBus(eventbus)
     .WithReference(identity)
-    .WithLedgerSigningKey(builder.Context, origin: "modelops.local/ledger");
+    .WithLedgerSigningKey(Path.Combine(context.DirectoryFor("ledger"), "signing.key"), "modelops.local/ledger", out var verifierKey);
 
-var tracking = builder.AddProject<Projects.ModelOps_Tracking>("tracking", grpcPort: 7101, httpPort: 7201)
-    .WithReference(postgres.AddDatabase("trackingdb"))
-    .WithReference(eventbus)
-    .WithReference(artifacts)
+var tracking = builder.AddService<Projects.ModelOps_Tracking>("tracking", ports.Take(7101), ports.Take(7201))
+    .WithDatabase(postgres.AddDatabase("trackingdb"))
+    .WithEventBus(eventbus)
+    .WithArtifacts(artifacts)
     .WithReference(identity);
 
-var registry = builder.AddProject<Projects.ModelOps_Registry>("registry", grpcPort: 7102, httpPort: 7202)
-    .WithReference(postgres.AddDatabase("registrydb"))
-    .WithReference(eventbus)
-    .WithReference(artifacts)
-    .WithReference(identity)
-    .WithReference(tracking)
-    .WithReference(ledger);
-
-var drift = builder.AddProject<Projects.ModelOps_Drift>("drift", grpcPort: 7103, httpPort: 7203)
-    .WithReference(postgres.AddDatabase("driftdb"))
-    .WithReference(eventbus)
-    .WithReference(artifacts)
+var drift = builder.AddService<Projects.ModelOps_Drift>("drift", ports.Take(7103), ports.Take(7203))
+    .WithDatabase(postgres.AddDatabase("driftdb"))
+    .WithEventBus(eventbus)
+    .WithArtifacts(artifacts)
     .WithReference(identity)
     .WithReference(tracking);
 
-var fairness = builder.AddProject<Projects.ModelOps_Fairness>("fairness", grpcPort: 7104, httpPort: 7204)
-    .WithReference(postgres.AddDatabase("fairnessdb"))
-    .WithReference(eventbus)
+var fairness = builder.AddService<Projects.ModelOps_Fairness>("fairness", ports.Take(7104), ports.Take(7204))
+    .WithDatabase(postgres.AddDatabase("fairnessdb"))
+    .WithEventBus(eventbus)
     .WithReference(identity);
 
-var explainability = builder.AddProject<Projects.ModelOps_Explainability>("explainability", grpcPort: 7105, httpPort: 7205)
-    .WithReference(postgres.AddDatabase("explainabilitydb"))
-    .WithReference(eventbus)
-    .WithReference(artifacts)
+var explainability = builder.AddService<Projects.ModelOps_Explainability>("explainability", ports.Take(7105), ports.Take(7205))
+    .WithDatabase(postgres.AddDatabase("explainabilitydb"))
+    .WithEventBus(eventbus)
+    .WithArtifacts(artifacts)
     .WithReference(identity);
 
-registry.WithReference(drift).WithReference(fairness).WithReference(explainability);
+var registry = builder.AddService<Projects.ModelOps_Registry>("registry", ports.Take(7102), ports.Take(7202))
+    .WithDatabase(postgres.AddDatabase("registrydb"))
+    .WithEventBus(eventbus)
+    .WithArtifacts(artifacts)
+    .WithReference(identity)
+    .WithReference(tracking)
+    .WithReference(ledger)
+    .WithReference(drift)
+    .WithReference(fairness)
+    .WithReference(explainability);
 
-builder.AddProject<Projects.ModelOps_Alerting>("alerting", grpcPort: 7106, httpPort: 7206)
-    .WithReference(postgres.AddDatabase("alertingdb"))
-    .WithReference(eventbus)
+builder.AddService<Projects.ModelOps_Alerting>("alerting", ports.Take(7106), ports.Take(7206))
+    .WithDatabase(postgres.AddDatabase("alertingdb"))
+    .WithEventBus(eventbus)
     .WithReference(identity)
     .WithReference(registry);
 
-return builder.Build().Run();
+builder.Services.AddHostedService(services => new StackSummary(services, options, verifierKey));
+builder.Build().Run();

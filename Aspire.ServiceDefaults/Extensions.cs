@@ -10,6 +10,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
+using ModelOps.ServiceDefaults.Telemetry;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -51,7 +52,7 @@ public static class Extensions
             http.AddServiceDiscovery();
         });
 
-        builder.AddDefaultAuthentication();
+        builder.AddDefaultAuthentication(service.Name);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHttpClient(ServiceTokens.HttpClientName);
         builder.Services.AddSingleton<ServiceTokens>();
@@ -78,6 +79,7 @@ public static class Extensions
                 .AddMeter(service.ActivitySource.Name, "MassTransit", "Npgsql", "Grpc.AspNetCore.Server", "Grpc.Net.Client")
                 .AddPrometheusExporter())
             .WithTracing(tracing => tracing
+                .SetSampler(new ParentBasedSampler(new BackgroundNoiseSampler()))
                 .AddSource(service.ActivitySource.Name, "MassTransit")
                 .AddAspNetCoreInstrumentation(options => options.Filter = context => !IsInfrastructurePath(context.Request.Path))
                 .AddGrpcClientInstrumentation()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ModelOps needs to run locally and to run its tests, on Debian 12 / Ubuntu 22.04+:
 #   PostgreSQL and RabbitMQ (Debian packages), s3rver (npm, locked by scripts/package-lock.json),
-#   Debian's Python gRPC toolchain, and Debian's scipy and numpy (the drift statistics' oracle). Safe to run again: it installs only what is missing.
+#   Debian's Python gRPC toolchain, Debian's scipy and numpy (the drift statistics' oracle), and Debian's chromium with
+#   playwright-core (npm) for the browser test of the Aspire dashboard. Safe to run again: it installs only what is missing.
 # Run as root, or as a user that may use sudo.
 set -euo pipefail
 
@@ -29,6 +30,8 @@ declare -A wanted=(
   # The drift statistics' reference values (tests/ModelOps.Drift.Tests/Fixtures) and the drift benchmark's baseline.
   [python3-scipy]=/usr/lib/python3/dist-packages/scipy
   [python3-numpy]=/usr/lib/python3/dist-packages/numpy
+  # Headless Chromium, driven by playwright-core, opens the Aspire dashboard in the stack tests.
+  [chromium]=/usr/bin/chromium
 )
 command -v node >/dev/null 2>&1 || wanted[nodejs]=/usr/bin/node
 command -v npm >/dev/null 2>&1 || wanted[npm]=/usr/bin/npm
@@ -57,13 +60,14 @@ else
   say "Debian packages already present: ${!wanted[*]}"
 fi
 
-# s3rver: the S3-compatible store used when no minio binary is available.
-if [ -x "$here/node_modules/.bin/s3rver" ] && [ "$here/node_modules/.package-lock.json" -nt "$here/package-lock.json" ]; then
-  say "s3rver already installed under scripts/node_modules"
+# s3rver (the S3-compatible store used when no minio binary is available) and playwright-core.
+if [ -x "$here/node_modules/.bin/s3rver" ] && [ -e "$here/node_modules/playwright-core/package.json" ] &&
+   [ "$here/node_modules/.package-lock.json" -nt "$here/package-lock.json" ]; then
+  say "s3rver and playwright-core already installed under scripts/node_modules"
 else
-  say "installing s3rver from scripts/package-lock.json"
+  say "installing s3rver and playwright-core from scripts/package-lock.json"
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  say "installed s3rver $(node -p "require('$here/node_modules/s3rver/package.json').version")"
+  say "installed s3rver $(node -p "require('$here/node_modules/s3rver/package.json').version"), playwright-core $(node -p "require('$here/node_modules/playwright-core/package.json').version")"
 fi
 
 if command -v minio >/dev/null 2>&1; then

@@ -8,8 +8,10 @@ cd "$root"
 
 "$root/scripts/bootstrap.sh" || exit 1
 
-results="$(mktemp -d)"
-trap 'rm -rf "$results"' EXIT
+# Results stay in TestResults/ (TRX files, and the screenshots the browser test takes), cleared at each run.
+results="$root/TestResults"
+rm -rf "$results"
+mkdir -p "$results"
 
 dotnet test ModelOps.sln --logger "trx" --results-directory "$results" "$@"
 status=$?

@@ -12,9 +12,12 @@ public static class AuthenticationExtensions
 {
     /// <summary>
     /// Every endpoint requires an authenticated caller unless it opts out (health and metrics do);
-    /// handlers narrow further with <c>[Authorize(Roles = Roles.X)]</c>.
+    /// handlers narrow further with <c>[Authorize(Roles = Roles.X)]</c>. A token's audience must be the generic one
+    /// (<c>Identity:Audience</c>, the tokens people hold) or this service's own (<c>&lt;audience&gt;:&lt;service&gt;</c>, the
+    /// tokens other services obtain to call it): a token addressed to another service is refused, so one captured on its
+    /// way there is useless here.
     /// </summary>
-    public static TBuilder AddDefaultAuthentication<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    public static TBuilder AddDefaultAuthentication<TBuilder>(this TBuilder builder, string serviceName) where TBuilder : IHostApplicationBuilder
     {
         var section = builder.Configuration.GetSection(IdentityOptions.Section);
         var options = section.Get<IdentityOptions>() ?? new IdentityOptions();
@@ -31,7 +34,6 @@ public static class AuthenticationExtensions
             .AddJwtBearer(jwt =>
             {
                 jwt.MapInboundClaims = false;
-                jwt.Audience = options.Audience;
                 jwt.RequireHttpsMetadata = options.RequireHttpsMetadata;
                 if (!string.IsNullOrWhiteSpace(options.Authority))
                 {
@@ -39,7 +41,7 @@ public static class AuthenticationExtensions
                 }
 
                 var validation = jwt.TokenValidationParameters;
-                validation.ValidAudience = options.Audience;
+                validation.ValidAudiences = [options.Audience, ServiceTokens.AudienceOf(options.Audience, serviceName)];
                 validation.RoleClaimType = options.RoleClaim;
                 validation.NameClaimType = options.NameClaim;
                 validation.ClockSkew = options.ClockSkew;

@@ -22,8 +22,8 @@ public sealed partial class ServiceTokens(
 
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedToken>>> _tokens = new(StringComparer.Ordinal);
 
-    /// <summary>The audience of tokens meant for <paramref name="service"/>.</summary>
-    public static string AudienceOf(string service) => $"modelops:{service}";
+    /// <summary>The audience of tokens meant for <paramref name="service"/>: <c>&lt;Identity:Audience&gt;:&lt;service&gt;</c>.</summary>
+    public static string AudienceOf(string audience, string service) => $"{audience}:{service}";
 
     /// <summary>A valid token to present to <paramref name="service"/>, or null when this service has no credentials.</summary>
     public async Task<string?> GetAsync(string service, CancellationToken cancellationToken)
@@ -34,7 +34,7 @@ public sealed partial class ServiceTokens(
             return string.IsNullOrWhiteSpace(settings.ServiceToken) ? null : settings.ServiceToken;
         }
 
-        var audience = AudienceOf(service);
+        var audience = AudienceOf(settings.Audience, service);
         while (true)
         {
             var entry = _tokens.GetOrAdd(audience, a => new Lazy<Task<CachedToken>>(() => RequestAsync(a, settings, CancellationToken.None)));

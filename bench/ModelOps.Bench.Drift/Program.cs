@@ -132,7 +132,7 @@ Console.WriteLine($"  {"windows",-58} {closedWindows,12}");
 // this process in messages of 5000, into hourly windows; one stream, then two at once.
 var rpcRecords = Option("--rpc-records", 400_000);
 await using var servers = await BenchServers.StartAsync();
-var (drift, _) = await servers.ServiceAsync("drift", new Projects.ModelOps_Drift(), await servers.ObjectStore.CreateBucketAsync("drift-bench", CancellationToken.None));
+var (drift, _) = await servers.ServiceAsync("drift", new ServiceProjects.ModelOps_Drift(), await servers.ObjectStore.CreateBucketAsync("drift-bench", CancellationToken.None));
 await drift.StartAsync(CancellationToken.None);
 using var channel = GrpcChannel.ForAddress(drift.GrpcAddress);
 var token = servers.Tokens.CreateToken("bench", ["pipeline"]);

@@ -8,7 +8,7 @@ using System.Text;
 using Grpc.Core;
 using Grpc.Net.Client;
 using MassTransit;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Bench.Ledger;
 using ModelOps.Ledger.V1;
 using ModelOps.Ledger.Verification;
@@ -17,168 +17,149 @@ using Npgsql;
 using NpgsqlTypes;
 
 var proofLeaves = args.Length == 2 && args[0] == "--proof-leaves" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1_000_000;
-// A plain folder under the temp directory (not CreateTempSubdirectory, which is private): PostgreSQL runs as its own user.
-var state = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"modelops-bench-{Guid.NewGuid():N}"[..26])).FullName;
-var context = new ResourceContext(state, new Ports(dynamic: true), LogSink.Silent, Durable: true);
-var postgres = new PostgresResource("postgres", context);
-var rabbit = new RabbitMqResource("eventbus", context);
-var tokens = new DevelopmentTokenIssuer("https://issuer.bench.modelops", RSA.Create(2048));
+await using var servers = await LocalServers.StartAsync("https://issuer.bench.modelops", durable: true);
+var postgres = servers.Postgres;
+var rabbit = servers.RabbitMq;
+var tokens = servers.Tokens;
 var cancellation = CancellationToken.None;
-var ledgers = new List<ProjectResource>();
 
 Console.WriteLine($"machine: {Environment.ProcessorCount} cores; PostgreSQL fsync on");
-try
+// --- Appends fed by gRPC and by RabbitMQ, and event-to-checkpoint latency, on one ledger.
+var (ledger, database, broker) = await StartLedgerAsync("feeds");
+using var channel = GrpcChannel.ForAddress(ledger.GrpcAddress);
+var client = new LedgerService.LedgerServiceClient(channel);
+var service = new Metadata { { "Authorization", $"Bearer {tokens.CreateToken("bench", ["service"])}" } };
+
+const int grpcAppends = 10_000;
+const int callers = 64;
+var next = 0;
+var clock = Stopwatch.StartNew();
+await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
 {
-    await Task.WhenAll(postgres.StartAsync(cancellation), rabbit.StartAsync(cancellation));
-
-    // --- Appends fed by gRPC and by RabbitMQ, and event-to-checkpoint latency, on one ledger.
-    var (ledger, database, broker) = await StartLedgerAsync("feeds");
-    using var channel = GrpcChannel.ForAddress(ledger.GrpcAddress);
-    var client = new LedgerService.LedgerServiceClient(channel);
-    var service = new Metadata { { "Authorization", $"Bearer {tokens.CreateToken("bench", ["service"])}" } };
-
-    const int grpcAppends = 10_000;
-    const int callers = 64;
-    var next = 0;
-    var clock = Stopwatch.StartNew();
-    await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+    while (Interlocked.Increment(ref next) <= grpcAppends)
     {
-        while (Interlocked.Increment(ref next) <= grpcAppends)
-        {
-            await client.AppendAsync(new AppendRequest { EventType = "external.BenchAppended", PayloadJson = """{"source":"grpc"}""" }, service);
-        }
-    })));
-    Report("grpc appends/s (64 callers, each waits for its index)", grpcAppends / clock.Elapsed.TotalSeconds);
-
-    var address = BrokerAddress.Parse(broker);
-    var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(address.Host, address.Port, address.VirtualHost, host =>
-    {
-        host.Username(address.Username);
-        host.Password(address.Password);
-    }));
-    await bus.StartAsync(cancellation);
-
-    const int busEvents = 20_000;
-    var before = await TreeSizeAsync(database);
-    clock.Restart();
-    foreach (var chunk in Enumerable.Range(0, busEvents).Chunk(500))
-    {
-        await Task.WhenAll(chunk.Select(i => bus.Publish(new BenchEvidenceRecorded { Actor = "bench", Sequence = i }, cancellation)));
+        await client.AppendAsync(new AppendRequest { EventType = "external.BenchAppended", PayloadJson = """{"source":"grpc"}""" }, service);
     }
+})));
+Report("grpc appends/s (64 callers, each waits for its index)", grpcAppends / clock.Elapsed.TotalSeconds);
 
-    var published = clock.Elapsed;
-    while (await TreeSizeAsync(database) < before + busEvents)
-    {
-        await Task.Delay(10, cancellation);
-    }
-
-    Report("bus publish rate, events/s (for reference)", busEvents / published.TotalSeconds);
-    Report("bus-fed durable appends/s (publish start to all sequenced)", busEvents / clock.Elapsed.TotalSeconds);
-
-    // Latency: one event every 10 ms; each is covered when the first checkpoint whose size exceeds its index is seen.
-    var sent = new Dictionary<Guid, TimeSpan>();
-    var checkpoints = new List<(TimeSpan At, long Size)>();
-    var watch = Stopwatch.StartNew();
-    using var stopPolling = new CancellationTokenSource();
-    var auditor = new Metadata { { "Authorization", $"Bearer {tokens.CreateToken("bench", ["auditor"])}" } };
-    var polling = Task.Run(async () =>
-    {
-        while (!stopPolling.IsCancellationRequested)
-        {
-            var checkpoint = await client.GetCheckpointAsync(new GetCheckpointRequest(), auditor);
-            if (checkpoints.Count == 0 || checkpoints[^1].Size != checkpoint.TreeSize)
-            {
-                checkpoints.Add((watch.Elapsed, checkpoint.TreeSize));
-            }
-
-            await Task.Delay(2);
-        }
-    });
-    for (var i = 0; i < 1000; i++)
-    {
-        var e = new BenchEvidenceRecorded { Actor = "bench", Sequence = i };
-        sent[e.EventId] = watch.Elapsed;
-        await bus.Publish(e, cancellation);
-        await Task.Delay(10, cancellation);
-    }
-
-    await Task.Delay(TimeSpan.FromSeconds(2), cancellation);
-    await stopPolling.CancelAsync();
-    await polling;
-    var latencies = new List<double>();
-    foreach (var (eventId, at) in sent)
-    {
-        var entry = await client.GetEntryByEventIdAsync(new GetEntryByEventIdRequest { EventId = eventId.ToString() }, auditor);
-        var covered = checkpoints.First(c => c.Size > entry.Index).At;
-        latencies.Add((covered - at).TotalMilliseconds);
-    }
-
-    Report("event published -> covered by a signed checkpoint, p50 ms", Percentile(latencies, 0.50));
-    Report("event published -> covered by a signed checkpoint, p99 ms", Percentile(latencies, 0.99));
-    await bus.StopAsync(cancellation);
-    await ledger.StopAsync();
-
-    // --- Proof latency at proofLeaves leaves, loaded straight into the tables (the same rows the sequencer writes).
-    var (proofLedger, proofDatabase, _) = await StartLedgerAsync("proofs");
-    await proofLedger.StopAsync();
-    clock.Restart();
-    await BulkLoadAsync(proofDatabase, proofLeaves);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loaded {proofLeaves} leaves in {clock.Elapsed.TotalSeconds:0.0} s"));
-    await proofLedger.StartAsync(cancellation);
-    using var proofChannel = GrpcChannel.ForAddress(proofLedger.GrpcAddress);
-    var proofs = new LedgerService.LedgerServiceClient(proofChannel);
-    var random = new Random(7);
-    var inclusion = new List<double>();
-    var consistency = new List<double>();
-    var floor = new List<double>();
-    for (var i = 0; i < 5500; i++)
-    {
-        var started = Stopwatch.GetTimestamp();
-        await proofs.GetInclusionProofAsync(new GetInclusionProofRequest { Index = random.NextInt64(proofLeaves), TreeSize = proofLeaves }, auditor);
-        var inclusionMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        started = Stopwatch.GetTimestamp();
-        await proofs.GetConsistencyProofAsync(new GetConsistencyProofRequest { OldSize = random.NextInt64(1, proofLeaves), NewSize = proofLeaves }, auditor);
-        var consistencyMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        // The floor, interleaved so that it meets the same noise: an authenticated call that touches no database.
-        started = Stopwatch.GetTimestamp();
-        await proofs.GetVerifierKeyAsync(new GetVerifierKeyRequest(), auditor);
-        var floorMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        if (i >= 500) // the first calls warm up connections, JIT and caches
-        {
-            inclusion.Add(inclusionMs);
-            consistency.Add(consistencyMs);
-            floor.Add(floorMs);
-        }
-    }
-
-    Report($"inclusion proof at {proofLeaves} leaves, p50 ms", Percentile(inclusion, 0.50));
-    Report($"inclusion proof at {proofLeaves} leaves, p99 ms", Percentile(inclusion, 0.99));
-    Report($"consistency proof at {proofLeaves} leaves, p50 ms", Percentile(consistency, 0.50));
-    Report($"consistency proof at {proofLeaves} leaves, p99 ms", Percentile(consistency, 0.99));
-    Report("floor: GetVerifierKey (gRPC + auth, no database), p50 ms", Percentile(floor, 0.50));
-    Report("floor: GetVerifierKey (gRPC + auth, no database), p99 ms", Percentile(floor, 0.99));
-}
-finally
+var address = BrokerAddress.Parse(broker);
+var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(address.Host, address.Port, address.VirtualHost, host =>
 {
-    await Task.WhenAll(ledgers.Select(l => l.StopAsync()));
-    await Task.WhenAll(postgres.StopAsync(), rabbit.StopAsync());
-    Directory.Delete(state, recursive: true);
+    host.Username(address.Username);
+    host.Password(address.Password);
+}));
+await bus.StartAsync(cancellation);
+
+const int busEvents = 20_000;
+var before = await TreeSizeAsync(database);
+clock.Restart();
+foreach (var chunk in Enumerable.Range(0, busEvents).Chunk(500))
+{
+    await Task.WhenAll(chunk.Select(i => bus.Publish(new BenchEvidenceRecorded { Actor = "bench", Sequence = i }, cancellation)));
 }
 
-async Task<(ProjectResource Ledger, string Database, string Broker)> StartLedgerAsync(string name)
+var published = clock.Elapsed;
+while (await TreeSizeAsync(database) < before + busEvents)
 {
-    var database = await postgres.CreateDatabaseAsync($"ledger_{name}", cancellation);
-    var broker = await rabbit.CreateVirtualHostAsync($"ledger_{name}", cancellation);
-    var ledger = new ProjectResource("ledger", new Projects.ModelOps_Ledger(), context)
+    await Task.Delay(10, cancellation);
+}
+
+Report("bus publish rate, events/s (for reference)", busEvents / published.TotalSeconds);
+Report("bus-fed durable appends/s (publish start to all sequenced)", busEvents / clock.Elapsed.TotalSeconds);
+
+// Latency: one event every 10 ms; each is covered when the first checkpoint whose size exceeds its index is seen.
+var sent = new Dictionary<Guid, TimeSpan>();
+var checkpoints = new List<(TimeSpan At, long Size)>();
+var watch = Stopwatch.StartNew();
+using var stopPolling = new CancellationTokenSource();
+var auditor = new Metadata { { "Authorization", $"Bearer {tokens.CreateToken("bench", ["auditor"])}" } };
+var polling = Task.Run(async () =>
+{
+    while (!stopPolling.IsCancellationRequested)
+    {
+        var checkpoint = await client.GetCheckpointAsync(new GetCheckpointRequest(), auditor);
+        if (checkpoints.Count == 0 || checkpoints[^1].Size != checkpoint.TreeSize)
+        {
+            checkpoints.Add((watch.Elapsed, checkpoint.TreeSize));
+        }
+
+        await Task.Delay(2);
+    }
+});
+for (var i = 0; i < 1000; i++)
+{
+    var e = new BenchEvidenceRecorded { Actor = "bench", Sequence = i };
+    sent[e.EventId] = watch.Elapsed;
+    await bus.Publish(e, cancellation);
+    await Task.Delay(10, cancellation);
+}
+
+await Task.Delay(TimeSpan.FromSeconds(2), cancellation);
+await stopPolling.CancelAsync();
+await polling;
+var latencies = new List<double>();
+foreach (var (eventId, at) in sent)
+{
+    var entry = await client.GetEntryByEventIdAsync(new GetEntryByEventIdRequest { EventId = eventId.ToString() }, auditor);
+    var covered = checkpoints.First(c => c.Size > entry.Index).At;
+    latencies.Add((covered - at).TotalMilliseconds);
+}
+
+Report("event published -> covered by a signed checkpoint, p50 ms", Percentile(latencies, 0.50));
+Report("event published -> covered by a signed checkpoint, p99 ms", Percentile(latencies, 0.99));
+await bus.StopAsync(cancellation);
+await ledger.StopAsync();
+
+// --- Proof latency at proofLeaves leaves, loaded straight into the tables (the same rows the sequencer writes).
+var (proofLedger, proofDatabase, _) = await StartLedgerAsync("proofs");
+await proofLedger.StopAsync();
+clock.Restart();
+await BulkLoadAsync(proofDatabase, proofLeaves);
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"loaded {proofLeaves} leaves in {clock.Elapsed.TotalSeconds:0.0} s"));
+await proofLedger.StartAsync(cancellation);
+using var proofChannel = GrpcChannel.ForAddress(proofLedger.GrpcAddress);
+var proofs = new LedgerService.LedgerServiceClient(proofChannel);
+var random = new Random(7);
+var inclusion = new List<double>();
+var consistency = new List<double>();
+var floor = new List<double>();
+for (var i = 0; i < 5500; i++)
+{
+    var started = Stopwatch.GetTimestamp();
+    await proofs.GetInclusionProofAsync(new GetInclusionProofRequest { Index = random.NextInt64(proofLeaves), TreeSize = proofLeaves }, auditor);
+    var inclusionMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    started = Stopwatch.GetTimestamp();
+    await proofs.GetConsistencyProofAsync(new GetConsistencyProofRequest { OldSize = random.NextInt64(1, proofLeaves), NewSize = proofLeaves }, auditor);
+    var consistencyMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    // The floor, interleaved so that it meets the same noise: an authenticated call that touches no database.
+    started = Stopwatch.GetTimestamp();
+    await proofs.GetVerifierKeyAsync(new GetVerifierKeyRequest(), auditor);
+    var floorMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    if (i >= 500) // the first calls warm up connections, JIT and caches
+    {
+        inclusion.Add(inclusionMs);
+        consistency.Add(consistencyMs);
+        floor.Add(floorMs);
+    }
+}
+
+Report($"inclusion proof at {proofLeaves} leaves, p50 ms", Percentile(inclusion, 0.50));
+Report($"inclusion proof at {proofLeaves} leaves, p99 ms", Percentile(inclusion, 0.99));
+Report($"consistency proof at {proofLeaves} leaves, p50 ms", Percentile(consistency, 0.50));
+Report($"consistency proof at {proofLeaves} leaves, p99 ms", Percentile(consistency, 0.99));
+Report("floor: GetVerifierKey (gRPC + auth, no database), p50 ms", Percentile(floor, 0.50));
+Report("floor: GetVerifierKey (gRPC + auth, no database), p99 ms", Percentile(floor, 0.99));
+
+async Task<(ServiceProcess Ledger, string Database, string Broker)> StartLedgerAsync(string name)
+{
+    var tenant = await servers.CreateTenantAsync($"ledger_{name}", cancellation);
+    var (database, broker) = (tenant.DatabaseConnectionString, tenant.BrokerConnectionString);
+    var ledger = servers.Service("ledger", new ServiceProjects.ModelOps_Ledger(), tenant)
         .WithEnvironment("ASPNETCORE_ENVIRONMENT", "Production")
-        .WithEnvironment("ConnectionStrings__ledgerdb", database)
-        .WithEnvironment("ConnectionStrings__eventbus", broker)
-        .WithEnvironment("Identity__Issuer", tokens.Issuer)
-        .WithEnvironment("Identity__SigningKeys", tokens.JsonWebKeySet())
         .WithEnvironment("Ledger__Origin", "bench.modelops/ledger")
-        .WithEnvironment("Ledger__SigningKeyPath", Path.Combine(state, $"{name}.key"))
+        .WithEnvironment("Ledger__SigningKeyPath", Path.Combine(servers.StateDirectory, $"{name}.key"))
         .WithEnvironment("Logging__LogLevel__Default", "Warning");
-    ledgers.Add(ledger);
     await ledger.StartAsync(cancellation);
     return (ledger, database, broker);
 }

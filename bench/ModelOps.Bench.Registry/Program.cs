@@ -27,9 +27,9 @@ await using var servers = await BenchServers.StartAsync();
 var tokens = servers.Tokens;
 Console.WriteLine($"object store: {servers.ObjectStore.Kind}");
 var artifacts = await servers.ObjectStore.CreateBucketAsync("registry-bench", cancellation);
-var (tracking, _) = await servers.ServiceAsync("tracking", new Projects.ModelOps_Tracking(), artifacts);
+var (tracking, _) = await servers.ServiceAsync("tracking", new ServiceProjects.ModelOps_Tracking(), artifacts);
 await tracking.StartAsync(cancellation);
-var (registry, _) = await servers.ServiceAsync("registry", new Projects.ModelOps_Registry(), artifacts);
+var (registry, _) = await servers.ServiceAsync("registry", new ServiceProjects.ModelOps_Registry(), artifacts);
 registry
     .WithEnvironment("Identity__ServiceToken", tokens.CreateToken("service:registry", ["service"]))
     .WithReference(tracking);

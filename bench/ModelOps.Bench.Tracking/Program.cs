@@ -28,7 +28,7 @@ await using var servers = await BenchServers.StartAsync();
 var tokens = servers.Tokens;
 Console.WriteLine($"object store: {servers.ObjectStore.Kind}");
 var artifacts = await servers.ObjectStore.CreateBucketAsync("tracking-bench", cancellation);
-var (tracking, database) = await servers.ServiceAsync("tracking", new Projects.ModelOps_Tracking(), artifacts);
+var (tracking, database) = await servers.ServiceAsync("tracking", new ServiceProjects.ModelOps_Tracking(), artifacts);
 tracking.WithEnvironment("Tracking__MaxArtifactBytes", (4L << 30).ToString(CultureInfo.InvariantCulture));
 await tracking.StartAsync(cancellation);
 using var channel = GrpcChannel.ForAddress(tracking.GrpcAddress, new GrpcChannelOptions { MaxReceiveMessageSize = 8 << 20 });

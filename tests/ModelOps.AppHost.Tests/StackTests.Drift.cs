@@ -16,7 +16,7 @@ public sealed partial class StackTests
     [Fact(Timeout = 300_000)]
     public async Task AShiftInTwoFeaturesOfProductionTrafficIsDetectedWithinOneWindowAndReachesTheLedger()
     {
-        var stack = running.Stack;
+        var stack = running;
         var model = $"scoring-{Guid.NewGuid():N}"[..16];
 
         // The model's policy asks the drift service, as a remote gate, for a reference of at least 10,000 rows before

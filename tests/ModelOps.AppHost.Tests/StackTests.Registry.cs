@@ -15,7 +15,7 @@ public sealed partial class StackTests
     [Fact(Timeout = 600_000)]
     public async Task APipelinesModelReachesProductionOnlyThroughItsGatesAndTwoReviewersAndTheLedgerHoldsEveryStep()
     {
-        var stack = running.Stack;
+        var stack = running;
         var model = $"credit-{Guid.NewGuid():N}"[..18];
         using var registryChannel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["registry"]);
         var registry = new RegistryService.RegistryServiceClient(registryChannel);
@@ -125,14 +125,14 @@ public sealed partial class StackTests
     private async Task<PipelineResult> PipelineAsync(string model, params string[] extra)
     {
         var package = await ChildProcess.PreparePythonPackageAsync(Cancellation);
-        var tracking = new Uri(running.Stack.ServiceGrpcAddresses["tracking"]);
-        var registry = new Uri(running.Stack.ServiceGrpcAddresses["registry"]);
+        var tracking = new Uri(running.ServiceGrpcAddresses["tracking"]);
+        var registry = new Uri(running.ServiceGrpcAddresses["registry"]);
         var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3",
             [Path.Combine(package, "examples", "train_and_register.py"), "--model", model, .. extra], package, new Dictionary<string, string>
             {
                 ["MODELOPS_TRACKING_TARGET"] = $"{tracking.Host}:{tracking.Port}",
                 ["MODELOPS_REGISTRY_TARGET"] = $"{registry.Host}:{registry.Port}",
-                ["MODELOPS_TOKEN"] = running.Stack.Token("pipeline"),
+                ["MODELOPS_TOKEN"] = running.Token("pipeline"),
                 ["PYTHONPATH"] = package,
                 ["PYTHONDONTWRITEBYTECODE"] = "1",
             }, Cancellation);

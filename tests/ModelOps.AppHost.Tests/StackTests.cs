@@ -2,19 +2,10 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Grpc.Reflection.V1Alpha;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Testing;
 
 namespace ModelOps.AppHost.Tests;
-
-public sealed class RunningStack : IAsyncLifetime
-{
-    public StackProcess Stack { get; private set; } = null!;
-
-    public async ValueTask InitializeAsync() => Stack = await StackProcess.StartAsync(TestContext.Current.CancellationToken);
-
-    public ValueTask DisposeAsync() => Stack.DisposeAsync();
-}
 
 [CollectionDefinition(nameof(StackCollection))]
 public sealed class StackCollection;
@@ -22,25 +13,23 @@ public sealed class StackCollection;
 [Collection(nameof(StackCollection))]
 public sealed partial class StackTests(RunningStack running) : IClassFixture<RunningStack>
 {
-    private static readonly string[] Services = ["tracking", "registry", "drift", "fairness", "explainability", "alerting", "ledger"];
-
     [Fact]
-    public void EveryServiceIsStarted() => Assert.Equal(Services.Order(), running.Stack.ServiceGrpcAddresses.Keys.Order());
+    public void EveryServiceIsStarted() => Assert.Equal(RunningStack.Services.Order(), running.ServiceGrpcAddresses.Keys.Order());
 
     [Fact]
     public async Task EveryServiceIsHealthyOverGrpcAndHttp()
     {
         using var http = new HttpClient();
-        foreach (var (service, address) in running.Stack.ServiceGrpcAddresses)
+        foreach (var (service, address) in running.ServiceGrpcAddresses)
         {
             using var channel = GrpcChannel.ForAddress(address);
             var response = await new Health.HealthClient(channel).CheckAsync(
                 new HealthCheckRequest(), cancellationToken: TestContext.Current.CancellationToken);
             Assert.True(response.Status == HealthCheckResponse.Types.ServingStatus.Serving, $"{service} is {response.Status}");
 
-            var health = await http.GetAsync($"{running.Stack.ServiceHttpAddresses[service]}/health", TestContext.Current.CancellationToken);
+            var health = await http.GetAsync($"{running.ServiceHttpAddresses[service]}/health", TestContext.Current.CancellationToken);
             Assert.True(health.IsSuccessStatusCode, $"{service} /health answered {health.StatusCode}");
-            var metrics = await http.GetStringAsync($"{running.Stack.ServiceHttpAddresses[service]}/metrics", TestContext.Current.CancellationToken);
+            var metrics = await http.GetStringAsync($"{running.ServiceHttpAddresses[service]}/metrics", TestContext.Current.CancellationToken);
             Assert.Contains($"service_name=\"{service}\"", metrics);
         }
     }
@@ -48,16 +37,16 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     [Fact]
     public async Task AuthenticatedCallWithAnIssuedTokenSucceeds()
     {
-        foreach (var (service, address) in running.Stack.ServiceGrpcAddresses)
+        foreach (var (service, address) in running.ServiceGrpcAddresses)
         {
             List<string> services;
             try
             {
-                services = await ListServicesAsync(address, running.Stack.Token("pipeline"));
+                services = await ListServicesAsync(address, running.Token("pipeline"));
             }
             catch (RpcException exception)
             {
-                Assert.Fail($"{service}: {exception.Status}{Environment.NewLine}{running.Stack.Output}");
+                Assert.Fail($"{service}: {exception.Status}");
                 throw;
             }
 
@@ -70,11 +59,11 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     {
         // The Python package, as a pipeline uses it, against the tracking service the AppHost started.
         var package = await ChildProcess.PreparePythonPackageAsync(TestContext.Current.CancellationToken);
-        var tracking = new Uri(running.Stack.ServiceGrpcAddresses["tracking"]);
+        var tracking = new Uri(running.ServiceGrpcAddresses["tracking"]);
         var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", [Path.Combine(package, "examples", "log_a_run.py")], package, new Dictionary<string, string>
         {
             ["MODELOPS_TRACKING_TARGET"] = $"{tracking.Host}:{tracking.Port}",
-            ["MODELOPS_TOKEN"] = running.Stack.Token("pipeline"),
+            ["MODELOPS_TOKEN"] = running.Token("pipeline"),
             ["PYTHONPATH"] = package,
             ["PYTHONDONTWRITEBYTECODE"] = "1",
         }, TestContext.Current.CancellationToken);
@@ -82,10 +71,41 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
         Assert.Contains("read back identically", output, StringComparison.Ordinal);
     }
 
+    [Fact(Timeout = 300_000)]
+    public async Task TheDashboardShowsAPipelinesEndRunAsOneTraceFromTrackingThroughTheBusToTheLedgersSequencer()
+    {
+        // A run logged by the Python example, as a pipeline logs it.
+        var package = await ChildProcess.PreparePythonPackageAsync(TestContext.Current.CancellationToken);
+        var tracking = new Uri(running.ServiceGrpcAddresses["tracking"]);
+        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", [Path.Combine(package, "examples", "log_a_run.py")], package, new Dictionary<string, string>
+        {
+            ["MODELOPS_TRACKING_TARGET"] = $"{tracking.Host}:{tracking.Port}",
+            ["MODELOPS_TOKEN"] = running.Token("pipeline"),
+            ["PYTHONPATH"] = package,
+            ["PYTHONDONTWRITEBYTECODE"] = "1",
+        }, TestContext.Current.CancellationToken);
+        Assert.True(exit == 0, output);
+
+        // Headless Chromium opens the dashboard's Traces view and finds the EndRun trace with spans from tracking and from
+        // the ledger: its consumer and its sequencer.
+        var root = ChildProcess.RepositoryRoot();
+        var screenshot = Path.Combine(root, "TestResults", "screenshots", "dashboard-endrun-trace.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        var (found, result) = await ChildProcess.RunAsync("node",
+            [Path.Combine(AppContext.BaseDirectory, "Browser", "trace.mjs"), running.DashboardUrl, running.BrowserToken,
+             "TrackingService/EndRun", "tracking,ledger", "outbox publish,ledger-integration-event process,ledger sequenced", screenshot, "90"],
+            root, new Dictionary<string, string>
+            {
+                ["PLAYWRIGHT_CORE"] = Path.Combine(root, "scripts", "node_modules", "playwright-core", "index.mjs"),
+            }, TestContext.Current.CancellationToken);
+        Assert.True(found == 0, result);
+        Assert.True(new FileInfo(screenshot).Length > 10_000, $"the screenshot at {screenshot} is empty");
+    }
+
     [Fact]
     public async Task UnauthenticatedCallToAProtectedEndpointIsRejected()
     {
-        foreach (var address in running.Stack.ServiceGrpcAddresses.Values)
+        foreach (var address in running.ServiceGrpcAddresses.Values)
         {
             var exception = await Assert.ThrowsAsync<RpcException>(() => ListServicesAsync(address, token: null));
 
@@ -97,25 +117,5 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     {
         using var channel = GrpcChannel.ForAddress(address);
         return await GrpcTestHost.ListServicesAsync(new ServerReflection.ServerReflectionClient(channel), token);
-    }
-}
-
-[Collection(nameof(StackCollection))]
-public sealed class ShutdownTests
-{
-    [Fact]
-    public async Task AfterSigtermNoProcessItStartedIsAlive()
-    {
-        await using var stack = await StackProcess.StartAsync(TestContext.Current.CancellationToken);
-        var descendants = ProcessTree.Descendants(stack.Id);
-        // Every process it reports is its descendant, and there is at least one per service and server.
-        Assert.All(stack.ReportedPids, pid => Assert.Contains(pid, descendants));
-        Assert.True(stack.ReportedPids.Count >= 11, $"only {stack.ReportedPids.Count} processes reported");
-
-        await stack.TerminateAsync(TimeSpan.FromSeconds(90));
-
-        Assert.Equal(0, stack.ExitCode);
-        var survivors = descendants.Where(ProcessTree.IsAlive).ToList();
-        Assert.True(survivors.Count == 0, $"still alive: {string.Join(", ", survivors)}{Environment.NewLine}{stack.Output}");
     }
 }

@@ -38,13 +38,13 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
     public async ValueTask InitializeAsync()
     {
         Stack = await TestStack.CreateAsync(infrastructure, "contract");
-        await Stack.StartAsync("ledger", new Projects.ModelOps_Ledger(), settings: new Dictionary<string, string>
+        await Stack.StartAsync("ledger", new ServiceProjects.ModelOps_Ledger(), settings: new Dictionary<string, string>
         {
             ["Ledger:SigningKeyPath"] = Path.Combine(infrastructure.Context.DirectoryFor(Stack.Shared.Name), "signing.key"),
         });
-        await Stack.StartAsync("tracking", new Projects.ModelOps_Tracking());
-        await Stack.StartAsync("drift", new Projects.ModelOps_Drift(), ["tracking"]);
-        await Stack.StartAsync("registry", new Projects.ModelOps_Registry(), ["tracking", "ledger", "drift"],
+        await Stack.StartAsync("tracking", new ServiceProjects.ModelOps_Tracking());
+        await Stack.StartAsync("drift", new ServiceProjects.ModelOps_Drift(), ["tracking"]);
+        await Stack.StartAsync("registry", new ServiceProjects.ModelOps_Registry(), ["tracking", "ledger", "drift"],
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = Stack.Shared.ObjectStoreConnectionString });
         await SeedAsync();
     }

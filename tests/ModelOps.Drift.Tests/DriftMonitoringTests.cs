@@ -5,7 +5,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using MassTransit;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Contracts.Registry.V1;
 using ModelOps.Drift.Client;
 using ModelOps.Drift.V1;
@@ -24,8 +24,8 @@ namespace ModelOps.Drift.Tests;
 /// </summary>
 public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, ITestOutputHelper output) : IAsyncLifetime
 {
-    private ProjectResource _service = null!;
-    private TestEnvironment _environment = null!;
+    private ServiceProcess _service = null!;
+    private LocalTenant _environment = null!;
     private GrpcChannel _channel = null!;
     private DriftClient _pipeline = null!;
     private DriftClient _serving = null!;

@@ -5,7 +5,7 @@ using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Minio.DataModel.Args;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Drift.V1;
 using ModelOps.ServiceDefaults.ObjectStore;
 using ModelOps.Testing;
@@ -19,9 +19,9 @@ namespace ModelOps.Drift.Tests;
 /// <summary>A reference read from a CSV artifact of a tracking run: tracking and drift as real processes sharing the artifact bucket.</summary>
 public sealed class DriftReferenceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
-    private readonly List<ProjectResource> _services = [];
+    private readonly List<ServiceProcess> _services = [];
     private readonly List<GrpcChannel> _channels = [];
-    private TestEnvironment _tracking = null!;
+    private LocalTenant _tracking = null!;
     private TrackingClient _trainer = null!;
     private DriftService.DriftServiceClient _drift = null!;
     private string _driftAddress = null!;
@@ -32,12 +32,12 @@ public sealed class DriftReferenceTests(InfrastructureFixture infrastructure) : 
     {
         _tracking = await infrastructure.CreateEnvironmentAsync(nameof(DriftReferenceTests) + "_t", Cancellation);
         var driftEnvironment = await infrastructure.CreateEnvironmentAsync(nameof(DriftReferenceTests), Cancellation);
-        var tracking = await StartAsync("tracking", new Projects.ModelOps_Tracking(), _tracking.ServiceConfiguration("tracking"));
+        var tracking = await StartAsync("tracking", new ServiceProjects.ModelOps_Tracking(), _tracking.ServiceConfiguration("tracking"));
         var settings = driftEnvironment.ServiceConfiguration("drift");
         settings["ConnectionStrings:artifacts"] = _tracking.ObjectStoreConnectionString;
         settings["services:tracking:grpc:0"] = tracking.GrpcAddress;
         settings["Identity:ServiceToken"] = infrastructure.Tokens.CreateToken("service:drift", ["service"]);
-        var drift = await StartAsync("drift", new Projects.ModelOps_Drift(), settings);
+        var drift = await StartAsync("drift", new ServiceProjects.ModelOps_Drift(), settings);
         _trainer = new TrackingClient(Invoker(tracking.GrpcAddress, "trainer", "pipeline"));
         _drift = new DriftService.DriftServiceClient(Invoker(drift.GrpcAddress, "trainer", "pipeline"));
         _driftAddress = drift.GrpcAddress;
@@ -272,9 +272,9 @@ public sealed class DriftReferenceTests(InfrastructureFixture infrastructure) : 
         return run.RunId;
     }
 
-    private async Task<ProjectResource> StartAsync(string name, IProjectMetadata project, Dictionary<string, string?> settings)
+    private async Task<ServiceProcess> StartAsync(string name, IServiceProject project, Dictionary<string, string?> settings)
     {
-        var resource = new ProjectResource(name, project, infrastructure.Context);
+        var resource = new ServiceProcess(name, project, infrastructure.Context);
         foreach (var (key, value) in settings)
         {
             resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");

@@ -5,7 +5,7 @@ using Grpc.Core.Interceptors;
 using System.Xml;
 using System.Xml.Linq;
 using Grpc.Net.Client;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Drift.Client;
 using ModelOps.Drift.V1;
 using ModelOps.Testing;
@@ -18,8 +18,8 @@ namespace ModelOps.Drift.Tests;
 /// <summary>The drift service as a real process: references, streamed traffic, window reports and their events.</summary>
 public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
-    private ProjectResource _service = null!;
-    private TestEnvironment _environment = null!;
+    private ServiceProcess _service = null!;
+    private LocalTenant _environment = null!;
     private GrpcChannel _channel = null!;
     private DriftClient _pipeline = null!;
     private DriftClient _serving = null!;

@@ -4,7 +4,7 @@ using Google.Rpc;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Drift.V1;
 using ModelOps.Testing;
 using Npgsql;
@@ -57,11 +57,11 @@ internal static class DriftTraffic
     }
 
     /// <summary>The drift service as a process on a slice of its own, reporting closed windows every half second, and a channel to it.</summary>
-    public static async Task<(ProjectResource Service, TestEnvironment Environment, GrpcChannel Channel)> StartServiceAsync(
+    public static async Task<(ServiceProcess Service, LocalTenant Environment, GrpcChannel Channel)> StartServiceAsync(
         InfrastructureFixture infrastructure, string name, CancellationToken cancellationToken)
     {
         var environment = await infrastructure.CreateEnvironmentAsync(name, cancellationToken);
-        var service = new ProjectResource("drift", new Projects.ModelOps_Drift(), infrastructure.Context);
+        var service = new ServiceProcess("drift", new ServiceProjects.ModelOps_Drift(), infrastructure.Context);
         var settings = environment.ServiceConfiguration("drift");
         settings["Drift:ReportEvery"] = "00:00:00.500";
         foreach (var (key, value) in settings)

@@ -1,4 +1,4 @@
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Foundation.Tests.Probe;
 using ModelOps.Testing;
 
@@ -7,7 +7,7 @@ namespace ModelOps.Foundation.Tests;
 /// <summary>Stops and restarts a broker of its own, so other classes keep theirs.</summary>
 public sealed class BrokerOutageTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
-    private RabbitMqResource _broker = null!;
+    private LocalRabbitMq _broker = null!;
     private ProbeHost _host = null!;
 
     public async ValueTask InitializeAsync()

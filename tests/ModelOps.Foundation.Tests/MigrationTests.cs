@@ -1,4 +1,4 @@
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Testing;
 using Npgsql;
 
@@ -10,9 +10,9 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
     public async Task TwoInstancesStartingAtOnceAgainstAnEmptyDatabaseShareOneCorrectSchema()
     {
         var environment = await infrastructure.CreateEnvironmentAsync(nameof(MigrationTests), TestContext.Current.CancellationToken);
-        ProjectResource Instance(string name)
+        ServiceProcess Instance(string name)
         {
-            var instance = new ProjectResource(name, new Projects.ModelOps_Ledger(), infrastructure.Context);
+            var instance = new ServiceProcess(name, new ServiceProjects.ModelOps_Ledger(), infrastructure.Context);
             foreach (var (key, value) in environment.ServiceConfiguration("ledger"))
             {
                 instance.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value!);
@@ -21,7 +21,7 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
             return instance;
         }
 
-        ProjectResource[] instances = [Instance("ledger-a"), Instance("ledger-b")];
+        ServiceProcess[] instances = [Instance("ledger-a"), Instance("ledger-b")];
         try
         {
             // Both become healthy, which each does only after its migrations succeeded.
@@ -45,7 +45,7 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
         }
 
         // The shared scripts, then the ledger's own (embedded under its namespace, from its Data/Migrations folder).
-        var ledgerScripts = Directory.GetFiles(Path.Combine(ResourceContext.RepositoryRoot, "services", "ledger", "Data", "Migrations"), "*.sql")
+        var ledgerScripts = Directory.GetFiles(Path.Combine(LocalContext.RepositoryRoot, "services", "ledger", "Data", "Migrations"), "*.sql")
             .Select(path => $"ModelOps.Ledger.Data.Migrations.{Path.GetFileName(path)}");
         var expected = typeof(ModelOps.ServiceDefaults.Extensions).Assembly.GetManifestResourceNames()
             .Where(n => n.EndsWith(".sql", StringComparison.Ordinal)).Concat(ledgerScripts);

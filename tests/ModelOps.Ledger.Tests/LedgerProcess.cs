@@ -1,7 +1,7 @@
 using Grpc.Core;
 using Grpc.Net.Client;
 using MassTransit;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Ledger.V1;
 using ModelOps.ServiceDefaults.Messaging;
 using ModelOps.Testing;
@@ -11,11 +11,11 @@ namespace ModelOps.Ledger.Tests;
 /// <summary>The ledger service as a real process on a test class's own database and virtual host, and a bus to feed it.</summary>
 public sealed class LedgerProcess : IAsyncDisposable
 {
-    private readonly ProjectResource _resource;
+    private readonly ServiceProcess _resource;
     private GrpcChannel? _channel;
     private IBusControl? _bus;
 
-    private LedgerProcess(InfrastructureFixture infrastructure, TestEnvironment environment, ProjectResource resource)
+    private LedgerProcess(InfrastructureFixture infrastructure, LocalTenant environment, ServiceProcess resource)
     {
         Infrastructure = infrastructure;
         Environment = environment;
@@ -26,7 +26,7 @@ public sealed class LedgerProcess : IAsyncDisposable
     public InfrastructureFixture Infrastructure { get; }
 
     /// <summary>The test class's database, virtual host and bucket.</summary>
-    public TestEnvironment Environment { get; }
+    public LocalTenant Environment { get; }
 
     /// <summary>A client of the ledger (pass <see cref="As"/> headers).</summary>
     public LedgerService.LedgerServiceClient Client { get; private set; } = null!;
@@ -38,13 +38,13 @@ public sealed class LedgerProcess : IAsyncDisposable
     public string HttpAddress => _resource.HttpAddress;
 
     /// <summary>The service process.</summary>
-    public ManagedProcess Process => _resource.Processes.Single();
+    public LocalProcess Process => _resource.Processes.Single();
 
     /// <summary>Starts a ledger for <paramref name="name"/>'s own slice of the infrastructure.</summary>
     public static async Task<LedgerProcess> StartAsync(InfrastructureFixture infrastructure, string name)
     {
         var environment = await infrastructure.CreateEnvironmentAsync(name, TestContext.Current.CancellationToken);
-        var resource = new ProjectResource("ledger", new Projects.ModelOps_Ledger(), infrastructure.Context);
+        var resource = new ServiceProcess("ledger", new ServiceProjects.ModelOps_Ledger(), infrastructure.Context);
         foreach (var (key, value) in environment.ServiceConfiguration("ledger"))
         {
             resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
@@ -88,7 +88,7 @@ public sealed class LedgerProcess : IAsyncDisposable
     /// <summary>Kills the process at once (SIGKILL), as a crash or an OOM kill would.</summary>
     public async Task KillAsync()
     {
-        ManagedProcess.Kill(Process.Id, ManagedProcess.SigKill);
+        LocalProcess.Kill(Process.Id, LocalProcess.SigKill);
         await Process.Exited.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
     }
 

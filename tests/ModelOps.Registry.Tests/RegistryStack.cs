@@ -1,7 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Registry.Client;
 using ModelOps.Registry.V1;
 using ModelOps.Testing;
@@ -16,20 +16,20 @@ namespace ModelOps.Registry.Tests;
 /// </summary>
 public sealed class RegistryStack : IAsyncDisposable
 {
-    private readonly List<ProjectResource> _resources = [];
+    private readonly List<ServiceProcess> _resources = [];
     private readonly List<GrpcChannel> _channels = [];
 
-    private RegistryStack(TestEnvironment tracking, TestEnvironment registry)
+    private RegistryStack(LocalTenant tracking, LocalTenant registry)
     {
         TrackingEnvironment = tracking;
         RegistryEnvironment = registry;
     }
 
     /// <summary>Tracking's database, virtual host and bucket (the registry reads the same bucket).</summary>
-    public TestEnvironment TrackingEnvironment { get; }
+    public LocalTenant TrackingEnvironment { get; }
 
     /// <summary>The registry's database and virtual host.</summary>
-    public TestEnvironment RegistryEnvironment { get; }
+    public LocalTenant RegistryEnvironment { get; }
 
     /// <summary>The registry's address.</summary>
     public string RegistryAddress { get; private set; } = "";
@@ -45,13 +45,13 @@ public sealed class RegistryStack : IAsyncDisposable
         var stack = new RegistryStack(
             await infrastructure.CreateEnvironmentAsync(name + "_t", cancellationToken),
             await infrastructure.CreateEnvironmentAsync(name, cancellationToken));
-        var tracking = new ProjectResource("tracking", new Projects.ModelOps_Tracking(), infrastructure.Context);
+        var tracking = new ServiceProcess("tracking", new ServiceProjects.ModelOps_Tracking(), infrastructure.Context);
         Configure(tracking, stack.TrackingEnvironment.ServiceConfiguration("tracking"));
         stack._resources.Add(tracking);
         await tracking.StartAsync(cancellationToken);
         stack.TrackingAddress = tracking.GrpcAddress;
 
-        var registry = new ProjectResource("registry", new Projects.ModelOps_Registry(), infrastructure.Context);
+        var registry = new ServiceProcess("registry", new ServiceProjects.ModelOps_Registry(), infrastructure.Context);
         var settings = stack.RegistryEnvironment.ServiceConfiguration("registry");
         settings["ConnectionStrings:artifacts"] = stack.TrackingEnvironment.ObjectStoreConnectionString;
         settings["services:tracking:grpc:0"] = tracking.GrpcAddress;
@@ -117,7 +117,7 @@ public sealed class RegistryStack : IAsyncDisposable
         return channel;
     }
 
-    private static void Configure(ProjectResource resource, Dictionary<string, string?> settings)
+    private static void Configure(ServiceProcess resource, Dictionary<string, string?> settings)
     {
         foreach (var (key, value) in settings)
         {

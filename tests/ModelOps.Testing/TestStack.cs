@@ -1,7 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using Npgsql;
 using Xunit;
 
@@ -15,18 +15,18 @@ namespace ModelOps.Testing;
 public sealed class TestStack : IAsyncDisposable
 {
     private readonly InfrastructureFixture _infrastructure;
-    private readonly Dictionary<string, (ProjectResource Resource, TestEnvironment Environment)> _services = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (ServiceProcess Resource, LocalTenant Environment)> _services = new(StringComparer.Ordinal);
     private readonly List<GrpcChannel> _channels = [];
     private readonly Dictionary<string, string> _totals = new(StringComparer.Ordinal);
 
-    private TestStack(InfrastructureFixture infrastructure, TestEnvironment shared)
+    private TestStack(InfrastructureFixture infrastructure, LocalTenant shared)
     {
         _infrastructure = infrastructure;
         Shared = shared;
     }
 
     /// <summary>The virtual host and bucket every service shares (and the first database, unused by services).</summary>
-    public TestEnvironment Shared { get; }
+    public LocalTenant Shared { get; }
 
     /// <summary>A stack for <paramref name="name"/>, with no service started yet.</summary>
     public static async Task<TestStack> CreateAsync(InfrastructureFixture infrastructure, string name) =>
@@ -37,12 +37,12 @@ public sealed class TestStack : IAsyncDisposable
     /// in <paramref name="references"/> that were started before it; <paramref name="settings"/> adds to its configuration.
     /// </summary>
     public async Task<TestStack> StartAsync(
-        string service, IProjectMetadata project, IReadOnlyList<string>? references = null, IReadOnlyDictionary<string, string>? settings = null)
+        string service, IServiceProject project, IReadOnlyList<string>? references = null, IReadOnlyDictionary<string, string>? settings = null)
     {
         var cancellationToken = TestContext.Current.CancellationToken;
         var database = await _infrastructure.Postgres.CreateDatabaseAsync($"{Shared.Name}_{service}", cancellationToken);
         var environment = Shared with { DatabaseConnectionString = database };
-        var resource = new ProjectResource(service, project, _infrastructure.Context);
+        var resource = new ServiceProcess(service, project, _infrastructure.Context);
         var configuration = environment.ServiceConfiguration(service);
         configuration["Identity:ServiceToken"] = environment.Tokens.CreateToken($"service:{service}", ["service"]);
         foreach (var reference in references ?? [])

@@ -1,6 +1,6 @@
 using Grpc.Core;
 using Grpc.Net.Client;
-using ModelOps.AppHost.Hosting;
+using ModelOps.Hosting.Local;
 using ModelOps.Testing;
 using ModelOps.Tracking.V1;
 
@@ -9,17 +9,17 @@ namespace ModelOps.Tracking.Tests;
 /// <summary>The tracking service as a real process on a test class's own database, virtual host and bucket.</summary>
 public sealed class TrackingProcess : IAsyncDisposable
 {
-    private readonly ProjectResource _resource;
+    private readonly ServiceProcess _resource;
     private GrpcChannel? _channel;
 
-    private TrackingProcess(TestEnvironment environment, ProjectResource resource)
+    private TrackingProcess(LocalTenant environment, ServiceProcess resource)
     {
         Environment = environment;
         _resource = resource;
     }
 
     /// <summary>The test class's database, virtual host and bucket.</summary>
-    public TestEnvironment Environment { get; }
+    public LocalTenant Environment { get; }
 
     /// <summary>The channel to the service.</summary>
     public GrpcChannel Channel => _channel!;
@@ -32,7 +32,7 @@ public sealed class TrackingProcess : IAsyncDisposable
         InfrastructureFixture infrastructure, string name, IReadOnlyDictionary<string, string>? settings = null)
     {
         var environment = await infrastructure.CreateEnvironmentAsync(name, TestContext.Current.CancellationToken);
-        var resource = new ProjectResource("tracking", new Projects.ModelOps_Tracking(), infrastructure.Context);
+        var resource = new ServiceProcess("tracking", new ServiceProjects.ModelOps_Tracking(), infrastructure.Context);
         foreach (var (key, value) in environment.ServiceConfiguration("tracking").Concat((settings ?? new Dictionary<string, string>()).Select(s => new KeyValuePair<string, string?>(s.Key, s.Value))))
         {
             resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");

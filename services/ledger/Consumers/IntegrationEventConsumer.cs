@@ -22,6 +22,9 @@ public sealed partial class IntegrationEventConsumer(LedgerStore store, IOptions
     // which would call for another checkpoint, forever.
     private static readonly string CheckpointPublishedType = typeof(CheckpointPublished).FullName!;
 
+    // The header in which MassTransit carries the sending span's W3C id.
+    private const string ActivityIdHeader = "MT-Activity-Id";
+
     /// <inheritdoc />
     public async Task Consume(ConsumeContext<Batch<IIntegrationEvent>> context)
     {
@@ -55,7 +58,14 @@ public sealed partial class IntegrationEventConsumer(LedgerStore store, IOptions
 
         // The first message type is the most specific one: the event's own class.
         var eventType = LedgerEntry.TypeFromUrn(types[0].GetString()!);
-        return eventType == CheckpointPublishedType ? null : LedgerEntry.FromEvent(message.Message, eventType, payload, maxEntryBytes);
+        // The span that sent this message (MassTransit's W3C activity id header), not the batch's: a batch holds events of
+        // many traces, and each entry's sequencing continues its own.
+        return eventType == CheckpointPublishedType
+            ? null
+            : LedgerEntry.FromEvent(message.Message, eventType, payload, maxEntryBytes) with
+            {
+                TraceParent = message.Headers.Get<string>(ActivityIdHeader) ?? System.Diagnostics.Activity.Current?.Id,
+            };
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "{Count} events were delivered again and are already in the ledger")]

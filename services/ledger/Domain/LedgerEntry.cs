@@ -27,6 +27,13 @@ public sealed record LedgerEntry(
     byte[] LeafHash,
     IReadOnlyDictionary<string, string> Subjects)
 {
+    /// <summary>
+    /// The trace of the work that brought the entry (the consumer's or the <c>Append</c> call's span), so that the sequencer
+    /// continues it: one trace follows an event from the request that caused it to its place in the log. Not part of the
+    /// entry's data.
+    /// </summary>
+    public string? TraceParent { get; init; } = System.Diagnostics.Activity.Current?.Id;
+
     /// <summary>The type namespace of evidence appended over the API: platform event types can only come from the bus.</summary>
     public const string ExternalTypePrefix = "external.";
 

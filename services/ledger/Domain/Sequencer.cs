@@ -183,16 +183,16 @@ public sealed partial class Sequencer(
         // that the lock prevents), build on what the database says rather than on memory.
         var tree = size == _tree.Size ? _tree : await LoadEdgeAsync(connection, transaction, size, cancellationToken);
 
-        var waiting = new List<(Guid EventId, byte[] LeafHash)>();
+        var waiting = new List<(Guid EventId, byte[] LeafHash, string? TraceParent)>();
         await using (var select = new NpgsqlCommand(
-            "SELECT event_id, leaf_hash FROM ledger_entries WHERE idx IS NULL ORDER BY received LIMIT $1 FOR UPDATE",
+            "SELECT event_id, leaf_hash, trace_parent FROM ledger_entries WHERE idx IS NULL ORDER BY received LIMIT $1 FOR UPDATE",
             connection, transaction))
         {
             select.Parameters.Add(new NpgsqlParameter { Value = limit });
             await using var reader = await select.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                waiting.Add((reader.GetGuid(0), (byte[])reader[1]));
+                waiting.Add((reader.GetGuid(0), (byte[])reader[1], reader.IsDBNull(2) ? null : reader.GetString(2)));
             }
         }
 
@@ -208,7 +208,7 @@ public sealed partial class Sequencer(
         var levels = new List<short>();
         var indices = new List<long>();
         var hashes = new List<byte[]>();
-        foreach (var (_, leafHash) in waiting)
+        foreach (var (_, leafHash, _) in waiting)
         {
             foreach (var (node, hash) in next.Append(leafHash))
             {
@@ -252,7 +252,30 @@ public sealed partial class Sequencer(
         _sequenced.Add(waiting.Count);
         activity?.SetTag("ledger.entries", waiting.Count);
         activity?.SetTag("ledger.tree_size", next.Size);
+        TraceSequenced(waiting, size, activity?.StartTimeUtc ?? DateTime.UtcNow);
         return waiting.Count;
+    }
+
+    // A span per entry in the trace that brought it (when tracing is on), from the batch's start to its commit: the
+    // sequencer works on many traces at once, and one span of its own would be found in none of them.
+    private void TraceSequenced(IReadOnlyList<(Guid EventId, byte[] LeafHash, string? TraceParent)> entries, long firstIndex, DateTime started)
+    {
+        if (!service.ActivitySource.HasListeners())
+        {
+            return;
+        }
+
+        for (var i = 0; i < entries.Count; i++)
+        {
+            if (entries[i].TraceParent is not { } traceParent || !ActivityContext.TryParse(traceParent, null, out var parent))
+            {
+                continue;
+            }
+
+            using var span = service.ActivitySource.StartActivity("ledger sequenced", ActivityKind.Internal, parent, startTime: started);
+            span?.SetTag("ledger.index", firstIndex + i);
+            span?.SetTag("ledger.event_id", entries[i].EventId.ToString());
+        }
     }
 
     private async Task PublishCheckpointAsync(CancellationToken cancellationToken)

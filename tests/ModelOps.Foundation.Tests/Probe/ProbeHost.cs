@@ -1,3 +1,4 @@
+using ModelOps.Hosting.Local;
 using System.Collections.Concurrent;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
@@ -53,7 +54,7 @@ public sealed class ProbeHost : IAsyncDisposable
 
     public IBus Bus => _host.Services.GetRequiredService<IBus>();
 
-    public static async Task<ProbeHost> StartAsync(TestEnvironment environment, string? brokerConnectionString = null)
+    public static async Task<ProbeHost> StartAsync(LocalTenant environment, string? brokerConnectionString = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {

@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>A service project: what it is called and which assembly its build produced (generated per project).</summary>
-public interface IProjectMetadata
+public interface IServiceProject
 {
     /// <summary>The .csproj file.</summary>
     string ProjectPath { get; }
@@ -16,10 +16,10 @@ public interface IProjectMetadata
 /// A ModelOps service started as a process (<c>dotnet &lt;assembly&gt;</c>) with its configuration injected through
 /// environment variables in the Aspire conventions, ready once its <c>/health</c> answers 200.
 /// </summary>
-public sealed class ProjectResource : Resource
+public sealed class ServiceProcess : LocalResource
 {
-    private readonly ResourceContext _context;
-    private readonly IProjectMetadata _project;
+    private readonly LocalContext _context;
+    private readonly IServiceProject _project;
     private readonly int _preferredGrpcPort;
     private readonly Lock _portsLock = new();
     private int _grpcPort;
@@ -27,10 +27,10 @@ public sealed class ProjectResource : Resource
     private readonly int _preferredHttpPort;
     private readonly Dictionary<string, Func<string>> _environment = [];
     private readonly Dictionary<string, string> _notes = [];
-    private ManagedProcess? _process;
+    private LocalProcess? _process;
 
     /// <summary>A service named <paramref name="name"/> built from <paramref name="project"/>.</summary>
-    public ProjectResource(string name, IProjectMetadata project, ResourceContext context, int grpcPort = 0, int httpPort = 0)
+    public ServiceProcess(string name, IServiceProject project, LocalContext context, int grpcPort = 0, int httpPort = 0)
         : base(name)
     {
         _project = project;
@@ -69,7 +69,7 @@ public sealed class ProjectResource : Resource
     public string HttpAddress => $"http://127.0.0.1:{HttpPort}";
 
     /// <inheritdoc />
-    public override IReadOnlyList<ManagedProcess> Processes => _process is null ? [] : [_process];
+    public override IReadOnlyList<LocalProcess> Processes => _process is null ? [] : [_process];
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
@@ -79,50 +79,40 @@ public sealed class ProjectResource : Resource
     }.Concat(_notes).ToDictionary();
 
     /// <summary>Shows <paramref name="value"/> under <paramref name="key"/> in the summary table and on the dashboard.</summary>
-    public ProjectResource WithNote(string key, string value)
+    public ServiceProcess WithNote(string key, string value)
     {
         _notes[key] = value;
         return this;
     }
 
     /// <summary>Sets an environment variable, evaluated when the process starts.</summary>
-    public ProjectResource WithEnvironment(string name, Func<string> value)
+    public ServiceProcess WithEnvironment(string name, Func<string> value)
     {
         _environment[name] = value;
         return this;
     }
 
     /// <summary>Sets an environment variable.</summary>
-    public ProjectResource WithEnvironment(string name, string value) => WithEnvironment(name, () => value);
+    public ServiceProcess WithEnvironment(string name, string value) => WithEnvironment(name, () => value);
 
     /// <summary>Injects a connection string (<c>ConnectionStrings__&lt;name&gt;</c>) and waits for its resource.</summary>
-    public ProjectResource WithReference(IResourceWithConnectionString resource)
+    public ServiceProcess WithReference(IConnectionSource resource)
     {
         DependsOn.Add(resource switch
         {
-            PostgresDatabaseResource database => database.Server,
-            ObjectStoreBucketResource bucket => bucket.Store,
-            Resource other => other,
+            LocalDatabase database => database.Server,
+            LocalBucket bucket => bucket.Store,
+            LocalResource other => other,
             _ => throw new ArgumentException($"{resource.ConnectionName} is not a resource.", nameof(resource)),
         });
         return WithEnvironment($"ConnectionStrings__{resource.ConnectionName}", () => resource.ConnectionString);
     }
 
     /// <summary>Makes <paramref name="service"/> discoverable (<c>services__&lt;name&gt;__grpc__0</c> and <c>__http__0</c>).</summary>
-    public ProjectResource WithReference(ProjectResource service)
+    public ServiceProcess WithReference(ServiceProcess service)
     {
         WithEnvironment($"services__{service.Name}__grpc__0", () => service.GrpcAddress);
         return WithEnvironment($"services__{service.Name}__http__0", () => service.HttpAddress);
-    }
-
-    /// <summary>Validates tokens from <paramref name="identity"/> and presents a <c>service</c> token of its own.</summary>
-    public ProjectResource WithReference(IdentityResource identity)
-    {
-        DependsOn.Add(identity);
-        WithEnvironment("Identity__Authority", () => identity.Issuer.Issuer);
-        WithEnvironment("Identity__Audience", DevelopmentTokenIssuer.DefaultAudience);
-        WithEnvironment("Identity__RequireHttpsMetadata", "false");
-        return WithEnvironment("Identity__ServiceToken", () => identity.Issuer.CreateToken($"service:{Name}", ["service"]));
     }
 
     // Once; a restart keeps them.
@@ -141,11 +131,11 @@ public sealed class ProjectResource : Resource
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        State = ResourceState.Starting;
+        State = LocalState.Starting;
         if (!File.Exists(_project.TargetPath))
         {
-            State = ResourceState.Failed;
-            throw new ResourceFailedException(this, $"is not built ({_project.TargetPath} is missing): run dotnet build");
+            State = LocalState.Failed;
+            throw new LocalResourceFailedException(this, $"is not built ({_project.TargetPath} is missing): run dotnet build");
         }
 
         TakePorts();
@@ -168,7 +158,7 @@ public sealed class ProjectResource : Resource
             environment[key] = value();
         }
 
-        _process = ManagedProcess.Start(Name, DotnetHost(), ["exec", _project.TargetPath], environment, _context.Log,
+        _process = LocalProcess.Start(Name, DotnetHost(), ["exec", _project.TargetPath], environment, _context.Log,
             Path.GetDirectoryName(_project.TargetPath));
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -185,7 +175,7 @@ public sealed class ProjectResource : Resource
             await _process.StopAsync(TimeSpan.FromSeconds(15));
         }
 
-        State = ResourceState.Stopped;
+        State = LocalState.Stopped;
     }
 
     /// <summary>The dotnet host that runs service assemblies: the one running this process when it is dotnet, else PATH's.</summary>
@@ -205,53 +195,4 @@ public sealed class ProjectResource : Resource
 
     /// <inheritdoc />
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Name} ({GrpcAddress})");
-}
-
-/// <summary>
-/// The development OIDC issuer, served by the AppHost itself (discovery, JWKS and a token endpoint), which
-/// writes a ready-made token per role into the state folder.
-/// </summary>
-public sealed class IdentityResource(string name, DevelopmentTokenIssuer issuer, string tokensDirectory) : Resource(name)
-{
-    /// <summary>The issuer.</summary>
-    public DevelopmentTokenIssuer Issuer { get; } = issuer;
-
-    /// <summary>Where the ready-made tokens are written, one file per role.</summary>
-    public string TokensDirectory { get; } = tokensDirectory;
-
-    /// <inheritdoc />
-    public override IReadOnlyList<ManagedProcess> Processes => [];
-
-    /// <summary>The team every development token names.</summary>
-    public const string DevelopmentTeam = "ml-team";
-
-    /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
-    {
-        ["issuer"] = Issuer.Issuer,
-        ["tokens"] = TokensDirectory,
-    };
-
-    /// <inheritdoc />
-    public override async Task StartAsync(CancellationToken cancellationToken)
-    {
-        Directory.CreateDirectory(TokensDirectory);
-        // Two reviewers: a promotion may need the approval of two distinct people (four eyes). Everyone is in the team
-        // "ml-team", which owns the models its pipeline creates.
-        foreach (var (file, role) in new[] { ("pipeline", "pipeline"), ("reviewer", "reviewer"), ("reviewer-2", "reviewer"), ("admin", "admin"), ("auditor", "auditor"), ("service", "service") })
-        {
-            var path = Path.Combine(TokensDirectory, $"{file}.jwt");
-            await File.WriteAllTextAsync(path, Issuer.CreateToken($"dev-{file}", [role], teams: [DevelopmentTeam]), cancellationToken);
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
-        State = ResourceState.Running;
-    }
-
-    /// <inheritdoc />
-    public override Task StopAsync()
-    {
-        State = ResourceState.Stopped;
-        return Task.CompletedTask;
-    }
 }

@@ -2,24 +2,24 @@ using System.Globalization;
 using Minio;
 using Minio.DataModel.Args;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>
 /// An S3-compatible object store: MinIO when a <c>minio</c> binary is configured or on PATH, otherwise s3rver
 /// (installed by the bootstrap from npm). s3rver accepts only its fixed development credentials and is for
 /// development and tests, never production.
 /// </summary>
-public sealed class ObjectStoreResource : Resource
+public sealed class LocalObjectStore : LocalResource
 {
     private const string S3rverKey = "S3RVER";
-    private readonly ResourceContext _context;
+    private readonly LocalContext _context;
     private readonly int _preferredPort;
     private readonly string? _minioPath;
-    private readonly List<ObjectStoreBucketResource> _buckets = [];
-    private ManagedProcess? _server;
+    private readonly List<LocalBucket> _buckets = [];
+    private LocalProcess? _server;
 
     /// <summary>A store named <paramref name="name"/> on <paramref name="preferredPort"/> (or a free port).</summary>
-    public ObjectStoreResource(string name, ResourceContext context, int preferredPort = 0, string? minioPath = null)
+    public LocalObjectStore(string name, LocalContext context, int preferredPort = 0, string? minioPath = null)
         : base(name)
     {
         _context = context;
@@ -40,7 +40,7 @@ public sealed class ObjectStoreResource : Resource
     public string SecretKey { get; private set; } = S3rverKey;
 
     /// <inheritdoc />
-    public override IReadOnlyList<ManagedProcess> Processes => _server is null ? [] : [_server];
+    public override IReadOnlyList<LocalProcess> Processes => _server is null ? [] : [_server];
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
@@ -49,9 +49,9 @@ public sealed class ObjectStoreResource : Resource
     };
 
     /// <summary>Declares a bucket, created when the store starts.</summary>
-    public ObjectStoreBucketResource AddBucket(string name)
+    public LocalBucket AddBucket(string name)
     {
-        var bucket = new ObjectStoreBucketResource(name, this);
+        var bucket = new LocalBucket(name, this);
         _buckets.Add(bucket);
         return bucket;
     }
@@ -63,7 +63,7 @@ public sealed class ObjectStoreResource : Resource
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        State = ResourceState.Starting;
+        State = LocalState.Starting;
         Port = Port != 0 ? Port : _context.Ports.Take(_preferredPort);
         var data = Path.Combine(_context.DirectoryFor(Name), "data");
         Directory.CreateDirectory(data);
@@ -74,7 +74,7 @@ public sealed class ObjectStoreResource : Resource
             Kind = "minio";
             AccessKey = "modelops";
             SecretKey = _context.Secret(Name, "secret-key");
-            _server = ManagedProcess.Start(Name, minio,
+            _server = LocalProcess.Start(Name, minio,
                 ["server", data, "--address", $"127.0.0.1:{port}", "--console-address", $"127.0.0.1:{_context.Ports.Take()}", "--quiet"],
                 new Dictionary<string, string?> { ["MINIO_ROOT_USER"] = AccessKey, ["MINIO_ROOT_PASSWORD"] = SecretKey },
                 _context.Log);
@@ -82,8 +82,8 @@ public sealed class ObjectStoreResource : Resource
         else
         {
             Kind = "s3rver";
-            var (node, script) = Prerequisites.S3rver(ResourceContext.RepositoryRoot);
-            _server = ManagedProcess.Start(Name, node, [script, "--directory", data, "--address", "127.0.0.1", "--port", port, "--silent"],
+            var (node, script) = Prerequisites.S3rver(LocalContext.RepositoryRoot);
+            _server = LocalProcess.Start(Name, node, [script, "--directory", data, "--address", "127.0.0.1", "--port", port, "--silent"],
                 new Dictionary<string, string?>(), _context.Log);
         }
 
@@ -112,6 +112,21 @@ public sealed class ObjectStoreResource : Resource
         return ConnectionStringFor(bucket);
     }
 
+    /// <summary>Whether the store lists its buckets now.</summary>
+    public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var client = CreateClient();
+            await client.ListBucketsAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException or Minio.Exceptions.MinioException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A Minio client for this store.</summary>
     public IMinioClient CreateClient() =>
         new MinioClient().WithEndpoint("127.0.0.1", Port).WithCredentials(AccessKey, SecretKey).WithSSL(false).Build();
@@ -125,18 +140,18 @@ public sealed class ObjectStoreResource : Resource
             _server = null;
         }
 
-        State = ResourceState.Stopped;
+        State = LocalState.Stopped;
     }
 }
 
-/// <summary>A bucket of an <see cref="ObjectStoreResource"/>.</summary>
-public sealed class ObjectStoreBucketResource(string name, ObjectStoreResource store) : IResourceWithConnectionString
+/// <summary>A bucket of an <see cref="LocalObjectStore"/>.</summary>
+public sealed class LocalBucket(string name, LocalObjectStore store) : IConnectionSource
 {
     /// <summary>The bucket name, also the connection string's name.</summary>
     public string BucketName { get; } = name;
 
     /// <summary>The store.</summary>
-    public ObjectStoreResource Store { get; } = store;
+    public LocalObjectStore Store { get; } = store;
 
     /// <inheritdoc />
     public string ConnectionName => BucketName;

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>
 /// Signs development tokens with an RSA key of its own (RS256), and publishes the key as a JWKS, so services

@@ -1,24 +1,24 @@
 using Npgsql;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>
 /// A PostgreSQL server of its own: initdb on first start, then <c>postgres</c> in the foreground (so its output
 /// is multiplexed and it is a descendant of the AppHost), stopped with <c>pg_ctl stop -m fast</c>. PostgreSQL refuses
 /// to run as root, so under root every program runs as the <c>postgres</c> user through <c>runuser</c>.
 /// </summary>
-public sealed class PostgresResource : Resource
+public sealed class LocalPostgres : LocalResource
 {
     private const string Superuser = "postgres";
-    private readonly ResourceContext _context;
+    private readonly LocalContext _context;
     private readonly int _preferredPort;
     private readonly string? _binDirectory;
-    private readonly List<PostgresDatabaseResource> _databases = [];
-    private ManagedProcess? _server;
+    private readonly List<LocalDatabase> _databases = [];
+    private LocalProcess? _server;
     private string _dataDirectory = "";
 
     /// <summary>A server named <paramref name="name"/> on <paramref name="preferredPort"/> (or a free port).</summary>
-    public PostgresResource(string name, ResourceContext context, int preferredPort = 0, string? binDirectory = null)
+    public LocalPostgres(string name, LocalContext context, int preferredPort = 0, string? binDirectory = null)
         : base(name)
     {
         _context = context;
@@ -33,7 +33,7 @@ public sealed class PostgresResource : Resource
     public string Password => _context.Secret(Name, "password");
 
     /// <inheritdoc />
-    public override IReadOnlyList<ManagedProcess> Processes => _server is null ? [] : [_server];
+    public override IReadOnlyList<LocalProcess> Processes => _server is null ? [] : [_server];
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
@@ -42,9 +42,9 @@ public sealed class PostgresResource : Resource
     };
 
     /// <summary>Declares a database, created when the server starts.</summary>
-    public PostgresDatabaseResource AddDatabase(string name)
+    public LocalDatabase AddDatabase(string name)
     {
-        var database = new PostgresDatabaseResource(name, this);
+        var database = new LocalDatabase(name, this);
         _databases.Add(database);
         return database;
     }
@@ -63,7 +63,7 @@ public sealed class PostgresResource : Resource
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        State = ResourceState.Starting;
+        State = LocalState.Starting;
         var bin = Prerequisites.PostgresBinDirectory(_binDirectory);
         Port = Port != 0 ? Port : _context.Ports.Take(_preferredPort);
         _dataDirectory = DataDirectory();
@@ -108,13 +108,96 @@ public sealed class PostgresResource : Resource
         exists.Parameters.Add(new NpgsqlParameter { Value = database });
         if (await exists.ExecuteScalarAsync(cancellationToken) is null)
         {
-            var quoted = "\"" + database.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
-            await using var create = new NpgsqlCommand($"CREATE DATABASE {quoted}", connection);
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {Quote(database)}", connection);
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
         return ConnectionStringFor(database);
     }
+
+    /// <summary>
+    /// Creates <paramref name="database"/> owned by the login role <paramref name="owner"/> (both unless they exist), that
+    /// no other role but the superuser may connect to; returns the owner's connection string. A service logs in as its
+    /// database's owner, never as the superuser.
+    /// </summary>
+    public async Task<string> CreateOwnedDatabaseAsync(string database, string owner, CancellationToken cancellationToken)
+    {
+        var password = _context.Secret(Name, $"{owner}.password");
+        await using var connection = new NpgsqlConnection(ConnectionStringFor("postgres") + ";Pooling=false");
+        await connection.OpenAsync(cancellationToken);
+        var role = Quote(owner);
+        await using (var exists = new NpgsqlCommand("SELECT 1 FROM pg_roles WHERE rolname = $1", connection))
+        {
+            exists.Parameters.Add(new NpgsqlParameter { Value = owner });
+            var sql = await exists.ExecuteScalarAsync(cancellationToken) is null ? "CREATE ROLE {0} LOGIN PASSWORD {1}" : "ALTER ROLE {0} LOGIN PASSWORD {1}";
+            // The password is generated hex (no quote can occur); DDL takes no parameters.
+            await using var create = new NpgsqlCommand(string.Format(System.Globalization.CultureInfo.InvariantCulture, sql, role, $"'{password}'"), connection);
+            await create.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await CreateDatabaseAsync(database, cancellationToken);
+        foreach (var statement in new[]
+                 {
+                     $"ALTER DATABASE {Quote(database)} OWNER TO {role}",
+                     $"REVOKE ALL ON DATABASE {Quote(database)} FROM PUBLIC",
+                 })
+        {
+            await using var command = new NpgsqlCommand(statement, connection);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        // Tables created before the database had its owner (a state folder of an earlier version, whose services logged in
+        // as the superuser) pass to the owner too; their indexes and sequences follow them. (REASSIGN OWNED cannot be used:
+        // the superuser owns the system catalogues.)
+        await using (var owned = new NpgsqlConnection(ConnectionStringFor(database) + ";Pooling=false"))
+        {
+            await owned.OpenAsync(cancellationToken);
+            await using var tables = new NpgsqlCommand(
+                "SELECT format('ALTER TABLE %I.%I OWNER TO %I', schemaname, tablename, $1::text) FROM pg_tables " +
+                "WHERE schemaname = 'public' AND tableowner <> $1::text", owned);
+            tables.Parameters.Add(new NpgsqlParameter { Value = owner });
+            var statements = new List<string>();
+            await using (var reader = await tables.ExecuteReaderAsync(cancellationToken))
+            {
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    statements.Add(reader.GetString(0));
+                }
+            }
+
+            foreach (var statement in statements)
+            {
+                await using var alter = new NpgsqlCommand(statement, owned);
+                await alter.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+
+        return new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1",
+            Port = Port,
+            Username = owner,
+            Password = password,
+            Database = database,
+        }.ConnectionString;
+    }
+
+    /// <summary>Whether the server accepts a connection now.</summary>
+    public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = new NpgsqlConnection(ConnectionStringFor("postgres") + ";Pooling=false;Timeout=3");
+            await connection.OpenAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception exception) when (exception is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     /// <inheritdoc />
     public override async Task StopAsync()
@@ -132,7 +215,7 @@ public sealed class PostgresResource : Resource
         }
 
         await _server.WaitOrKillAsync(tree, TimeSpan.FromSeconds(5));
-        State = ResourceState.Stopped;
+        State = LocalState.Stopped;
     }
 
     private async Task InitializeAsync(string bin, CancellationToken cancellationToken)
@@ -150,8 +233,8 @@ public sealed class PostgresResource : Resource
             await initdb.Exited.WaitAsync(TimeSpan.FromMinutes(2), cancellationToken);
             if (initdb.ExitCode != 0)
             {
-                State = ResourceState.Failed;
-                throw new ResourceFailedException(this, $"initdb failed: {string.Join(Environment.NewLine, initdb.RecentLines.TakeLast(10))}");
+                State = LocalState.Failed;
+                throw new LocalResourceFailedException(this, $"initdb failed: {string.Join(Environment.NewLine, initdb.RecentLines.TakeLast(10))}");
             }
         }
         finally
@@ -173,8 +256,8 @@ public sealed class PostgresResource : Resource
             probe.WaitForExit();
             if (probe.ExitCode != 0)
             {
-                State = ResourceState.Failed;
-                throw new ResourceFailedException(this,
+                State = LocalState.Failed;
+                throw new LocalResourceFailedException(this,
                     $"cannot use {data}: the postgres user cannot reach it (a parent folder is private to root); " +
                     "choose a state folder it can reach, e.g. --state /var/tmp/modelops");
             }
@@ -183,12 +266,12 @@ public sealed class PostgresResource : Resource
         return data;
     }
 
-    private ManagedProcess StartAsPostgres(string program, IEnumerable<string> arguments)
+    private LocalProcess StartAsPostgres(string program, IEnumerable<string> arguments)
     {
         var environment = new Dictionary<string, string?> { ["LC_ALL"] = "C" };
         return Environment.IsPrivilegedProcess
-            ? ManagedProcess.Start(Name, "runuser", ["-u", "postgres", "--", program, .. arguments], environment, _context.Log, "/")
-            : ManagedProcess.Start(Name, program, arguments, environment, _context.Log);
+            ? LocalProcess.Start(Name, "runuser", ["-u", "postgres", "--", program, .. arguments], environment, _context.Log, "/")
+            : LocalProcess.Start(Name, program, arguments, environment, _context.Log);
     }
 
     private static void GiveToPostgres(string path)
@@ -207,14 +290,14 @@ public sealed class PostgresResource : Resource
     }
 }
 
-/// <summary>A database on a <see cref="PostgresResource"/>.</summary>
-public sealed class PostgresDatabaseResource(string name, PostgresResource server) : IResourceWithConnectionString
+/// <summary>A database on a <see cref="LocalPostgres"/>.</summary>
+public sealed class LocalDatabase(string name, LocalPostgres server) : IConnectionSource
 {
     /// <summary>The database name, also the connection string's name.</summary>
     public string DatabaseName { get; } = name;
 
     /// <summary>The server.</summary>
-    public PostgresResource Server { get; } = server;
+    public LocalPostgres Server { get; } = server;
 
     /// <inheritdoc />
     public string ConnectionName => DatabaseName;

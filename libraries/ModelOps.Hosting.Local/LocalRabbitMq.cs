@@ -3,25 +3,25 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>
 /// A RabbitMQ node of its own: own node name, ports, data folder, Erlang cookie, and its own epmd on a port of
 /// its own, so it neither meets nor disturbs any other Erlang node on the machine. The management plugin serves
 /// the UI and the HTTP API used for readiness and for creating virtual hosts.
 /// </summary>
-public sealed class RabbitMqResource : Resource, IResourceWithConnectionString
+public sealed class LocalRabbitMq : LocalResource, IConnectionSource
 {
-    private readonly ResourceContext _context;
+    private readonly LocalContext _context;
     private readonly int _preferredPort;
     private readonly string? _serverScript;
-    private ManagedProcess? _epmd;
-    private ManagedProcess? _server;
+    private LocalProcess? _epmd;
+    private LocalProcess? _server;
     private int _epmdPort;
     private int _distributionPort;
 
     /// <summary>A node named after <paramref name="name"/>, AMQP on <paramref name="preferredPort"/> (or a free port).</summary>
-    public RabbitMqResource(string name, ResourceContext context, int preferredPort = 0, string? serverScript = null)
+    public LocalRabbitMq(string name, LocalContext context, int preferredPort = 0, string? serverScript = null)
         : base(name)
     {
         _context = context;
@@ -48,7 +48,7 @@ public sealed class RabbitMqResource : Resource, IResourceWithConnectionString
     public string ConnectionString => ConnectionStringFor("/");
 
     /// <inheritdoc />
-    public override IReadOnlyList<ManagedProcess> Processes => new[] { _epmd, _server }.OfType<ManagedProcess>().ToList();
+    public override IReadOnlyList<LocalProcess> Processes => new[] { _epmd, _server }.OfType<LocalProcess>().ToList();
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Endpoints => new Dictionary<string, string>
@@ -64,7 +64,7 @@ public sealed class RabbitMqResource : Resource, IResourceWithConnectionString
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        State = ResourceState.Starting;
+        State = LocalState.Starting;
         var script = Prerequisites.RabbitMqServer(_serverScript);
         var epmd = Prerequisites.Epmd();
         if (Port == 0)
@@ -91,8 +91,8 @@ public sealed class RabbitMqResource : Resource, IResourceWithConnectionString
         await File.WriteAllTextAsync(Path.Combine(home, "enabled_plugins"), "[rabbitmq_management].\n", cancellationToken);
 
         var port = _epmdPort.ToString(CultureInfo.InvariantCulture);
-        _epmd = ManagedProcess.Start(Name, epmd, ["-port", port], new Dictionary<string, string?>(), _context.Log);
-        _server = ManagedProcess.Start(Name, script, [], new Dictionary<string, string?>
+        _epmd = LocalProcess.Start(Name, epmd, ["-port", port], new Dictionary<string, string?>(), _context.Log);
+        _server = LocalProcess.Start(Name, script, [], new Dictionary<string, string?>
         {
             ["HOME"] = home, // the Erlang cookie lives here
             ["ERL_EPMD_PORT"] = port,
@@ -108,7 +108,7 @@ public sealed class RabbitMqResource : Resource, IResourceWithConnectionString
 
         using var http = ManagementClient();
         await WaitUntilAsync(async ct =>
-            await Ports.IsListeningAsync(Port, ct) &&
+            await PortPool.IsListeningAsync(Port, ct) &&
             (await http.GetAsync("api/health/checks/alarms", ct)).IsSuccessStatusCode,
             _server, TimeSpan.FromSeconds(90), cancellationToken);
     }
@@ -122,6 +122,21 @@ public sealed class RabbitMqResource : Resource, IResourceWithConnectionString
         (await http.PutAsJsonAsync($"api/permissions/{name}/{Username}",
             new { configure = ".*", write = ".*", read = ".*" }, cancellationToken)).EnsureSuccessStatusCode();
         return ConnectionStringFor(virtualHost);
+    }
+
+    /// <summary>Whether the node answers its management API without an alarm now.</summary>
+    public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var http = ManagementClient();
+            return await PortPool.IsListeningAsync(Port, cancellationToken) &&
+                   (await http.GetAsync("api/health/checks/alarms", cancellationToken)).IsSuccessStatusCode;
+        }
+        catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
     }
 
     /// <inheritdoc />
@@ -140,7 +155,7 @@ public sealed class RabbitMqResource : Resource, IResourceWithConnectionString
             _epmd = null;
         }
 
-        State = ResourceState.Stopped;
+        State = LocalState.Stopped;
     }
 
     private HttpClient ManagementClient()

@@ -1,16 +1,16 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>Hands out loopback ports: the preferred one when it is free, else one the kernel picks.</summary>
-public sealed class Ports
+public sealed class PortPool
 {
     private readonly HashSet<int> _given = [];
     private readonly bool _dynamic;
 
     /// <summary>With <paramref name="dynamic"/>, preferred ports are ignored (tests run side by side).</summary>
-    public Ports(bool dynamic) => _dynamic = dynamic;
+    public PortPool(bool dynamic) => _dynamic = dynamic;
 
     /// <summary>A free port: <paramref name="preferred"/> if it is free and not handed out already.</summary>
     public int Take(int preferred = 0)

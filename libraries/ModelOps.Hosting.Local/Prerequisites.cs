@@ -1,4 +1,4 @@
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>A program the AppHost needs is not installed.</summary>
 public sealed class MissingPrerequisiteException(string what)

@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>
 /// A child process whose output lines go to the log sink (and a ring buffer of recent lines), and which
 /// can be stopped gracefully with a signal and then, if need be, killed together with every descendant.
 /// </summary>
-public sealed partial class ManagedProcess : IAsyncDisposable
+public sealed partial class LocalProcess : IAsyncDisposable
 {
     /// <summary>SIGINT.</summary>
     public const int SigInt = 2;
@@ -23,9 +23,9 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     private readonly Queue<string> _recent = new();
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _resource;
-    private readonly LogSink _sink;
+    private readonly ProcessLog _sink;
 
-    private ManagedProcess(string resource, Process process, LogSink sink)
+    private LocalProcess(string resource, Process process, ProcessLog sink)
     {
         _resource = resource;
         _process = process;
@@ -57,9 +57,9 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <paramref name="fileName"/> with <paramref name="arguments"/> and extra environment variables.</summary>
-    public static ManagedProcess Start(
+    public static LocalProcess Start(
         string resource, string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?> environment,
-        LogSink sink, string? workingDirectory = null)
+        ProcessLog sink, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -80,7 +80,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var managed = new ManagedProcess(resource, process, sink);
+        var managed = new LocalProcess(resource, process, sink);
         process.OutputDataReceived += (_, e) => managed.OnLine(e.Data, isError: false);
         process.ErrorDataReceived += (_, e) => managed.OnLine(e.Data, isError: true);
         process.Exited += (_, _) => managed._exited.TrySetResult();

@@ -1,18 +1,18 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>What resources share: where state lives, how ports are handed out, where logs go.</summary>
 /// <param name="StateDirectory">Root of the resources' state (data folders, keys, passwords).</param>
 /// <param name="Ports">The port allocator.</param>
 /// <param name="Log">The log sink.</param>
 /// <param name="Durable">Whether PostgreSQL fsyncs (off in tests, for speed).</param>
-public sealed record ResourceContext(string StateDirectory, Ports Ports, LogSink Log, bool Durable = true)
+public sealed record LocalContext(string StateDirectory, PortPool Ports, ProcessLog Log, bool Durable = true)
 {
     /// <summary>The repository root, recorded at build time (scripts/ lives there).</summary>
     public static string RepositoryRoot { get; } =
-        typeof(ResourceContext).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+        typeof(LocalContext).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
             .Cast<System.Reflection.AssemblyMetadataAttribute>()
             .Single(a => a.Key == "RepositoryRoot").Value!;
 
@@ -39,7 +39,7 @@ public sealed record ResourceContext(string StateDirectory, Ports Ports, LogSink
 }
 
 /// <summary>The state of a resource, as the dashboard shows it.</summary>
-public enum ResourceState
+public enum LocalState
 {
     /// <summary>Not started yet.</summary>
     Pending,
@@ -58,19 +58,19 @@ public enum ResourceState
 }
 
 /// <summary>Something the AppHost starts, waits for and stops.</summary>
-public abstract class Resource(string name)
+public abstract class LocalResource(string name)
 {
     /// <summary>The resource's lower-case name (<c>postgres</c>, <c>tracking</c>).</summary>
     public string Name { get; } = name;
 
     /// <summary>Its current state.</summary>
-    public ResourceState State { get; protected set; } = ResourceState.Pending;
+    public LocalState State { get; protected set; } = LocalState.Pending;
 
     /// <summary>Resources that must be running before this one starts.</summary>
-    public List<Resource> DependsOn { get; } = [];
+    public List<LocalResource> DependsOn { get; } = [];
 
     /// <summary>The processes it started.</summary>
-    public abstract IReadOnlyList<ManagedProcess> Processes { get; }
+    public abstract IReadOnlyList<LocalProcess> Processes { get; }
 
     /// <summary>Addresses worth printing (name → URL or connection string).</summary>
     public abstract IReadOnlyDictionary<string, string> Endpoints { get; }
@@ -86,7 +86,7 @@ public abstract class Resource(string name)
 
     /// <summary>Polls <paramref name="ready"/> until it holds, failing early if <paramref name="process"/> exits.</summary>
     protected async Task WaitUntilAsync(
-        Func<CancellationToken, Task<bool>> ready, ManagedProcess? process, TimeSpan timeout, CancellationToken cancellationToken)
+        Func<CancellationToken, Task<bool>> ready, LocalProcess? process, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -94,15 +94,15 @@ public abstract class Resource(string name)
         {
             if (process is { HasExited: true })
             {
-                State = ResourceState.Failed;
-                throw new ResourceFailedException(this, $"exited with code {process.ExitCode} before it was ready");
+                State = LocalState.Failed;
+                throw new LocalResourceFailedException(this, $"exited with code {process.ExitCode} before it was ready");
             }
 
             try
             {
                 if (await ready(deadline.Token))
                 {
-                    State = ResourceState.Running;
+                    State = LocalState.Running;
                     return;
                 }
             }
@@ -117,22 +117,22 @@ public abstract class Resource(string name)
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                State = ResourceState.Failed;
-                throw new ResourceFailedException(this, $"was not ready after {timeout.TotalSeconds:0} s");
+                State = LocalState.Failed;
+                throw new LocalResourceFailedException(this, $"was not ready after {timeout.TotalSeconds:0} s");
             }
         }
     }
 }
 
 /// <summary>A resource that did not come up.</summary>
-public sealed class ResourceFailedException(Resource resource, string reason) : Exception($"{resource.Name} {reason}.")
+public sealed class LocalResourceFailedException(LocalResource resource, string reason) : Exception($"{resource.Name} {reason}.")
 {
     /// <summary>The resource.</summary>
-    public Resource Resource { get; } = resource;
+    public LocalResource Resource { get; } = resource;
 }
 
 /// <summary>A resource that yields a connection string (<c>ConnectionStrings__&lt;name&gt;</c>).</summary>
-public interface IResourceWithConnectionString
+public interface IConnectionSource
 {
     /// <summary>The name under which consumers find the connection string.</summary>
     string ConnectionName { get; }

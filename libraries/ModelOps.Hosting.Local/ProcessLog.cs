@@ -1,10 +1,10 @@
-namespace ModelOps.AppHost.Hosting;
+namespace ModelOps.Hosting.Local;
 
 /// <summary>
 /// Multiplexes the output of every resource onto one console, each line prefixed with its resource's name
 /// in that resource's colour, and keeps the last lines of each for the dashboard and for failure reports.
 /// </summary>
-public class LogSink
+public class ProcessLog
 {
     private static readonly string[] Palette =
         ["\u001b[36m", "\u001b[33m", "\u001b[35m", "\u001b[32m", "\u001b[34m", "\u001b[96m", "\u001b[93m", "\u001b[95m", "\u001b[92m", "\u001b[94m"];
@@ -18,14 +18,14 @@ public class LogSink
     private int _width = 10;
 
     /// <summary>A sink writing to <paramref name="output"/>; colour unless the output is redirected or <c>NO_COLOR</c> is set.</summary>
-    public LogSink(TextWriter? output = null, bool? colour = null)
+    public ProcessLog(TextWriter? output = null, bool? colour = null)
     {
         _output = output ?? Console.Out;
         _colour = colour ?? (!Console.IsOutputRedirected && Environment.GetEnvironmentVariable("NO_COLOR") is null);
     }
 
     /// <summary>A sink that prints nothing (tests keep only the recent lines of each process).</summary>
-    public static LogSink Silent { get; } = new SilentLogSink();
+    public static ProcessLog Silent { get; } = new SilentLogSink();
 
     /// <summary>Writes one line of <paramref name="resource"/>'s output.</summary>
     public virtual void Write(string resource, string line, bool isError = false)
@@ -58,7 +58,7 @@ public class LogSink
     private static bool LooksLikeError(string line) =>
         line.Contains("error", StringComparison.OrdinalIgnoreCase) || line.Contains("fail", StringComparison.OrdinalIgnoreCase);
 
-    private sealed class SilentLogSink : LogSink
+    private sealed class SilentLogSink : ProcessLog
     {
         public SilentLogSink()
             : base(TextWriter.Null, colour: false)

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using ModelOps.AppHost.Resources;
+
+namespace ModelOps.AppHost;
+
+/// <summary>
+/// Once every resource is healthy, prints where everything is (the dashboard with its login link, each service's
+/// endpoints, the servers, the token issuer and the ledger's verifier key) and how long start-up took, and writes the
+/// same to <c>endpoints.json</c> in the state folder (readable by its owner only) for clients and scripts. A resource
+/// that fails to start is printed with its reason as soon as it fails.
+/// </summary>
+internal sealed class StackSummary(IServiceProvider services, AppHostOptions options, string verifierKey) : BackgroundService
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var notifications = services.GetRequiredService<ResourceNotificationService>();
+        var model = services.GetRequiredService<DistributedApplicationModel>();
+        var watched = model.Resources.Where(r => r is ProjectResource or ILocalServerResource or TokenIssuerResource).ToList();
+        var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
+
+        var healthy = watched.Select(r => notifications.WaitForResourceHealthyAsync(r.Name, stoppingToken)).ToList();
+        var failed = WatchForFailuresAsync(notifications, watched, stoppingToken);
+        try
+        {
+            var first = await Task.WhenAny(Task.WhenAll(healthy), failed);
+            await first;
+            if (first == failed)
+            {
+                return;
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return;
+        }
+
+        var elapsed = DateTime.UtcNow - started;
+        var rows = Rows(model, verifierKey).ToList();
+        Console.WriteLine(Table(rows));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ModelOps is ready in {elapsed.TotalSeconds:0.0} s. Press Ctrl+C to stop."));
+        await WriteEndpointsAsync(model, rows, stoppingToken);
+    }
+
+    // Prints each resource that ends in a terminal state before the stack is ready, with its reason; completes when one does.
+    private static async Task WatchForFailuresAsync(ResourceNotificationService notifications, IReadOnlyList<IResource> watched, CancellationToken cancellationToken)
+    {
+        var names = watched.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        await foreach (var update in notifications.WatchAsync(cancellationToken))
+        {
+            if (names.Contains(update.Resource.Name) && update.Snapshot.State?.Text is { } state &&
+                (state == KnownResourceStates.FailedToStart || state == KnownResourceStates.Exited))
+            {
+                var reason = update.Snapshot.Properties.FirstOrDefault(p => p.Name == "failure")?.Value?.ToString()
+                             ?? (update.Snapshot.ExitCode is { } code ? $"exited with code {code}" : state);
+                Console.WriteLine($"FAILED: {update.Resource.Name}: {reason}. Its logs are in the dashboard; the cause is often a missing program: sudo scripts/bootstrap.sh");
+                return;
+            }
+        }
+    }
+
+    private IEnumerable<(string Resource, string What, string Address)> Rows(DistributedApplicationModel model, string ledgerKey)
+    {
+        var configuration = services.GetRequiredService<IConfiguration>();
+        var dashboard = configuration["ASPNETCORE_URLS"] ?? "";
+        var browserToken = configuration["AppHost:BrowserToken"];
+        yield return ("dashboard", "http", string.IsNullOrEmpty(browserToken) ? dashboard : $"{dashboard}/login?t={browserToken}");
+        foreach (var resource in model.Resources)
+        {
+            switch (resource)
+            {
+                case ProjectResource project:
+                    foreach (var endpoint in project.Annotations.OfType<EndpointAnnotation>())
+                    {
+                        yield return (project.Name, endpoint.Name, $"http://127.0.0.1:{endpoint.AllocatedEndpoint?.Port ?? endpoint.Port}");
+                    }
+
+                    if (project.Name == "ledger")
+                    {
+                        yield return ("ledger", "verifier key", ledgerKey);
+                    }
+
+                    break;
+                case LocalPostgresResource postgres:
+                    yield return (postgres.Name, "tcp", $"127.0.0.1:{postgres.Postgres.Port}");
+                    break;
+                case LocalRabbitMqResource rabbit:
+                    yield return (rabbit.Name, "amqp", $"amqp://127.0.0.1:{rabbit.RabbitMq.Port}");
+                    yield return (rabbit.Name, "management", $"http://127.0.0.1:{rabbit.RabbitMq.ManagementPort}");
+                    break;
+                case LocalObjectStoreResource store:
+                    yield return (store.Name, "s3", $"http://127.0.0.1:{store.Store.Port} ({store.Store.Kind})");
+                    break;
+                case TokenIssuerResource issuer:
+                    yield return (issuer.Name, "issuer", issuer.Issuer.Issuer);
+                    yield return (issuer.Name, "tokens", issuer.TokensDirectory);
+                    break;
+            }
+        }
+    }
+
+    private static string Table(IReadOnlyList<(string Resource, string What, string Address)> rows)
+    {
+        var (first, second) = (Math.Max(8, rows.Max(r => r.Resource.Length)), Math.Max(8, rows.Max(r => r.What.Length)));
+        var table = new StringBuilder();
+        table.AppendLine(CultureInfo.InvariantCulture, $"{"resource".PadRight(first)}  {"endpoint".PadRight(second)}  address");
+        foreach (var (resource, what, address) in rows)
+        {
+            table.AppendLine(CultureInfo.InvariantCulture, $"{resource.PadRight(first)}  {what.PadRight(second)}  {address}");
+        }
+
+        return table.ToString().TrimEnd();
+    }
+
+    private async Task WriteEndpointsAsync(DistributedApplicationModel model, IReadOnlyList<(string Resource, string What, string Address)> rows, CancellationToken cancellationToken)
+    {
+        var document = new
+        {
+            dashboard = rows[0].Address,
+            appHostPid = Environment.ProcessId,
+            verifierKey,
+            tokens = options.TokensDirectory,
+            resources = rows.Skip(1).GroupBy(r => r.Resource).ToDictionary(g => g.Key, g => new
+            {
+                endpoints = g.Where(r => r.What != "verifier key").ToDictionary(r => r.What, r => r.Address),
+            }),
+            services = model.Resources.OfType<ProjectResource>().Select(p => p.Name).ToArray(),
+        };
+        var path = Path.Combine(options.StateDirectory, "endpoints.json");
+        await using (var file = new FileStream(path, new FileStreamOptions
+                     {
+                         Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                     }))
+        {
+            await JsonSerializer.SerializeAsync(file, document, Indented, cancellationToken);
+        }
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+}

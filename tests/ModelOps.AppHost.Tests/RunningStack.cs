@@ -1,0 +1,126 @@
+using System.Security.Cryptography;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Aspire.Hosting.Testing;
+
+namespace ModelOps.AppHost.Tests;
+
+/// <summary>
+/// The real AppHost (Program.cs of Aspire.AppHost) run by Aspire.Hosting.Testing, with the dashboard, on free ports and
+/// a state folder of its own, until every resource is healthy. A known browser token lets a test log in to the dashboard.
+/// </summary>
+public sealed class RunningStack : IAsyncLifetime
+{
+    /// <summary>Every service the AppHost starts.</summary>
+    public static readonly string[] Services = ["tracking", "registry", "drift", "fairness", "explainability", "alerting", "ledger"];
+
+    // The Aspire dashboard's resource name.
+    private const string DashboardResource = "aspire-dashboard";
+
+    private DistributedApplication? _app;
+
+    /// <summary>The state folder.</summary>
+    public string StateDirectory { get; } = Path.Combine(Path.GetTempPath(), "modelops-stack-tests", Guid.NewGuid().ToString("N")[..12]);
+
+    /// <summary>The token that logs a browser in to the dashboard.</summary>
+    public string BrowserToken { get; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>The running application.</summary>
+    public DistributedApplication App => _app ?? throw new InvalidOperationException("The stack has not started.");
+
+    /// <summary>Every service's gRPC address.</summary>
+    public Dictionary<string, string> ServiceGrpcAddresses { get; } = [];
+
+    /// <summary>Every service's HTTP address (health, metrics).</summary>
+    public Dictionary<string, string> ServiceHttpAddresses { get; } = [];
+
+    /// <summary>The dashboard's address.</summary>
+    public string DashboardUrl { get; private set; } = "";
+
+    /// <inheritdoc />
+    public async ValueTask InitializeAsync()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.ModelOps_AppHost>(
+            ["--state", StateDirectory, "--dynamic-ports", $"--ASPIRE_DASHBOARD_FRONTEND_BROWSERTOKEN={BrowserToken}"],
+            (options, _) =>
+            {
+                options.DisableDashboard = false;
+                options.AllowUnsecuredTransport = true;
+            },
+            cancellationToken);
+        _app = await builder.BuildAsync(cancellationToken);
+        using var startup = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        startup.CancelAfter(TimeSpan.FromMinutes(4));
+        await _app.StartAsync(startup.Token);
+        foreach (var service in Services)
+        {
+            try
+            {
+                await _app.ResourceNotifications.WaitForResourceHealthyAsync(service, startup.Token);
+            }
+            catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new InvalidOperationException($"{exception.Message}{Environment.NewLine}Its console:{Environment.NewLine}{await ConsoleOfAsync(service)}", exception);
+            }
+
+            ServiceGrpcAddresses[service] = _app.GetEndpoint(service, "grpc").ToString().TrimEnd('/');
+            ServiceHttpAddresses[service] = _app.GetEndpoint(service, "http").ToString().TrimEnd('/');
+        }
+
+        await _app.ResourceNotifications.WaitForResourceHealthyAsync(DashboardResource, startup.Token);
+        DashboardUrl = _app.GetEndpoint(DashboardResource, "http").ToString().TrimEnd('/');
+    }
+
+    /// <summary>What <paramref name="resource"/> has printed so far (its last 200 lines).</summary>
+    public async Task<string> ConsoleOfAsync(string resource)
+    {
+        var loggers = (ResourceLoggerService)App.Services.GetService(typeof(ResourceLoggerService))!;
+        var lines = new List<string>();
+        using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            await foreach (var batch in loggers.WatchAsync(resource).WithCancellation(enough.Token))
+            {
+                lines.AddRange(batch.Select(line => line.Content));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The backlog has been read.
+        }
+
+        return string.Join(Environment.NewLine, lines.TakeLast(200));
+    }
+
+    /// <summary>The ready-made development token of <paramref name="role"/>.</summary>
+    public string Token(string role) => File.ReadAllText(Path.Combine(StateDirectory, "tokens", $"{role}.jwt")).Trim();
+
+    /// <summary>The state of <paramref name="resource"/> as Aspire reports it.</summary>
+    public string? StateOf(string resource) =>
+        App.Services.GetService(typeof(ResourceNotificationService)) is ResourceNotificationService notifications &&
+        notifications.TryGetCurrentState(resource, out var state)
+            ? state.Snapshot.State?.Text
+            : null;
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+
+        try
+        {
+            Directory.Delete(StateDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
