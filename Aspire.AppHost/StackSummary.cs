@@ -24,14 +24,13 @@ internal sealed class StackSummary(IServiceProvider services, AppHostOptions opt
     {
         var notifications = services.GetRequiredService<ResourceNotificationService>();
         var model = services.GetRequiredService<DistributedApplicationModel>();
-        var watched = model.Resources.Where(r => r is ProjectResource or ILocalServerResource or TokenIssuerResource).ToList();
+        var watched = model.Resources.Where(r => r is ModelOpsServiceResource or ILocalServerResource or TokenIssuerResource).ToList();
         var started = Process.GetCurrentProcess().StartTime.ToUniversalTime();
 
-        var healthy = watched.Select(r => notifications.WaitForResourceHealthyAsync(r.Name, stoppingToken)).ToList();
         var failed = WatchForFailuresAsync(notifications, watched, stoppingToken);
         try
         {
-            var first = await Task.WhenAny(Task.WhenAll(healthy), failed);
+            var first = await Task.WhenAny(AllAnswerAsync(watched, stoppingToken), failed);
             await first;
             if (first == failed)
             {
@@ -48,6 +47,47 @@ internal sealed class StackSummary(IServiceProvider services, AppHostOptions opt
         Console.WriteLine(Table(rows));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ModelOps is ready in {elapsed.TotalSeconds:0.0} s. Press Ctrl+C to stop."));
         await WriteEndpointsAsync(model, rows, stoppingToken);
+    }
+
+    // Asks every resource itself, five times a second, until each answers: a service its /health, a server its protocol.
+    // Aspire's own health checks back off to five seconds between tries while a resource starts, which would report the
+    // stack ready seconds after it is.
+    private static async Task AllAnswerAsync(IReadOnlyList<IResource> resources, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var pending = resources.ToList();
+        while (pending.Count > 0)
+        {
+            var answers = await Task.WhenAll(pending.Select(async resource => (resource, answers: await AnswersAsync(resource, http, cancellationToken))));
+            pending = [.. answers.Where(a => !a.answers).Select(a => a.resource)];
+            if (pending.Count > 0)
+            {
+                await Task.Delay(200, cancellationToken);
+            }
+        }
+    }
+
+    private static async Task<bool> AnswersAsync(IResource resource, HttpClient http, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return resource switch
+            {
+                ModelOpsServiceResource project when project.Annotations.OfType<EndpointAnnotation>().FirstOrDefault(e => e.Name == "http") is { } endpoint =>
+                    (await http.GetAsync($"http://127.0.0.1:{endpoint.AllocatedEndpoint?.Port ?? endpoint.Port}/health", cancellationToken)).IsSuccessStatusCode,
+                ILocalServerResource server => server.Server.State == ModelOps.Hosting.Local.LocalState.Running && await server.AnswersAsync(cancellationToken),
+                TokenIssuerResource issuer => await issuer.AnswersAsync(cancellationToken),
+                _ => true,
+            };
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     // Prints each resource that ends in a terminal state before the stack is ready, with its reason; completes when one does.
@@ -77,7 +117,7 @@ internal sealed class StackSummary(IServiceProvider services, AppHostOptions opt
         {
             switch (resource)
             {
-                case ProjectResource project:
+                case ModelOpsServiceResource project:
                     foreach (var endpoint in project.Annotations.OfType<EndpointAnnotation>())
                     {
                         yield return (project.Name, endpoint.Name, $"http://127.0.0.1:{endpoint.AllocatedEndpoint?.Port ?? endpoint.Port}");
@@ -132,7 +172,7 @@ internal sealed class StackSummary(IServiceProvider services, AppHostOptions opt
             {
                 endpoints = g.Where(r => r.What != "verifier key").ToDictionary(r => r.What, r => r.Address),
             }),
-            services = model.Resources.OfType<ProjectResource>().Select(p => p.Name).ToArray(),
+            services = model.Resources.OfType<ModelOpsServiceResource>().Select(p => p.Name).ToArray(),
         };
         var path = Path.Combine(options.StateDirectory, "endpoints.json");
         await using (var file = new FileStream(path, new FileStreamOptions

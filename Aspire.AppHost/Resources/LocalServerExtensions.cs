@@ -37,8 +37,14 @@ public static class LocalServerExtensions
     }
 
     /// <summary>A RabbitMQ node whose AMQP port is <paramref name="port"/> (management on the next one), or free ones when taken.</summary>
-    public static IResourceBuilder<LocalRabbitMqResource> AddLocalRabbitMq(this IDistributedApplicationBuilder builder, string name, LocalContext context, int port) =>
-        builder.AddLocalServer(new LocalRabbitMqResource(name, new LocalRabbitMq(name, context, port)));
+    public static IResourceBuilder<LocalRabbitMqResource> AddLocalRabbitMq(this IDistributedApplicationBuilder builder, string name, LocalContext context, int port)
+    {
+        var node = new LocalRabbitMq(name, context, port);
+        // Its address is known at once, so services start beside it (the broker is the slowest to boot) and connect
+        // when it is up, instead of waiting for it.
+        node.ReservePorts();
+        return builder.AddLocalServer(new LocalRabbitMqResource(name, node));
+    }
 
     /// <summary>An S3-compatible object store on <paramref name="port"/>, or a free port when that one is taken.</summary>
     public static IResourceBuilder<LocalObjectStoreResource> AddLocalObjectStore(this IDistributedApplicationBuilder builder, string name, LocalContext context, int port) =>

@@ -235,7 +235,7 @@ public static class TokenIssuerExtensions
     /// Makes the service trust the issuer and obtain, as client <c>&lt;service name&gt;</c>, the tokens it presents to
     /// the services it calls.
     /// </summary>
-    public static IResourceBuilder<ProjectResource> WithReference(this IResourceBuilder<ProjectResource> service, IResourceBuilder<TokenIssuerResource> issuer)
+    public static IResourceBuilder<ModelOpsServiceResource> WithReference(this IResourceBuilder<ModelOpsServiceResource> service, IResourceBuilder<TokenIssuerResource> issuer)
     {
         var resource = issuer.Resource;
         return service

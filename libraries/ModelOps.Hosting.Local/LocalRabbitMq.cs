@@ -67,14 +67,7 @@ public sealed class LocalRabbitMq : LocalResource, IConnectionSource
         State = LocalState.Starting;
         var script = Prerequisites.RabbitMqServer(_serverScript);
         var epmd = Prerequisites.Epmd();
-        if (Port == 0)
-        {
-            // Kept across a stop and start, so clients reconnect to the same address.
-            Port = _context.Ports.Take(_preferredPort);
-            ManagementPort = _context.Ports.Take(_preferredPort == 0 ? 0 : _preferredPort + 1);
-            _distributionPort = _context.Ports.Take();
-            _epmdPort = _context.Ports.Take();
-        }
+        ReservePorts();
 
         var home = _context.DirectoryFor(Name);
         await File.WriteAllTextAsync(Path.Combine(home, "rabbitmq.conf"), string.Join('\n',
@@ -111,6 +104,21 @@ public sealed class LocalRabbitMq : LocalResource, IConnectionSource
             await PortPool.IsListeningAsync(Port, ct) &&
             (await http.GetAsync("api/health/checks/alarms", ct)).IsSuccessStatusCode,
             _server, TimeSpan.FromSeconds(90), cancellationToken);
+    }
+
+    /// <summary>
+    /// Takes its ports now (once; a restart keeps them, so clients reconnect to the same address): its connection string
+    /// is then known before it starts, and a client may start beside it and connect once it is up.
+    /// </summary>
+    public void ReservePorts()
+    {
+        if (Port == 0)
+        {
+            Port = _context.Ports.Take(_preferredPort);
+            ManagementPort = _context.Ports.Take(_preferredPort == 0 ? 0 : _preferredPort + 1);
+            _distributionPort = _context.Ports.Take();
+            _epmdPort = _context.Ports.Take();
+        }
     }
 
     /// <summary>Creates <paramref name="virtualHost"/> (if missing) with full rights for the user; returns its AMQP URI.</summary>
