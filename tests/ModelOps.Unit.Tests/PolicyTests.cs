@@ -4,7 +4,7 @@ using registry::ModelOps.Registry.V1;
 using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
 
-namespace ModelOps.Registry.Tests;
+namespace ModelOps.Unit.Tests.Registry;
 
 /// <summary>The pure rules: which gates apply, what a policy and a target may say.</summary>
 public sealed class PolicyTests

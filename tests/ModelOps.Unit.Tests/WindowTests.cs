@@ -1,10 +1,10 @@
-extern alias service;
-using service::ModelOps.Drift.Profiles;
-using service::ModelOps.Drift.Statistics;
+extern alias drift;
+using drift::ModelOps.Drift.Profiles;
+using drift::ModelOps.Drift.Statistics;
 using Google.Protobuf.WellKnownTypes;
 using ModelOps.Testing;
 
-namespace ModelOps.Drift.Tests;
+namespace ModelOps.Unit.Tests.Drift;
 
 /// <summary>Production records into windows: grouping, bad records, replicas, and a shift found within one window.</summary>
 public sealed class WindowTests

@@ -1,8 +1,8 @@
-extern alias service;
-using service::ModelOps.Drift.Profiles;
-using service::ModelOps.Drift.Statistics;
+extern alias drift;
+using drift::ModelOps.Drift.Profiles;
+using drift::ModelOps.Drift.Statistics;
 
-namespace ModelOps.Drift.Tests;
+namespace ModelOps.Unit.Tests.Drift;
 
 /// <summary>Profiles against brute force over the same rows: merges, bounds, and the drift verdicts built on them.</summary>
 public sealed class ProfileTests

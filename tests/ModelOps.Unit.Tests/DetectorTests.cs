@@ -1,7 +1,7 @@
-extern alias service;
-using service::ModelOps.Drift.Detectors;
+extern alias drift;
+using drift::ModelOps.Drift.Detectors;
 
-namespace ModelOps.Drift.Tests;
+namespace ModelOps.Unit.Tests.Drift;
 
 /// <summary>
 /// ADWIN, DDM and Page–Hinkley on synthetic error streams with a known change point: how often each finds the change,

@@ -1,7 +1,7 @@
-extern alias service;
-using service::ModelOps.Drift.Profiles;
+extern alias drift;
+using drift::ModelOps.Drift.Profiles;
 
-namespace ModelOps.Drift.Tests;
+namespace ModelOps.Unit.Tests.Drift;
 
 /// <summary>Per-window performance against brute force over the same labelled predictions.</summary>
 public sealed class PerformanceTests
@@ -49,8 +49,8 @@ public sealed class PerformanceTests
     public void StoredPerformanceReadsBackTheSameCounts()
     {
         var u = XorShift.Uniforms(77, 4000);
-        var classification = TaskPerformance.For(service::ModelOps.Drift.V1.ModelTask.BinaryClassification, 0.4);
-        var regression = TaskPerformance.For(service::ModelOps.Drift.V1.ModelTask.Regression, 0.5);
+        var classification = TaskPerformance.For(drift::ModelOps.Drift.V1.ModelTask.BinaryClassification, 0.4);
+        var regression = TaskPerformance.For(drift::ModelOps.Drift.V1.ModelTask.Regression, 0.5);
         for (var i = 0; i < 2000; i++)
         {
             Assert.Equal(u[2 * i] >= 0.4 == u[(2 * i) + 1] < 0.5 ? 0 : 1, classification.Add(u[2 * i], u[(2 * i) + 1] < 0.5 ? 1 : 0));

@@ -1,6 +1,6 @@
 """Reference values for the drift statistics, computed with scipy and numpy (Debian's python3-scipy 1.10, python3-numpy).
 
-    /usr/bin/python3 tests/ModelOps.Drift.Tests/Fixtures/make_fixtures.py > tests/ModelOps.Drift.Tests/Fixtures/scipy.json
+    /usr/bin/python3 tests/ModelOps.Unit.Tests/Fixtures/make_fixtures.py > tests/ModelOps.Unit.Tests/Fixtures/scipy.json
 
 Small samples are written out; large ones are generated on both sides by the same integer generator (xorshift64*),
 whose doubles are exact in both languages, so the fixture stays small.

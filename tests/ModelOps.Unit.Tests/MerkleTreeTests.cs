@@ -1,6 +1,6 @@
 using ModelOps.Ledger.Verification;
 
-namespace ModelOps.Ledger.Tests;
+namespace ModelOps.Unit.Tests.Ledger;
 
 /// <summary>
 /// RFC 6962 hashing and RFC 9162 proofs, against the published test data (the eight standard leaves used by the

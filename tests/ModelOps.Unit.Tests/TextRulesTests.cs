@@ -1,7 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using ModelOps.ServiceDefaults.Errors;
 
-namespace ModelOps.Foundation.Tests;
+namespace ModelOps.Unit.Tests.Foundation;
 
 public sealed class TextRulesTests
 {

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using ModelOps.Contracts;
 
-namespace ModelOps.Foundation.Tests;
+namespace ModelOps.Unit.Tests.Foundation;
 
 public sealed class CanonicalJsonTests
 {

@@ -1,8 +1,8 @@
-extern alias service;
-using service::ModelOps.Tracking.Domain;
-using service::ModelOps.Tracking.Search;
+extern alias tracking;
+using tracking::ModelOps.Tracking.Domain;
+using tracking::ModelOps.Tracking.Search;
 
-namespace ModelOps.Tracking.Tests;
+namespace ModelOps.Unit.Tests.Tracking;
 
 /// <summary>The search language's parser, and downsampling, without a server.</summary>
 public sealed class RunFilterTests

@@ -1,6 +1,6 @@
 using ModelOps.Ledger.Verification;
 
-namespace ModelOps.Ledger.Tests;
+namespace ModelOps.Unit.Tests.Ledger;
 
 /// <summary>
 /// C2SP signed notes and tlog checkpoints, against the test vector of golang.org/x/mod/sumdb/note (note_test.go and

@@ -1,8 +1,8 @@
-extern alias service;
+extern alias drift;
 using System.Text.Json;
-using service::ModelOps.Drift.Statistics;
+using drift::ModelOps.Drift.Statistics;
 
-namespace ModelOps.Drift.Tests;
+namespace ModelOps.Unit.Tests.Drift;
 
 /// <summary>The drift statistics against scipy 1.10's answers on fixed data (Fixtures/make_fixtures.py wrote them).</summary>
 public sealed class StatisticsTests

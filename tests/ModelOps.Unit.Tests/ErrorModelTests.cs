@@ -7,7 +7,7 @@ using ModelOps.ServiceDefaults;
 using ModelOps.ServiceDefaults.Errors;
 using Npgsql;
 
-namespace ModelOps.Foundation.Tests;
+namespace ModelOps.Unit.Tests.Foundation;
 
 public sealed class ErrorModelTests
 {

@@ -1,6 +1,6 @@
 // Writes es6-numbers.txt: "<ieee754 bits as 16 hex digits>,<ECMAScript String(value)>" per line, the oracle for
 // RFC 8785 number formatting. Deterministic: a fixed xorshift64 sequence of bit patterns plus edge cases.
-// Regenerate with: node tests/ModelOps.Foundation.Tests/Fixtures/es6-numbers.js > tests/ModelOps.Foundation.Tests/Fixtures/es6-numbers.txt
+// Regenerate with: node tests/ModelOps.Unit.Tests/Fixtures/es6-numbers.js > tests/ModelOps.Unit.Tests/Fixtures/es6-numbers.txt
 const view = new DataView(new ArrayBuffer(8));
 const lines = [];
 function emit(bits) {

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace ModelOps.Ledger.Tests;
+namespace ModelOps.Unit.Tests.Ledger;
 
 /// <summary>
 /// The brute-force oracle: RFC 9162 §2.1's recursive definitions of MTH, PATH and PROOF, transcribed literally over

@@ -1,6 +1,6 @@
 using ModelOps.ServiceDefaults.Messaging;
 
-namespace ModelOps.Foundation.Tests;
+namespace ModelOps.Unit.Tests.Foundation;
 
 public sealed class BrokerAddressTests
 {

@@ -2,7 +2,7 @@ using System.Security.Claims;
 using Grpc.Core;
 using ModelOps.ServiceDefaults.Identity;
 
-namespace ModelOps.Foundation.Tests;
+namespace ModelOps.Unit.Tests.Foundation;
 
 public sealed class CallerTests
 {
