@@ -84,8 +84,7 @@ public sealed class TokenIssuerResource(string name, DevelopmentTokenIssuer issu
         foreach (var (file, role) in new[] { ("pipeline", "pipeline"), ("reviewer", "reviewer"), ("reviewer-2", "reviewer"), ("admin", "admin"), ("auditor", "auditor"), ("service", "service") })
         {
             var path = Path.Combine(TokensDirectory, $"{file}.jwt");
-            await File.WriteAllTextAsync(path, Issuer.CreateToken($"dev-{file}", [role], teams: [DevelopmentTeam]), cancellationToken);
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            PrivateFile.Write(path, Issuer.CreateToken($"dev-{file}", [role], teams: [DevelopmentTeam]));
         }
 
         LogServing(logger, Issuer.Issuer, TokensDirectory);
@@ -167,8 +166,7 @@ public sealed class TokenIssuerResource(string name, DevelopmentTokenIssuer issu
         }
 
         var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        File.WriteAllText(path, secret);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        PrivateFile.Write(path, secret);
         return secret;
     }
 

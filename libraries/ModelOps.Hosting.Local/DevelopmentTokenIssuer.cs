@@ -41,8 +41,7 @@ public sealed class DevelopmentTokenIssuer
         {
             rsa.KeySize = 2048;
             Directory.CreateDirectory(Path.GetDirectoryName(keyPath)!);
-            File.WriteAllText(keyPath, rsa.ExportPkcs8PrivateKeyPem());
-            File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            PrivateFile.Write(keyPath, rsa.ExportPkcs8PrivateKeyPem());
         }
 
         return new DevelopmentTokenIssuer(issuer, rsa);

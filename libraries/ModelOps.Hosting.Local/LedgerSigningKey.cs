@@ -15,8 +15,7 @@ public static class LedgerSigningKey
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             var (signerKey, _) = NoteKeys.Generate(origin);
-            File.WriteAllText(path, signerKey + "\n");
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            PrivateFile.Write(path, signerKey + "\n");
         }
 
         return new NoteSigner(File.ReadAllText(path).Trim()).VerifierKey;

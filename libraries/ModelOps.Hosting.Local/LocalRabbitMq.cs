@@ -70,7 +70,8 @@ public sealed class LocalRabbitMq : LocalResource, IConnectionSource
         ReservePorts();
 
         var home = _context.DirectoryFor(Name);
-        await File.WriteAllTextAsync(Path.Combine(home, "rabbitmq.conf"), string.Join('\n',
+        // It holds the password: readable by its owner only.
+        PrivateFile.Write(Path.Combine(home, "rabbitmq.conf"), string.Join('\n',
             $"listeners.tcp.default = 127.0.0.1:{Port}",
             $"management.tcp.ip = 127.0.0.1",
             $"management.tcp.port = {ManagementPort}",
@@ -80,17 +81,20 @@ public sealed class LocalRabbitMq : LocalResource, IConnectionSource
             "log.console = true",
             "log.console.level = warning",
             "log.file = false",
-            "") , cancellationToken);
+            ""));
         await File.WriteAllTextAsync(Path.Combine(home, "enabled_plugins"), "[rabbitmq_management].\n", cancellationToken);
 
         var port = _epmdPort.ToString(CultureInfo.InvariantCulture);
-        _epmd = LocalProcess.Start(Name, epmd, ["-port", port], new Dictionary<string, string?>(), _context.Log);
+        // Everything on loopback: Erlang's port mapper and the node's distribution port listen on every address unless
+        // told otherwise, and would let another host on the network talk to the node.
+        _epmd = LocalProcess.Start(Name, epmd, ["-port", port, "-address", "127.0.0.1"], new Dictionary<string, string?>(), _context.Log);
         _server = LocalProcess.Start(Name, script, [], new Dictionary<string, string?>
         {
             ["HOME"] = home, // the Erlang cookie lives here
             ["ERL_EPMD_PORT"] = port,
             ["RABBITMQ_NODENAME"] = $"modelops-{_context.StateId}-{Name}@localhost",
             ["RABBITMQ_DIST_PORT"] = _distributionPort.ToString(CultureInfo.InvariantCulture),
+            ["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = "-kernel inet_dist_use_interface {127,0,0,1}",
             ["RABBITMQ_CONFIG_FILE"] = Path.Combine(home, "rabbitmq.conf"),
             ["RABBITMQ_ENABLED_PLUGINS_FILE"] = Path.Combine(home, "enabled_plugins"),
             ["RABBITMQ_MNESIA_BASE"] = Path.Combine(home, "mnesia"),

@@ -29,8 +29,7 @@ public sealed record LocalContext(string StateDirectory, PortPool Ports, Process
         }
 
         var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        File.WriteAllText(path, secret);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        PrivateFile.Write(path, secret);
         return secret;
     }
 
