@@ -72,14 +72,24 @@ public sealed class LocalServers : IAsyncDisposable
     /// A service as a process (not started yet), configured for <paramref name="tenant"/> under the name
     /// <paramref name="name"/> (its connection string names, queue prefix and telemetry name); stopped on disposal.
     /// </summary>
-    public ServiceProcess Service(string name, IServiceProject project, LocalTenant tenant)
-    {
-        var service = new ServiceProcess(name, project, Context);
-        foreach (var (key, value) in tenant.ServiceConfiguration(name))
-        {
-            service.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
-        }
+    public ServiceProcess Service(string name, IServiceProject project, LocalTenant tenant) =>
+        Track(new ServiceProcess(name, project, Context).WithConfiguration(tenant.ServiceConfiguration(name)));
 
+    /// <summary>
+    /// Starts the service <paramref name="name"/> built from <paramref name="project"/> with exactly
+    /// <paramref name="configuration"/> (a tenant's <see cref="LocalTenant.ServiceConfiguration"/> and what a user adds);
+    /// returns once its <c>/health</c> answers. Stopped on disposal.
+    /// </summary>
+    public async Task<ServiceProcess> StartServiceAsync(
+        string name, IServiceProject project, IEnumerable<KeyValuePair<string, string?>> configuration, CancellationToken cancellationToken = default)
+    {
+        var service = Track(new ServiceProcess(name, project, Context).WithConfiguration(configuration));
+        await service.StartAsync(cancellationToken);
+        return service;
+    }
+
+    private ServiceProcess Track(ServiceProcess service)
+    {
         lock (_services)
         {
             _services.Add(service);

@@ -95,6 +95,17 @@ public sealed class ServiceProcess : LocalResource
     /// <summary>Sets an environment variable.</summary>
     public ServiceProcess WithEnvironment(string name, string value) => WithEnvironment(name, () => value);
 
+    /// <summary>Sets configuration keys (<c>Section:Key</c>, passed as <c>Section__Key</c> environment variables).</summary>
+    public ServiceProcess WithConfiguration(IEnumerable<KeyValuePair<string, string?>> configuration)
+    {
+        foreach (var (key, value) in configuration)
+        {
+            WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
+        }
+
+        return this;
+    }
+
     /// <summary>Injects a connection string (<c>ConnectionStrings__&lt;name&gt;</c>) and waits for its resource.</summary>
     public ServiceProcess WithReference(IConnectionSource resource)
     {

@@ -274,14 +274,8 @@ public sealed class DriftReferenceTests(InfrastructureFixture infrastructure) : 
 
     private async Task<ServiceProcess> StartAsync(string name, IServiceProject project, Dictionary<string, string?> settings)
     {
-        var resource = new ServiceProcess(name, project, infrastructure.Context);
-        foreach (var (key, value) in settings)
-        {
-            resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
-        }
-
+        var resource = await infrastructure.Servers.StartServiceAsync(name, project, settings, Cancellation);
         _services.Add(resource);
-        await resource.StartAsync(Cancellation);
         return resource;
     }
 

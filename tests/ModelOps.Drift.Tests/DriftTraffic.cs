@@ -61,15 +61,9 @@ internal static class DriftTraffic
         InfrastructureFixture infrastructure, string name, CancellationToken cancellationToken)
     {
         var environment = await infrastructure.CreateEnvironmentAsync(name, cancellationToken);
-        var service = new ServiceProcess("drift", new ServiceProjects.ModelOps_Drift(), infrastructure.Context);
         var settings = environment.ServiceConfiguration("drift");
         settings["Drift:ReportEvery"] = "00:00:00.500";
-        foreach (var (key, value) in settings)
-        {
-            service.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
-        }
-
-        await service.StartAsync(cancellationToken);
+        var service = await infrastructure.Servers.StartServiceAsync("drift", new ServiceProjects.ModelOps_Drift(), settings, cancellationToken);
         return (service, environment, GrpcChannel.ForAddress(service.GrpcAddress));
     }
 

@@ -10,16 +10,8 @@ public sealed class MigrationTests(InfrastructureFixture infrastructure)
     public async Task TwoInstancesStartingAtOnceAgainstAnEmptyDatabaseShareOneCorrectSchema()
     {
         var environment = await infrastructure.CreateEnvironmentAsync(nameof(MigrationTests), TestContext.Current.CancellationToken);
-        ServiceProcess Instance(string name)
-        {
-            var instance = new ServiceProcess(name, new ServiceProjects.ModelOps_Ledger(), infrastructure.Context);
-            foreach (var (key, value) in environment.ServiceConfiguration("ledger"))
-            {
-                instance.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value!);
-            }
-
-            return instance;
-        }
+        ServiceProcess Instance(string name) =>
+            new ServiceProcess(name, new ServiceProjects.ModelOps_Ledger(), infrastructure.Context).WithConfiguration(environment.ServiceConfiguration("ledger"));
 
         ServiceProcess[] instances = [Instance("ledger-a"), Instance("ledger-b")];
         try

@@ -44,17 +44,13 @@ public sealed class LedgerProcess : IAsyncDisposable
     public static async Task<LedgerProcess> StartAsync(InfrastructureFixture infrastructure, string name)
     {
         var environment = await infrastructure.CreateEnvironmentAsync(name, TestContext.Current.CancellationToken);
-        var resource = new ServiceProcess("ledger", new ServiceProjects.ModelOps_Ledger(), infrastructure.Context);
-        foreach (var (key, value) in environment.ServiceConfiguration("ledger"))
-        {
-            resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
-        }
-
-        resource.WithEnvironment("Ledger__Origin", "test.modelops/ledger")
-            .WithEnvironment("Ledger__SigningKeyPath", Path.Combine(infrastructure.Context.DirectoryFor(environment.Name), "signing.key"))
-            .WithEnvironment("Ledger__CheckpointInterval", "00:00:00.100");
+        var configuration = environment.ServiceConfiguration("ledger");
+        configuration["Ledger:Origin"] = "test.modelops/ledger";
+        configuration["Ledger:SigningKeyPath"] = Path.Combine(infrastructure.Context.DirectoryFor(environment.Name), "signing.key");
+        configuration["Ledger:CheckpointInterval"] = "00:00:00.100";
+        var resource = await infrastructure.Servers.StartServiceAsync(
+            "ledger", new ServiceProjects.ModelOps_Ledger(), configuration, TestContext.Current.CancellationToken);
         var ledger = new LedgerProcess(infrastructure, environment, resource);
-        await resource.StartAsync(TestContext.Current.CancellationToken);
         // The ports are known once the process has started.
         ledger._channel = GrpcChannel.ForAddress(resource.GrpcAddress);
         ledger.Client = new LedgerService.LedgerServiceClient(ledger._channel);

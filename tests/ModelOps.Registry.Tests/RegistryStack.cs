@@ -45,13 +45,11 @@ public sealed class RegistryStack : IAsyncDisposable
         var stack = new RegistryStack(
             await infrastructure.CreateEnvironmentAsync(name + "_t", cancellationToken),
             await infrastructure.CreateEnvironmentAsync(name, cancellationToken));
-        var tracking = new ServiceProcess("tracking", new ServiceProjects.ModelOps_Tracking(), infrastructure.Context);
-        Configure(tracking, stack.TrackingEnvironment.ServiceConfiguration("tracking"));
+        var tracking = await infrastructure.Servers.StartServiceAsync(
+            "tracking", new ServiceProjects.ModelOps_Tracking(), stack.TrackingEnvironment.ServiceConfiguration("tracking"), cancellationToken);
         stack._resources.Add(tracking);
-        await tracking.StartAsync(cancellationToken);
         stack.TrackingAddress = tracking.GrpcAddress;
 
-        var registry = new ServiceProcess("registry", new ServiceProjects.ModelOps_Registry(), infrastructure.Context);
         var settings = stack.RegistryEnvironment.ServiceConfiguration("registry");
         settings["ConnectionStrings:artifacts"] = stack.TrackingEnvironment.ObjectStoreConnectionString;
         settings["services:tracking:grpc:0"] = tracking.GrpcAddress;
@@ -61,9 +59,8 @@ public sealed class RegistryStack : IAsyncDisposable
             settings[key] = value;
         }
 
-        Configure(registry, settings);
+        var registry = await infrastructure.Servers.StartServiceAsync("registry", new ServiceProjects.ModelOps_Registry(), settings, cancellationToken);
         stack._resources.Add(registry);
-        await registry.StartAsync(cancellationToken);
         stack.RegistryAddress = registry.GrpcAddress;
         return stack;
     }
@@ -115,13 +112,5 @@ public sealed class RegistryStack : IAsyncDisposable
         }
 
         return channel;
-    }
-
-    private static void Configure(ServiceProcess resource, Dictionary<string, string?> settings)
-    {
-        foreach (var (key, value) in settings)
-        {
-            resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
-        }
     }
 }

@@ -42,7 +42,6 @@ public sealed class TestStack : IAsyncDisposable
         var cancellationToken = TestContext.Current.CancellationToken;
         var database = await _infrastructure.Postgres.CreateDatabaseAsync($"{Shared.Name}_{service}", cancellationToken);
         var environment = Shared with { DatabaseConnectionString = database };
-        var resource = new ServiceProcess(service, project, _infrastructure.Context);
         var configuration = environment.ServiceConfiguration(service);
         configuration["Identity:ServiceToken"] = environment.Tokens.CreateToken($"service:{service}", ["service"]);
         foreach (var reference in references ?? [])
@@ -55,13 +54,8 @@ public sealed class TestStack : IAsyncDisposable
             configuration[key] = value;
         }
 
-        foreach (var (key, value) in configuration)
-        {
-            resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
-        }
-
+        var resource = await _infrastructure.Servers.StartServiceAsync(service, project, configuration, cancellationToken);
         _services[service] = (resource, environment);
-        await resource.StartAsync(cancellationToken);
         return this;
     }
 

@@ -32,14 +32,15 @@ public sealed class TrackingProcess : IAsyncDisposable
         InfrastructureFixture infrastructure, string name, IReadOnlyDictionary<string, string>? settings = null)
     {
         var environment = await infrastructure.CreateEnvironmentAsync(name, TestContext.Current.CancellationToken);
-        var resource = new ServiceProcess("tracking", new ServiceProjects.ModelOps_Tracking(), infrastructure.Context);
-        foreach (var (key, value) in environment.ServiceConfiguration("tracking").Concat((settings ?? new Dictionary<string, string>()).Select(s => new KeyValuePair<string, string?>(s.Key, s.Value))))
+        var configuration = environment.ServiceConfiguration("tracking");
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
-            resource.WithEnvironment(key.Replace(":", "__", StringComparison.Ordinal), value ?? "");
+            configuration[key] = value;
         }
 
+        var resource = await infrastructure.Servers.StartServiceAsync(
+            "tracking", new ServiceProjects.ModelOps_Tracking(), configuration, TestContext.Current.CancellationToken);
         var process = new TrackingProcess(environment, resource);
-        await resource.StartAsync(TestContext.Current.CancellationToken);
         process._channel = GrpcChannel.ForAddress(resource.GrpcAddress, new GrpcChannelOptions { MaxReceiveMessageSize = 8 << 20 });
         process.Client = new TrackingService.TrackingServiceClient(process._channel);
         return process;
