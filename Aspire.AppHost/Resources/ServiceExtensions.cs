@@ -3,6 +3,9 @@ using ModelOps.Hosting.Local;
 
 namespace ModelOps.AppHost.Resources;
 
+/// <summary>The ledger's checkpoint verifier key (<c>name+hash+key</c>), shown in the dashboard.</summary>
+public sealed class LedgerVerifierKeyResource(string name) : Resource(name);
+
 /// <summary>A ModelOps service: its build output run as a process, found by the services that reference it.</summary>
 public sealed class ModelOpsServiceResource(string name, string dotnetHost, string workingDirectory, string projectPath)
     : ExecutableResource(name, dotnetHost, workingDirectory), IResourceWithServiceDiscovery
@@ -78,6 +81,16 @@ public static class ServiceExtensions
         this IResourceBuilder<ModelOpsServiceResource> ledger, string keyPath, string origin, out string verifierKey)
     {
         verifierKey = LedgerSigningKey.LoadOrCreate(keyPath, origin);
+        // Shown in the dashboard as a child of the ledger, for auditors to pin.
+        ledger.ApplicationBuilder.AddResource(new LedgerVerifierKeyResource($"{ledger.Resource.Name}-verifier-key"))
+            .WithParentRelationship(ledger)
+            .ExcludeFromManifest()
+            .WithInitialState(new CustomResourceSnapshot
+            {
+                ResourceType = "Verifier key",
+                State = new ResourceStateSnapshot("Published", KnownResourceStateStyles.Success),
+                Properties = [new("verifier key", verifierKey), new("origin", origin), new("signer key file", keyPath)],
+            });
         return ledger
             .WithEnvironment("Ledger__Origin", origin)
             .WithEnvironment("Ledger__SigningKeyPath", keyPath);
