@@ -262,6 +262,51 @@ public sealed class LedgerServiceTests(InfrastructureFixture infrastructure) : I
         Assert.Equal(Enumerable.Range(0, all.Count).Select(i => (long)i), all.Select(e => e.Index));
     }
 
+    [Fact]
+    public async Task PlatformEventTypesComeOnlyFromTheBusAndEvidenceAppendedOverTheApiSaysSo()
+    {
+        // An admin cannot write an event that looks like the registry's own.
+        var forged = await Assert.ThrowsAsync<RpcException>(() => AppendAsync(
+            "ModelOps.Contracts.Registry.V1.StageChanged", """{"model":"credit-risk","stage":"PRODUCTION"}""", [], _ledger.As("mallory", "admin")));
+        Assert.Equal(StatusCode.InvalidArgument, forged.StatusCode);
+        Assert.Equal("event_type", Violations(forged).Single().Field);
+
+        var appended = await AppendAsync("external.approval.granted", """{"by":"alice"}""", [], _ledger.As("alice", "admin"));
+        using var data = JsonDocument.Parse(appended.Entry.Data.Memory);
+        Assert.Equal("api", data.RootElement.GetProperty("channel").GetString());
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task ABusEventTooLargeForAnEntryIsRecordedByItsSizeAndHashAndTheLogStaysReadable()
+    {
+        var bus = await _ledger.BusAsync();
+        var model = $"model-{Guid.NewGuid():N}";
+        var huge = new TestEvidenceRecorded { Actor = "pipeline-7", Model = model, Score = 1, Notes = new string('x', 300_000) };
+        await bus.Publish(huge, Cancellation);
+
+        var auditor = _ledger.As("auditor", "auditor");
+        Entry? entry = null;
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            entry = (await _ledger.Client.ListEntriesBySubjectAsync(
+                new ListEntriesBySubjectRequest { Kind = "model", Value = model, PageSize = 10 }, auditor, cancellationToken: Cancellation)).Entries.SingleOrDefault();
+            return entry is not null;
+        }, TimeSpan.FromSeconds(60)));
+
+        // The entry proves the event happened and what it was (its payload's size and SHA-256), within the entry limit.
+        Assert.True(entry!.Data.Length <= 128 * 1024, $"{entry.Data.Length} bytes");
+        using var data = JsonDocument.Parse(entry.Data.Memory);
+        Assert.Equal("bus", data.RootElement.GetProperty("channel").GetString());
+        var omitted = data.RootElement.GetProperty("payload").GetProperty("omitted");
+        Assert.True(omitted.GetProperty("bytes").GetInt64() > 300_000);
+        Assert.Matches("^[0-9a-f]{64}$", omitted.GetProperty("sha256").GetString());
+        Assert.Equal(huge.EventId.ToString(), entry.EventId);
+
+        // Every page of the log still reads in one call of an ordinary client.
+        var page = await _ledger.Client.GetEntriesAsync(new GetEntriesRequest { PageSize = 1000 }, auditor, cancellationToken: Cancellation);
+        Assert.Contains(page.Entries, e => e.EventId == entry.EventId);
+    }
+
     private async Task<AppendResponse> AppendAsync(
         string eventType, string payload, Dictionary<string, string> subjects, Metadata headers, string eventId = "")
     {

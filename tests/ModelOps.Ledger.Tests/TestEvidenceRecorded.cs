@@ -11,6 +11,9 @@ public sealed record TestEvidenceRecorded : IntegrationEvent
     /// <summary>A payload field the envelope does not know.</summary>
     public required double Score { get; init; }
 
+    /// <summary>Free text of any size (an event too large for an entry, when long).</summary>
+    public string? Notes { get; init; }
+
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => new Dictionary<string, string> { [SubjectKeys.Model] = Model };
 }

@@ -21,7 +21,7 @@ using ServerGateStatus = registry::ModelOps.Registry.V1.GateStatus;
 namespace ModelOps.Registry.Tests;
 
 /// <summary>Registration, gates, approvals, overrides and history against real tracking and registry processes.</summary>
-public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
+public sealed partial class RegistryServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
     private RegistryStack _stack = null!;
     private Metadata _trainer = null!;
@@ -41,6 +41,7 @@ public sealed class RegistryServiceTests(InfrastructureFixture infrastructure) :
         _stack = await RegistryStack.StartAsync(infrastructure, nameof(RegistryServiceTests), new Dictionary<string, string>
         {
             ["Registry:ReevaluateEvery"] = "00:00:01",
+            ["Registry:IntegritySweepEvery"] = "00:00:01",
             ["services:fairness:grpc:0"] = $"http://127.0.0.1:{_fairnessPort}",
             ["services:drift:grpc:0"] = $"http://127.0.0.1:{infrastructure.Context.Ports.Take()}",
         });

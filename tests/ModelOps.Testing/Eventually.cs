@@ -21,4 +21,29 @@ public static class Eventually
 
         return await condition();
     }
+
+    /// <summary>
+    /// Calls <paramref name="call"/> until it throws <typeparamref name="TException"/> or <paramref name="timeout"/> passes;
+    /// returns the exception, or fails the test when it never came.
+    /// </summary>
+    public static async Task<TException> ThrowsAsync<TException>(Func<Task> call, TimeSpan timeout) where TException : Exception
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        do
+        {
+            try
+            {
+                await call();
+            }
+            catch (TException exception)
+            {
+                return exception;
+            }
+
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        throw new TimeoutException($"No {typeof(TException).Name} within {timeout.TotalSeconds:0} s.");
+    }
 }

@@ -207,6 +207,63 @@ public sealed class TrackingServiceTests(InfrastructureFixture infrastructure) :
         Assert.Contains("at position 15: expected a number", violation.Description, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task RetriedWritesWithTheirIdempotencyKeysAreAppliedOnceAndTheRunSaysWhichArrived()
+    {
+        // A StartRun whose answer was lost, sent again with the same key: the same run, not a second one.
+        var experiment = (await Client.CreateExperimentAsync(new CreateExperimentRequest { Name = $"e-{Guid.NewGuid():N}" }, _pipeline, cancellationToken: Cancellation)).ExperimentId;
+        var start = new StartRunRequest { ExperimentId = experiment, ClientRequestId = $"job-{Guid.NewGuid():N}" };
+        var first = await Client.StartRunAsync(start, _pipeline, cancellationToken: Cancellation);
+        var again = await Client.StartRunAsync(start, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(first.RunId, again.RunId);
+        var runs = await Client.SearchRunsAsync(new SearchRunsRequest { ExperimentIds = { experiment } }, _pipeline, cancellationToken: Cancellation);
+        Assert.Single(runs.Runs);
+
+        // A batch sent twice is written once.
+        var batch = new LogBatchRequest { RunId = first.RunId, BatchId = "epoch-1", Metrics = { new Metric { Key = "loss", Value = 0.5, Step = 1, Timestamp = 1_700_000_000_000 } } };
+        Assert.False((await Client.LogBatchAsync(batch, _pipeline, cancellationToken: Cancellation)).Duplicate);
+        Assert.True((await Client.LogBatchAsync(batch, _pipeline, cancellationToken: Cancellation)).Duplicate);
+
+        // A stream cut after some messages: the client sends them all again, and each is written once; the run lists
+        // which batches arrived, so a client can also ask instead of resending.
+        async Task StreamAsync(int count)
+        {
+            using var stream = Client.LogMetrics(_pipeline, cancellationToken: Cancellation);
+            for (var i = 0; i < count; i++)
+            {
+                await stream.RequestStream.WriteAsync(new LogMetricsRequest
+                {
+                    RunId = first.RunId, BatchId = $"stream-{i:D2}",
+                    Metrics = { Enumerable.Range(0, 10).Select(j => new Metric { Key = "loss", Value = j, Step = 100 + (i * 10) + j, Timestamp = 1_700_000_000_000 }) },
+                }, Cancellation);
+            }
+
+            await stream.RequestStream.CompleteAsync();
+            await stream.ResponseAsync;
+        }
+
+        await StreamAsync(3);
+        await StreamAsync(5);
+        var applied = await Client.ListAppliedBatchesAsync(new ListAppliedBatchesRequest { RunId = first.RunId }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(["epoch-1", "stream-00", "stream-01", "stream-02", "stream-03", "stream-04"], applied.Batches.Select(b => b.BatchId));
+        Assert.All(applied.Batches.Where(b => b.BatchId.StartsWith("stream-", StringComparison.Ordinal)), b => Assert.Equal(10, b.Metrics));
+        var history = await Client.GetMetricHistoryAsync(new GetMetricHistoryRequest { RunId = first.RunId, MetricKey = "loss" }, _pipeline, cancellationToken: Cancellation);
+        Assert.Equal(1 + 50, history.Metrics.Count);
+    }
+
+    [Fact]
+    public async Task ProvenanceTooLargeForTheLedgerIsRefusedAtItsSource()
+    {
+        var experiment = (await Client.CreateExperimentAsync(new CreateExperimentRequest { Name = $"e-{Guid.NewGuid():N}" }, _pipeline, cancellationToken: Cancellation)).ExperimentId;
+        var provenance = new Provenance { GitSha = "0123abcd" };
+        provenance.FeatureGroups.Add(Enumerable.Range(0, 14_000).Select(i => $"{i}{new string('g', 1000)}"));
+        var error = await Assert.ThrowsAsync<RpcException>(() => Client.StartRunAsync(
+            new StartRunRequest { ExperimentId = experiment, Provenance = provenance }, _pipeline, cancellationToken: Cancellation).ResponseAsync);
+        Assert.Contains(Violations(error), v => v.Field.StartsWith("provenance.feature_groups", StringComparison.Ordinal));
+        var runs = await Client.SearchRunsAsync(new SearchRunsRequest { ExperimentIds = { experiment } }, _pipeline, cancellationToken: Cancellation);
+        Assert.Empty(runs.Runs);
+    }
+
     private async Task<Run> StartAsync(string? experimentId = null)
     {
         experimentId ??= (await Client.CreateExperimentAsync(new CreateExperimentRequest { Name = $"e-{Guid.NewGuid():N}" }, _pipeline, cancellationToken: Cancellation)).ExperimentId;
