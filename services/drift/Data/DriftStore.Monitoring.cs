@@ -135,7 +135,10 @@ public sealed partial class DriftStore
         return watch;
     }
 
-    // The announced status of a watched version (its watch row locked until the transaction ends); null when not watched.
+    /// <summary>The status last announced for a watched version (its watch row locked until <paramref name="tx"/> ends); null when not watched.</summary>
+    public static Task<bool?> AnnouncedAsync(UnitOfWork tx, string model, string version, CancellationToken cancellationToken) =>
+        AnnouncedAsync(tx.Connection, tx.Transaction, model, version, cancellationToken);
+
     private static async Task<bool?> AnnouncedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string model, string version, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand("SELECT drifting FROM watches WHERE model = $1 AND version = $2 AND watched FOR UPDATE", connection, transaction);

@@ -1,11 +1,9 @@
 using System.Text.Json;
-using ModelOps.Contracts;
-using ModelOps.Contracts.Drift.V1;
 using ModelOps.Drift.Domain;
 using ModelOps.Drift.Profiles;
 using ModelOps.Drift.Statistics;
 using ModelOps.Drift.V1;
-using ModelOps.ServiceDefaults.Messaging;
+using ModelOps.ServiceDefaults.Data;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -27,6 +25,9 @@ public sealed record KeptPrediction(string RequestId, long WindowKey, DateTimeOf
 
 /// <summary>A window whose partials are all in: ready for its report.</summary>
 public sealed record DueWindow(string Model, string Version, bool CountWindow, long Key);
+
+/// <summary>The merged partials of a window being reported, and the times of their first and last records.</summary>
+public sealed record ClaimedWindow(DatasetProfile Profile, DateTimeOffset First, DateTimeOffset Last);
 
 /// <summary>The drift service's tables.</summary>
 public sealed partial class DriftStore(NpgsqlDataSource dataSource)
@@ -88,35 +89,33 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
         return await ReferenceAsync(connection, null, model, version, cancellationToken);
     }
 
-    /// <summary>
-    /// Writes one call's window partials and the predictions it keeps for labels. For count windows the records are
-    /// numbered first, under the version's counter lock, which the transaction holds until it commits;
-    /// <paramref name="build"/> turns the number of the first record (0 for time windows) into the partials and the
-    /// kept predictions. A request id seen before keeps its first prediction.
-    /// </summary>
-    public async Task AppendAsync(
-        string model, string version, int records, bool countWindows,
-        Func<long, (IReadOnlyList<WindowPartial> Partials, IReadOnlyList<KeptPrediction> Predictions)> build, CancellationToken cancellationToken)
-    {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        long first = 0;
-        if (countWindows)
-        {
-            await using var take = new NpgsqlCommand(
-                "UPDATE record_counters SET next = next + $3 WHERE model = $1 AND version = $2 RETURNING next - $3", connection, transaction);
-            take.Parameters.Add(new NpgsqlParameter { Value = model });
-            take.Parameters.Add(new NpgsqlParameter { Value = version });
-            take.Parameters.Add(new NpgsqlParameter { Value = (long)records });
-            first = (long)(await take.ExecuteScalarAsync(cancellationToken))!;
-        }
+    /// <summary>A unit of work on the drift database: its statements commit together with the events it publishes.</summary>
+    public Task<UnitOfWork> BeginAsync(CancellationToken cancellationToken) => UnitOfWork.BeginAsync(dataSource, cancellationToken);
 
-        await using var batch = new NpgsqlBatch(connection, transaction);
-        var (partials, predictions) = build(first);
+    /// <summary>
+    /// Numbers <paramref name="records"/> records of a count-windowed version: returns the number of the first. The
+    /// version's counter row stays locked until <paramref name="tx"/> ends, so numbers follow the order of commits.
+    /// </summary>
+    public static async Task<long> TakeRecordNumbersAsync(UnitOfWork tx, string model, string version, int records, CancellationToken cancellationToken)
+    {
+        await using var take = tx.Command("UPDATE record_counters SET next = next + $3 WHERE model = $1 AND version = $2 RETURNING next - $3",
+            model, version, (long)records);
+        return (long)(await take.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>
+    /// Writes one call's window partials and the predictions it keeps for labels. A request id seen before keeps its
+    /// first prediction.
+    /// </summary>
+    public static async Task AppendAsync(
+        UnitOfWork tx, string model, string version, bool countWindows, IReadOnlyList<WindowPartial> partials, IReadOnlyList<KeptPrediction> predictions,
+        CancellationToken cancellationToken)
+    {
+        await using var batch = tx.Batch();
         if (predictions.Count > 0)
         {
             // Counted per window only where the request id was new.
-            var keep = new NpgsqlBatchCommand(
+            var keep = Sql.Statement(
                 """
                 WITH kept AS (
                     INSERT INTO predictions (model, version, request_id, count_window, window_key, predicted_at, prediction)
@@ -126,33 +125,21 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
                 INSERT INTO window_performance (model, version, count_window, window_key, predictions)
                 SELECT $1, $2, $3, window_key, count(*) FROM kept GROUP BY window_key ORDER BY window_key
                 ON CONFLICT (model, version, count_window, window_key) DO UPDATE SET predictions = window_performance.predictions + excluded.predictions
-                """);
-            keep.Parameters.Add(new NpgsqlParameter { Value = model });
-            keep.Parameters.Add(new NpgsqlParameter { Value = version });
-            keep.Parameters.Add(new NpgsqlParameter { Value = countWindows });
-            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.RequestId).ToArray() });
-            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.WindowKey).ToArray() });
-            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.At).ToArray() });
-            keep.Parameters.Add(new NpgsqlParameter { Value = predictions.Select(p => p.Value).ToArray() });
+                """,
+                model, version, countWindows, predictions.Select(p => p.RequestId).ToArray(), predictions.Select(p => p.WindowKey).ToArray(),
+                predictions.Select(p => p.At).ToArray(), predictions.Select(p => p.Value).ToArray());
             batch.BatchCommands.Add(keep);
         }
 
         foreach (var partial in partials)
         {
-            var insert = new NpgsqlBatchCommand(
+            var insert = Sql.Statement(
                 """
                 INSERT INTO window_partials (model, version, count_window, window_key, first_at, last_at, rows, profile, due_at)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                """);
-            insert.Parameters.Add(new NpgsqlParameter { Value = model });
-            insert.Parameters.Add(new NpgsqlParameter { Value = version });
-            insert.Parameters.Add(new NpgsqlParameter { Value = partial.CountWindow });
-            insert.Parameters.Add(new NpgsqlParameter { Value = partial.Key });
-            insert.Parameters.Add(new NpgsqlParameter { Value = partial.First });
-            insert.Parameters.Add(new NpgsqlParameter { Value = partial.Last });
-            insert.Parameters.Add(new NpgsqlParameter { Value = partial.Profile.Rows });
-            insert.Parameters.Add(new NpgsqlParameter { Value = ProfileCodec.Encode(partial.Profile) });
-            insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = partial.DueAt is { } due ? due : DBNull.Value });
+                """,
+                model, version, partial.CountWindow, partial.Key, partial.First, partial.Last, partial.Profile.Rows, ProfileCodec.Encode(partial.Profile),
+                Sql.Typed(partial.DueAt, NpgsqlDbType.TimestampTz));
             batch.BatchCommands.Add(insert);
         }
 
@@ -160,8 +147,6 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
         {
             await batch.ExecuteNonQueryAsync(cancellationToken);
         }
-
-        await transaction.CommitAsync(cancellationToken);
     }
 
     /// <summary>Windows with unreported partials that are complete: time windows past their due time, count windows the counter has passed.</summary>
@@ -191,26 +176,21 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Reports one window: merges its partials (locked, so two replicas never report the same ones), compares them with
-    /// the reference in force, stores the report, and, for a watched version, announces a change of status (drifting,
-    /// or no longer) through the outbox, all in one transaction. Partials that arrive after the window was reported are
-    /// marked and not counted.
+    /// Takes the unreported partials of <paramref name="window"/> (locked, so two replicas never report the same ones,
+    /// and marked reported) and merges them; null when another replica holds them all or none is left.
     /// </summary>
-    public async Task<WindowReport?> ReportAsync(DueWindow window, Func<StoredReference, DatasetProfile, WindowVerdict> compare, CancellationToken cancellationToken)
+    public static async Task<ClaimedWindow?> ClaimPartialsAsync(UnitOfWork tx, DueWindow window, CancellationToken cancellationToken)
     {
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         var ids = new List<long>();
         DatasetProfile? merged = null;
         DateTimeOffset first = DateTimeOffset.MaxValue, last = DateTimeOffset.MinValue;
-        await using (var partials = new NpgsqlCommand(
+        await using (var partials = tx.Command(
                          """
                          SELECT partial_id, first_at, last_at, profile FROM window_partials
                          WHERE model = $1 AND version = $2 AND count_window = $3 AND window_key = $4 AND NOT reported
                          FOR UPDATE SKIP LOCKED
-                         """, connection, transaction))
+                         """, window.Model, window.Version, window.CountWindow, window.Key))
         {
-            AddWindow(partials, window);
             await using var reader = await partials.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -229,83 +209,46 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
             }
         }
 
-        var reference = await ReferenceAsync(connection, transaction, window.Model, window.Version, cancellationToken);
-        if (merged is null || reference is null)
+        if (merged is null)
         {
             return null;
         }
 
-        await using (var mark = new NpgsqlCommand("UPDATE window_partials SET reported = true WHERE partial_id = ANY($1)", connection, transaction))
+        await using (var mark = tx.Command("UPDATE window_partials SET reported = true WHERE partial_id = ANY($1)", ids.ToArray()))
         {
-            mark.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
             await mark.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var (start, end) = window.CountWindow || reference.Policy.Duration is not { } duration
-            ? (first, last)
-            : (DateTimeOffset.FromUnixTimeSeconds(window.Key), DateTimeOffset.FromUnixTimeSeconds(window.Key) + duration);
-        var verdict = compare(reference, merged);
-        var drift = verdict.Features;
-        var report = Reports.Build(window.Model, window.Version, start, end, merged.Rows, verdict);
-        var drifted = drift.Columns.Any(c => c.Drifted) || verdict.Prediction?.Drifted == true;
+        return new ClaimedWindow(merged, first, last);
+    }
 
-        await using (var insert = new NpgsqlCommand(
-                         """
-                         INSERT INTO window_reports (model, version, count_window, window_key, window_start, window_end, reference_revision, rows,
-                                                     drifted, dataset_drifted, drift_share, report)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING
-                         """, connection, transaction))
-        {
-            AddWindow(insert, window);
-            insert.Parameters.Add(new NpgsqlParameter { Value = start });
-            insert.Parameters.Add(new NpgsqlParameter { Value = end });
-            insert.Parameters.Add(new NpgsqlParameter { Value = reference.Revision });
-            insert.Parameters.Add(new NpgsqlParameter { Value = merged.Rows });
-            insert.Parameters.Add(new NpgsqlParameter { Value = drifted });
-            insert.Parameters.Add(new NpgsqlParameter { Value = drift.Drifted });
-            insert.Parameters.Add(new NpgsqlParameter { Value = drift.DriftShare });
-            insert.Parameters.Add(new NpgsqlParameter { Value = Google.Protobuf.MessageExtensions.ToByteArray(report) });
-            if (await insert.ExecuteNonQueryAsync(cancellationToken) == 0)
-            {
-                // Reported already: these partials came late.
-                await transaction.CommitAsync(cancellationToken);
-                return null;
-            }
-        }
+    /// <summary>The reference in force for a version, read in <paramref name="tx"/>; null when it has none.</summary>
+    public static Task<StoredReference?> ReferenceAsync(UnitOfWork tx, string model, string version, CancellationToken cancellationToken) =>
+        ReferenceAsync(tx.Connection, tx.Transaction, model, version, cancellationToken);
 
-        // Only a watched version's changes of status are announced; its announced status is kept with its watch.
-        var announced = await AnnouncedAsync(connection, transaction, window.Model, window.Version, cancellationToken);
-        IIntegrationEvent? change = (drifted, announced) switch
-        {
-            (_, null) => null,
-            (true, false) => new DriftDetected
-            {
-                Actor = "drift",
-                Model = window.Model,
-                Version = window.Version,
-                WindowStart = start,
-                WindowEnd = end,
-                DriftShare = drift.DriftShare,
-                Severity = drift.Drifted ? "high" : "warning",
-                Columns = [.. drift.Columns.Append(verdict.Prediction).OfType<ColumnDrift>().Where(c => c.Drifted)
-                    .Select(c => new ColumnScore(c.Column, c.Method.ToString(), c.Statistic, c.PValue, c.Threshold))],
-                PredictionDrifted = verdict.Prediction?.Drifted == true,
-            },
-            (false, true) => new DriftResolved { Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end },
-            _ => null,
-        };
-        if (change is not null)
-        {
-            await transaction.EnqueueAsync(change, cancellationToken);
-            await using var update = new NpgsqlCommand("UPDATE watches SET drifting = $3 WHERE model = $1 AND version = $2", connection, transaction);
-            update.Parameters.Add(new NpgsqlParameter { Value = window.Model });
-            update.Parameters.Add(new NpgsqlParameter { Value = window.Version });
-            update.Parameters.Add(new NpgsqlParameter { Value = drifted });
-            await update.ExecuteNonQueryAsync(cancellationToken);
-        }
+    /// <summary>
+    /// Stores the report of <paramref name="window"/>; false when the window was reported already (its partials came
+    /// late: they stay marked and are not counted).
+    /// </summary>
+    public static async Task<bool> SaveReportAsync(
+        UnitOfWork tx, DueWindow window, int referenceRevision, WindowReport report, bool drifted, DatasetDrift drift, CancellationToken cancellationToken)
+    {
+        await using var insert = tx.Command(
+            """
+            INSERT INTO window_reports (model, version, count_window, window_key, window_start, window_end, reference_revision, rows,
+                                        drifted, dataset_drifted, drift_share, report)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING
+            """,
+            window.Model, window.Version, window.CountWindow, window.Key, report.WindowStart.ToDateTimeOffset(), report.WindowEnd.ToDateTimeOffset(),
+            referenceRevision, report.Rows, drifted, drift.Drifted, drift.DriftShare, Google.Protobuf.MessageExtensions.ToByteArray(report));
+        return await insert.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
 
-        await transaction.CommitAsync(cancellationToken);
-        return report;
+    /// <summary>Keeps the status last announced for a watched version with its watch.</summary>
+    public static async Task SetAnnouncedAsync(UnitOfWork tx, string model, string version, bool drifting, CancellationToken cancellationToken)
+    {
+        await using var update = tx.Command("UPDATE watches SET drifting = $3 WHERE model = $1 AND version = $2", model, version, drifting);
+        await update.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <summary>A model version's reports, newest first.</summary>

@@ -44,9 +44,7 @@ public sealed partial class WindowReporter(
                 policies[window.Model] = policy = await store.GetPolicyAsync(window.Model, cancellationToken);
             }
 
-            var report = await store.ReportAsync(window,
-                (reference, current) => Verdicts.Judge(reference, current, policy, options.Value.DatasetThreshold),
-                cancellationToken);
+            var report = await ReportAsync(window, policy, cancellationToken);
             if (report is not null)
             {
                 reported++;
@@ -55,6 +53,44 @@ public sealed partial class WindowReporter(
         }
 
         return reported;
+    }
+
+    /// <summary>
+    /// Reports one window in one transaction: merges its partials, judges them against the reference in force, stores
+    /// the report and, for a watched version whose status changes, announces the change. Null when there is nothing
+    /// to report (another replica holds the partials, the version has no reference, or the window was reported already).
+    /// </summary>
+    private async Task<WindowReport?> ReportAsync(DueWindow window, MonitoringPolicy? policy, CancellationToken cancellationToken)
+    {
+        await using var tx = await store.BeginAsync(cancellationToken);
+        if (await DriftStore.ClaimPartialsAsync(tx, window, cancellationToken) is not { } claimed
+            || await DriftStore.ReferenceAsync(tx, window.Model, window.Version, cancellationToken) is not { } reference)
+        {
+            return null;
+        }
+
+        var (start, end) = window.CountWindow || reference.Policy.Duration is not { } duration
+            ? (claimed.First, claimed.Last)
+            : (DateTimeOffset.FromUnixTimeSeconds(window.Key), DateTimeOffset.FromUnixTimeSeconds(window.Key) + duration);
+        var verdict = Verdicts.Judge(reference, claimed.Profile, policy, options.Value.DatasetThreshold);
+        var report = Reports.Build(window.Model, window.Version, start, end, claimed.Profile.Rows, verdict);
+        var drifted = Announcements.Drifted(verdict);
+        if (!await DriftStore.SaveReportAsync(tx, window, reference.Revision, report, drifted, verdict.Features, cancellationToken))
+        {
+            // Reported already: these partials came late, and stay marked so they are not counted again.
+            await tx.CommitAsync(cancellationToken);
+            return null;
+        }
+
+        if (Announcements.Change(window.Model, window.Version, start, end, verdict,
+                await DriftStore.AnnouncedAsync(tx, window.Model, window.Version, cancellationToken)) is { } change)
+        {
+            tx.Publish(change);
+            await DriftStore.SetAnnouncedAsync(tx, window.Model, window.Version, drifted, cancellationToken);
+        }
+
+        await tx.CommitAsync(cancellationToken);
+        return report;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reported {Model} {Version} window {Start}: {Drifted} of {Columns} columns drifted")]

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using ModelOps.Ledger.V1;
 using ModelOps.Registry.Data;
 using ModelOps.Registry.Domain;
+using ModelOps.Registry.Registration;
 using ModelOps.Registry.Gates;
 using ModelOps.ServiceDefaults.Data;
 using ModelOps.ServiceDefaults.Grpc;

@@ -6,6 +6,7 @@ using ModelOps.Contracts.Registry.V1;
 using ModelOps.Ledger.V1;
 using ModelOps.Registry.Data;
 using ModelOps.Registry.Domain;
+using ModelOps.Registry.Registration;
 using ModelOps.Registry.V1;
 using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;

@@ -1,13 +1,14 @@
 using Grpc.Core;
 using ModelOps.Contracts.Registry.V1;
 using ModelOps.Registry.Data;
+using ModelOps.Registry.Domain;
 using ModelOps.Registry.Gates;
 using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
 using ModelOps.Tracking.V1;
 
-namespace ModelOps.Registry.Domain;
+namespace ModelOps.Registry.Registration;
 
 /// <summary>
 /// Registers a model version from a finished tracking run: what tracking says of the run (its record, provenance,
