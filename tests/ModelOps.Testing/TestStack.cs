@@ -28,9 +28,15 @@ public sealed class TestStack : IAsyncDisposable
     /// <summary>The virtual host and bucket every service shares (and the first database, unused by services).</summary>
     public LocalTenant Shared { get; }
 
-    /// <summary>A stack for <paramref name="name"/>, with no service started yet.</summary>
-    public static async Task<TestStack> CreateAsync(InfrastructureFixture infrastructure, string name) =>
-        new(infrastructure, await infrastructure.CreateEnvironmentAsync(name, TestContext.Current.CancellationToken));
+    /// <summary>
+    /// A stack for <paramref name="name"/>, with no service started yet; on <paramref name="broker"/> (its default
+    /// virtual host) when given, so that a test may stop the broker without touching other classes'.
+    /// </summary>
+    public static async Task<TestStack> CreateAsync(InfrastructureFixture infrastructure, string name, LocalRabbitMq? broker = null)
+    {
+        var shared = await infrastructure.CreateEnvironmentAsync(name, TestContext.Current.CancellationToken);
+        return new(infrastructure, broker is null ? shared : shared with { BrokerConnectionString = broker.ConnectionString });
+    }
 
     /// <summary>
     /// Starts <paramref name="service"/> (named as the AppHost names it) on a database of its own, referencing the services
@@ -61,6 +67,20 @@ public sealed class TestStack : IAsyncDisposable
 
     /// <summary>The services started, by name.</summary>
     public IReadOnlyCollection<string> Services => _services.Keys;
+
+    /// <summary>A service's process resource (to kill or restart it).</summary>
+    public ServiceProcess Process(string service) => _services[service].Resource;
+
+    /// <summary>Kills <paramref name="service"/> with SIGKILL, as a crash would, and waits until it is gone.</summary>
+    public async Task KillAsync(string service)
+    {
+        var process = _services[service].Resource.Processes.Single();
+        LocalProcess.Kill(process.Id, LocalProcess.SigKill);
+        await process.Exited.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>Starts <paramref name="service"/> again, on the same ports, database and configuration.</summary>
+    public Task RestartAsync(string service) => _services[service].Resource.StartAsync(TestContext.Current.CancellationToken);
 
     /// <summary>A service's gRPC address.</summary>
     public string GrpcAddress(string service) => _services[service].Resource.GrpcAddress;
