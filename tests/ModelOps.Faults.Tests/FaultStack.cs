@@ -12,14 +12,14 @@ using RabbitMQ.Client;
 namespace ModelOps.Faults.Tests;
 
 /// <summary>
-/// The ledger, tracking and the registry as processes on a broker of their own (so a test may stop it), each on its own
+/// The ledger, tracking, the registry and drift as processes on a broker of their own (so a test may stop it), each on its own
 /// database, with the helpers to take one away and to check that nothing was lost: every event any service committed
 /// is in the ledger, each business fact is there once, and no queue holds a faulted message.
 /// </summary>
 public sealed class FaultStack(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
     /// <summary>The services whose events are checked, in the order they start.</summary>
-    public static readonly string[] Services = ["ledger", "tracking", "registry"];
+    public static readonly string[] Services = ["ledger", "tracking", "registry", "drift"];
 
     /// <summary>The running services.</summary>
     public TestStack Stack { get; private set; } = null!;
@@ -40,6 +40,8 @@ public sealed class FaultStack(InfrastructureFixture infrastructure) : IAsyncLif
         await Stack.StartAsync("tracking", new ServiceProjects.ModelOps_Tracking());
         await Stack.StartAsync("registry", new ServiceProjects.ModelOps_Registry(), ["tracking", "ledger"],
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = Stack.Shared.ObjectStoreConnectionString });
+        await Stack.StartAsync("drift", new ServiceProjects.ModelOps_Drift(), ["tracking"],
+            new Dictionary<string, string> { ["Drift:ReportEvery"] = "00:00:00.500" });
     }
 
     /// <inheritdoc />

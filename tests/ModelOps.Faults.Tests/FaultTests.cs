@@ -3,7 +3,7 @@ using ModelOps.Testing;
 namespace ModelOps.Faults.Tests;
 
 /// <summary>
-/// Faults injected while a pipeline and a reviewer work without pause: a minute without one service's database, a
+/// Faults injected while a pipeline, a reviewer and serving traffic work without pause: a minute without one service's database, a
 /// minute without the broker, a SIGKILL of each service. After each, every event any service committed is in the ledger,
 /// every acknowledged run, version, request and approval is there exactly once, and no queue holds a message a
 /// consumer gave up on.
@@ -16,6 +16,7 @@ public sealed class FaultTests(FaultStack world) : IClassFixture<FaultStack>
     [InlineData("tracking")]
     [InlineData("registry")]
     [InlineData("ledger")]
+    [InlineData("drift")]
     public async Task AMinuteWithoutOneServicesDatabaseLosesNoEvidence(string service)
     {
         await UnderFaultAsync(service + "-db", async () =>
@@ -53,6 +54,7 @@ public sealed class FaultTests(FaultStack world) : IClassFixture<FaultStack>
     [InlineData("tracking")]
     [InlineData("registry")]
     [InlineData("ledger")]
+    [InlineData("drift")]
     public async Task AKilledServiceLosesNoEvidence(string service)
     {
         await UnderFaultAsync(service + "-kill", async () =>
@@ -97,9 +99,15 @@ public sealed class FaultTests(FaultStack world) : IClassFixture<FaultStack>
         await AssertOnceAsync("PromotionRequested", "model_version", versions);
         await AssertOnceAsync("PromotionApproved", "model_version", versions);
 
+        // Drift reported the served traffic's windows through the fault, and its watch is in the ledger once.
+        Assert.True(await world.CountAsync("drift", "SELECT count(*) FROM window_reports WHERE model = $1", workload.Model) > 0, "Drift reported no window.");
+        await AssertOnceAsync("WatchChanged", "model_version", [$"{workload.Model}/{Workload.ServedVersion}"]);
+
         Assert.All(await world.ParkedMessagesAsync(), queue => Assert.True(queue.Value == 0, $"{queue.Key} holds {queue.Value} messages"));
         TestContext.Current.TestOutputHelper?.WriteLine(
-            $"{name}: {workload.Approved.Count} rounds, {workload.Retries} retried calls, {committed} events committed so far, all in the ledger");
+            $"{name}: {workload.Approved.Count} rounds, {workload.Retries} retried calls, {committed} events committed so far, all in the ledger, " +
+            $"{await world.CountAsync("drift", "SELECT count(*) FROM window_reports WHERE model = $1", workload.Model)} drift windows reported, " +
+            $"{(await world.LedgerCountsAsync("DriftDetected", "model", [workload.Model])).GetValueOrDefault(workload.Model)} drifts announced");
     }
 
     private async Task AssertOnceAsync(string type, string kind, IReadOnlyCollection<string> values)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using ModelOps.Drift.V1;
 using ModelOps.Registry.V1;
 using ModelOps.Tracking.Client;
 using ModelOps.Tracking.V1;
@@ -9,7 +10,8 @@ namespace ModelOps.Faults.Tests;
 
 /// <summary>
 /// A pipeline and a reviewer working without pause: each round trains a run (start, artifact, end), registers it as a
-/// version, requests Staging and approves it. Every write carries an idempotency key or is safe to repeat, and is
+/// version, requests Staging and approves it, and sends a window of serving traffic of a watched version to drift, whose
+/// input shifts every few rounds and back (so drift reports, and announces drift and its end, while faults happen). Every write carries an idempotency key or is safe to repeat, and is
 /// repeated, with backoff and without limit, while the platform answers UNAVAILABLE or DEADLINE_EXCEEDED — what a
 /// well-behaved client does. Any other error stops the workload and fails the test: a transient fault must never reach
 /// a client as anything else. What was acknowledged is recorded, to be found in the ledger afterwards.
@@ -21,6 +23,7 @@ public sealed class Workload
     private readonly TrackingClient _trackingSdk;
     private readonly RegistryService.RegistryServiceClient _pipeline;
     private readonly RegistryService.RegistryServiceClient _reviewer;
+    private readonly DriftService.DriftServiceClient _drift;
     private readonly string _prefix = Guid.NewGuid().ToString("N")[..8];
 
     private Workload(FaultStack world, string experimentId, string model)
@@ -33,7 +36,14 @@ public sealed class Workload
         _trackingSdk = new TrackingClient(world.Stack.Invoker("tracking", pipeline));
         _pipeline = new RegistryService.RegistryServiceClient(world.Stack.Invoker("registry", pipeline));
         _reviewer = new RegistryService.RegistryServiceClient(world.Stack.Invoker("registry", world.As("faults-reviewer", "reviewer")));
+        _drift = new DriftService.DriftServiceClient(world.Stack.Invoker("drift", pipeline));
     }
+
+    /// <summary>The version whose serving traffic drift watches.</summary>
+    public const string ServedVersion = "served";
+
+    /// <summary>Records of serving traffic per round: one count window.</summary>
+    public const int WindowRecords = 200;
 
     /// <summary>The experiment every run of this workload is in.</summary>
     public string ExperimentId { get; }
@@ -73,6 +83,27 @@ public sealed class Workload
         {
             Name = $"{name}-{Guid.NewGuid().ToString("N")[..8]}", RiskTier = RiskTier.Low, Owner = "faults",
         }, cancellationToken: TestContext.Current.CancellationToken);
+        var drift = new DriftService.DriftServiceClient(world.Stack.Invoker("drift", pipeline));
+        using (var reference = drift.SetReference(cancellationToken: TestContext.Current.CancellationToken))
+        {
+            await reference.RequestStream.WriteAsync(new SetReferenceRequest
+            {
+                Header = new ReferenceHeader
+                {
+                    Model = model.Name, Version = ServedVersion, Columns = { new Column { Name = "x", Kind = ColumnKind.Numeric } },
+                    Window = new WindowPolicy { Records = WindowRecords }, Source = "faults",
+                },
+            }, TestContext.Current.CancellationToken);
+            var rows = new RowBatch();
+            rows.Rows.AddRange(Sample(new Random(1), 2000, shift: 0).Select(x => new Row { Values = { ["x"] = Value.ForNumber(x) } }));
+            await reference.RequestStream.WriteAsync(new SetReferenceRequest { Rows = rows }, TestContext.Current.CancellationToken);
+            await reference.RequestStream.CompleteAsync();
+            await reference.ResponseAsync;
+        }
+
+        await new DriftService.DriftServiceClient(world.Stack.Invoker("drift", world.As("faults-admin", "admin"))).SetWatchAsync(
+            new SetWatchRequest { Model = model.Name, Version = ServedVersion, Watch = true, Reason = "faults: served traffic" },
+            cancellationToken: TestContext.Current.CancellationToken);
         return new Workload(world, experiment.ExperimentId, model.Name);
     }
 
@@ -145,7 +176,39 @@ public sealed class Workload
             }
         });
         Approved.Add(request.RequestId);
+
+        // A window of serving traffic; the input shifts by five standard deviations in every other four rounds. A
+        // repeat after a lost answer counts its records twice, which moves no verdict: windows are counted by records.
+        var batch = new IngestRequest();
+        var at = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        batch.Records.AddRange(Sample(new Random(round), WindowRecords, shift: round / 4 % 2 == 1 ? 5 : 0).Select((x, i) => new InferenceRecord
+        {
+            Model = Model, Version = ServedVersion, Timestamp = at, RequestId = $"{key}-{i}", Features = { ["x"] = Value.ForNumber(x) },
+        }));
+        await RetryAsync(async () =>
+        {
+            using var call = _drift.Ingest();
+            try
+            {
+                await call.RequestStream.WriteAsync(batch);
+                await call.RequestStream.CompleteAsync();
+            }
+            catch (Exception exception) when (exception is not RpcException)
+            {
+                // The call ended while writing (the service went away): its status says why.
+            }
+
+            return await call.ResponseAsync;
+        });
+        Ingested.Add(round);
     }
+
+    /// <summary>Rounds whose serving traffic drift acknowledged.</summary>
+    public ConcurrentBag<int> Ingested { get; } = [];
+
+    // Standard normal values (Box–Muller) plus shift.
+    private static IEnumerable<double> Sample(Random random, int count, double shift) =>
+        Enumerable.Range(0, count).Select(_ => shift + Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
 
     private async Task<T> RetryAsync<T>(Func<Task<T>> call)
     {
