@@ -3,6 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using ModelOps.Contracts;
 using ModelOps.Contracts.Drift.V1;
 using ModelOps.Drift.Detectors;
+using ModelOps.Drift.Domain;
 using ModelOps.Drift.Profiles;
 using ModelOps.Drift.V1;
 using ModelOps.ServiceDefaults.Data;
@@ -23,15 +24,6 @@ public sealed partial class DriftStore
     /// <summary>The detectors run on a task's error stream: DDM needs a 0/1 error, so regression has ADWIN and Page–Hinkley only.</summary>
     public static IReadOnlyList<string> DetectorsOf(ModelTask task) =>
         task == ModelTask.BinaryClassification ? ["ADWIN", "DDM", "PAGE_HINKLEY"] : ["ADWIN", "PAGE_HINKLEY"];
-
-    /// <summary>A new detector by name, with its standard defaults.</summary>
-    public static IConceptDriftDetector NewDetector(string name) => name switch
-    {
-        "ADWIN" => new Adwin(),
-        "DDM" => new Ddm(),
-        "PAGE_HINKLEY" => new PageHinkley(),
-        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "not a detector"),
-    };
 
     // ------------------------------------------------------------------ watches
 
@@ -243,9 +235,12 @@ public sealed partial class DriftStore
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var detectors = new List<(string Name, IConceptDriftDetector Detector, long Fed, long Drifts, DateTimeOffset? LastDrift)>();
+        var detectors = new List<(string Name, IConceptDriftDetector Detector, long Fed, long Drifts, DateTimeOffset? LastDrift, Episode Episode)>();
         await using (var load = new NpgsqlCommand(
-                         "SELECT detector, state, fed, drifts, last_drift_at FROM detectors WHERE model = $1 AND version = $2 AND detector = ANY($3) ORDER BY detector FOR UPDATE",
+                         """
+                         SELECT detector, state, fed, drifts, last_drift_at, episode_open, episode_quiet, episodes FROM detectors
+                         WHERE model = $1 AND version = $2 AND detector = ANY($3) ORDER BY detector FOR UPDATE
+                         """,
                          connection, transaction))
         {
             load.Parameters.Add(new NpgsqlParameter { Value = model });
@@ -254,14 +249,15 @@ public sealed partial class DriftStore
             await using var reader = await load.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
-                var detector = NewDetector(reader.GetString(0));
+                var detector = ConceptDriftDetectors.ForErrors(reader.GetString(0));
                 var state = reader.GetFieldValue<double[]>(1);
                 if (state.Length > 0)
                 {
                     detector.Restore(state);
                 }
 
-                detectors.Add((reader.GetString(0), detector, reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)));
+                detectors.Add((reader.GetString(0), detector, reader.GetInt64(2), reader.GetInt64(3), reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4),
+                    new Episode(reader.GetBoolean(5), reader.GetInt64(6), reader.GetInt64(7))));
             }
         }
 
@@ -269,19 +265,22 @@ public sealed partial class DriftStore
         var drifted = new List<string>();
         var events = new List<IIntegrationEvent>();
         await using var batch = new NpgsqlBatch(connection, transaction);
-        foreach (var (name, detector, fed, drifts, lastDrift) in detectors)
+        foreach (var (name, detector, fed, drifts, lastDrift, first) in detectors)
         {
             var last = Detectors.DetectorState.Stable;
             var signalled = 0;
             DateTimeOffset? driftAt = lastDrift;
+            var episode = first;
             for (var i = 0; i < errors.Length; i++)
             {
                 last = detector.Update(errors[i]);
+                (episode, var opened) = DriftEpisodes.Feed(episode, last);
                 if (last == Detectors.DetectorState.Drift)
                 {
                     signalled++;
                     driftAt = at[i];
-                    if (signalled == 1 && announced is not null)
+                    // One announcement per episode, however the labels are batched: a signal inside an open episode is counted only.
+                    if (opened && announced is not null)
                     {
                         events.Add(new ConceptDriftDetected
                         {
@@ -303,7 +302,10 @@ public sealed partial class DriftStore
             }
 
             var update = new NpgsqlBatchCommand(
-                "UPDATE detectors SET state = $4, last_state = $5, fed = $6, drifts = $7, last_drift_at = $8 WHERE model = $1 AND version = $2 AND detector = $3");
+                """
+                UPDATE detectors SET state = $4, last_state = $5, fed = $6, drifts = $7, last_drift_at = $8, episode_open = $9, episode_quiet = $10, episodes = $11
+                WHERE model = $1 AND version = $2 AND detector = $3
+                """);
             update.Parameters.Add(new NpgsqlParameter { Value = model });
             update.Parameters.Add(new NpgsqlParameter { Value = version });
             update.Parameters.Add(new NpgsqlParameter { Value = name });
@@ -312,6 +314,9 @@ public sealed partial class DriftStore
             update.Parameters.Add(new NpgsqlParameter { Value = fed + errors.Length });
             update.Parameters.Add(new NpgsqlParameter { Value = drifts + signalled });
             update.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz, Value = driftAt is { } d ? d : DBNull.Value });
+            update.Parameters.Add(new NpgsqlParameter { Value = episode.Open });
+            update.Parameters.Add(new NpgsqlParameter { Value = episode.Quiet });
+            update.Parameters.Add(new NpgsqlParameter { Value = episode.Count });
             batch.BatchCommands.Add(update);
         }
 
@@ -453,7 +458,7 @@ public sealed partial class DriftStore
         }
 
         await using (var detectors = new NpgsqlCommand(
-                         "SELECT model, version, detector, last_state, fed, drifts, last_drift_at, state FROM detectors ORDER BY model, version, detector", connection))
+                         "SELECT model, version, detector, last_state, fed, drifts, last_drift_at, state, episodes, episode_open FROM detectors ORDER BY model, version, detector", connection))
         await using (var reader = await detectors.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
@@ -475,6 +480,8 @@ public sealed partial class DriftStore
                     },
                     Values = reader.GetInt64(4),
                     Drifts = reader.GetInt64(5),
+                    Episodes = reader.GetInt64(8),
+                    EpisodeOpen = reader.GetBoolean(9),
                     LastDriftAt = reader.IsDBNull(6) ? null : Timestamp.FromDateTimeOffset(reader.GetFieldValue<DateTimeOffset>(6)),
                 };
                 var state = reader.GetFieldValue<double[]>(7);

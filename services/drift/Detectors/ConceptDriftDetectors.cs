@@ -31,9 +31,10 @@ public interface IConceptDriftDetector
 }
 
 /// <summary>
-/// DDM (Gama, Medas, Castillo, Rodrigues 2004): tracks the error rate p and its standard deviation s = √(p(1−p)/n);
-/// warns when p + s exceeds the lowest p + s seen by <see cref="WarningLevel"/>·s_min and signals drift at
-/// <see cref="DriftLevel"/>·s_min, after <see cref="MinimumSamples"/> values.
+/// DDM (Gama, Medas, Castillo, Rodrigues 2004) as river's <c>drift.binary.DDM</c>: tracks the error rate p and its
+/// standard deviation s = √(p(1−p)/n); once more than <see cref="MinimumSamples"/> values have been seen (river's
+/// <c>warm_start</c>: the test runs when n &gt; 30), warns when p + s exceeds the lowest p + s seen by
+/// <see cref="WarningLevel"/>·s_min and signals drift at <see cref="DriftLevel"/>·s_min, then starts over.
 /// </summary>
 public sealed class Ddm(int minimumSamples = 30, double warningLevel = 2.0, double driftLevel = 3.0) : IConceptDriftDetector
 {
@@ -42,7 +43,7 @@ public sealed class Ddm(int minimumSamples = 30, double warningLevel = 2.0, doub
     private double _pMin = double.MaxValue;
     private double _sMin = double.MaxValue;
 
-    /// <summary>Values seen before any signal.</summary>
+    /// <summary>The test runs once more than this many values have been seen (river's <c>warm_start</c>).</summary>
     public int MinimumSamples { get; } = minimumSamples;
 
     /// <summary>Warning threshold in standard deviations.</summary>
@@ -57,7 +58,7 @@ public sealed class Ddm(int minimumSamples = 30, double warningLevel = 2.0, doub
         _n++;
         _p += (value - _p) / _n;
         var s = Math.Sqrt(_p * (1 - _p) / _n);
-        if (_n < MinimumSamples)
+        if (_n <= MinimumSamples)
         {
             return DetectorState.Stable;
         }
@@ -92,31 +93,61 @@ public sealed class Ddm(int minimumSamples = 30, double warningLevel = 2.0, doub
     }
 }
 
+/// <summary>Which changes of the mean a Page–Hinkley test watches.</summary>
+public enum PageHinkleyMode
+{
+    /// <summary>Increases only: for an error stream, where a fall is good news and not worth a page.</summary>
+    Up,
+
+    /// <summary>Decreases only.</summary>
+    Down,
+
+    /// <summary>Both directions (river's default): for a monitored mean, where either way is a change.</summary>
+    Both,
+}
+
 /// <summary>
-/// The Page–Hinkley test (Page 1954) for an increase in the mean: the cumulative deviation from the running mean, less
-/// a tolerated magnitude δ and with forgetting factor α, against its minimum so far; drift when the gap exceeds λ.
-/// Defaults δ = 0.005, λ = 50, α = 1 − 10⁻⁴, after 30 values.
+/// The Page–Hinkley test (Page 1954) as river's <c>drift.PageHinkley</c>: the cumulative deviation from the running mean
+/// with forgetting factor α, less (for increases) or plus (for decreases) a tolerated magnitude δ, against its extreme
+/// so far; drift when the gap exceeds λ, once <c>minimumSamples</c> values have been seen, then it starts over.
+/// Defaults δ = 0.005, λ = 50, α = 1 − 10⁻⁴, 30 values, both directions (river's); the drift service watches error
+/// streams with <see cref="PageHinkleyMode.Up"/> (see <see cref="ConceptDriftDetectors.ForErrors"/>).
 /// </summary>
-public sealed class PageHinkley(int minimumSamples = 30, double delta = 0.005, double threshold = 50, double alpha = 1 - 0.0001) : IConceptDriftDetector
+public sealed class PageHinkley(
+    int minimumSamples = 30, double delta = 0.005, double threshold = 50, double alpha = 1 - 0.0001, PageHinkleyMode mode = PageHinkleyMode.Both)
+    : IConceptDriftDetector
 {
     private long _n;
     private double _mean;
-    private double _sum;
-    private double _minimum = double.MaxValue;
+    private double _sumIncrease;
+    private double _minIncrease = double.PositiveInfinity;
+    private double _sumDecrease;
+    // river starts the running maximum of the decrease sum at −1, not −∞; kept, since it decides early verdicts.
+    private double _maxDecrease = -1;
+
+    /// <summary>The directions watched.</summary>
+    public PageHinkleyMode Mode { get; } = mode;
 
     /// <inheritdoc />
     public DetectorState Update(double value)
     {
         _n++;
         _mean += (value - _mean) / _n;
-        _sum = (alpha * _sum) + (value - _mean - delta);
-        _minimum = Math.Min(_minimum, _sum);
-        if (_n >= minimumSamples && _sum - _minimum > threshold)
+        var deviation = value - _mean;
+        _sumIncrease = (alpha * _sumIncrease) + deviation - delta;
+        _sumDecrease = (alpha * _sumDecrease) + deviation + delta;
+        _minIncrease = Math.Min(_minIncrease, _sumIncrease);
+        _maxDecrease = Math.Max(_maxDecrease, _sumDecrease);
+        if (_n < minimumSamples)
         {
-            _n = 0;
-            _mean = 0;
-            _sum = 0;
-            _minimum = double.MaxValue;
+            return DetectorState.Stable;
+        }
+
+        var increased = _sumIncrease - _minIncrease > threshold;
+        var decreased = _maxDecrease - _sumDecrease > threshold;
+        if (Mode switch { PageHinkleyMode.Up => increased, PageHinkleyMode.Down => decreased, _ => increased || decreased })
+        {
+            Reset();
             return DetectorState.Drift;
         }
 
@@ -124,19 +155,38 @@ public sealed class PageHinkley(int minimumSamples = 30, double delta = 0.005, d
     }
 
     /// <inheritdoc />
-    public double[] Save() => [_n, _mean, _sum, _minimum];
+    public double[] Save() => [_n, _mean, _sumIncrease, _minIncrease, _sumDecrease, _maxDecrease];
 
     /// <inheritdoc />
-    public void Restore(double[] state) => (_n, _mean, _sum, _minimum) = ((long)state[0], state[1], state[2], state[3]);
+    /// <remarks>A state of four numbers was saved before decreases were tracked: it resumes with no decrease yet.</remarks>
+    public void Restore(double[] state)
+    {
+        (_n, _mean, _sumIncrease, _minIncrease) = ((long)state[0], state[1], state[2], state[3]);
+        (_sumDecrease, _maxDecrease) = state.Length >= 6 ? (state[4], state[5]) : (0, -1);
+    }
+
+    private void Reset()
+    {
+        _n = 0;
+        _mean = 0;
+        _sumIncrease = 0;
+        _minIncrease = double.PositiveInfinity;
+        _sumDecrease = 0;
+        _maxDecrease = -1;
+    }
 }
 
 /// <summary>
 /// ADWIN (Bifet and Gavaldà 2007): an adaptive window, kept as an exponential histogram of buckets (at most
 /// <c>maxBuckets</c> per size 2ⁱ), that drops its oldest part whenever two sub-windows have means further apart than
 /// ε_cut = √(2·m·σ²·ln(2 ln n/δ)) + ⅔·m·ln(2 ln n/δ), m = 1/(n₀−k+1) + 1/(n₁−k+1). Checked every
-/// <c>clock</c> values once <c>gracePeriod</c> have been seen; δ = 0.002.
+/// <c>clock</c> values once <c>gracePeriod</c> have been seen; δ = 0.002. As river's <c>drift.ADWIN</c>, it starts over
+/// with an empty window after a drift, so one abrupt change is one signal; <c>keepWindowAfterDrift</c> gives MOA's
+/// behaviour instead (the shrunk window is kept and goes on being cut, which signals a change several times).
 /// </summary>
-public sealed class Adwin(double delta = 0.002, int clock = 32, int maxBuckets = 5, int minimumWindow = 5, int gracePeriod = 10) : IConceptDriftDetector
+public sealed class Adwin(
+    double delta = 0.002, int clock = 32, int maxBuckets = 5, int minimumWindow = 5, int gracePeriod = 10, bool keepWindowAfterDrift = false)
+    : IConceptDriftDetector
 {
     // rows[i] holds buckets of 2^i values, oldest first: (sum, variance sum of squares about their mean).
     private readonly List<List<(double Total, double Variance)>> _rows = [];
@@ -166,7 +216,18 @@ public sealed class Adwin(double delta = 0.002, int clock = 32, int maxBuckets =
         Total += value;
         Insert(0, (value, 0));
         _ticks++;
-        return _ticks % clock == 0 && Width > gracePeriod && Shrink() ? DetectorState.Drift : DetectorState.Stable;
+        if (_ticks % clock != 0 || Width <= gracePeriod || !Shrink())
+        {
+            return DetectorState.Stable;
+        }
+
+        if (!keepWindowAfterDrift)
+        {
+            _rows.Clear();
+            (_ticks, Width, Total, Variance) = (0, 0, 0, 0);
+        }
+
+        return DetectorState.Drift;
     }
 
     /// <inheritdoc />
@@ -290,4 +351,21 @@ public sealed class Adwin(double delta = 0.002, int clock = 32, int maxBuckets =
 
         return false;
     }
+}
+
+/// <summary>The detectors the drift service runs on a version's error stream, by their stored names.</summary>
+public static class ConceptDriftDetectors
+{
+    /// <summary>
+    /// A fresh detector for an error stream (1 wrong / 0 right, or a loss): river's defaults, except that Page–Hinkley
+    /// watches increases only — a falling error rate is the model doing better, which is not a change anyone should be
+    /// paged for (DDM, by construction, also sees only rises).
+    /// </summary>
+    public static IConceptDriftDetector ForErrors(string name) => name switch
+    {
+        "ADWIN" => new Adwin(),
+        "DDM" => new Ddm(),
+        "PAGE_HINKLEY" => new PageHinkley(mode: PageHinkleyMode.Up),
+        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "no such detector"),
+    };
 }

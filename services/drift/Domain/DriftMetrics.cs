@@ -33,6 +33,9 @@ public sealed class DriftMetrics
         meter.CreateObservableGauge("modelops.drift.concept_drifts",
             () => _statuses.SelectMany(s => s.Detectors.Select(d => new Measurement<long>(d.Drifts, [.. Version(s.Model, s.Version), new("detector", d.Detector)]))),
             description: "Drifts a concept-drift detector has signalled on the version's error stream");
+        meter.CreateObservableGauge("modelops.drift.concept_drift_episodes",
+            () => _statuses.SelectMany(s => s.Detectors.Select(d => new Measurement<long>(d.Episodes, [.. Version(s.Model, s.Version), new("detector", d.Detector)]))),
+            description: "Episodes of drift (changes, each announced once) a concept-drift detector has found on the version's error stream");
     }
 
     /// <summary>Replaces what the gauges report with these statuses.</summary>
