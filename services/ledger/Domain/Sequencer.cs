@@ -5,9 +5,8 @@ using ModelOps.Contracts.Ledger.V1;
 using ModelOps.Ledger.Data;
 using ModelOps.Ledger.Verification;
 using ModelOps.ServiceDefaults;
-using ModelOps.ServiceDefaults.Messaging;
+using ModelOps.ServiceDefaults.Data;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace ModelOps.Ledger.Domain;
 
@@ -24,11 +23,6 @@ public sealed partial class Sequencer(
     IOptions<LedgerOptions> options,
     ILogger<Sequencer> logger) : BackgroundService
 {
-    /// <summary>The notification sent when entries are sequenced; the payload is the new tree size.</summary>
-    public const string SequencedChannel = "ledger_sequenced";
-
-    private const long LeaderLockKey = 0x4C65646765725351; // "LedgerSQ"
-
     private readonly Counter<long> _sequenced =
         new Meter(service.ActivitySource.Name).CreateCounter<long>("modelops.ledger.entries.sequenced", description: "Entries given an index");
 
@@ -44,7 +38,7 @@ public sealed partial class Sequencer(
             try
             {
                 await using var leader = await dataSource.OpenConnectionAsync(stoppingToken);
-                if (!await TryLeadAsync(leader, stoppingToken))
+                if (!await TreeStore.TryLeadAsync(leader, stoppingToken))
                 {
                     await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken);
                     continue;
@@ -74,10 +68,7 @@ public sealed partial class Sequencer(
     private async Task LeadAsync(NpgsqlConnection leader, CancellationToken stoppingToken)
     {
         var settings = options.Value;
-        await using (var listen = new NpgsqlCommand($"LISTEN {LedgerStore.QueuedChannel}", leader))
-        {
-            await listen.ExecuteNonQueryAsync(stoppingToken);
-        }
+        await TreeStore.ListenAsync(leader, LedgerStore.QueuedChannel, stoppingToken);
 
         await LoadAsync(stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
@@ -109,10 +100,8 @@ public sealed partial class Sequencer(
 
         try
         {
-            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", leader);
-            unlock.Parameters.Add(new NpgsqlParameter { Value = LeaderLockKey });
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await unlock.ExecuteScalarAsync(timeout.Token);
+            await TreeStore.ReleaseLeadAsync(leader, timeout.Token);
         }
         catch (Exception exception) when (exception is NpgsqlException or OperationCanceledException)
         {
@@ -122,39 +111,12 @@ public sealed partial class Sequencer(
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    private static async Task<bool> TryLeadAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
-    {
-        await using var command = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", connection);
-        command.Parameters.Add(new NpgsqlParameter { Value = LeaderLockKey });
-        return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
-    }
-
     private async Task LoadAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        long size;
-        await using (var head = new NpgsqlCommand("SELECT size FROM ledger_tree WHERE id = 1", connection))
-        {
-            size = (long)(await head.ExecuteScalarAsync(cancellationToken))!;
-        }
-
-        _tree = await LoadEdgeAsync(connection, null, size, cancellationToken);
-        await using var checkpoint = new NpgsqlCommand(
-            "SELECT size, signed_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1", connection);
-        await using var reader = await checkpoint.ExecuteReaderAsync(cancellationToken);
-        (_checkpointSize, _checkpointAt) = await reader.ReadAsync(cancellationToken)
-            ? (reader.GetInt64(0), reader.GetFieldValue<DateTimeOffset>(1))
-            : (-1, DateTimeOffset.MinValue);
-    }
-
-    private static async Task<CompactRange> LoadEdgeAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, long size, CancellationToken cancellationToken)
-    {
-        var edge = MerkleTree.PerfectSubtrees(0, size);
-        var nodes = await LedgerStore.GetNodesAsync(connection, transaction, edge, cancellationToken);
-        return new CompactRange(size, id => nodes.TryGetValue(id, out var hash)
-            ? hash
-            : throw new InvalidOperationException($"The tree node {id} of a tree of size {size} is missing from ledger_nodes."));
+        var size = await TreeStore.SizeAsync(connection, null, forUpdate: false, cancellationToken);
+        _tree = await TreeStore.EdgeAsync(connection, null, size, cancellationToken);
+        (_checkpointSize, _checkpointAt) = await TreeStore.LatestCheckpointAsync(connection, cancellationToken) ?? (-1, DateTimeOffset.MinValue);
     }
 
     /// <summary>Places up to <paramref name="limit"/> waiting entries; returns how many.</summary>
@@ -162,39 +124,20 @@ public sealed partial class Sequencer(
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         // Look before locking: taking the head's row lock writes and flushes WAL, which an idle ledger should not do.
-        await using (var any = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM ledger_entries WHERE idx IS NULL)", connection))
+        if (!await TreeStore.AnyWaitingAsync(connection, cancellationToken))
         {
-            if (!(bool)(await any.ExecuteScalarAsync(cancellationToken))!)
-            {
-                return 0;
-            }
+            return 0;
         }
 
         using var activity = service.ActivitySource.StartActivity("ledger sequence");
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
-        long size;
-        await using (var head = new NpgsqlCommand("SELECT size FROM ledger_tree WHERE id = 1 FOR UPDATE", connection, transaction))
-        {
-            size = (long)(await head.ExecuteScalarAsync(cancellationToken))!;
-        }
+        var size = await TreeStore.SizeAsync(connection, transaction, forUpdate: true, cancellationToken);
 
         // The lock makes this the only writer, so the head should be ours; if not (an operator's hand, a split brain
         // that the lock prevents), build on what the database says rather than on memory.
-        var tree = size == _tree.Size ? _tree : await LoadEdgeAsync(connection, transaction, size, cancellationToken);
-
-        var waiting = new List<(Guid EventId, byte[] LeafHash, string? TraceParent)>();
-        await using (var select = new NpgsqlCommand(
-            "SELECT event_id, leaf_hash, trace_parent FROM ledger_entries WHERE idx IS NULL ORDER BY received LIMIT $1 FOR UPDATE",
-            connection, transaction))
-        {
-            select.Parameters.Add(new NpgsqlParameter { Value = limit });
-            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                waiting.Add((reader.GetGuid(0), (byte[])reader[1], reader.IsDBNull(2) ? null : reader.GetString(2)));
-            }
-        }
+        var tree = size == _tree.Size ? _tree : await TreeStore.EdgeAsync(connection, transaction, size, cancellationToken);
+        var waiting = await TreeStore.WaitingAsync(connection, transaction, limit, cancellationToken);
 
         if (waiting.Count == 0)
         {
@@ -205,48 +148,13 @@ public sealed partial class Sequencer(
 
         // Work on a copy: if the transaction fails, the edge in memory still describes the committed tree.
         var next = tree.Clone();
-        var levels = new List<short>();
-        var indices = new List<long>();
-        var hashes = new List<byte[]>();
-        foreach (var (_, leafHash, _) in waiting)
+        var nodes = new List<(NodeId Node, byte[] Hash)>();
+        foreach (var entry in waiting)
         {
-            foreach (var (node, hash) in next.Append(leafHash))
-            {
-                levels.Add((short)node.Level);
-                indices.Add(node.Index);
-                hashes.Add(hash);
-            }
+            nodes.AddRange(next.Append(entry.LeafHash));
         }
 
-        var root = next.Root();
-        await using (var batch = new NpgsqlBatch(connection, transaction))
-        {
-            var place = new NpgsqlBatchCommand(
-                """
-                UPDATE ledger_entries e SET idx = p.idx, sequenced_at = now()
-                FROM unnest($1::uuid[], $2::bigint[]) AS p(event_id, idx)
-                WHERE e.event_id = p.event_id
-                """);
-            place.Parameters.Add(new NpgsqlParameter { Value = waiting.Select(w => w.EventId).ToArray() });
-            place.Parameters.Add(new NpgsqlParameter { Value = Enumerable.Range(0, waiting.Count).Select(i => size + i).ToArray() });
-            batch.BatchCommands.Add(place);
-
-            var nodes = new NpgsqlBatchCommand(
-                "INSERT INTO ledger_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])");
-            nodes.Parameters.Add(new NpgsqlParameter { Value = levels.ToArray() });
-            nodes.Parameters.Add(new NpgsqlParameter { Value = indices.ToArray() });
-            nodes.Parameters.Add(new NpgsqlParameter { Value = hashes.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
-            batch.BatchCommands.Add(nodes);
-
-            var advance = new NpgsqlBatchCommand("UPDATE ledger_tree SET size = $1, root = $2, updated_at = now() WHERE id = 1");
-            advance.Parameters.Add(new NpgsqlParameter { Value = next.Size });
-            advance.Parameters.Add(new NpgsqlParameter { Value = root });
-            batch.BatchCommands.Add(advance);
-
-            batch.BatchCommands.Add(new NpgsqlBatchCommand($"NOTIFY {SequencedChannel}, '{next.Size}'"));
-            await batch.ExecuteNonQueryAsync(cancellationToken);
-        }
-
+        await TreeStore.PlaceAsync(connection, transaction, waiting, size, nodes, next.Size, next.Root(), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         _tree = next;
         _sequenced.Add(waiting.Count);
@@ -258,7 +166,7 @@ public sealed partial class Sequencer(
 
     // A span per entry in the trace that brought it (when tracing is on), from the batch's start to its commit: the
     // sequencer works on many traces at once, and one span of its own would be found in none of them.
-    private void TraceSequenced(IReadOnlyList<(Guid EventId, byte[] LeafHash, string? TraceParent)> entries, long firstIndex, DateTime started)
+    private void TraceSequenced(IReadOnlyList<WaitingEntry> entries, long firstIndex, DateTime started)
     {
         if (!service.ActivitySource.HasListeners())
         {
@@ -283,27 +191,17 @@ public sealed partial class Sequencer(
         var size = _tree.Size;
         var root = _tree.Root();
         var note = signer.Sign(size, root);
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var insert = new NpgsqlCommand(
-            "INSERT INTO ledger_checkpoints (size, root, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING",
-            connection, transaction))
-        {
-            insert.Parameters.Add(new NpgsqlParameter { Value = size });
-            insert.Parameters.Add(new NpgsqlParameter { Value = root });
-            insert.Parameters.Add(new NpgsqlParameter { Value = note });
-            await insert.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await transaction.EnqueueAsync(new CheckpointPublished
+        await using var tx = await UnitOfWork.BeginAsync(dataSource, cancellationToken);
+        await TreeStore.SaveCheckpointAsync(tx, size, root, note, cancellationToken);
+        tx.Publish(new CheckpointPublished
         {
             Actor = $"service:{service.Name}",
             Origin = signer.Origin,
             TreeSize = size,
             RootHash = Convert.ToBase64String(root),
             Note = note,
-        }, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        });
+        await tx.CommitAsync(cancellationToken);
         _checkpointSize = size;
         _checkpointAt = DateTimeOffset.UtcNow;
         Activity.Current?.SetTag("ledger.checkpoint_size", size);

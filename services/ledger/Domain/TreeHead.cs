@@ -59,10 +59,7 @@ public sealed partial class TreeHead(NpgsqlDataSource dataSource, LedgerStore st
 
                     _sequenced = true;
                 };
-                await using (var listen = new NpgsqlCommand($"LISTEN {Sequencer.SequencedChannel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(stoppingToken);
-                }
+                await TreeStore.ListenAsync(connection, TreeStore.SequencedChannel, stoppingToken);
 
                 Advance(await store.GetTreeSizeAsync(stoppingToken));
                 _sequenced = true;
