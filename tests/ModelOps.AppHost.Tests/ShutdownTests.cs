@@ -31,7 +31,10 @@ public sealed class ShutdownTests
         process.BeginErrorReadLine();
         try
         {
-            await ready.Task.WaitAsync(TimeSpan.FromMinutes(3), cancellationToken);
+            if (await Task.WhenAny(ready.Task, Task.Delay(TimeSpan.FromMinutes(3), cancellationToken)) != ready.Task)
+            {
+                Assert.Fail($"The stack was not ready within 3 minutes:{Environment.NewLine}{Joined()}");
+            }
 
             // Everything the stack runs: the AppHost's descendants, DCP (which detaches, and watches the AppHost), the
             // services DCP started, and the local servers in the state folder.
