@@ -58,15 +58,7 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     public async Task APythonPipelineLogsACompleteRunToTheStack()
     {
         // The Python package, as a pipeline uses it, against the tracking service the AppHost started.
-        var package = await ChildProcess.PreparePythonPackageAsync(TestContext.Current.CancellationToken);
-        var tracking = new Uri(running.ServiceGrpcAddresses["tracking"]);
-        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", [Path.Combine(package, "examples", "log_a_run.py")], package, new Dictionary<string, string>
-        {
-            ["MODELOPS_TRACKING_TARGET"] = $"{tracking.Host}:{tracking.Port}",
-            ["MODELOPS_TOKEN"] = running.Token("pipeline"),
-            ["PYTHONPATH"] = package,
-            ["PYTHONDONTWRITEBYTECODE"] = "1",
-        }, TestContext.Current.CancellationToken);
+        var (exit, output) = await LogARunWithThePythonExampleAsync();
         Assert.True(exit == 0, output);
         Assert.Contains("read back identically", output, StringComparison.Ordinal);
     }
@@ -75,15 +67,7 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     public async Task TheDashboardShowsAPipelinesEndRunAsOneTraceFromTrackingThroughTheBusToTheLedgersSequencer()
     {
         // A run logged by the Python example, as a pipeline logs it.
-        var package = await ChildProcess.PreparePythonPackageAsync(TestContext.Current.CancellationToken);
-        var tracking = new Uri(running.ServiceGrpcAddresses["tracking"]);
-        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", [Path.Combine(package, "examples", "log_a_run.py")], package, new Dictionary<string, string>
-        {
-            ["MODELOPS_TRACKING_TARGET"] = $"{tracking.Host}:{tracking.Port}",
-            ["MODELOPS_TOKEN"] = running.Token("pipeline"),
-            ["PYTHONPATH"] = package,
-            ["PYTHONDONTWRITEBYTECODE"] = "1",
-        }, TestContext.Current.CancellationToken);
+        var (exit, output) = await LogARunWithThePythonExampleAsync();
         Assert.True(exit == 0, output);
 
         // Headless Chromium opens the dashboard's Traces view and finds the EndRun trace with spans from tracking and from
@@ -117,5 +101,19 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     {
         using var channel = GrpcChannel.ForAddress(address);
         return await GrpcTestHost.ListServicesAsync(new ServerReflection.ServerReflectionClient(channel), token);
+    }
+
+    // The Python package's example, as a pipeline runs it, against the tracking service the AppHost started.
+    private async Task<(int Exit, string Output)> LogARunWithThePythonExampleAsync()
+    {
+        var package = await ChildProcess.PreparePythonPackageAsync(TestContext.Current.CancellationToken);
+        var tracking = new Uri(running.ServiceGrpcAddresses["tracking"]);
+        return await ChildProcess.RunAsync("/usr/bin/python3", [Path.Combine(package, "examples", "log_a_run.py")], package, new Dictionary<string, string>
+        {
+            ["MODELOPS_TRACKING_TARGET"] = $"{tracking.Host}:{tracking.Port}",
+            ["MODELOPS_TOKEN"] = running.Token("pipeline"),
+            ["PYTHONPATH"] = package,
+            ["PYTHONDONTWRITEBYTECODE"] = "1",
+        }, TestContext.Current.CancellationToken);
     }
 }

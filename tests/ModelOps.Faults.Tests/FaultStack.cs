@@ -5,9 +5,7 @@ using System.Text.Json;
 using Grpc.Core;
 using ModelOps.Hosting.Local;
 using ModelOps.Testing;
-using ModelOps.ServiceDefaults.Messaging;
 using Npgsql;
-using RabbitMQ.Client;
 
 namespace ModelOps.Faults.Tests;
 
@@ -54,28 +52,9 @@ public sealed class FaultStack(InfrastructureFixture infrastructure) : IAsyncLif
     /// <summary>Headers for a caller in the workload's team.</summary>
     public Metadata As(string subject, string role) => Stack.As(subject, [role], ["faults"]);
 
-    /// <summary>
-    /// Takes <paramref name="service"/>'s database away as an operator would (no new connections, the open ones ended),
-    /// or gives it back.
-    /// </summary>
-    public async Task SetDatabaseAsync(string service, bool available)
-    {
-        var database = new NpgsqlConnectionStringBuilder(Stack.DatabaseOf(service)).Database!;
-        var cancellationToken = TestContext.Current.CancellationToken;
-        await using var connection = new NpgsqlConnection(infrastructure.Postgres.ConnectionStringFor("postgres") + ";Pooling=false");
-        await connection.OpenAsync(cancellationToken);
-        await using (var alter = new NpgsqlCommand($"ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS {(available ? "true" : "false")}", connection))
-        {
-            await alter.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        if (!available)
-        {
-            await using var terminate = new NpgsqlCommand("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", connection);
-            terminate.Parameters.AddWithValue(database);
-            await terminate.ExecuteNonQueryAsync(cancellationToken);
-        }
-    }
+    /// <summary>Takes <paramref name="service"/>'s database away as an operator would, or gives it back.</summary>
+    public Task SetDatabaseAsync(string service, bool available) =>
+        Outages.SetDatabaseAsync(infrastructure, new NpgsqlConnectionStringBuilder(Stack.DatabaseOf(service)).Database!, available);
 
     /// <summary>
     /// Waits until every service's outbox is published and every event in it is sequenced in the ledger; fails naming
@@ -179,20 +158,7 @@ public sealed class FaultStack(InfrastructureFixture infrastructure) : IAsyncLif
         var parked = queues.EnumerateArray().Select(q => q.GetProperty("name").GetString()!)
             .Where(name => name.EndsWith("_error", StringComparison.Ordinal) || name.EndsWith("_skipped", StringComparison.Ordinal));
 
-        // The management API's counts lag by seconds; the broker's own answer to a passive declare does not.
-        var broker = BrokerAddress.Parse(Broker.ConnectionString);
-        var factory = new ConnectionFactory
-        {
-            HostName = broker.Host, Port = broker.Port, VirtualHost = broker.VirtualHost, UserName = broker.Username, Password = broker.Password,
-        };
-        await using var connection = await factory.CreateConnectionAsync(TestContext.Current.CancellationToken);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken);
-        var depths = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var name in parked)
-        {
-            depths[name] = (await channel.QueueDeclarePassiveAsync(name, TestContext.Current.CancellationToken)).MessageCount;
-        }
-
-        return depths;
+        // The management API lists them; the broker itself counts them.
+        return (await Outages.QueueDepthsAsync(Broker.ConnectionString, parked)).ToDictionary(q => q.Key, q => (long)q.Value, StringComparer.Ordinal);
     }
 }

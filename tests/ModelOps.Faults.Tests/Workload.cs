@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using ModelOps.Drift.V1;
+using ModelOps.Registry.Tests;
 using ModelOps.Registry.V1;
 using ModelOps.Tracking.Client;
 using ModelOps.Tracking.V1;
@@ -124,7 +125,7 @@ public sealed class Workload
         var key = $"{_prefix}-{round}";
         var run = await RetryAsync(() => _tracking.StartRunAsync(new StartRunRequest
         {
-            ExperimentId = ExperimentId, RunName = key, ClientRequestId = $"run-{key}", Provenance = Provenance(),
+            ExperimentId = ExperimentId, RunName = key, ClientRequestId = $"run-{key}", Provenance = Pipeline.FullProvenance(),
         }).ResponseAsync);
         Started.Add(run.RunId);
 
@@ -227,32 +228,4 @@ public sealed class Workload
             }
         }
     }
-
-    private static Provenance Provenance() => new()
-    {
-        GitSha = "4f2a9c1e8d7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
-        RepoUrl = "https://git.example.com/faults/train.git",
-        ContainerDigest = "sha256:" + new string('c', 64),
-        SbomRef = "s3://sboms/faults/4f2a9c1.spdx.json",
-        TrainImageVersion = "train:2026.12",
-        DatasetId = "faults",
-        DatasetSnapshotAt = Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero)),
-        DatasetHash = "sha256:" + new string('d', 64),
-        FeatureGroups = { "income" },
-        DataTimeRange = new TimeRange
-        {
-            Start = Timestamp.FromDateTimeOffset(new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero)),
-            End = Timestamp.FromDateTimeOffset(new DateTimeOffset(2026, 10, 31, 0, 0, 0, TimeSpan.Zero)),
-        },
-        PipelineId = "faults-train",
-        JobId = "job-1",
-        Orchestrator = "airflow",
-        Seeds = { ["numpy"] = 7 },
-        Hyperparameters = { ["max_depth"] = "6" },
-        Split = new DataSplit { Train = 0.7, Validation = 0.15, Test = 0.15, Method = "time" },
-        Hardware = "2 vCPU",
-        EgressPolicy = "none",
-        CorrelationIds = { ["change"] = "CHG-1" },
-        EntryPoint = "python train.py",
-    };
 }

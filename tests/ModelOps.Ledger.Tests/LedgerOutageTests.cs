@@ -1,10 +1,8 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using ModelOps.Ledger.V1;
-using ModelOps.ServiceDefaults.Messaging;
 using ModelOps.Testing;
 using Npgsql;
-using RabbitMQ.Client;
 
 namespace ModelOps.Ledger.Tests;
 
@@ -43,7 +41,7 @@ public sealed class LedgerOutageTests(InfrastructureFixture infrastructure) : IA
 
         await PublishAsync(100);
         var database = new NpgsqlConnectionStringBuilder(_ledger.Environment.DatabaseConnectionString).Database!;
-        await SetConnectionsAsync(database, allowed: false);
+        await Outages.SetDatabaseAsync(infrastructure, database, available: false);
         try
         {
             // Events keep arriving through the outage; the ledger cannot store them and must not park them.
@@ -60,7 +58,7 @@ public sealed class LedgerOutageTests(InfrastructureFixture infrastructure) : IA
         }
         finally
         {
-            await SetConnectionsAsync(database, allowed: true);
+            await Outages.SetDatabaseAsync(infrastructure, database, available: true);
         }
 
         await PublishAsync(100);
@@ -70,7 +68,7 @@ public sealed class LedgerOutageTests(InfrastructureFixture infrastructure) : IA
         await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
         var recorded = await RecordedAsync();
         Assert.Equal(events.Select(e => e.EventId.ToString()).Order(), recorded.Order());
-        Assert.Equal(0u, await ErrorQueueDepthAsync("ledger-integration-event_error"));
+        Assert.Equal(0u, (await Outages.QueueDepthsAsync(_ledger.Environment.BrokerConnectionString, ["ledger-integration-event_error"]))["ledger-integration-event_error"]);
         Assert.True(await Eventually.HoldsAsync(async () => (await HealthAsync()).GetProperty("status").GetString() == "Healthy", TimeSpan.FromSeconds(30)));
 
         async Task<List<string>> RecordedAsync()
@@ -89,44 +87,10 @@ public sealed class LedgerOutageTests(InfrastructureFixture infrastructure) : IA
         }
     }
 
-    // As an operator would take a database away: no new connections, and the open ones ended.
-    private async Task SetConnectionsAsync(string database, bool allowed)
-    {
-        await using var connection = new NpgsqlConnection(infrastructure.Postgres.ConnectionStringFor("postgres") + ";Pooling=false");
-        await connection.OpenAsync(TestContext.Current.CancellationToken);
-        await using var alter = new NpgsqlCommand($"ALTER DATABASE \"{database}\" WITH ALLOW_CONNECTIONS {(allowed ? "true" : "false")}", connection);
-        await alter.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
-        if (!allowed)
-        {
-            await using var terminate = new NpgsqlCommand("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", connection);
-            terminate.Parameters.AddWithValue(database);
-            await terminate.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
-        }
-    }
-
     private async Task<JsonElement> HealthAsync()
     {
         using var http = new HttpClient();
         using var response = await http.GetAsync($"{_ledger.HttpAddress}/health", TestContext.Current.CancellationToken);
         return await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
-    }
-
-    private async Task<uint> ErrorQueueDepthAsync(string queue)
-    {
-        var broker = BrokerAddress.Parse(_ledger.Environment.BrokerConnectionString);
-        var factory = new ConnectionFactory
-        {
-            HostName = broker.Host, Port = broker.Port, VirtualHost = broker.VirtualHost, UserName = broker.Username, Password = broker.Password,
-        };
-        await using var connection = await factory.CreateConnectionAsync(TestContext.Current.CancellationToken);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken);
-        try
-        {
-            return (await channel.QueueDeclarePassiveAsync(queue, TestContext.Current.CancellationToken)).MessageCount;
-        }
-        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
-        {
-            return 0; // The queue does not exist: nothing ever faulted.
-        }
     }
 }
