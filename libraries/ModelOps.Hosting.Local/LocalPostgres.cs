@@ -50,15 +50,7 @@ public sealed class LocalPostgres : LocalResource
     }
 
     /// <summary>The connection string to <paramref name="database"/>.</summary>
-    public string ConnectionStringFor(string database) =>
-        new NpgsqlConnectionStringBuilder
-        {
-            Host = "127.0.0.1",
-            Port = Port,
-            Username = Superuser,
-            Password = Password,
-            Database = database,
-        }.ConnectionString;
+    public string ConnectionStringFor(string database) => ConnectionString(Superuser, Password, database);
 
     /// <inheritdoc />
     public override async Task StartAsync(CancellationToken cancellationToken)
@@ -172,15 +164,18 @@ public sealed class LocalPostgres : LocalResource
             }
         }
 
-        return new NpgsqlConnectionStringBuilder
+        return ConnectionString(owner, password, database);
+    }
+
+    private string ConnectionString(string username, string password, string database) =>
+        new NpgsqlConnectionStringBuilder
         {
             Host = "127.0.0.1",
             Port = Port,
-            Username = owner,
+            Username = username,
             Password = password,
             Database = database,
         }.ConnectionString;
-    }
 
     /// <summary>Whether the server accepts a connection now.</summary>
     public async Task<bool> AnswersAsync(CancellationToken cancellationToken)
