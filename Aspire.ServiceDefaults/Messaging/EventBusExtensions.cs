@@ -35,12 +35,15 @@ public static class EventBusExtensions
         var messaging = builder.Configuration.GetSection(MessagingOptions.Section).Get<MessagingOptions>() ?? new MessagingOptions();
         builder.Services.TryAddSingleton(broker);
         builder.Services.TryAddSingleton<DeliveryHealth>();
+        builder.Services.TryAddSingleton<OutboxHealth>();
         builder.Services.TryAddSingleton<ParkedRedelivery>();
         builder.Services.AddHostedService(provider => provider.GetRequiredService<ParkedRedelivery>());
         builder.Services.AddReceiveEndpointObserver<ParkedRedelivery>();
         builder.Services.AddHealthChecks()
             .AddCheck<DeliveryHealth>("event-delivery", tags: [Extensions.ReadyTag])
-            .AddCheck<BrokerReadiness>("eventbus", tags: [Extensions.ReadyTag]);
+            .AddCheck<BrokerReadiness>("eventbus", tags: [Extensions.ReadyTag])
+            .AddCheck<OutboxHealth>("outbox", tags: [Extensions.ReadyTag])
+            .AddCheck<OutboxRelayLiveness>("outbox-relay", tags: [Extensions.LiveTag]);
 
         builder.Services.AddMassTransit(bus =>
         {

@@ -21,6 +21,12 @@ public sealed class OutboxOptions
     /// <summary>Longest wait between retries while the broker is away.</summary>
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long the relay's loop may go without a turn before liveness turns Unhealthy (a turn is bounded by
+    /// <see cref="PublishTimeout"/> and the database's command timeout, so only a wedged relay reaches it).
+    /// </summary>
+    public TimeSpan StallAfter { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>How long published rows are kept (for inspection) before they are deleted.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 }

@@ -20,6 +20,7 @@ internal sealed partial class OutboxRelay(
     IBus bus,
     ServiceInfo service,
     IOptions<OutboxOptions> options,
+    OutboxHealth health,
     ILogger<OutboxRelay> logger) : BackgroundService
 {
     private readonly ConcurrentDictionary<string, Type?> _types = new();
@@ -34,6 +35,7 @@ internal sealed partial class OutboxRelay(
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                health.Turned();
                 try
                 {
                     if (listener is null)
@@ -62,6 +64,7 @@ internal sealed partial class OutboxRelay(
                 catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
                 {
                     LogRelayFailed(logger, exception);
+                    health.Failed(exception.GetType().Name);
                     if (listener is not null)
                     {
                         await listener.DisposeAsync();
@@ -120,7 +123,22 @@ internal sealed partial class OutboxRelay(
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(settings.PublishTimeout);
-        var outcomes = await Task.WhenAll(rows.Select(row => PublishAsync(row, timeout.Token)));
+        var publishes = rows.Select(row => PublishAsync(row, timeout.Token)).ToArray();
+        try
+        {
+            // The token alone does not bound the wait: a publish caught in the broker client's reconnection has been
+            // seen to ignore it, and one such publish held this batch's rows (and the relay) for good. So the wait
+            // itself ends with the timeout; a publish still running is counted as failed and its row retried later
+            // (if it lands after all, consumers are idempotent on the event id).
+            await Task.WhenAll(publishes).WaitAsync(settings.PublishTimeout + TimeSpan.FromSeconds(1), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        var outcomes = publishes.Select(p => p.IsCompletedSuccessfully
+            ? p.Result
+            : $"The publish did not complete within {settings.PublishTimeout.TotalSeconds:F0} s.").ToArray();
 
         var published = rows.Where((_, i) => outcomes[i] is null).Select(row => row.Sequence).ToArray();
         var failed = rows.Select((row, i) => (row, error: outcomes[i])).Where(x => x.error is not null).ToList();
@@ -147,6 +165,7 @@ internal sealed partial class OutboxRelay(
         }
 
         await transaction.CommitAsync(cancellationToken);
+        health.Relayed(published.Length, failed.Count, failed.Count > 0 ? failed[0].error : null);
         if (failed.Count > 0)
         {
             LogPublishFailed(logger, failed.Count, rows.Count, failed[0].error!);

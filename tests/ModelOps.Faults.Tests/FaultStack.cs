@@ -103,7 +103,16 @@ public sealed class FaultStack(InfrastructureFixture infrastructure) : IAsyncLif
 
             return missing.Count == 0;
         }, within);
-        Assert.True(converged, $"{missing.Count} events are not in the ledger: {string.Join("; ", missing.Take(10))}");
+        if (!converged)
+        {
+            // What the services concerned printed last (warnings and errors), so that a failure in CI says why.
+            var concerned = missing.Select(m => m.Split(':')[0]).Distinct(StringComparer.Ordinal).Append("ledger").Distinct(StringComparer.Ordinal);
+            var logs = concerned.Select(service => $"--- {service}:{Environment.NewLine}" + string.Join(Environment.NewLine,
+                Stack.Process(service).RecentLines(200).Where(l => l.Contains("warn", StringComparison.OrdinalIgnoreCase) ||
+                    l.Contains("fail", StringComparison.OrdinalIgnoreCase) || l.Contains("crit", StringComparison.OrdinalIgnoreCase)).TakeLast(15)));
+            Assert.Fail($"{missing.Count} events are not in the ledger: {string.Join("; ", missing.Take(10))}{Environment.NewLine}{string.Join(Environment.NewLine, logs)}");
+        }
+
         return committed;
     }
 

@@ -55,6 +55,26 @@ public sealed class OutboxTests(InfrastructureFixture infrastructure) : IAsyncLi
     }
 
     [Fact]
+    public async Task APublishThatNeverReturnsDoesNotHoldTheRelay()
+    {
+        // The first publish of this event never completes and ignores its cancellation; the relay gives up on it after
+        // its timeout (3 s here), publishes it again, and goes on with the events committed after it.
+        var stalled = new ProbeRecorded { Actor = "test", Probe = StallingPublishObserver.Prefix };
+        var later = new ProbeRecorded { Actor = "test", Probe = "after-the-stall" };
+
+        await _host.WriteAsync([stalled]);
+        await _host.WriteAsync([later]);
+
+        Assert.True(await Eventually.HoldsAsync(
+            async () => { var seen = await _host.EffectsAsync(); return seen.ContainsKey(stalled.EventId) && seen.ContainsKey(later.EventId); },
+            TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, (await _host.EffectsAsync())[stalled.EventId]);
+        Assert.True(await Eventually.HoldsAsync(async () => await _host.PendingAsync() == 0, TimeSpan.FromSeconds(10)));
+        Assert.Null(_host.OutboxHealth.FailingFor);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, _host.OutboxHealth.Liveness().Status);
+    }
+
+    [Fact]
     public async Task ManyEventsInOneTransactionAreAllDeliveredOnce()
     {
         var probes = Enumerable.Range(0, 500).Select(i => new ProbeRecorded { Actor = "test", Probe = $"batch-{i}" }).ToList();

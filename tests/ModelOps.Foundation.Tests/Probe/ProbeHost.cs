@@ -39,6 +39,27 @@ public sealed class ProbeRecordedConsumer(NpgsqlDataSource dataSource, Duplicate
 }
 
 /// <summary>
+/// Holds the first publish of each probe whose name starts with <see cref="Prefix"/> for good, whatever its cancellation
+/// token says: a publish caught in the broker client as one was seen to be.
+/// </summary>
+public sealed class StallingPublishObserver : IPublishObserver
+{
+    /// <summary>Probes named with this prefix stall on their first publish.</summary>
+    public const string Prefix = "stall-once";
+
+    private readonly ConcurrentDictionary<Guid, bool> _stalled = new();
+
+    public Task PrePublish<T>(PublishContext<T> context) where T : class =>
+        context.Message is ProbeRecorded probe && probe.Probe.StartsWith(Prefix, StringComparison.Ordinal) && _stalled.TryAdd(probe.EventId, true)
+            ? new TaskCompletionSource().Task
+            : Task.CompletedTask;
+
+    public Task PostPublish<T>(PublishContext<T> context) where T : class => Task.CompletedTask;
+
+    public Task PublishFault<T>(PublishContext<T> context, Exception exception) where T : class => Task.CompletedTask;
+}
+
+/// <summary>
 /// A service host as the real services build theirs (database with migrations, event bus with the outbox
 /// relay), with the probe consumer, against one test class's database and virtual host.
 /// </summary>
@@ -53,6 +74,8 @@ public sealed class ProbeHost : IAsyncDisposable
     public DuplicateLog Duplicates => _host.Services.GetRequiredService<DuplicateLog>();
 
     public IBus Bus => _host.Services.GetRequiredService<IBus>();
+
+    public OutboxHealth OutboxHealth => _host.Services.GetRequiredService<OutboxHealth>();
 
     public static async Task<ProbeHost> StartAsync(LocalTenant environment, string? brokerConnectionString = null)
     {
@@ -73,6 +96,7 @@ public sealed class ProbeHost : IAsyncDisposable
         configuration["Outbox:MaxRetryDelay"] = "00:00:01";
         builder.Configuration.AddInMemoryCollection(configuration);
         builder.Services.AddSingleton<DuplicateLog>();
+        builder.Services.AddPublishObserver<StallingPublishObserver>();
         builder.AddServiceDatabase("probedb", typeof(ProbeHost).Assembly);
         builder.AddEventBus(configure: bus => bus.AddConsumer<ProbeRecordedConsumer>());
 
