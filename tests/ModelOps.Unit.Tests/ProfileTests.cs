@@ -118,7 +118,7 @@ public sealed class ProfileTests
     }
 
     [Fact]
-    public void LabelsNewToTheWindowAreReportedAndSmallReferencesGetAChiSquareTest()
+    public void LabelsNewToTheWindowAreDriftAndSmallReferencesGetAChiSquareTest()
     {
         var reference = new ColumnProfile("region", ColumnKind.Categorical);
         var current = new ColumnProfile("region", ColumnKind.Categorical);
@@ -142,10 +142,16 @@ public sealed class ProfileTests
         var drift = DriftAnalysis.Compare(reference, current)!;
         Assert.Equal(DriftMethod.ChiSquare, drift.Method);
         Assert.Equal(["atlantis"], drift.UnseenLabels);
-        // Chi-square over the categories the reference knows: 380/300/200 against 40/35/25 % of 880.
-        var expected = Distances.ChiSquare([400, 350, 250], [380, 300, 200]);
-        Assert.Equal(expected.Statistic, drift.Statistic, 12);
+        // A label the reference never saw was impossible under it: the chi-square over every category is +∞, p = 0.
+        Assert.Equal(double.PositiveInfinity, drift.Statistic);
+        Assert.Equal(0, drift.PValue);
+        Assert.True(drift.Drifted);
         Assert.Equal(1.0 / 1001, drift.Quality.MissingRate, 12);
+
+        // Without it, the same shares are judged on their own: 380/300/200 against 40/35/25 % of 880.
+        current.Labels.Remove("atlantis");
+        var expected = Distances.ChiSquare([400, 350, 250], [380, 300, 200]);
+        Assert.Equal(expected.Statistic, DriftAnalysis.Compare(reference, current)!.Statistic, 12);
     }
 
     [Fact]

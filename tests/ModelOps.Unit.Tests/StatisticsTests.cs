@@ -41,6 +41,16 @@ public sealed class StatisticsTests
     }
 
     [Fact]
+    public void TheOneSampleDistributionMatchesScipysKstwoOnEveryMethod()
+    {
+        foreach (var point in Fixture.GetProperty("kstwo_sf").EnumerateArray())
+        {
+            var (n, x) = (point.GetProperty("n").GetInt64(), point.GetProperty("x").GetDouble());
+            AssertClose(point.GetProperty("sf").GetDouble(), KolmogorovDistribution.Survival(n, x), 1e-9, $"kstwo.sf({x}, {n})");
+        }
+    }
+
+    [Fact]
     public void KolmogorovsDistributionMatchesOnBothSidesOfItsTwoSeries()
     {
         foreach (var point in Fixture.GetProperty("kolmogorov_sf").EnumerateArray())
@@ -99,10 +109,10 @@ public sealed class StatisticsTests
     private static double[] Values(JsonElement element, string name) =>
         element.GetProperty(name).EnumerateArray().Select(v => v.GetDouble()).ToArray();
 
-    private static void AssertClose(double expected, double actual, double relative)
+    private static void AssertClose(double expected, double actual, double relative, string what = "")
     {
         var tolerance = relative * Math.Max(Math.Abs(expected), double.Epsilon);
-        Assert.True(Math.Abs(expected - actual) <= tolerance, $"expected {expected:R}, got {actual:R} (relative error {Math.Abs(expected - actual) / Math.Abs(expected):E2})");
+        Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what} expected {expected:R}, got {actual:R} (relative error {Math.Abs(expected - actual) / Math.Abs(expected):E2})");
     }
 }
 

@@ -32,7 +32,7 @@ public static class Announcements
                 DriftShare = drift.DriftShare,
                 Severity = drift.Drifted ? "high" : "warning",
                 Columns = [.. drift.Columns.Append(verdict.Prediction).OfType<ColumnDrift>().Where(c => c.Drifted)
-                    .Select(c => new ColumnScore(c.Column, c.Method.ToString(), c.Statistic, c.PValue, c.Threshold))],
+                    .Select(c => new ColumnScore(c.Column, c.Method.ToString(), double.IsFinite(c.Statistic) ? c.Statistic : null, c.PValue, c.Threshold))],
                 PredictionDrifted = verdict.Prediction?.Drifted == true,
             },
             (false, true) => new DriftResolved { Actor = "drift", Model = model, Version = version, WindowStart = start, WindowEnd = end },

@@ -15,12 +15,22 @@ public enum ColumnKind
 
 /// <summary>
 /// What is kept of one column of a dataset or window instead of its rows: counts of missing values, moments, range,
-/// and the distribution — a <see cref="LogHistogram"/> for numbers, counts per label otherwise. Two profiles of the
-/// same column merge into the profile of both samples: exactly for counts, range and histograms; the moments by
-/// Chan's parallel formulas (exact up to floating-point rounding).
+/// and the distribution — a <see cref="LogHistogram"/> for numbers, counts per label otherwise. While a numeric
+/// column has at most <see cref="ExactCap"/> distinct values, the values themselves are kept too (value → count), so
+/// that its statistics are those of the rows, not of the sketch. Two profiles of the same column merge into the
+/// profile of both samples: exactly for counts, range, exact values and histograms; the moments by Chan's parallel
+/// formulas (exact up to floating-point rounding).
 /// </summary>
 public sealed class ColumnProfile(string name, ColumnKind kind)
 {
+    /// <summary>
+    /// Most distinct numeric values kept exactly (value → count, so discrete columns stay exact whatever their size);
+    /// beyond it only the histogram is kept, and the statistics carry its error bound.
+    /// </summary>
+    public const int ExactCap = 100_000;
+
+    private ExactValues? _exact = kind == ColumnKind.Numeric ? new() : null;
+
     /// <summary>Most distinct labels a categorical profile keeps; further ones are counted under <see cref="OtherLabel"/>.</summary>
     public const int MaxLabels = 10_000;
 
@@ -82,6 +92,50 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
         Min = Math.Min(Min, value);
         Max = Math.Max(Max, value);
         Histogram.Add(value);
+        if (_exact is not null && !_exact.Add(value, ExactCap))
+        {
+            _exact = null;
+        }
+    }
+
+    /// <summary>Whether the numeric values are kept exactly (at most <see cref="ExactCap"/> distinct ones, in every part merged).</summary>
+    public bool IsExact
+    {
+        get
+        {
+            // The cap is checked when buffered values are sorted in: a set that passed it is dropped here.
+            if (_exact is not null && _exact.Distinct > ExactCap)
+            {
+                _exact.Release();
+                _exact = null;
+            }
+
+            return _exact is not null;
+        }
+    }
+
+    /// <summary>The distinct numeric values in ascending order with their counts, when <see cref="IsExact"/>; else empty.</summary>
+    public Statistics.ExactSample ExactValues() => IsExact ? _exact!.Sample() : new([], []);
+
+    /// <summary>How many values lie outside [<paramref name="min"/>, <paramref name="max"/>], when <see cref="IsExact"/>; else null.</summary>
+    public long? CountOutside(double min, double max) => IsExact ? _exact!.CountOutside(min, max) : null;
+
+    /// <summary>Restores stored exact values (<paramref name="exact"/> false: the stored profile had passed the cap).</summary>
+    internal void RestoreExact(bool exact, IReadOnlyList<double> values, IReadOnlyList<long> counts)
+    {
+        if (Kind != ColumnKind.Numeric)
+        {
+            return;
+        }
+
+        if (!exact)
+        {
+            _exact = null;
+            return;
+        }
+
+        _exact = new ExactValues();
+        _exact.AddSorted(values, counts);
     }
 
     /// <summary>Counts a label; null or empty counts as missing.</summary>
@@ -138,6 +192,7 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
             Min = Math.Min(Min, other.Min);
             Max = Math.Max(Max, other.Max);
             Histogram.Merge(other.Histogram);
+            MergeExact(other._exact);
         }
 
         foreach (var (label, count) in other.Labels)
@@ -149,5 +204,20 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
         Count += other.Count;
         Missing += other.Missing;
         TypeViolations += other.TypeViolations;
+    }
+
+    private void MergeExact(ExactValues? other)
+    {
+        if (_exact is null || other is null)
+        {
+            _exact?.Release();
+            _exact = null;
+            return;
+        }
+
+        if (!_exact.Merge(other, ExactCap))
+        {
+            _exact = null;
+        }
     }
 }

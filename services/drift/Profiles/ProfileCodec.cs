@@ -43,6 +43,14 @@ public static class ProfileCodec
                 Zeros = column.Histogram.Zeros,
                 Labels = { column.Labels },
             };
+            if (column.Kind == Profiles.ColumnKind.Numeric)
+            {
+                data.Exact = column.IsExact;
+                var (values, counts) = column.ExactValues();
+                data.ExactValues.AddRange(values);
+                data.ExactCounts.AddRange(counts);
+            }
+
             foreach (var (index, count) in column.Histogram.Indexed(positive: true))
             {
                 data.PositiveIndex.Add(index);
@@ -73,6 +81,8 @@ public static class ProfileCodec
             var column = profile.Columns[i];
             column.Restore(data.Count, data.Missing, data.TypeViolations, data.Min, data.Max, data.Mean, data.SquaredDeviations);
             column.Histogram.AddZeros(data.Zeros);
+            // A profile stored before exact values were kept has none: exact only when it has no value at all.
+            column.RestoreExact(data.Exact || data.Count == 0, data.ExactValues, data.ExactCounts);
             for (var k = 0; k < data.PositiveIndex.Count; k++)
             {
                 column.Histogram.AddBucket(positive: true, data.PositiveIndex[k], data.PositiveCount[k]);

@@ -131,9 +131,11 @@ public static class Distances
     }
 
     /// <summary>
-    /// Pearson's chi-square goodness-of-fit test of the current counts against the reference's shares (k − 1 degrees
-    /// of freedom, categories the reference never saw left out: they are reported as unseen instead). One category, or
-    /// none in common, is no evidence of change: statistic 0, p-value 1.
+    /// Pearson's chi-square goodness-of-fit test of the current counts against the reference's shares, over every
+    /// category either side has (k − 1 degrees of freedom), as Evidently and <c>scipy.stats.chisquare</c> compute it:
+    /// expected counts are the reference's scaled to the current total. A category the reference never saw expects
+    /// nothing, so any value of it makes the statistic +∞ and the p-value 0: a label that was impossible is drift.
+    /// A single category on both sides is no evidence of change: statistic 0, p-value 1.
     /// </summary>
     public static TestOutcome ChiSquare(ReadOnlySpan<double> referenceCounts, ReadOnlySpan<double> currentCounts)
     {
@@ -142,15 +144,12 @@ public static class Distances
         var categories = 0;
         for (var k = 0; k < referenceCounts.Length; k++)
         {
-            if (referenceCounts[k] > 0)
-            {
-                referenceTotal += referenceCounts[k];
-                currentTotal += currentCounts[k];
-                categories++;
-            }
+            referenceTotal += referenceCounts[k];
+            currentTotal += currentCounts[k];
+            categories += referenceCounts[k] > 0 || currentCounts[k] > 0 ? 1 : 0;
         }
 
-        if (categories < 2 || currentTotal == 0)
+        if (categories < 2 || currentTotal == 0 || referenceTotal == 0)
         {
             return new TestOutcome(0, 1);
         }
@@ -158,11 +157,18 @@ public static class Distances
         var statistic = 0.0;
         for (var k = 0; k < referenceCounts.Length; k++)
         {
-            if (referenceCounts[k] > 0)
+            if (referenceCounts[k] == 0)
             {
-                var expected = referenceCounts[k] / referenceTotal * currentTotal;
-                statistic += (currentCounts[k] - expected) * (currentCounts[k] - expected) / expected;
+                if (currentCounts[k] > 0)
+                {
+                    return new TestOutcome(double.PositiveInfinity, 0);
+                }
+
+                continue;
             }
+
+            var expected = referenceCounts[k] * (currentTotal / referenceTotal);
+            statistic += (currentCounts[k] - expected) * (currentCounts[k] - expected) / expected;
         }
 
         // The upper regularized gamma function keeps its relative accuracy where 1 − CDF would round to zero.

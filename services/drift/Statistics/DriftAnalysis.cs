@@ -36,7 +36,7 @@ public sealed record ColumnRule(DriftMethod Method = DriftMethod.Auto, double? T
 /// <summary>Data quality of a column in the current window.</summary>
 /// <param name="MissingRate">Share of missing values (null, NaN, ±∞, empty).</param>
 /// <param name="TypeViolations">Values of the wrong type.</param>
-/// <param name="OutOfRange">Numeric values below the reference's minimum or above its maximum (to the grid's accuracy).</param>
+/// <param name="OutOfRange">Numeric values below the reference's minimum or above its maximum (exact while the window keeps its values exactly, else to the grid's accuracy).</param>
 /// <param name="Constant">Whether the window holds one distinct value (or none).</param>
 public sealed record ColumnQuality(double MissingRate, long TypeViolations, long OutOfRange, bool Constant);
 
@@ -103,23 +103,32 @@ public static class DriftAnalysis
         var method = rule.Method == DriftMethod.Auto ? DefaultMethod(reference.Kind, reference.Count) : rule.Method;
         var threshold = rule.Threshold ?? DefaultThreshold(method);
         var numeric = reference.Kind == ColumnKind.Numeric;
-        var (referenceCounts, currentCounts, labels, bins) = numeric ? Binned(reference, current) : Counted(reference, current);
+        // Both sides kept exactly: the statistics of the rows. Otherwise those of the histograms, with their bound.
+        ExactSample? exactReference = numeric && reference.IsExact && current.IsExact ? reference.ExactValues() : null;
+        ExactSample? exactCurrent = exactReference is null ? null : current.ExactValues();
+        var (referenceCounts, currentCounts, labels, bins) = numeric ? Binned(reference, current, exactReference, exactCurrent) : Counted(reference, current);
         double statistic, effect, bound = 0;
         double? pValue = null;
         switch (method)
         {
             case DriftMethod.KolmogorovSmirnov when numeric:
-                (var ks, bound) = ProfileComparison.KolmogorovSmirnov(reference.Histogram, current.Histogram);
+                (var ks, bound) = exactReference is { } r1 && exactCurrent is { } c1
+                    ? (ExactComparison.KolmogorovSmirnov(r1, c1), 0)
+                    : ProfileComparison.KolmogorovSmirnov(reference.Histogram, current.Histogram);
                 (statistic, pValue, effect) = (ks.Statistic, ks.PValue, ks.Statistic);
                 break;
             case DriftMethod.NormedWasserstein when numeric:
-                statistic = effect = ProfileComparison.Wasserstein(reference.Histogram, current.Histogram) / Math.Max(reference.StandardDeviation, Distances.MinimumScale);
+                var distance = exactReference is { } r2 && exactCurrent is { } c2
+                    ? ExactComparison.Wasserstein(r2, c2)
+                    : ProfileComparison.Wasserstein(reference.Histogram, current.Histogram);
+                statistic = effect = distance / Math.Max(reference.StandardDeviation, Distances.MinimumScale);
                 break;
             case DriftMethod.ChiSquare:
                 var chi = Distances.ChiSquare(referenceCounts, currentCounts);
-                var categories = referenceCounts.Count(c => c > 0);
+                var categories = referenceCounts.Zip(currentCounts).Count(c => c.First > 0 || c.Second > 0);
                 (statistic, pValue) = (chi.Statistic, chi.PValue);
-                // Cramér's V for goodness of fit: √(χ² / (n (k − 1))), within [0, 1] whatever the sample size.
+                // Cramér's V for goodness of fit, √(χ² / (n (k − 1))), over the same k categories as the test: it does
+                // not grow with the sample size, and is +∞ with the statistic when a category the reference never saw appears.
                 effect = categories > 1 ? Math.Sqrt(chi.Statistic / (currentCounts.Sum() * (categories - 1))) : 0;
                 break;
             case DriftMethod.JensenShannon:
@@ -173,9 +182,12 @@ public static class DriftAnalysis
         return new DatasetDrift(columns, share, weighted, share >= datasetThreshold);
     }
 
-    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Binned(ColumnProfile reference, ColumnProfile current)
+    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Binned(
+        ColumnProfile reference, ColumnProfile current, ExactSample? exactReference, ExactSample? exactCurrent)
     {
-        var (r, c, edges) = ProfileComparison.QuantileBinned(reference.Histogram, current.Histogram);
+        var (r, c, edges) = exactReference is { } er && exactCurrent is { } ec
+            ? ExactComparison.QuantileBinned(er, ec, ProfileComparison.QuantileBins)
+            : ProfileComparison.QuantileBinned(reference.Histogram, current.Histogram);
         var bins = new List<string>();
         for (var k = 0; k <= edges.Length; k++)
         {
@@ -202,7 +214,11 @@ public static class DriftAnalysis
     {
         var total = current.Count + current.Missing;
         long outOfRange = 0;
-        if (reference.Kind == ColumnKind.Numeric)
+        if (reference.Kind == ColumnKind.Numeric && current.CountOutside(reference.Min, reference.Max) is { } exact)
+        {
+            outOfRange = exact;
+        }
+        else if (reference.Kind == ColumnKind.Numeric)
         {
             var low = LogHistogram.UpperBoundOf(reference.Min);
             var high = LogHistogram.UpperBoundOf(reference.Max);

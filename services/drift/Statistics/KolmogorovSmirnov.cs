@@ -8,7 +8,8 @@ public readonly record struct TestOutcome(double Statistic, double PValue);
 /// <summary>
 /// The two-sided two-sample Kolmogorov–Smirnov test. MathNet.Numerics has no two-sample KS, so it is written here:
 /// D = sup |F₁ − F₂| from the merged sorted samples; the p-value exactly by lattice-path counting when both samples
-/// have at most <see cref="ExactLimit"/> values, else from Kolmogorov's limiting distribution of √(n₁n₂/(n₁+n₂))·D.
+/// have at most <see cref="ExactLimit"/> values, else from the distribution of the one-sample statistic Dₙ with
+/// n = round(n₁n₂/(n₁+n₂)) (<see cref="KolmogorovDistribution"/>), as <c>scipy.stats.ks_2samp</c> computes it.
 /// </summary>
 public static class KolmogorovSmirnov
 {
@@ -54,15 +55,23 @@ public static class KolmogorovSmirnov
             widest = Math.Max(widest, Math.Abs((i * n2) - (j * n1)));
         }
 
-        var statistic = (double)widest / (n1 * n2);
+        return new TestOutcome((double)widest / (n1 * n2), PValue(n1, n2, widest));
+    }
+
+    /// <summary>
+    /// The p-value of D = <paramref name="widest"/>/(n₁n₂) (the widest gap |c₁n₂ − c₂n₁| between the counts at or
+    /// below a value): exact up to <see cref="ExactLimit"/> values per sample, asymptotic beyond.
+    /// </summary>
+    internal static double PValue(long n1, long n2, long widest)
+    {
         if (Math.Max(n1, n2) <= ExactLimit)
         {
-            var g = Gcd(n1, n2);
-            return new TestOutcome(statistic, ExactPValue((int)n1, (int)n2, widest / g));
+            return ExactPValue((int)n1, (int)n2, widest / Gcd(n1, n2));
         }
 
-        var effective = (double)n1 * n2 / (n1 + n2);
-        return new TestOutcome(statistic, KolmogorovSurvival(Math.Sqrt(effective) * statistic));
+        // scipy's ks_2samp: the one-sample distribution of Dₙ (kstwo) with n = round(n₁n₂/(n₁ + n₂)), half to even as numpy rounds.
+        var effective = Math.Round((double)n1 * n2 / (n1 + n2), MidpointRounding.ToEven);
+        return KolmogorovDistribution.Survival((long)Math.Max(effective, 1), (double)widest / (n1 * n2));
     }
 
     /// <summary>

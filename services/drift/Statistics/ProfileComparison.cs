@@ -36,19 +36,7 @@ public static class ProfileComparison
             bound = Math.Max(bound, Math.Max((double)first / n1, (double)second / n2));
         }
 
-        var statistic = (double)widest / (n1 * n2);
-        double pValue;
-        if (Math.Max(n1, n2) <= Statistics.KolmogorovSmirnov.ExactLimit)
-        {
-            var g = (long)System.Numerics.BigInteger.GreatestCommonDivisor(n1, n2);
-            pValue = Statistics.KolmogorovSmirnov.ExactPValue((int)n1, (int)n2, widest / g);
-        }
-        else
-        {
-            pValue = Statistics.KolmogorovSmirnov.KolmogorovSurvival(Math.Sqrt((double)n1 * n2 / (n1 + n2)) * statistic);
-        }
-
-        return (new TestOutcome(statistic, pValue), bound);
+        return (new TestOutcome((double)widest / (n1 * n2), Statistics.KolmogorovSmirnov.PValue(n1, n2, widest)), bound);
     }
 
     /// <summary>
@@ -56,30 +44,8 @@ public static class ProfileComparison
     /// value moves at most a relative <see cref="LogHistogram.Alpha"/> to its boundary, so the distance of the rows
     /// differs by at most α·(mean |x| of each sample).
     /// </summary>
-    public static double Wasserstein(LogHistogram reference, LogHistogram current)
-    {
-        double n1 = reference.Count, n2 = current.Count;
-        if (n1 == 0 || n2 == 0)
-        {
-            return 0;
-        }
-
-        double c1 = 0, c2 = 0, total = 0;
-        double? previous = null;
-        foreach (var (boundary, first, second) in Aligned(reference, current))
-        {
-            if (previous is { } start)
-            {
-                total += Math.Abs((c1 / n1) - (c2 / n2)) * (boundary - start);
-            }
-
-            c1 += first;
-            c2 += second;
-            previous = boundary;
-        }
-
-        return total;
-    }
+    public static double Wasserstein(LogHistogram reference, LogHistogram current) =>
+        ExactComparison.AreaBetween(Aligned(reference, current), reference.Count, current.Count);
 
     /// <summary>
     /// Counts of both samples in the bins between the reference's deciles (outer bins open-ended), every edge on a

@@ -55,17 +55,24 @@ def main():
         result = stats.ks_2samp(a, b, method="exact")
         fixture["ks_exact"].append({"a": a, "b": b, "statistic": float(result.statistic), "pvalue": float(result.pvalue)})
 
-    # Large samples: the asymptotic Kolmogorov distribution of sqrt(n1 n2 / (n1 + n2)) D (scipy's kstwobign).
+    # Large samples: ks_2samp's asymptotic p-value, the one-sample distribution of D_n (kstwo) with
+    # n = round(n1 n2 / (n1 + n2)); small windows against large references reach kstwo's small-n methods.
     fixture["ks_asymptotic"] = []
-    for seed_a, seed_b, n1, n2, shift in [(1, 2, 12000, 11000, 0.0), (3, 4, 20000, 15000, 0.015), (5, 6, 30000, 30000, 0.03)]:
+    for seed_a, seed_b, n1, n2, shift in [(1, 2, 12000, 11000, 0.0), (3, 4, 20000, 15000, 0.015), (5, 6, 30000, 30000, 0.03),
+                                          (7, 8, 20000, 40, 0.1), (9, 10, 15000, 120, 0.12), (11, 12, 50000, 400, 0.05),
+                                          (13, 14, 12000, 3000, 0.002), (15, 16, 11000, 11000, 0.2)]:
         a = uniforms(seed_a, n1)
         b = uniforms(seed_b, n2) + shift
-        d = stats.ks_2samp(a, b, method="asymp").statistic
-        en = n1 * n2 / (n1 + n2)
+        result = stats.ks_2samp(a, b, method="asymp")
         fixture["ks_asymptotic"].append({
             "seed_a": seed_a, "seed_b": seed_b, "n1": n1, "n2": n2, "shift": shift,
-            "statistic": float(d), "pvalue": float(stats.kstwobign.sf(math.sqrt(en) * d)),
+            "statistic": float(result.statistic), "pvalue": float(result.pvalue),
         })
+    # kstwo itself, on every method Simard and L'Ecuyer choose between (by n and n x^2).
+    fixture["kstwo_sf"] = [{"n": n, "x": x, "sf": float(stats.kstwo.sf(x, n))} for n, x in [
+        (1, 0.3), (5, 0.05), (5, 0.15), (10, 0.95), (10, 0.6), (20, 0.1), (20, 0.3), (20, 0.55), (60, 0.16), (60, 0.3),
+        (100, 0.05), (140, 0.12), (141, 0.05), (500, 0.02), (500, 0.08), (2000, 0.01), (2000, 0.04), (20000, 0.005),
+        (90000, 0.004), (90000, 0.002), (150000, 0.004), (150000, 0.0015), (400000, 0.003)]]
     fixture["kolmogorov_sf"] = [{"x": x, "sf": float(stats.kstwobign.sf(x))}
                                 for x in [0.2, 0.5, 0.8, 1.0, 1.17, 1.19, 1.36, 1.63, 2.0, 3.0, 5.0]]
 

@@ -11,10 +11,10 @@ internal static class DriftSubjects
 /// <summary>One column's drift score in a window.</summary>
 /// <param name="Column">The column.</param>
 /// <param name="Method">How it was measured (KolmogorovSmirnov, NormedWasserstein, JensenShannon, ...).</param>
-/// <param name="Statistic">The statistic or distance.</param>
+/// <param name="Statistic">The statistic or distance; null when it is unbounded (a chi-square over a category the reference never saw).</param>
 /// <param name="PValue">The p-value, for a test.</param>
 /// <param name="Threshold">The threshold it was judged against.</param>
-public sealed record ColumnScore(string Column, string Method, double Statistic, double? PValue, double Threshold);
+public sealed record ColumnScore(string Column, string Method, double? Statistic, double? PValue, double Threshold);
 
 /// <summary>A window of a model version's production traffic drifted from its reference, after one that had not.</summary>
 public sealed record DriftDetected : Contracts.IntegrationEvent
