@@ -331,6 +331,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
                 },
                 Importance = { ["income"] = -1, ["height"] = 2 },
                 DatasetThreshold = 2,
+                Preset = (DriftPreset)9,
             },
         }, cancellationToken: Cancellation));
         // Every fault is named, whether the request's own shape or the columns of the reference found it.
@@ -338,7 +339,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
             new[]
             {
                 "reason", "policy.dataset_threshold", "policy.rules[0].column", "policy.rules[1].method", "policy.rules[2].threshold",
-                "policy.rules[3].column", "policy.importance[income]", "policy.importance[height]",
+                "policy.rules[3].column", "policy.importance[income]", "policy.importance[height]", "policy.preset",
             }.Order(StringComparer.Ordinal),
             Violations(bad).Select(v => v.Field).Order(StringComparer.Ordinal));
 
@@ -391,6 +392,23 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
             Model = model, Version = "1", Column = "income", PageSize = 1, PageToken = page.NextPageToken,
         }, cancellationToken: Cancellation);
         Assert.Equal((reports[1].WindowStart, false, ""), (next.Points.Single().WindowStart, next.Points[0].Drifted, next.NextPageToken));
+
+        // Evidently's conventions for the next windows: with 10,000 reference rows, Jensen–Shannon for the labels and the
+        // boolean (a rule still wins), and the report says which conventions judged it.
+        await _pipeline.Raw.SetMonitoringPolicyAsync(new SetMonitoringPolicyRequest
+        {
+            Policy = new MonitoringPolicy { Model = model, Preset = DriftPreset.Evidently, Rules = { new V1.ColumnRule { Column = "region", Method = DriftMethod.TotalVariation } } },
+            Reason = "compare with the Evidently reports we had",
+        }, cancellationToken: Cancellation);
+        Assert.Equal(DriftPreset.Modelops, reports[0].Preset);
+        await _serving.IngestAsync(Enumerable.Range(0, 2000).Select(_ => new InferenceRecord { Model = model, Version = "1", Features = { traffic.Features(shifted: false) } }), Cancellation);
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (reports = [.. (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 3,
+            TimeSpan.FromSeconds(30)));
+        Assert.Equal(DriftPreset.Evidently, reports[0].Preset);
+        Assert.Equal(DriftMethod.JensenShannon, reports[0].Columns.Single(c => c.Column == "owner").Method);
+        Assert.Equal(DriftMethod.TotalVariation, reports[0].Columns.Single(c => c.Column == "region").Method);
+        Assert.Equal(DriftMethod.NormedWasserstein, reports[0].Columns.Single(c => c.Column == "age").Method);
         var unknown = await Assert.ThrowsAsync<RpcException>(() => _serving.Raw.GetColumnHistoryAsync(
             new GetColumnHistoryRequest { Model = model, Version = "1", Column = "salary" }, cancellationToken: Cancellation).ResponseAsync);
         Assert.Equal("column", Violations(unknown).Single().Field);

@@ -17,6 +17,8 @@ public sealed class RawDriftTests
 
     public static TheoryData<string> NumericCases() => [.. Fixture.GetProperty("numeric").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
 
+    public static TheoryData<string> EvidentlyCases() => [.. Fixture.GetProperty("evidently").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
+
     public static TheoryData<int> CategoricalCases() => [.. Enumerable.Range(0, Fixture.GetProperty("categorical").GetArrayLength())];
 
     [Theory]
@@ -186,6 +188,36 @@ public sealed class RawDriftTests
         Assert.Equal(pValue.GetDouble() <= 0.05, drift.Drifted);
     }
 
+    [Theory]
+    [MemberData(nameof(EvidentlyCases))]
+    public void TheEvidentlyPresetChoosesComputesAndJudgesAsEvidentlyDoes(string name)
+    {
+        var expected = Fixture.GetProperty("evidently").EnumerateArray().Single(c => c.GetProperty("name").GetString() == name);
+        var numeric = expected.GetProperty("kind").GetString() == "numeric";
+        var (reference, current) = numeric
+            ? (Profile(expected.GetProperty("reference")), Profile(expected.GetProperty("current")))
+            : (Labels(expected.GetProperty("reference_labels")), Labels(expected.GetProperty("current_labels")));
+        var (method, explicitly) = expected.GetProperty("method").GetString() switch
+        {
+            "ks" => (DriftMethod.KolmogorovSmirnov, false),
+            "chisquare" => (DriftMethod.ChiSquare, false),
+            "z" => (DriftMethod.ZTest, false),
+            "wasserstein" => (DriftMethod.NormedWasserstein, false),
+            "jensenshannon" => (DriftMethod.JensenShannon, name.Contains("Sturges", StringComparison.Ordinal)),
+            "psi" => (DriftMethod.PopulationStabilityIndex, true),
+            var other => throw new ArgumentException(other),
+        };
+
+        // Evidently's default test is chosen unless the case names one (as a rule would).
+        var drift = DriftAnalysis.Compare(reference, current, explicitly ? new ColumnRule(method) : null, DriftPreset.Evidently)!;
+        Assert.Equal(method, drift.Method);
+        var score = expected.GetProperty("score").GetDouble();
+        var ours = drift.PValue ?? drift.Statistic;
+        Assert.True(Math.Abs(score - ours) <= Math.Max(1e-9 * Math.Abs(score), 1e-12),
+            string.Create(CultureInfo.InvariantCulture, $"{name}: expected {score:R}, got {ours:R}"));
+        Assert.Equal(expected.GetProperty("drifted").GetBoolean(), drift.Drifted);
+    }
+
     [Fact]
     public void AnAnnouncementCarriesAnUnboundedStatisticAsNone()
     {
@@ -216,6 +248,8 @@ public sealed class RawDriftTests
                 return [.. XorShift.Uniforms(seed, n).Select(u => loc + (scale / (1.0 - u)))];
             case "constant":
                 return [.. Enumerable.Repeat(loc, n)];
+            case "bernoulli":
+                return [.. XorShift.Uniforms(seed, n).Select(u => Math.Floor(u + loc))];
             default:
                 throw new ArgumentException(shape);
         }

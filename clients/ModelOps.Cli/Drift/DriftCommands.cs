@@ -208,7 +208,7 @@ public static class DriftCommands
             return 0;
         }));
 
-        var file = new Option<FileInfo>("--file") { Description = "The policy as JSON (modelops.drift.v1.MonitoringPolicy: rules, importance, datasetThreshold, weighted)", Required = true };
+        var file = new Option<FileInfo>("--file") { Description = "The policy as JSON (modelops.drift.v1.MonitoringPolicy: rules, importance, datasetThreshold, weighted, preset)", Required = true };
         var reason = new Option<string>("--reason") { Description = "Why: recorded in the ledger", Required = true };
         var set = new Command("set", "Sets a model's monitoring policy (pipeline or admin)") { model, file, reason };
         set.SetAction((parse, cancellationToken) => Guard(error, async () =>

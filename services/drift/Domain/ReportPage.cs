@@ -216,6 +216,7 @@ public static class ReportPage
         DriftMethod.PopulationStabilityIndex => "PSI",
         DriftMethod.ChiSquare => "chi-square",
         DriftMethod.TotalVariation => "total variation",
+        DriftMethod.ZTest => "Z-test",
         _ => "",
     };
 

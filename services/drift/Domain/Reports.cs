@@ -8,7 +8,8 @@ namespace ModelOps.Drift.Domain;
 /// <summary>A window's verdict: its features as a dataset, and the model's output on its own.</summary>
 /// <param name="Features">Every feature column, and the dataset's share.</param>
 /// <param name="Prediction">The prediction column's drift, when the reference names one and the window has predictions.</param>
-public sealed record WindowVerdict(DatasetDrift Features, ColumnDrift? Prediction);
+/// <param name="Preset">The conventions the columns were judged by.</param>
+public sealed record WindowVerdict(DatasetDrift Features, ColumnDrift? Prediction, Statistics.DriftPreset Preset = Statistics.DriftPreset.ModelOps);
 
 /// <summary>Window reports as the API returns them.</summary>
 public static class Reports
@@ -28,6 +29,7 @@ public static class Reports
             WeightedDriftShare = drift.WeightedDriftShare,
             DatasetDrifted = drift.Drifted,
             ReportedAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+            Preset = verdict.Preset == Statistics.DriftPreset.Evidently ? V1.DriftPreset.Evidently : V1.DriftPreset.Modelops,
         };
         report.Columns.AddRange(drift.Columns.Select(Column));
         if (verdict.Prediction is { } prediction)
@@ -111,6 +113,7 @@ public static class Reports
         Statistics.DriftMethod.PopulationStabilityIndex => V1.DriftMethod.PopulationStabilityIndex,
         Statistics.DriftMethod.ChiSquare => V1.DriftMethod.ChiSquare,
         Statistics.DriftMethod.TotalVariation => V1.DriftMethod.TotalVariation,
+        Statistics.DriftMethod.ZTest => V1.DriftMethod.ZTest,
         _ => V1.DriftMethod.Unspecified,
     };
 }

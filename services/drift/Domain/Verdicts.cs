@@ -26,9 +26,10 @@ public static class Verdicts
         }
 
         var threshold = policy is { DatasetThreshold: > 0 } ? policy.DatasetThreshold : defaultThreshold;
+        var preset = Preset(policy?.Preset ?? V1.DriftPreset.Unspecified);
         var features = DriftAnalysis.CompareDataset(
             [.. reference.Profile.Columns.Where(c => c.Name != predictionColumn)], current.ByName, rules,
-            policy is { Importance.Count: > 0 } ? policy.Importance : null, threshold);
+            policy is { Importance.Count: > 0 } ? policy.Importance : null, threshold, preset);
         if (policy?.Weighted == true)
         {
             features = features with { Drifted = features.Columns.Count > 0 && features.WeightedDriftShare >= threshold };
@@ -38,10 +39,10 @@ public static class Verdicts
         if (predictionColumn is not null && reference.Profile.ByName.TryGetValue(predictionColumn, out var referenceOutput) &&
             current.ByName.TryGetValue(predictionColumn, out var currentOutput))
         {
-            prediction = DriftAnalysis.Compare(referenceOutput, currentOutput, rules.GetValueOrDefault(predictionColumn));
+            prediction = DriftAnalysis.Compare(referenceOutput, currentOutput, rules.GetValueOrDefault(predictionColumn), preset);
         }
 
-        return new WindowVerdict(features, prediction);
+        return new WindowVerdict(features, prediction, preset);
     }
 
     /// <summary>Whether <paramref name="method"/> can measure a column of <paramref name="kind"/>: KS and Wasserstein need numbers.</summary>
@@ -57,6 +58,11 @@ public static class Verdicts
         V1.DriftMethod.PopulationStabilityIndex => Statistics.DriftMethod.PopulationStabilityIndex,
         V1.DriftMethod.ChiSquare => Statistics.DriftMethod.ChiSquare,
         V1.DriftMethod.TotalVariation => Statistics.DriftMethod.TotalVariation,
+        V1.DriftMethod.ZTest => Statistics.DriftMethod.ZTest,
         _ => Statistics.DriftMethod.Auto,
     };
+
+    /// <summary>The statistics' preset of a proto preset (Unspecified: ModelOps's).</summary>
+    public static Statistics.DriftPreset Preset(V1.DriftPreset preset) =>
+        preset == V1.DriftPreset.Evidently ? Statistics.DriftPreset.Evidently : Statistics.DriftPreset.ModelOps;
 }

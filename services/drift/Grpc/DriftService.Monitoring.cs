@@ -152,6 +152,7 @@ public sealed partial class DriftService
         violations.Require(policy.Importance.Count <= MaxColumns, "policy.importance", $"at most {MaxColumns} columns");
         violations.Require(policy.DatasetThreshold is >= 0 and <= 1, "policy.dataset_threshold", "must lie in [0, 1] (0: the service's default)");
         violations.Require(!policy.Weighted || policy.Importance.Count > 0, "policy.weighted", "weighting needs feature importance");
+        violations.Require(System.Enum.IsDefined(policy.Preset), "policy.preset", "is not a preset");
         // The model's columns are looked up only for a model name that passed its own checks (one indexed read), so that
         // every fault of the policy is named at once, its columns' included.
         var kinds = modelIsValid ? await store.NewestSchemaAsync(policy.Model, context.CancellationToken) : null;
@@ -163,7 +164,7 @@ public sealed partial class DriftService
             rule.Column = TextRules.Name(violations, $"{field}.column", rule.Column, MaxNameLength);
             violations.Require(named.Add(rule.Column), $"{field}.column", $"{TextRules.Echo(rule.Column)} has a rule already");
             violations.Require(System.Enum.IsDefined(rule.Method), $"{field}.method", "is not a method");
-            var test = rule.Method is V1.DriftMethod.KolmogorovSmirnov or V1.DriftMethod.ChiSquare;
+            var test = rule.Method is V1.DriftMethod.KolmogorovSmirnov or V1.DriftMethod.ChiSquare or V1.DriftMethod.ZTest;
             violations.Require(double.IsFinite(rule.Threshold) && rule.Threshold >= 0 && (!test || rule.Threshold <= 1), $"{field}.threshold",
                 test ? "a test's threshold is a p-value in [0, 1] (0: the default)" : "must be a finite number ≥ 0 (0: the default)");
             violations.Require(rule.MinimumEffect is >= 0 and <= 1, $"{field}.minimum_effect", "must lie in [0, 1]");
@@ -196,6 +197,7 @@ public sealed partial class DriftService
             Importance = { policy.Importance },
             DatasetThreshold = policy.DatasetThreshold,
             Weighted = policy.Weighted,
+            Preset = policy.Preset,
         };
         return await store.SavePolicyAsync(stored, request.Reason.Trim(), context.GetCaller().Actor, context.CancellationToken);
     }

@@ -25,6 +25,9 @@ public enum DriftMethod
 
     /// <summary>Total variation distance.</summary>
     TotalVariation,
+
+    /// <summary>Z-test for a difference of proportions (Evidently's test for two values; p-value, effect the difference).</summary>
+    ZTest,
 }
 
 /// <summary>How one column is judged; unset values take the defaults.</summary>
@@ -91,8 +94,11 @@ public static class DriftAnalysis
         _ => 0.1,
     };
 
-    /// <summary>Compares one column; null when the current window holds no value of it (an empty window is not drift).</summary>
-    public static ColumnDrift? Compare(ColumnProfile reference, ColumnProfile current, ColumnRule? rule = null)
+    /// <summary>
+    /// Compares one column under <paramref name="preset"/>'s conventions; null when the current window holds no value
+    /// of it (an empty window is not drift).
+    /// </summary>
+    public static ColumnDrift? Compare(ColumnProfile reference, ColumnProfile current, ColumnRule? rule = null, DriftPreset preset = DriftPreset.ModelOps)
     {
         rule ??= new ColumnRule();
         if (current.Count == 0 || reference.Count == 0)
@@ -100,13 +106,16 @@ public static class DriftAnalysis
             return null;
         }
 
-        var method = rule.Method == DriftMethod.Auto ? DefaultMethod(reference.Kind, reference.Count) : rule.Method;
-        var threshold = rule.Threshold ?? DefaultThreshold(method);
         var numeric = reference.Kind == ColumnKind.Numeric;
+        var evidently = preset == DriftPreset.Evidently;
         // Both sides kept exactly: the statistics of the rows. Otherwise those of the histograms, with their bound.
         ExactSample? exactReference = numeric && reference.IsExact && current.IsExact ? reference.ExactValues() : null;
         ExactSample? exactCurrent = exactReference is null ? null : current.ExactValues();
-        var (referenceCounts, currentCounts, labels, bins) = numeric ? Binned(reference, current, exactReference, exactCurrent) : Counted(reference, current);
+        var method = rule.Method != DriftMethod.Auto ? rule.Method
+            : evidently ? EvidentlyPreset.DefaultMethod(reference.Kind, reference.Count, Distinct(reference, current, exactReference, exactCurrent))
+            : DefaultMethod(reference.Kind, reference.Count);
+        var threshold = rule.Threshold ?? (evidently ? EvidentlyPreset.DefaultThreshold(method) : DefaultThreshold(method));
+        var (referenceCounts, currentCounts, labels, bins) = Distribution(reference, current, exactReference, exactCurrent, method, preset);
         double statistic, effect, bound = 0;
         double? pValue = null;
         switch (method)
@@ -131,11 +140,19 @@ public static class DriftAnalysis
                 // not grow with the sample size, and is +∞ with the statistic when a category the reference never saw appears.
                 effect = categories > 1 ? Math.Sqrt(chi.Statistic / (currentCounts.Sum() * (categories - 1))) : 0;
                 break;
+            case DriftMethod.ZTest:
+                (var z, effect) = EvidentlyPreset.ZTest(referenceCounts, currentCounts);
+                (statistic, pValue) = (z.Statistic, z.PValue);
+                break;
             case DriftMethod.JensenShannon:
-                statistic = effect = Distances.JensenShannon(referenceCounts, currentCounts);
+                statistic = effect = evidently
+                    ? EvidentlyPreset.JensenShannonBits(referenceCounts, currentCounts)
+                    : Distances.JensenShannon(referenceCounts, currentCounts);
                 break;
             case DriftMethod.PopulationStabilityIndex:
-                statistic = effect = Distances.PopulationStabilityIndex(referenceCounts, currentCounts);
+                statistic = effect = evidently
+                    ? EvidentlyPreset.PopulationStabilityIndex(referenceCounts, currentCounts)
+                    : Distances.PopulationStabilityIndex(referenceCounts, currentCounts);
                 break;
             case DriftMethod.TotalVariation:
                 statistic = effect = Distances.TotalVariation(referenceCounts, currentCounts);
@@ -144,7 +161,9 @@ public static class DriftAnalysis
                 throw new ArgumentException($"{method} does not apply to a {reference.Kind} column ({reference.Name}).", nameof(rule));
         }
 
-        var drifted = pValue is { } p ? p <= threshold && effect >= rule.MinimumEffect : statistic >= threshold;
+        var drifted = pValue is { } p
+            ? (evidently ? EvidentlyPreset.TestDrifts(method, p, threshold) : p <= threshold) && effect >= rule.MinimumEffect
+            : statistic >= threshold;
         double referenceTotal = referenceCounts.Sum(), currentTotal = currentCounts.Sum();
         var histogram = bins.Select((bin, k) => (bin, referenceTotal > 0 ? referenceCounts[k] / referenceTotal : 0, currentTotal > 0 ? currentCounts[k] / currentTotal : 0)).ToList();
         return new ColumnDrift(reference.Name, reference.Kind, method, statistic, pValue, effect, threshold, drifted, bound,
@@ -158,13 +177,13 @@ public static class DriftAnalysis
     public static DatasetDrift CompareDataset(
         IReadOnlyList<ColumnProfile> reference, IReadOnlyDictionary<string, ColumnProfile> current,
         IReadOnlyDictionary<string, ColumnRule>? rules = null, IReadOnlyDictionary<string, double>? importance = null,
-        double datasetThreshold = 0.5)
+        double datasetThreshold = 0.5, DriftPreset preset = DriftPreset.ModelOps)
     {
         var columns = new List<ColumnDrift>();
         foreach (var column in reference)
         {
             if (current.TryGetValue(column.Name, out var window) &&
-                Compare(column, window, rules?.GetValueOrDefault(column.Name)) is { } result)
+                Compare(column, window, rules?.GetValueOrDefault(column.Name), preset) is { } result)
             {
                 columns.Add(result);
             }
@@ -180,6 +199,43 @@ public static class DriftAnalysis
         var totalWeight = weights.Sum();
         var weighted = totalWeight > 0 ? columns.Select((c, i) => c.Drifted ? weights[i] : 0).Sum() / totalWeight : 0;
         return new DatasetDrift(columns, share, weighted, share >= datasetThreshold);
+    }
+
+    // Distinct values of both samples together: exact while both keep their values (or labels), else more than any limit.
+    private static long Distinct(ColumnProfile reference, ColumnProfile current, ExactSample? exactReference, ExactSample? exactCurrent) =>
+        reference.Kind != ColumnKind.Numeric ? reference.Labels.Keys.Union(current.Labels.Keys).LongCount()
+        : exactReference is { } r && exactCurrent is { } c ? r.Values.Union(c.Values).LongCount()
+        : long.MaxValue;
+
+    // The two distributions a binned method compares, in the preset's bins.
+    private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Distribution(
+        ColumnProfile reference, ColumnProfile current, ExactSample? exactReference, ExactSample? exactCurrent, DriftMethod method, DriftPreset preset)
+    {
+        if (preset != DriftPreset.Evidently)
+        {
+            return reference.Kind == ColumnKind.Numeric ? Binned(reference, current, exactReference, exactCurrent) : Counted(reference, current);
+        }
+
+        if (reference.Kind != ColumnKind.Numeric)
+        {
+            // Evidently's categories in sorted order: its Z-test counts the first one against the rest.
+            var labels = reference.Labels.Keys.Union(current.Labels.Keys).Order(StringComparer.Ordinal).ToList();
+            return (labels.Select(l => (double)reference.Labels.GetValueOrDefault(l)).ToArray(), labels.Select(l => (double)current.Labels.GetValueOrDefault(l)).ToArray(),
+                [.. labels.Where(l => !reference.Labels.ContainsKey(l))], labels);
+        }
+
+        // Numbers as categories: for the tests on few values, and for the distances while the reference has few.
+        var byValue = method is DriftMethod.ChiSquare or DriftMethod.ZTest ||
+            (exactReference is { } r && r.Values.Length <= EvidentlyPreset.ValueBinnedDistinct);
+        if (byValue && exactReference is { } er && exactCurrent is { } ec)
+        {
+            return EvidentlyPreset.ValueCounts(er, ec);
+        }
+
+        var (referenceCounts, currentCounts, edges) = EvidentlyPreset.SturgesBinned(reference, current,
+            reference.IsExact ? reference.ExactValues() : null, current.IsExact ? current.ExactValues() : null);
+        var bins = Enumerable.Range(0, edges.Length - 1).Select(k => $"{Format(edges[k])} – {Format(edges[k + 1])}").ToList();
+        return (referenceCounts, currentCounts, [], bins);
     }
 
     private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Binned(

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import warnings
+from collections import Counter
 
 import numpy as np
 import scipy
@@ -35,6 +36,8 @@ def column(spec):
         return [loc + scale / (1.0 - u) for u in uniforms(seed, n)]
     if shape == "constant":
         return [loc] * n
+    if shape == "bernoulli":  # 1 with probability loc, else 0
+        return [float(math.floor(u + loc)) for u in uniforms(seed, n)]
     raise ValueError(shape)
 
 
@@ -95,6 +98,65 @@ def evidently_chisquare(reference, current):
             "chi_square_pvalue": "nan" if math.isnan(pvalue) else pvalue}
 
 
+def evidently_binned(reference, current, numeric, feel_zeroes):
+    """evidently.calculations.stattests.utils.get_binned_data, in numpy: Sturges bins over both samples while the
+    reference has more than 20 distinct numbers, else value counts over the values of both."""
+    ref, cur = np.array(reference), np.array(current)
+    if numeric and len(np.unique(ref)) > 20:
+        bins = np.histogram_bin_edges(np.concatenate([ref, cur]), bins="sturges")
+        rp = np.histogram(ref, bins)[0] / len(ref)
+        cp = np.histogram(cur, bins)[0] / len(cur)
+    else:
+        keys = sorted(set(reference) | set(current))
+        rp = np.array([np.count_nonzero(ref == k) / len(ref) for k in keys])
+        cp = np.array([np.count_nonzero(cur == k) / len(cur) for k in keys])
+    if feel_zeroes:
+        for shares in (rp, cp):
+            smallest = min(shares[shares != 0])
+            np.place(shares, shares == 0, smallest / 10**6 if smallest <= 0.0001 else 0.0001)
+    return rp, cp
+
+
+def evidently_case(name, reference, current, numeric, method=None):
+    """Evidently's default test for the column (stattests.registry._get_default_stattest), or the named one, with its
+    default threshold and its comparison."""
+    n_values = len(set(reference) | set(current))
+    if method is None:
+        if len(reference) <= 1000:
+            method = ("chisquare" if n_values > 2 else "z") if n_values <= 5 or not numeric else "ks"
+        else:
+            method = ("jensenshannon" if n_values <= 5 else "wasserstein") if numeric else "jensenshannon"
+    if method == "ks":
+        score = stats.ks_2samp(reference, current).pvalue
+        drifted = score <= 0.05
+    elif method == "chisquare":
+        score = float(evidently_chisquare(Counter(reference), Counter(current))["chi_square_pvalue"])
+        drifted = score < 0.05
+    elif method == "z":
+        keys = sorted(set(reference) | set(current))
+        if len(set(reference)) == 1 and len(set(current)) == 1 and reference[0] == current[0]:
+            score = 1.0
+        else:
+            n1, n2 = len(reference), len(current)
+            p1 = float(sum(0 if x == keys[0] else 1 for x in reference)) / n1
+            p2 = float(sum(0 if x == keys[0] else 1 for x in current)) / n2
+            pooled = float(p1 * n1 + p2 * n2) / (n1 + n2)
+            z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
+            score = float(2 * stats.norm.sf(abs(z)))  # Evidently writes 2 (1 - cdf); sf is the same number without its rounding
+        drifted = score < 0.05
+    elif method == "wasserstein":
+        score = stats.wasserstein_distance(reference, current) / max(np.std(reference), 0.001)
+        drifted = score >= 0.1
+    elif method == "jensenshannon":
+        score = distance.jensenshannon(*evidently_binned(reference, current, numeric, False), 2)
+        drifted = score >= 0.1
+    elif method == "psi":
+        rp, cp = evidently_binned(reference, current, numeric, True)
+        score = float(np.sum((rp - cp) * np.log(rp / cp)))
+        drifted = score >= 0.1
+    return {"name": name, "method": method, "score": float(score), "drifted": bool(drifted)}
+
+
 def main():
     def spec(shape, seed, n, loc, scale):
         return {"shape": shape, "seed": seed, "n": n, "loc": loc, "scale": scale}
@@ -132,6 +194,34 @@ def main():
         ({"x": 700}, {"x": 650}),  # one category on both sides
     ]:
         fixture["categorical"].append(evidently_chisquare(reference, current))
+
+    # Evidently's preset: its default test per column shape, its bins, its smoothing, its thresholds.
+    fixture["evidently"] = []
+    evidently_numeric = [
+        ("KS: continuous, reference of 800", spec("bell", 51, 800, 300.0, sd3), spec("bell", 52, 900, 300.8, sd3), None),
+        ("chi-square: four integer values", spec("integer", 53, 600, 2.0, 1.0), spec("integer", 54, 500, 2.0, 1.0), None),
+        ("Z: two numbers", spec("bernoulli", 55, 700, 0.3, 0.0), spec("bernoulli", 56, 650, 0.36, 0.0), None),
+        ("Z: two numbers, from the same rate", spec("bernoulli", 57, 700, 0.3, 0.0), spec("bernoulli", 58, 650, 0.3, 0.0), None),
+        ("Wasserstein: reference of 3000", spec("bell", 59, 3000, -20.0, 7.0), spec("bell", 60, 2500, -19.5, 7.0), None),
+        ("Jensen-Shannon on values: reference of 2000, three values", spec("integer", 61, 2000, 1.0, 0.9), spec("integer", 62, 1500, 1.2, 0.9), None),
+        ("Jensen-Shannon, Sturges bins", spec("bell", 63, 3000, 5.0, 2.0), spec("bell", 64, 2000, 5.4, 2.0), "jensenshannon"),
+        ("PSI, Sturges bins", spec("pareto", 65, 2500, 0.0, 1.0), spec("pareto", 66, 2400, 0.0, 1.15), "psi"),
+        ("PSI on values: twelve integers", spec("integer", 67, 900, 6.0, 5.0), spec("integer", 68, 950, 6.5, 5.0), "psi"),
+    ]
+    for name, reference, current, method in evidently_numeric:
+        case = evidently_case(name, column(reference), column(current), True, method)
+        case.update({"reference": reference, "current": current, "kind": "numeric"})
+        fixture["evidently"].append(case)
+    for name, reference, current in [
+        ("Z: two labels", {"no": 620, "yes": 380}, {"no": 540, "yes": 460}),
+        ("Z: a boolean from all false to all true", {"false": 400}, {"true": 300}),
+        ("chi-square: three labels", {"a": 500, "b": 300, "c": 180}, {"a": 480, "b": 330, "c": 185, "d": 5}),
+        ("Jensen-Shannon: labels, reference of 3000", {"a": 1500, "b": 900, "c": 600}, {"a": 700, "b": 600, "c": 500, "d": 200}),
+    ]:
+        flat = lambda counts: [label for label, count in counts.items() for _ in range(count)]
+        case = evidently_case(name, flat(reference), flat(current), False)
+        case.update({"reference_labels": reference, "current_labels": current, "kind": "categorical"})
+        fixture["evidently"].append(case)
 
     json.dump(fixture, sys.stdout, indent=1)
 
