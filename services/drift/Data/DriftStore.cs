@@ -82,11 +82,15 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
         return revision;
     }
 
-    /// <summary>The newest reference of a model version, or null.</summary>
-    public async Task<StoredReference?> GetReferenceAsync(string model, string version, CancellationToken cancellationToken)
+    /// <summary>
+    /// The newest reference of a model version, or null. Without <paramref name="withProfile"/> its profile is left in
+    /// the database and the one returned is empty: what ingestion needs is the schema, the windows and the prediction,
+    /// and a reference that keeps its values exactly can weigh megabytes.
+    /// </summary>
+    public async Task<StoredReference?> GetReferenceAsync(string model, string version, CancellationToken cancellationToken, bool withProfile = true)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        return await ReferenceAsync(connection, null, model, version, cancellationToken);
+        return await ReferenceAsync(connection, null, model, version, cancellationToken, withProfile);
     }
 
     /// <summary>A unit of work on the drift database: its statements commit together with the events it publishes.</summary>
@@ -295,16 +299,18 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
     }
 
     private static async Task<StoredReference?> ReferenceAsync(
-        NpgsqlConnection connection, NpgsqlTransaction? transaction, string model, string version, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction? transaction, string model, string version, CancellationToken cancellationToken,
+        bool withProfile = true)
     {
         await using var command = new NpgsqlCommand(
             """
-            SELECT revision, columns::text, window_seconds, window_records, lateness_seconds, source, profile, created_by, created_at,
-                   prediction_column, task, decision_threshold
+            SELECT revision, columns::text, window_seconds, window_records, lateness_seconds, source, CASE WHEN $3 THEN profile END,
+                   created_by, created_at, prediction_column, task, decision_threshold
             FROM reference_profiles WHERE model = $1 AND version = $2 ORDER BY revision DESC LIMIT 1
             """, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = model });
         command.Parameters.Add(new NpgsqlParameter { Value = version });
+        command.Parameters.Add(new NpgsqlParameter { Value = withProfile });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -323,7 +329,8 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
             ? null
             : new PredictionSpec(reader.GetString(9), reader.IsDBNull(10) ? ModelTask.Unspecified : Enum.Parse<ModelTask>(reader.GetString(10)), reader.GetDouble(11));
         return new StoredReference(model, version, reader.GetInt32(0), schema, policy, reader.GetString(5),
-            ProfileCodec.Decode(reader.GetFieldValue<byte[]>(6)), reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8), prediction);
+            reader.IsDBNull(6) ? new DatasetProfile(schema) : ProfileCodec.Decode(reader.GetFieldValue<byte[]>(6)),
+            reader.GetString(7), reader.GetFieldValue<DateTimeOffset>(8), prediction);
     }
 
     private static void AddWindow(NpgsqlCommand command, DueWindow window)

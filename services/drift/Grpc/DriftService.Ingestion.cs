@@ -206,7 +206,7 @@ public sealed partial class DriftService
             return known;
         }
 
-        var reference = await store.GetReferenceAsync(key.Model, key.Version, cancellationToken)
+        var reference = await store.GetReferenceAsync(key.Model, key.Version, cancellationToken, withProfile: false)
                         ?? throw ServiceErrors.FailedPrecondition("NO_REFERENCE",
                             $"{at}: {TextRules.Echo(key.Model)} version {TextRules.Echo(key.Version)} has no reference; set one (SetReference) before sending its traffic.",
                             "REFERENCE", $"{key.Model}/{key.Version}");

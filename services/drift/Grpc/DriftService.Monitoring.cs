@@ -62,7 +62,7 @@ public sealed partial class DriftService
                 keyViolations.ThrowIfAny("The labels of this message were not applied.");
                 if (!references.TryGetValue((part.Model, part.Version), out var reference))
                 {
-                    reference = await store.GetReferenceAsync(part.Model, part.Version, cancellationToken)
+                    reference = await store.GetReferenceAsync(part.Model, part.Version, cancellationToken, withProfile: false)
                                 ?? throw ServiceErrors.FailedPrecondition("NO_REFERENCE",
                                     $"{at}: {TextRules.Echo(part.Model)} version {TextRules.Echo(part.Version)} has no reference, so no predictions to join labels to.",
                                     "REFERENCE", $"{part.Model}/{part.Version}");
