@@ -134,6 +134,26 @@ public sealed class RawDriftTests
     }
 
     [Fact]
+    public void AConfiguredCapIsHonouredAndZeroKeepsHistogramsOnly()
+    {
+        var small = new DatasetProfile([new ColumnSchema("x", ColumnKind.Numeric)], exactCap: 10);
+        foreach (var value in Enumerable.Range(0, 30).Select(i => (double)(i % 10)))
+        {
+            small.Columns[0].AddNumber(value);
+        }
+
+        Assert.True(small.Columns[0].IsExact);
+        small.Columns[0].AddNumber(10);
+        Assert.False(ProfileCodec.Decode(ProfileCodec.Encode(small)).Columns[0].IsExact);
+
+        var none = new DatasetProfile([new ColumnSchema("x", ColumnKind.Numeric)], exactCap: 0);
+        none.Columns[0].AddNumber(1);
+        Assert.False(none.Columns[0].IsExact);
+        Assert.False(ProfileCodec.Decode(ProfileCodec.Encode(none)).Columns[0].IsExact);
+        Assert.Equal(1, ProfileCodec.Decode(ProfileCodec.Encode(none)).Columns[0].Histogram.Count);
+    }
+
+    [Fact]
     public void TheRadixSortOrdersDoublesAsArraySortDoes()
     {
         var random = new Random(11);

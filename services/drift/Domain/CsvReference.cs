@@ -44,8 +44,9 @@ public static class CsvReference
         }
     }
 
-    /// <summary>The file's profile, and the SHA-256 (hex) of the bytes read.</summary>
-    public static (DatasetProfile Profile, string Sha256) Profile(Stream csv, IReadOnlyDictionary<string, ColumnKind> given, CancellationToken cancellationToken)
+    /// <summary>The file's profile (keeping at most <paramref name="exactCap"/> distinct numbers of a column exactly), and the SHA-256 (hex) of the bytes read.</summary>
+    public static (DatasetProfile Profile, string Sha256) Profile(
+        Stream csv, IReadOnlyDictionary<string, ColumnKind> given, CancellationToken cancellationToken, int exactCap = ColumnProfile.ExactCap)
     {
         using var hashing = new HashingStream(csv);
         using var parser = new TextFieldParser(hashing) { TextFieldType = FieldType.Delimited, HasFieldsEnclosedInQuotes = true, TrimWhiteSpace = false };
@@ -84,7 +85,7 @@ public static class CsvReference
                     continue;
                 }
 
-                (profile, kinds) = Start(header, held, given);
+                (profile, kinds) = Start(header, held, given, exactCap);
                 held.Clear();
                 continue;
             }
@@ -94,17 +95,17 @@ public static class CsvReference
 
         if (profile is null)
         {
-            (profile, kinds) = Start(header, held, given);
+            (profile, kinds) = Start(header, held, given, exactCap);
         }
 
         hashing.ReadToEnd();
         return (profile, hashing.Sha256());
     }
 
-    private static (DatasetProfile Profile, ColumnKind[] Kinds) Start(string[] header, List<string[]> held, IReadOnlyDictionary<string, ColumnKind> given)
+    private static (DatasetProfile Profile, ColumnKind[] Kinds) Start(string[] header, List<string[]> held, IReadOnlyDictionary<string, ColumnKind> given, int exactCap)
     {
         var kinds = header.Select((name, c) => given.TryGetValue(name, out var kind) ? kind : Infer(held.Select(row => row[c]))).ToArray();
-        var profile = new DatasetProfile([.. header.Select((name, c) => new ColumnSchema(name, kinds[c]))]);
+        var profile = new DatasetProfile([.. header.Select((name, c) => new ColumnSchema(name, kinds[c]))], exactCap);
         foreach (var row in held)
         {
             Add(profile, kinds, row);

@@ -16,9 +16,9 @@ namespace ModelOps.Drift.Domain;
 /// </summary>
 public static class ParquetReference
 {
-    /// <summary>The file's profile, and the SHA-256 (hex) of its bytes.</summary>
+    /// <summary>The file's profile (keeping at most <paramref name="exactCap"/> distinct numbers of a column exactly), and the SHA-256 (hex) of its bytes.</summary>
     public static async Task<(DatasetProfile Profile, string Sha256)> ProfileAsync(
-        Stream body, IReadOnlyDictionary<string, ColumnKind> given, CancellationToken cancellationToken)
+        Stream body, IReadOnlyDictionary<string, ColumnKind> given, CancellationToken cancellationToken, int exactCap = ColumnProfile.ExactCap)
     {
         var path = Path.Combine(Path.GetTempPath(), $"modelops-reference-{Guid.NewGuid():N}.parquet");
         await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16,
@@ -40,7 +40,7 @@ public static class ParquetReference
         file.Position = 0;
         try
         {
-            return (await ReadAsync(file, given, cancellationToken), sha256);
+            return (await ReadAsync(file, given, exactCap, cancellationToken), sha256);
         }
         catch (Exception exception) when (exception is not (ReferenceFormatException or OperationCanceledException))
         {
@@ -49,7 +49,7 @@ public static class ParquetReference
         }
     }
 
-    private static async Task<DatasetProfile> ReadAsync(Stream file, IReadOnlyDictionary<string, ColumnKind> given, CancellationToken cancellationToken)
+    private static async Task<DatasetProfile> ReadAsync(Stream file, IReadOnlyDictionary<string, ColumnKind> given, int exactCap, CancellationToken cancellationToken)
     {
         await using var reader = await ParquetReader.CreateAsync(file, leaveStreamOpen: true, cancellationToken: cancellationToken);
         var fields = new List<(DataField Field, ColumnKind Kind)>();
@@ -88,7 +88,7 @@ public static class ParquetReference
         }
 
         CsvReference.CheckNames([.. fields.Select(f => f.Field.Name)]);
-        var profile = new DatasetProfile([.. fields.Select(f => new ColumnSchema(f.Field.Name, f.Kind))]);
+        var profile = new DatasetProfile([.. fields.Select(f => new ColumnSchema(f.Field.Name, f.Kind))], exactCap);
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
             using var group = reader.OpenRowGroupReader(g);

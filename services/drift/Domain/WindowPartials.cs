@@ -24,7 +24,8 @@ public static class WindowPartials
     /// The partials of <paramref name="records"/>: by time window, or, for count windows, by the index of each record's
     /// number (<paramref name="firstNumber"/> is the number of the first).
     /// </summary>
-    public static List<WindowPartial> Build(IReadOnlyList<ColumnSchema> schema, WindowPolicy policy, IReadOnlyList<CheckedRecord> records, long firstNumber = 0)
+    public static List<WindowPartial> Build(
+        IReadOnlyList<ColumnSchema> schema, WindowPolicy policy, IReadOnlyList<CheckedRecord> records, long firstNumber = 0, int exactCap = ColumnProfile.ExactCap)
     {
         var groups = new Dictionary<long, (DateTimeOffset First, DateTimeOffset Last, DatasetProfile Profile)>();
         for (var i = 0; i < records.Count; i++)
@@ -33,7 +34,7 @@ public static class WindowPartials
             var key = Key(policy, record.At, firstNumber + i);
             if (!groups.TryGetValue(key, out var group))
             {
-                group = (record.At, record.At, new DatasetProfile(schema));
+                group = (record.At, record.At, new DatasetProfile(schema, exactCap));
             }
 
             group.Profile.Add(record.Row);
@@ -50,7 +51,7 @@ public static class WindowPartials
     /// </summary>
     public static List<WindowPartial> BuildColumnar(
         IReadOnlyList<ColumnSchema> schema, WindowPolicy policy, IReadOnlyList<DateTimeOffset> at, IReadOnlyDictionary<string, ColumnValues> columns,
-        IReadOnlyList<int> indices, long firstNumber = 0)
+        IReadOnlyList<int> indices, long firstNumber = 0, int exactCap = ColumnProfile.ExactCap)
     {
         var groups = new Dictionary<long, (DateTimeOffset First, DateTimeOffset Last, List<int> Rows)>();
         for (var k = 0; k < indices.Count; k++)
@@ -65,7 +66,7 @@ public static class WindowPartials
 
         return [.. groups.OrderBy(g => g.Key).Select(g =>
         {
-            var profile = new DatasetProfile(schema);
+            var profile = new DatasetProfile(schema, exactCap);
             profile.AddRows(columns, g.Value.Rows);
             return new WindowPartial(policy.Duration is null, g.Key, g.Value.First, g.Value.Last, profile, Due(policy, g.Key));
         })];

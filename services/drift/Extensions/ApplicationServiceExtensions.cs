@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using ModelOps.Drift.Consumers;
 using ModelOps.Drift.Data;
 using ModelOps.Drift.Domain;
+using ModelOps.Drift.Profiles;
 using ModelOps.ServiceDefaults.Data;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Messaging;
@@ -23,6 +24,7 @@ public static class ApplicationServiceExtensions
             .Validate(o => o.ReportEvery > TimeSpan.Zero, "Drift:ReportEvery must be positive")
             .Validate(o => o.DatasetThreshold is > 0 and <= 1, "Drift:DatasetThreshold must lie in (0, 1]")
             .Validate(o => o.PredictionRetention > TimeSpan.Zero, "Drift:PredictionRetention must be positive")
+            .Validate(o => o.ExactValues is >= 0 and <= ColumnProfile.ExactCap, "Drift:ExactValues must lie in [0, 100000]")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddServiceGrpcClient<TrackingService.TrackingServiceClient>("tracking");

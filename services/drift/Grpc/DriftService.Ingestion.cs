@@ -147,7 +147,7 @@ public sealed partial class DriftService
             await using (var tx = await store.BeginAsync(cancellationToken))
             {
                 var first = countWindows ? await DriftStore.TakeRecordNumbersAsync(tx, model, version, count, cancellationToken) : 0;
-                var (partials, kept) = Partials(reference, queued, first);
+                var (partials, kept) = Partials(reference, queued, first, _exactCap);
                 await DriftStore.AppendAsync(tx, model, version, countWindows, partials, kept, cancellationToken);
                 await tx.CommitAsync(cancellationToken);
             }
@@ -161,9 +161,9 @@ public sealed partial class DriftService
     }
 
     // The window partials of one version's queued records, numbered from first, and the predictions kept for labels.
-    private static (IReadOnlyList<WindowPartial> Partials, IReadOnlyList<KeptPrediction> Predictions) Partials(StoredReference reference, Pending queued, long first)
+    private static (IReadOnlyList<WindowPartial> Partials, IReadOnlyList<KeptPrediction> Predictions) Partials(StoredReference reference, Pending queued, long first, int exactCap)
     {
-        var partials = WindowPartials.Build(reference.Schema, reference.Policy, queued.Records, first);
+        var partials = WindowPartials.Build(reference.Schema, reference.Policy, queued.Records, first, exactCap);
         var kept = new List<KeptPrediction>();
         var spec = reference.Prediction is { Task: not ModelTask.Unspecified } s ? s : null;
         for (var i = 0; spec is not null && i < queued.Records.Count; i++)
@@ -178,7 +178,7 @@ public sealed partial class DriftService
         var next = first + queued.Records.Count;
         foreach (var (times, columns, rows, requestIds) in queued.Batches)
         {
-            partials.AddRange(WindowPartials.BuildColumnar(reference.Schema, reference.Policy, times, columns, rows, next));
+            partials.AddRange(WindowPartials.BuildColumnar(reference.Schema, reference.Policy, times, columns, rows, next, exactCap));
             if (spec is not null && requestIds is not null && columns.GetValueOrDefault(spec.Column) is { } output)
             {
                 for (var k = 0; k < rows.Count; k++)

@@ -16,9 +16,13 @@ namespace ModelOps.Drift.Grpc;
 
 /// <summary>The drift API: references, inference ingestion into windows, and window reports.</summary>
 public sealed partial class DriftService(
-    DriftStore store, TimeProvider clock, TrackingService.TrackingServiceClient tracking, IMinioClient minio, ObjectStoreConnection objectStore)
+    DriftStore store, TimeProvider clock, TrackingService.TrackingServiceClient tracking, IMinioClient minio, ObjectStoreConnection objectStore,
+    Microsoft.Extensions.Options.IOptions<Domain.DriftOptions> options)
     : V1.DriftService.DriftServiceBase
 {
+    // Most distinct numbers of a column that references and windows keep exactly (validated at start).
+    private readonly int _exactCap = options.Value.ExactValues;
+
     /// <summary>Most columns of a schema.</summary>
     public const int MaxColumns = 1000;
 
@@ -68,7 +72,7 @@ public sealed partial class DriftService(
         violations.ThrowIfAny("The reference was not stored.");
 
         var schema = header.Columns.Select(c => new ColumnSchema(c.Name, ProfileCodec.Kind(c.Kind))).ToList();
-        var profile = new DatasetProfile(schema);
+        var profile = new DatasetProfile(schema, _exactCap);
         var message = 0;
         while (await requestStream.MoveNext(cancellationToken))
         {
@@ -164,8 +168,8 @@ public sealed partial class DriftService(
             {
                 // TextFieldParser reads synchronously: off the request thread.
                 (profile, sha256) = parquet
-                    ? await ParquetReference.ProfileAsync(body, given, cancellationToken)
-                    : await Task.Run(() => CsvReference.Profile(body, given, cancellationToken), cancellationToken);
+                    ? await ParquetReference.ProfileAsync(body, given, cancellationToken, _exactCap)
+                    : await Task.Run(() => CsvReference.Profile(body, given, cancellationToken, _exactCap), cancellationToken);
             }
             catch (ReferenceFormatException exception)
             {

@@ -21,7 +21,7 @@ public enum ColumnKind
 /// profile of both samples: exactly for counts, range, exact values and histograms; the moments by Chan's parallel
 /// formulas (exact up to floating-point rounding).
 /// </summary>
-public sealed class ColumnProfile(string name, ColumnKind kind)
+public sealed class ColumnProfile(string name, ColumnKind kind, int exactCap = ColumnProfile.ExactCap)
 {
     /// <summary>
     /// Most distinct numeric values kept exactly (value → count, so discrete columns stay exact whatever their size);
@@ -29,7 +29,10 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
     /// </summary>
     public const int ExactCap = 100_000;
 
-    private ExactValues? _exact = kind == ColumnKind.Numeric ? new() : null;
+    private ExactValues? _exact = kind == ColumnKind.Numeric && exactCap > 0 ? new() : null;
+
+    /// <summary>Most distinct values this profile keeps exactly (<see cref="ExactCap"/> unless configured lower; 0: none).</summary>
+    public int Cap { get; } = Math.Clamp(exactCap, 0, ExactCap);
 
     /// <summary>Most distinct labels a categorical profile keeps; further ones are counted under <see cref="OtherLabel"/>.</summary>
     public const int MaxLabels = 10_000;
@@ -92,19 +95,19 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
         Min = Math.Min(Min, value);
         Max = Math.Max(Max, value);
         Histogram.Add(value);
-        if (_exact is not null && !_exact.Add(value, ExactCap))
+        if (_exact is not null && !_exact.Add(value, Cap))
         {
             _exact = null;
         }
     }
 
-    /// <summary>Whether the numeric values are kept exactly (at most <see cref="ExactCap"/> distinct ones, in every part merged).</summary>
+    /// <summary>Whether the numeric values are kept exactly (at most <see cref="Cap"/> distinct ones, in every part merged).</summary>
     public bool IsExact
     {
         get
         {
             // The cap is checked when buffered values are sorted in: a set that passed it is dropped here.
-            if (_exact is not null && _exact.Distinct > ExactCap)
+            if (_exact is not null && _exact.Distinct > Cap)
             {
                 _exact.Release();
                 _exact = null;
@@ -215,7 +218,7 @@ public sealed class ColumnProfile(string name, ColumnKind kind)
             return;
         }
 
-        if (!_exact.Merge(other, ExactCap))
+        if (!_exact.Merge(other, Cap))
         {
             _exact = null;
         }

@@ -66,14 +66,14 @@ public sealed class DatasetProfile
 {
     private readonly Dictionary<string, ColumnProfile> _columns;
 
-    /// <summary>An empty profile of <paramref name="schema"/>.</summary>
-    public DatasetProfile(IReadOnlyList<ColumnSchema> schema)
+    /// <summary>An empty profile of <paramref name="schema"/>, keeping at most <paramref name="exactCap"/> distinct values of a numeric column exactly.</summary>
+    public DatasetProfile(IReadOnlyList<ColumnSchema> schema, int exactCap = ColumnProfile.ExactCap)
     {
         Schema = schema;
         _columns = new Dictionary<string, ColumnProfile>(StringComparer.Ordinal);
         foreach (var column in schema)
         {
-            _columns.Add(column.Name, new ColumnProfile(column.Name, column.Kind));
+            _columns.Add(column.Name, new ColumnProfile(column.Name, column.Kind, exactCap));
         }
 
         Columns = [.. schema.Select(c => _columns[c.Name])];
