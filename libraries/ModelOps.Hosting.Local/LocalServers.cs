@@ -54,7 +54,18 @@ public sealed class LocalServers : IAsyncDisposable
         var servers = new LocalServers(state, log ?? ProcessLog.Silent, durable, issuer);
         // If the process ends before DisposeAsync runs, still leave no server behind.
         AppDomain.CurrentDomain.ProcessExit += (_, _) => servers.StopAllAsync().GetAwaiter().GetResult();
-        await StartAsync([servers.Postgres, servers.RabbitMq, servers.ObjectStore], cancellationToken);
+        try
+        {
+            await StartAsync([servers.Postgres, servers.RabbitMq, servers.ObjectStore], cancellationToken);
+        }
+        catch
+        {
+            // One server failed (a missing prerequisite, say): the others started beside it are stopped now, since a
+            // caller that dies of the exception never runs ProcessExit.
+            await servers.DisposeAsync();
+            throw;
+        }
+
         return servers;
     }
 
