@@ -436,7 +436,8 @@ public sealed partial class RegistryServiceTests(InfrastructureFixture infrastru
         GateResult Gate(string name) => request.Gates.Single(g => g.Name == name);
         Assert.Equal((GateStatus.Pending, "no fairness report for this version yet"), (Gate("fairness").Status, Gate("fairness").Reason));
         Assert.Equal(GateStatus.Pending, Gate("drift").Status);
-        Assert.Contains("Unavailable", Gate("drift").Reason, StringComparison.Ordinal);
+        Assert.Equal(("drift could not be reached to evaluate 'drift.baseline' (unavailable or no answer within 2 s); asked again at every sweep", "Unavailable"),
+            (Gate("drift").Reason, Gate("drift").Evidence["status"]));
         Assert.Equal((GateStatus.Pending, "'explainability' is not a service the registry asks for gates, or has no address (services:explainability:grpc:0)"),
             (Gate("explainability").Status, Gate("explainability").Reason));
         Assert.Equal(("fairness.demographic_parity", model, version.Version, "0.1"),

@@ -79,7 +79,14 @@ public sealed partial class RemoteGates(
         {
             LogUnreachable(logger, remote.Service, remote.Gate, exception.StatusCode, exception);
             result.Status = GateStatus.Pending;
-            result.Reason = $"{remote.Service} could not evaluate '{remote.Gate}': {exception.StatusCode} {TextRules.Clip(exception.Status.Detail, 300)}".TrimEnd();
+            result.Evidence["service"] = remote.Service;
+            result.Evidence["status"] = exception.StatusCode.ToString();
+            // Unreachable or too slow is one outcome, whatever the transport said this time: the sweep records a gate only
+            // when its outcome changes, and the client's wording of a refused connection changes with its backoff state.
+            result.Reason = exception.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"{remote.Service} could not be reached to evaluate '{remote.Gate}' (unavailable or no answer within {timeout.TotalSeconds:0.###} s); asked again at every sweep")
+                : $"{remote.Service} could not evaluate '{remote.Gate}': {exception.StatusCode} {TextRules.Clip(exception.Status.Detail, 300)}".TrimEnd();
         }
 
         return result;
