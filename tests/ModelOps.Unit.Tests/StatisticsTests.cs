@@ -50,15 +50,6 @@ public sealed class StatisticsTests
         }
     }
 
-    [Fact]
-    public void KolmogorovsDistributionMatchesOnBothSidesOfItsTwoSeries()
-    {
-        foreach (var point in Fixture.GetProperty("kolmogorov_sf").EnumerateArray())
-        {
-            AssertClose(point.GetProperty("sf").GetDouble(), KolmogorovSmirnov.KolmogorovSurvival(point.GetProperty("x").GetDouble()), 1e-9);
-        }
-    }
-
     [Theory]
     [MemberData(nameof(WassersteinCases))]
     public void WassersteinDistanceMatchesScipy(int index)

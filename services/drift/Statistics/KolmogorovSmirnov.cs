@@ -124,48 +124,6 @@ public static class KolmogorovSmirnov
         return Math.Clamp(u[n], 0.0, 1.0);
     }
 
-    /// <summary>
-    /// The survival function of Kolmogorov's distribution, Q(λ) = 2 Σ (−1)^(k−1) e^(−2k²λ²), summed in the form that
-    /// converges fast for λ: for small λ through its Jacobi theta dual, 1 − (√(2π)/λ) Σ e^(−(2k−1)²π²/(8λ²)).
-    /// </summary>
-    public static double KolmogorovSurvival(double lambda)
-    {
-        if (lambda <= 0)
-        {
-            return 1.0;
-        }
-
-        if (lambda < 1.18)
-        {
-            var sum = 0.0;
-            var w = Math.PI * Math.PI / (8 * lambda * lambda);
-            for (var k = 1; k < 100; k++)
-            {
-                var term = Math.Exp(-((2 * k) - 1) * ((2 * k) - 1) * w);
-                sum += term;
-                if (term < 1e-17 * sum)
-                {
-                    break;
-                }
-            }
-
-            return Math.Clamp(1 - (Math.Sqrt(2 * Math.PI) / lambda * sum), 0.0, 1.0);
-        }
-
-        var total = 0.0;
-        for (var k = 1; k < 100; k++)
-        {
-            var term = Math.Exp(-2.0 * k * k * lambda * lambda);
-            total += (k % 2 == 1 ? term : -term);
-            if (term < 1e-17 * Math.Abs(total))
-            {
-                break;
-            }
-        }
-
-        return Math.Clamp(2 * total, 0.0, 1.0);
-    }
-
     private static long Gcd(long a, long b)
     {
         while (b != 0)
