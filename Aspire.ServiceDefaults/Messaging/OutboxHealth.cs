@@ -12,7 +12,7 @@ namespace ModelOps.ServiceDefaults.Messaging;
 public sealed class OutboxHealth : IHealthCheck
 {
     private readonly Lock _lock = new();
-    private readonly TimeProvider _clock;
+    private readonly TimeProvider _clock = TimeProvider.System;
     private readonly TimeSpan _stallAfter;
     private DateTimeOffset _lastTurn;
     private DateTimeOffset? _failingSince;
@@ -22,14 +22,7 @@ public sealed class OutboxHealth : IHealthCheck
 
     /// <summary>A monitor whose metrics are in <paramref name="service"/>'s meter.</summary>
     public OutboxHealth(ServiceInfo service, IOptions<OutboxOptions> options)
-        : this(service, options, TimeProvider.System)
     {
-    }
-
-    /// <summary>A monitor on <paramref name="clock"/>.</summary>
-    public OutboxHealth(ServiceInfo service, IOptions<OutboxOptions> options, TimeProvider clock)
-    {
-        _clock = clock;
         _stallAfter = options.Value.StallAfter;
         _lastTurn = _clock.GetUtcNow();
         var meter = new Meter(service.ActivitySource.Name);

@@ -232,8 +232,9 @@ public static class DriftAnalysis
             return EvidentlyPreset.ValueCounts(er, ec);
         }
 
+        // Each side counted from its own values where it keeps them (already read when both do).
         var (referenceCounts, currentCounts, edges) = EvidentlyPreset.SturgesBinned(reference, current,
-            reference.IsExact ? reference.ExactValues() : null, current.IsExact ? current.ExactValues() : null);
+            exactReference ?? (reference.IsExact ? reference.ExactValues() : null), exactCurrent ?? (current.IsExact ? current.ExactValues() : null));
         var bins = Enumerable.Range(0, edges.Length - 1).Select(k => $"{Format(edges[k])} – {Format(edges[k + 1])}").ToList();
         return (referenceCounts, currentCounts, [], bins);
     }
