@@ -70,4 +70,7 @@ public static class SubjectKeys
 
     /// <summary>An alert id in alerting.</summary>
     public const string Alert = "alert_id";
+
+    /// <summary>An alert group's key in alerting.</summary>
+    public const string AlertGroup = "alert_group";
 }

@@ -1,15 +1,15 @@
+using ModelOps.Alerting.Api;
+using ModelOps.Alerting.Extensions;
 using ModelOps.ServiceDefaults;
-using ModelOps.ServiceDefaults.Data;
-using ModelOps.ServiceDefaults.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddServiceDatabase("alertingdb", typeof(Program).Assembly);
-builder.AddEventBus();
+builder.AddApplicationServices();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapAlertmanagerApi();
 
 app.Run();

@@ -18,6 +18,8 @@ public sealed class TestStack : IAsyncDisposable
     private readonly Dictionary<string, (ServiceProcess Resource, LocalTenant Environment)> _services = new(StringComparer.Ordinal);
     private readonly List<GrpcChannel> _channels = [];
     private readonly Dictionary<string, string> _totals = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IReadOnlyDictionary<string, string?>> _configurations = new(StringComparer.Ordinal);
+    private readonly List<ServiceProcess> _replicas = [];
 
     private TestStack(InfrastructureFixture infrastructure, LocalTenant shared)
     {
@@ -62,7 +64,19 @@ public sealed class TestStack : IAsyncDisposable
 
         var resource = await _infrastructure.Servers.StartServiceAsync(service, project, configuration, cancellationToken);
         _services[service] = (resource, environment);
+        _configurations[service] = new Dictionary<string, string?>(configuration);
         return this;
+    }
+
+    /// <summary>
+    /// Starts another replica of <paramref name="service"/>: a process of its own with the same configuration (database,
+    /// broker, settings), as a scaled-out deployment runs it. Stopped with the stack.
+    /// </summary>
+    public async Task<ServiceProcess> StartReplicaAsync(string service, IServiceProject project)
+    {
+        var replica = await _infrastructure.Servers.StartServiceAsync(service, project, _configurations[service], TestContext.Current.CancellationToken);
+        _replicas.Add(replica);
+        return replica;
     }
 
     /// <summary>The services started, by name.</summary>
@@ -172,6 +186,11 @@ public sealed class TestStack : IAsyncDisposable
         foreach (var channel in _channels)
         {
             channel.Dispose();
+        }
+
+        foreach (var replica in _replicas)
+        {
+            await replica.StopAsync();
         }
 
         foreach (var (resource, _) in _services.Values.Reverse())

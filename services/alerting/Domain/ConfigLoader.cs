@@ -223,8 +223,8 @@ public sealed class ConfigLoader
             }
         }
 
-        matchers.AddRange(LegacyMatchers(f, path, "match", MatchType.Equal));
-        matchers.AddRange(LegacyMatchers(f, path, "match_re", MatchType.Regexp));
+        matchers.AddRange(LegacyMatchers(f, path, "match", MatcherType.Equal));
+        matchers.AddRange(LegacyMatchers(f, path, "match_re", MatcherType.Regexp));
 
         var groupWait = Duration(f, path, "group_wait");
         var groupInterval = Duration(f, path, "group_interval");
@@ -255,7 +255,7 @@ public sealed class ConfigLoader
             repeatInterval, routes);
     }
 
-    private IEnumerable<Matcher> LegacyMatchers(Dictionary<string, YamlNode> fields, string path, string field, MatchType type)
+    private IEnumerable<Matcher> LegacyMatchers(Dictionary<string, YamlNode> fields, string path, string field, MatcherType type)
     {
         if (!fields.TryGetValue(field, out var node) || Mapping(node, $"{path}.{field}") is not { } map)
         {
@@ -383,8 +383,8 @@ public sealed class ConfigLoader
                 }
             }
 
-            matchers.AddRange(LegacyMatchers(f, path, $"{side}_match", MatchType.Equal));
-            matchers.AddRange(LegacyMatchers(f, path, $"{side}_match_re", MatchType.Regexp));
+            matchers.AddRange(LegacyMatchers(f, path, $"{side}_match", MatcherType.Equal));
+            matchers.AddRange(LegacyMatchers(f, path, $"{side}_match_re", MatcherType.Regexp));
             return new Matchers(matchers);
         }
     }

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace ModelOps.Alerting.Domain;
 
 /// <summary>How a matcher compares a label's value, in Alertmanager's order (which sorts matchers).</summary>
-public enum MatchType
+public enum MatcherType
 {
     /// <summary><c>=</c></summary>
     Equal,
@@ -29,7 +29,7 @@ public sealed partial class Matcher : IComparable<Matcher>
 {
     private readonly Regex? _regex;
 
-    private Matcher(MatchType type, string name, string value, Regex? regex)
+    private Matcher(MatcherType type, string name, string value, Regex? regex)
     {
         Type = type;
         Name = name;
@@ -41,7 +41,7 @@ public sealed partial class Matcher : IComparable<Matcher>
     public const int MaxValueLength = 1024;
 
     /// <summary>How the value is compared.</summary>
-    public MatchType Type { get; }
+    public MatcherType Type { get; }
 
     /// <summary>The label name.</summary>
     public string Name { get; }
@@ -50,7 +50,7 @@ public sealed partial class Matcher : IComparable<Matcher>
     public string Value { get; }
 
     /// <summary>A matcher, or <see cref="FormatException"/> naming what is wrong.</summary>
-    public static Matcher Create(MatchType type, string name, string value)
+    public static Matcher Create(MatcherType type, string name, string value)
     {
         if (!MatcherName().IsMatch(name))
         {
@@ -63,7 +63,7 @@ public sealed partial class Matcher : IComparable<Matcher>
         }
 
         Regex? regex = null;
-        if (type is MatchType.Regexp or MatchType.NotRegexp)
+        if (type is MatcherType.Regexp or MatcherType.NotRegexp)
         {
             try
             {
@@ -84,9 +84,9 @@ public sealed partial class Matcher : IComparable<Matcher>
         var value = labels[Name];
         return Type switch
         {
-            MatchType.Equal => value == Value,
-            MatchType.NotEqual => value != Value,
-            MatchType.Regexp => _regex!.IsMatch(value),
+            MatcherType.Equal => value == Value,
+            MatcherType.NotEqual => value != Value,
+            MatcherType.Regexp => _regex!.IsMatch(value),
             _ => !_regex!.IsMatch(value),
         };
     }
@@ -94,9 +94,9 @@ public sealed partial class Matcher : IComparable<Matcher>
     /// <summary>The operator's text.</summary>
     public string Operator => Type switch
     {
-        MatchType.Equal => "=",
-        MatchType.NotEqual => "!=",
-        MatchType.Regexp => "=~",
+        MatcherType.Equal => "=",
+        MatcherType.NotEqual => "!=",
+        MatcherType.Regexp => "=~",
         _ => "!~",
     };
 
@@ -189,10 +189,10 @@ public sealed partial class Matcher : IComparable<Matcher>
 
         var type = match.Groups[2].Value switch
         {
-            "=" => MatchType.Equal,
-            "!=" => MatchType.NotEqual,
-            "=~" => MatchType.Regexp,
-            _ => MatchType.NotRegexp,
+            "=" => MatcherType.Equal,
+            "!=" => MatcherType.NotEqual,
+            "=~" => MatcherType.Regexp,
+            _ => MatcherType.NotRegexp,
         };
         return Create(type, match.Groups[1].Value, value.ToString());
     }

@@ -72,14 +72,14 @@ public sealed record Silence
             return "at least one matcher must not match the empty string";
         }
 
-        if (EndsAt < StartsAt)
-        {
-            return "end time must not be before start time";
-        }
-
         if (EndsAt <= now)
         {
             return "the silence has already expired: its end time is in the past";
+        }
+
+        if (EndsAt < StartsAt)
+        {
+            return "end time must not be before start time";
         }
 
         if (string.IsNullOrWhiteSpace(CreatedBy))
@@ -108,7 +108,10 @@ public sealed class Inhibitor(IReadOnlyList<InhibitRule> rules, IReadOnlyList<Al
         [.. rules.Select(r => (r, alerts.Where(a => !a.ResolvedAt(now) && r.Source.Matches(a.Labels)).ToList()))];
 
     /// <summary>Whether <paramref name="labels"/> is muted.</summary>
-    public bool Mutes(LabelSet labels)
+    public bool Mutes(LabelSet labels) => InhibitedBy(labels) is not null;
+
+    /// <summary>The fingerprint of a firing alert that mutes <paramref name="labels"/>, or null.</summary>
+    public ulong? InhibitedBy(LabelSet labels)
     {
         foreach (var (rule, sources) in _rules)
         {
@@ -118,12 +121,13 @@ public sealed class Inhibitor(IReadOnlyList<InhibitRule> rules, IReadOnlyList<Al
             }
 
             var excludeTwoSided = rule.Source.Matches(labels);
-            if (sources.Any(s => rule.Equal.All(n => s.Labels[n] == labels[n]) && !(excludeTwoSided && rule.Target.Matches(s.Labels))))
+            var source = sources.FirstOrDefault(s => rule.Equal.All(n => s.Labels[n] == labels[n]) && !(excludeTwoSided && rule.Target.Matches(s.Labels)));
+            if (source is not null)
             {
-                return true;
+                return source.Fingerprint;
             }
         }
 
-        return false;
+        return null;
     }
 }

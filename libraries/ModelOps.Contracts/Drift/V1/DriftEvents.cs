@@ -6,6 +6,11 @@ internal static class DriftSubjects
     public static IReadOnlyDictionary<string, string> Of(string model, string? version = null) => version is null
         ? new Dictionary<string, string> { [SubjectKeys.Model] = model }
         : new Dictionary<string, string> { [SubjectKeys.Model] = model, [SubjectKeys.ModelVersion] = $"{model}/{version}" };
+
+    // The labels of a drift finding's alert.
+    public static IReadOnlyDictionary<string, string> Alert(string name, string model, string version, string? severity) => FindingLabels.Of(
+        (FindingLabels.AlertName, name), (FindingLabels.Source, "drift"), (FindingLabels.Model, model), (FindingLabels.Version, version),
+        (FindingLabels.Severity, severity));
 }
 
 /// <summary>One column's drift score in a window.</summary>
@@ -17,7 +22,7 @@ internal static class DriftSubjects
 public sealed record ColumnScore(string Column, string Method, double? Statistic, double? PValue, double Threshold);
 
 /// <summary>A window of a model version's production traffic drifted from its reference, after one that had not.</summary>
-public sealed record DriftDetected : Contracts.IntegrationEvent
+public sealed record DriftDetected : Contracts.IntegrationEvent, IFinding
 {
     /// <summary>The model.</summary>
     public required string Model { get; init; }
@@ -45,10 +50,28 @@ public sealed record DriftDetected : Contracts.IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertLabels => DriftSubjects.Alert(nameof(DriftDetected), Model, Version, Severity);
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
+        ("summary", $"{Columns.Count} column(s) of {Model} version {Version} drifted (share {DriftShare:0.###}): {string.Join(", ", Columns.Select(c => c.Column))}"),
+        ("drift_share", FindingLabels.Figure(DriftShare)),
+        ("columns", string.Join(",", Columns.Select(c => c.Column))),
+        ("prediction_drifted", PredictionDrifted ? "true" : "false"),
+        ("window_start", WindowStart.ToString("O", System.Globalization.CultureInfo.InvariantCulture)),
+        ("window_end", WindowEnd.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+
+    /// <inheritdoc />
+    public bool Resolves => false;
+
+    /// <inheritdoc />
+    public TimeSpan? FiresFor => null;
 }
 
 /// <summary>A window of a model version's traffic no longer drifted, after one that had.</summary>
-public sealed record DriftResolved : Contracts.IntegrationEvent
+public sealed record DriftResolved : Contracts.IntegrationEvent, IFinding
 {
     /// <summary>The model.</summary>
     public required string Model { get; init; }
@@ -64,13 +87,26 @@ public sealed record DriftResolved : Contracts.IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+
+    /// <inheritdoc />
+    /// <remarks>Ends the version's DriftDetected alert, whatever its severity.</remarks>
+    public IReadOnlyDictionary<string, string> AlertLabels => DriftSubjects.Alert(nameof(DriftDetected), Model, Version, null);
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of();
+
+    /// <inheritdoc />
+    public bool Resolves => true;
+
+    /// <inheritdoc />
+    public TimeSpan? FiresFor => null;
 }
 
 /// <summary>
 /// A concept-drift detector signalled a change in a watched model version's error stream (from labels joined to its
 /// predictions): the relation between inputs and outcomes moved, whatever the inputs did.
 /// </summary>
-public sealed record ConceptDriftDetected : Contracts.IntegrationEvent
+public sealed record ConceptDriftDetected : Contracts.IntegrationEvent, IFinding
 {
     /// <summary>The model.</summary>
     public required string Model { get; init; }
@@ -92,6 +128,24 @@ public sealed record ConceptDriftDetected : Contracts.IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertLabels => DriftSubjects.Alert(nameof(ConceptDriftDetected), Model, Version, "high");
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
+        ("summary", $"{Detector} signalled a change in the errors of {Model} version {Version} (recent error {RecentError:0.####})"),
+        ("detector", Detector),
+        ("recent_error", FindingLabels.Figure(RecentError)),
+        ("values", Values.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        ("predicted_at", PredictedAt.ToString("O", System.Globalization.CultureInfo.InvariantCulture)));
+
+    /// <inheritdoc />
+    public bool Resolves => false;
+
+    /// <inheritdoc />
+    /// <remarks>A detector signals a change, not a state: nothing announces its end, so the alert ends a day later.</remarks>
+    public TimeSpan? FiresFor => TimeSpan.FromDays(1);
 }
 
 /// <summary>A model's monitoring policy (drift methods, thresholds, feature importance) was set.</summary>

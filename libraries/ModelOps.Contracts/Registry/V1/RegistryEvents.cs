@@ -20,6 +20,12 @@ internal static class RegistrySubjects
 
         return subjects;
     }
+
+    // The labels of a finding about a promotion request.
+    public static IReadOnlyDictionary<string, string> Alert(string name, string model, int version, Guid request, string severity) => FindingLabels.Of(
+        (FindingLabels.AlertName, name), (FindingLabels.Source, "registry"), (FindingLabels.Model, model),
+        (FindingLabels.Version, version.ToString(System.Globalization.CultureInfo.InvariantCulture)), (FindingLabels.Request, request.ToString()),
+        (FindingLabels.Severity, severity));
 }
 
 /// <summary>A registered model was created.</summary>
@@ -86,7 +92,7 @@ public sealed record PolicyChanged : IntegrationEvent
 }
 
 /// <summary>Someone asked for a version to move to a stage or take an alias.</summary>
-public sealed record PromotionRequested : IntegrationEvent
+public sealed record PromotionRequested : IntegrationEvent, IFinding
 {
     /// <summary>The request.</summary>
     public required Guid RequestId { get; init; }
@@ -105,6 +111,20 @@ public sealed record PromotionRequested : IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version);
+
+    /// <inheritdoc />
+    /// <remarks>Reviewers are told a request waits for them; its decision ends the alert.</remarks>
+    public IReadOnlyDictionary<string, string> AlertLabels => RegistrySubjects.Alert("PromotionAwaitingReview", Model, Version, RequestId, "info");
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
+        ("summary", $"{Actor} asks to move {Model} version {Version} to {Target}"), ("target", Target), ("justification", Justification));
+
+    /// <inheritdoc />
+    public bool Resolves => false;
+
+    /// <inheritdoc />
+    public TimeSpan? FiresFor => null;
 }
 
 /// <summary>One gate's result within an evaluation.</summary>
@@ -116,7 +136,7 @@ public sealed record PromotionRequested : IntegrationEvent
 public sealed record GateOutcome(string Name, string Kind, string Status, string Reason, IReadOnlyDictionary<string, string> Evidence);
 
 /// <summary>A request's gates were evaluated.</summary>
-public sealed record GateEvaluated : IntegrationEvent
+public sealed record GateEvaluated : IntegrationEvent, IFinding
 {
     /// <summary>The request.</summary>
     public required Guid RequestId { get; init; }
@@ -138,6 +158,27 @@ public sealed record GateEvaluated : IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version);
+
+    /// <summary>The gates that failed (not those still pending).</summary>
+    private IEnumerable<GateOutcome> Failed => Gates.Where(g => g.Status == "FAIL");
+
+    /// <inheritdoc />
+    /// <remarks>An evaluation with a failed gate raises PromotionGateFailed; one without ends it.</remarks>
+    public IReadOnlyDictionary<string, string> AlertLabels => Resolves
+        ? FindingLabels.Of((FindingLabels.AlertName, "PromotionGateFailed"), (FindingLabels.Request, RequestId.ToString()))
+        : RegistrySubjects.Alert("PromotionGateFailed", Model, Version, RequestId, "warning");
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertAnnotations => Resolves ? FindingLabels.Of() : FindingLabels.Of(
+        ("summary", $"{Model} version {Version} failed gate(s) {string.Join(", ", Failed.Select(g => g.Name))}"),
+        ("failed_gates", string.Join(",", Failed.Select(g => g.Name))),
+        ("reasons", string.Join("; ", Failed.Select(g => $"{g.Name}: {g.Reason}"))));
+
+    /// <inheritdoc />
+    public bool Resolves => !Failed.Any();
+
+    /// <inheritdoc />
+    public TimeSpan? FiresFor => null;
 }
 
 /// <summary>A reviewer approved a request.</summary>
@@ -160,7 +201,7 @@ public sealed record PromotionApproved : IntegrationEvent
 }
 
 /// <summary>A request ended: APPROVED (its transition was made), REJECTED, CANCELLED or SUPERSEDED.</summary>
-public sealed record PromotionDecided : IntegrationEvent
+public sealed record PromotionDecided : IntegrationEvent, IFinding
 {
     /// <summary>The request.</summary>
     public required Guid RequestId { get; init; }
@@ -182,6 +223,19 @@ public sealed record PromotionDecided : IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version);
+
+    /// <inheritdoc />
+    /// <remarks>Ends every alert about the request: it no longer waits, and its gates no longer matter.</remarks>
+    public IReadOnlyDictionary<string, string> AlertLabels => FindingLabels.Of((FindingLabels.Request, RequestId.ToString()));
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of();
+
+    /// <inheritdoc />
+    public bool Resolves => true;
+
+    /// <inheritdoc />
+    public TimeSpan? FiresFor => null;
 }
 
 /// <summary>A lifecycle stage of a model version, as events carry it.</summary>
@@ -328,7 +382,7 @@ public sealed record PromotionRepinned : IntegrationEvent
 /// The registry found the bytes of a version's pinned artifact altered or gone: it no longer serves the version through
 /// <c>GetDeployable</c>, and no request can move it.
 /// </summary>
-public sealed record ArtifactIntegrityViolated : IntegrationEvent
+public sealed record ArtifactIntegrityViolated : IntegrationEvent, IFinding
 {
     /// <summary>The model.</summary>
     public required string Model { get; init; }
@@ -347,4 +401,20 @@ public sealed record ArtifactIntegrityViolated : IntegrationEvent
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => RegistrySubjects.Of(Model, Version);
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertLabels => FindingLabels.Of(
+        (FindingLabels.AlertName, nameof(ArtifactIntegrityViolated)), (FindingLabels.Source, "registry"), (FindingLabels.Model, Model),
+        (FindingLabels.Version, Version.ToString(System.Globalization.CultureInfo.InvariantCulture)), (FindingLabels.Severity, "critical"));
+
+    /// <inheritdoc />
+    public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
+        ("summary", $"The artifact of {Model} version {Version} no longer hashes to its pinned SHA-256"), ("uri", Uri),
+        ("pinned_sha256", PinnedSha256), ("actual_sha256", ActualSha256));
+
+    /// <inheritdoc />
+    public bool Resolves => false;
+
+    /// <inheritdoc />
+    public TimeSpan? FiresFor => null;
 }

@@ -1,0 +1,59 @@
+using MassTransit;
+using ModelOps.Alerting.Data;
+using ModelOps.Alerting.Domain;
+using ModelOps.Contracts;
+using ModelOps.ServiceDefaults.Messaging;
+using Npgsql;
+
+namespace ModelOps.Alerting.Consumers;
+
+/// <summary>
+/// Turns every finding on the bus (<see cref="IFinding"/>: drift, concept drift, promotion requests and gate failures,
+/// integrity violations, and any later kind) into an alert routed by its labels, or ends the alerts a resolution names.
+/// Once per event: the inbox row and the alert commit together. A finding's alert fires from when the finding
+/// occurred until a resolution ends it (or for <see cref="IFinding.FiresFor"/>).
+/// </summary>
+public sealed partial class FindingConsumer(
+    NpgsqlDataSource dataSource, AlertStore store, ConfigState configs, AlertingMetrics metrics, TimeProvider clock, ILogger<FindingConsumer> logger)
+    : IdempotentConsumer<IFinding>(dataSource)
+{
+    /// <inheritdoc />
+    protected override async Task ConsumeOnceAsync(ConsumeContext<IFinding> context, NpgsqlTransaction transaction)
+    {
+        var finding = context.Message;
+        var labels = finding.AlertLabels ?? new Dictionary<string, string>();
+        var now = clock.GetUtcNow();
+        if (finding.Resolves)
+        {
+            // An empty set of labels would end every alert: a finding that says so is a defect, and is ignored.
+            if (labels.Count == 0)
+            {
+                LogIgnored(logger, finding.EventId, "a resolution with no labels");
+                return;
+            }
+
+            await store.ResolveAsync(transaction, labels, finding.OccurredAt, context.CancellationToken);
+            return;
+        }
+
+        var alert = new Alert
+        {
+            Labels = new LabelSet(labels),
+            Annotations = finding.AlertAnnotations ?? new Dictionary<string, string>(),
+            StartsAt = finding.OccurredAt,
+            EndsAt = finding.FiresFor is { } span ? finding.OccurredAt + span : AlertStore.Forever,
+            UpdatedAt = now,
+        };
+        if (alert.Problem() is { } problem)
+        {
+            LogIgnored(logger, finding.EventId, problem);
+            return;
+        }
+
+        await store.IngestAsync(transaction, [alert], "finding", configs.Current, now, context.CancellationToken);
+        metrics.Received("finding", 1);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Finding {EventId} raises no alert: {Problem}")]
+    private static partial void LogIgnored(ILogger logger, Guid eventId, string problem);
+}

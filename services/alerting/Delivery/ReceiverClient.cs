@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using ModelOps.Alerting.Domain;
+
+namespace ModelOps.Alerting.Delivery;
+
+/// <summary>How one attempt to deliver ended.</summary>
+/// <param name="Sent">The receiver accepted it.</param>
+/// <param name="Retryable">It failed in a way worth trying again (a timeout, no connection, 408, 429, 5xx).</param>
+/// <param name="Status">The HTTP status, when there was an answer.</param>
+/// <param name="RetryAfter">How long the receiver asked to wait (<c>Retry-After</c>).</param>
+/// <param name="Error">What went wrong, without the target (a secret).</param>
+public sealed record SendResult(bool Sent, bool Retryable, int? Status, TimeSpan? RetryAfter, string Error);
+
+/// <summary>
+/// Sends notification bodies to receivers over HTTP, as Alertmanager's notifiers do: 2xx is success; 408, 429, 5xx
+/// and transport failures are retried; any other answer is final. It owns its HTTP client rather than take one from
+/// the factory, whose clients carry the shared resilience handler: retries here are the deliverer's, which persists
+/// them, and a retry inside an attempt would hide a receiver's 429 and its Retry-After.
+/// </summary>
+public sealed class ReceiverClient(TimeProvider clock) : IDisposable
+{
+    private readonly HttpClient _http = new(new SocketsHttpHandler
+    {
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        AllowAutoRedirect = false,
+    })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    /// <summary>Sends <paramref name="payload"/> to the integration <paramref name="settings"/> describes.</summary>
+    public async Task<SendResult> SendAsync(IntegrationConfig settings, byte[] payload, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var (url, contentType) = settings switch
+        {
+            WebhookConfig webhook => (webhook.Url, "application/json"),
+            _ => throw new NotSupportedException($"No sender for {settings.GetType().Name}."),
+        };
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(payload) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType) { CharSet = "utf-8" };
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        attempt.CancelAfter(timeout);
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, attempt.Token);
+            var status = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                return new SendResult(true, false, status, null, "");
+            }
+
+            var retryable = status is 408 or 429 or >= 500;
+            return new SendResult(false, retryable, status, RetryAfter(response.Headers.RetryAfter), $"the receiver answered HTTP {status} {response.ReasonPhrase}".TrimEnd());
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new SendResult(false, true, null, null, $"no answer within {timeout.TotalSeconds:0.#} s");
+        }
+        catch (HttpRequestException e)
+        {
+            // The message of a transport failure may carry the address; only its kind is kept.
+            var kind = e.InnerException is SocketException socket ? socket.SocketErrorCode.ToString() : e.HttpRequestError.ToString();
+            return new SendResult(false, true, null, null, $"the receiver could not be reached ({kind})");
+        }
+    }
+
+    private TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date - clock.GetUtcNow() is var wait && wait > TimeSpan.Zero ? wait : TimeSpan.Zero,
+        _ => null,
+    };
+
+    /// <inheritdoc />
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,12 @@
+namespace ModelOps.Alerting.Domain;
+
+/// <summary>The body each kind of integration is sent for a notification, in its vendor's documented format.</summary>
+public static class ReceiverPayloads
+{
+    /// <summary>The body for <paramref name="settings"/>.</summary>
+    public static byte[] Build(IntegrationConfig settings, Notification notification) => settings switch
+    {
+        WebhookConfig webhook => WebhookPayload.Build(notification, webhook.MaxAlerts),
+        _ => throw new NotSupportedException($"No payload for {settings.GetType().Name}."),
+    };
+}
