@@ -7,7 +7,8 @@ namespace ModelOps.AppHost;
 /// <param name="StateDirectory">Where state lives (<c>--state DIR</c>; default <c>.modelops/</c> in the repository).</param>
 /// <param name="Fresh">Wipe the state first (<c>--fresh</c>).</param>
 /// <param name="DynamicPorts">Ignore the preferred ports and take free ones (<c>--dynamic-ports</c>), to run stacks side by side.</param>
-public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool DynamicPorts)
+/// <param name="AlertingConfig">An Alertmanager-style YAML file that alerting loads at start (<c>--alerting-config FILE</c>).</param>
+public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool DynamicPorts, string? AlertingConfig = null)
 {
     /// <summary>Where the ready-made development tokens are written.</summary>
     public string TokensDirectory => Path.Combine(StateDirectory, "tokens");
@@ -17,6 +18,7 @@ public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool Dyna
     {
         var state = Path.Combine(LocalContext.RepositoryRoot, ".modelops");
         bool fresh = false, dynamicPorts = false;
+        string? alertingConfig = null;
         var rest = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
@@ -31,13 +33,16 @@ public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool Dyna
                 case "--state" when i + 1 < args.Length:
                     state = args[++i];
                     break;
+                case "--alerting-config" when i + 1 < args.Length:
+                    alertingConfig = Path.GetFullPath(args[++i]);
+                    break;
                 default:
                     rest.Add(args[i]);
                     break;
             }
         }
 
-        return (new AppHostOptions(Path.GetFullPath(state), fresh, dynamicPorts), [.. rest]);
+        return (new AppHostOptions(Path.GetFullPath(state), fresh, dynamicPorts, alertingConfig), [.. rest]);
     }
 
     /// <summary>The state folder (wiped first with <see cref="Fresh"/>), ports and logs the local resources share.</summary>

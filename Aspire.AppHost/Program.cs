@@ -63,11 +63,23 @@ var registry = builder.AddService<Projects.ModelOps_Registry>("registry", ports.
     .WithReference(fairness)
     .WithReference(explainability);
 
-builder.AddService<Projects.ModelOps_Alerting>("alerting", ports.Take(7106), ports.Take(7206))
+var alerting = builder.AddService<Projects.ModelOps_Alerting>("alerting", ports.Take(7106), ports.Take(7206))
     .WithDatabase(postgres.AddDatabase("alertingdb"))
     .WithEventBus(eventbus)
     .WithReference(identity)
     .WithReference(registry);
+// Notifications link back to alerting (its Alertmanager-compatible API) and to each finding's trace in the dashboard.
+alerting.WithEnvironment("Alerting__ExternalUrl",
+    ReferenceExpression.Create($"http://127.0.0.1:{alerting.GetEndpoint("http").Property(EndpointProperty.TargetPort)}"));
+if (builder.Configuration["ASPNETCORE_URLS"] is { Length: > 0 } dashboardUrls)
+{
+    alerting.WithEnvironment("Alerting__TraceUrl", $"{dashboardUrls.Split(';')[0]}/traces/detail/{{traceId}}");
+}
+
+if (options.AlertingConfig is { } alertingConfig)
+{
+    alerting.WithEnvironment("Alerting__ConfigFile", alertingConfig);
+}
 
 builder.Services.AddHostedService(services => new StackSummary(services, options, verifierKey));
 builder.Build().Run();

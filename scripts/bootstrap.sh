@@ -2,7 +2,8 @@
 # Installs what ModelOps needs to run locally and to run its tests, on Debian 12 / Ubuntu 22.04+:
 #   PostgreSQL and RabbitMQ (Debian packages), s3rver (npm, locked by scripts/package-lock.json),
 #   Debian's Python gRPC toolchain, Debian's scipy and numpy (the drift statistics' oracle), and Debian's chromium with
-#   playwright-core (npm) for the browser test of the Aspire dashboard. Safe to run again: it installs only what is missing.
+#   playwright-core (npm) for the browser test of the Aspire dashboard, and Debian's Prometheus and Alertmanager (a real
+#   client of alerting, and its oracle). Safe to run again: it installs only what is missing.
 # Run as root, or as a user that may use sudo.
 set -euo pipefail
 
@@ -32,6 +33,10 @@ declare -A wanted=(
   [python3-numpy]=/usr/lib/python3/dist-packages/numpy
   # Headless Chromium, driven by playwright-core, opens the Aspire dashboard in the stack tests.
   [chromium]=/usr/bin/chromium
+  # A real Prometheus sends its rules' alerts to alerting in the alerting tests; Alertmanager is the oracle of
+  # alerting's routing and payloads (tests/ModelOps.Unit.Tests/Fixtures) and its benchmark's baseline.
+  [prometheus]=/usr/bin/prometheus
+  [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager
 )
 command -v node >/dev/null 2>&1 || wanted[nodejs]=/usr/bin/node
 command -v npm >/dev/null 2>&1 || wanted[npm]=/usr/bin/npm

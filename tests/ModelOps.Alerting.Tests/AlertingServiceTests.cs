@@ -22,6 +22,7 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
     private HttpClient _prometheus = null!;
     private HttpClient _reviewer = null!;
     private string _configFile = null!;
+    private string _keyFile = null!;
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
@@ -51,6 +52,8 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
               receiver: broken
             - matchers: ['test="replicas"']
               receiver: replicas
+            - matchers: ['test="prometheus"']
+              receiver: prometheus
             - matchers: ['source="drift"']
               receiver: findings
               group_by: [alertname, model, version]
@@ -74,15 +77,23 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
             webhook_configs: [{url: "SINK/broken"}]
           - name: replicas
             webhook_configs: [{url: "SINK/replicas"}]
+          - name: prometheus
+            webhook_configs: [{url: "SINK/prometheus"}]
           - name: findings
             webhook_configs: [{url: "SINK/findings"}]
+            slack_configs: [{api_url: "SINK/slack", channel: "#ml", send_resolved: true}]
+            pagerduty_configs: [{url: "SINK/pagerduty", routing_key_file: "KEYFILE"}]
         """;
 
     public async ValueTask InitializeAsync()
     {
         _sink = await ReceiverSink.StartAsync();
         _configFile = Path.Combine(Path.GetTempPath(), $"alerting-{Guid.NewGuid():N}.yml");
-        await File.WriteAllTextAsync(_configFile, Config.Replace("SINK", _sink.Address, StringComparison.Ordinal), Cancellation);
+        // The routing key lives in a file of its own, as a mounted secret would.
+        _keyFile = Path.Combine(Path.GetTempPath(), $"pagerduty-{Guid.NewGuid():N}.key");
+        await File.WriteAllTextAsync(_keyFile, "R0UTINGKEY0123456789abcdef012345\n", Cancellation);
+        await File.WriteAllTextAsync(_configFile,
+            Config.Replace("SINK", _sink.Address, StringComparison.Ordinal).Replace("KEYFILE", _keyFile, StringComparison.Ordinal), Cancellation);
         _stack = await TestStack.CreateAsync(infrastructure, nameof(AlertingServiceTests));
         await _stack.StartAsync("alerting", new ServiceProjects.ModelOps_Alerting(), settings: new Dictionary<string, string>
         {
@@ -100,6 +111,7 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
         await _stack.DisposeAsync();
         await _sink.DisposeAsync();
         File.Delete(_configFile);
+        File.Delete(_keyFile);
     }
 
     private HttpClient Client(string address, string subject, params string[] roles)
@@ -137,14 +149,15 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
     [Fact(Timeout = 120_000)]
     public async Task AlertsFromPrometheusAreGroupedIntoOneMessagePerGroupAndTheirResolutionFollows()
     {
-        // 40 alerts in two groups (model a, model b), sent one by one and in a batch, as Prometheus resends them.
+        // 40 alerts in two groups (model a, model b), sent in a batch and again one by one, as Prometheus resends them.
+        // (All of them first: alerts that arrive after a group's first notification are told at its next group_interval.)
         var alerts = Enumerable.Range(0, 40).Select(i => Firing("grouping", "HighLatency", i % 2 == 0 ? "a" : "b", ("instance", $"i{i:00}"))).ToArray();
+        await PostAsync(_prometheus, alerts);
         foreach (var alert in alerts.Take(10))
         {
             await PostAsync(_prometheus, alert);
         }
 
-        await PostAsync(_prometheus, alerts);
         var messages = await WaitForAsync("/grouping", 2);
         await Task.Delay(TimeSpan.FromSeconds(3), Cancellation);
         Assert.Equal(2, _sink.At("/grouping").Count);
@@ -314,11 +327,98 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
             await bus.Publish(new DriftResolved { Actor = "drift", Model = "credit", Version = "7", WindowStart = DateTimeOffset.UtcNow, WindowEnd = DateTimeOffset.UtcNow }, Cancellation);
             var resolved = (await WaitForAsync("/findings", 2))[1].Body;
             Assert.Equal("resolved", resolved.GetProperty("status").GetString());
+
+            // Slack and PagerDuty were told too, once each, in their vendors' documented formats: a Block Kit message,
+            // then its resolution; a trigger, then a resolve of the same incident, with the routing key from its file.
+            var slack = await WaitForAsync("/slack", 2);
+            var pagerDuty = await WaitForAsync("/pagerduty", 2);
+            await Task.Delay(TimeSpan.FromSeconds(3), Cancellation);
+            Assert.Equal((2, 2), (_sink.At("/slack").Count, _sink.At("/pagerduty").Count));
+            Assert.All(slack, m => Assert.Empty(VendorSchemas.Slack(m.Body)));
+            Assert.All(pagerDuty, m => Assert.Empty(VendorSchemas.PagerDuty(m.Body)));
+            Assert.StartsWith("[FIRING:1] DriftDetected", slack[0].Body.GetProperty("text").GetString(), StringComparison.Ordinal);
+            Assert.StartsWith("[RESOLVED] DriftDetected", slack[1].Body.GetProperty("text").GetString(), StringComparison.Ordinal);
+            Assert.Equal(["trigger", "resolve"], pagerDuty.Select(m => m.Body.GetProperty("event_action").GetString()));
+            Assert.Equal(pagerDuty[0].Body.GetProperty("dedup_key").GetString(), pagerDuty[1].Body.GetProperty("dedup_key").GetString());
+            Assert.All(pagerDuty, m => Assert.Equal("R0UTINGKEY0123456789abcdef012345", m.Body.GetProperty("routing_key").GetString()));
+            Assert.Equal("error", pagerDuty[0].Body.GetProperty("payload").GetProperty("severity").GetString());
         }
         finally
         {
             await bus.StopAsync(CancellationToken.None);
         }
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task APrometheusRulesAlertReachesAReceiverThroughTheAlertmanagerApi()
+    {
+        // Debian's Prometheus 2.42, with ModelOps as its Alertmanager and a service token in a credentials file.
+        var work = Directory.CreateTempSubdirectory("prometheus-").FullName;
+        try
+        {
+            var token = Path.Combine(work, "token");
+            await File.WriteAllTextAsync(token, _stack.Shared.Tokens.CreateToken("service:prometheus", ["service"]), Cancellation);
+            await File.WriteAllTextAsync(Path.Combine(work, "rules.yml"), """
+                groups:
+                  - name: slo
+                    interval: 1s
+                    rules:
+                      - alert: DriftIngestSlow
+                        expr: vector(1)
+                        labels: {test: prometheus, severity: warning, model: drift-ingest}
+                        annotations: {summary: "p99 of drift ingest above 1 s"}
+                """, Cancellation);
+            var alerting = new Uri(_stack.HttpAddress("alerting"));
+            await File.WriteAllTextAsync(Path.Combine(work, "prometheus.yml"), $$"""
+                global: {evaluation_interval: 1s, scrape_interval: 1m}
+                rule_files: [rules.yml]
+                alerting:
+                  alertmanagers:
+                    - static_configs: [{targets: ["{{alerting.Authority}}"]}]
+                      authorization: {credentials_file: {{token}}}
+                """, Cancellation);
+            var port = FreePort();
+            using var prometheus = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/prometheus",
+                // Its first evaluation may come before it has found its Alertmanager (the alert is then dropped):
+                // a short resend delay sends it again within seconds rather than the default minute.
+                [$"--config.file={work}/prometheus.yml", $"--storage.tsdb.path={work}/data", $"--web.listen-address=127.0.0.1:{port}",
+                    "--rules.alert.resend-delay=2s"])
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            })!;
+            var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            prometheus.ErrorDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
+            prometheus.OutputDataReceived += (_, e) => log.Enqueue(e.Data ?? "");
+            prometheus.BeginErrorReadLine();
+            prometheus.BeginOutputReadLine();
+            try
+            {
+                Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(_sink.At("/prometheus").Count > 0), TimeSpan.FromSeconds(60)),
+                    $"Prometheus's alert never arrived; Prometheus said:\n{string.Join('\n', log.TakeLast(30))}");
+                var message = _sink.At("/prometheus")[0].Body;
+                var alert = message.GetProperty("alerts")[0];
+                Assert.Equal(("firing", "DriftIngestSlow", "p99 of drift ingest above 1 s"), (alert.GetProperty("status").GetString(),
+                    alert.GetProperty("labels").GetProperty("alertname").GetString(), alert.GetProperty("annotations").GetProperty("summary").GetString()));
+                Assert.Contains($":{port}/graph", alert.GetProperty("generatorURL").GetString(), StringComparison.Ordinal);
+            }
+            finally
+            {
+                prometheus.Kill(entireProcessTree: true);
+                await prometheus.WaitForExitAsync(CancellationToken.None);
+            }
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     [Fact(Timeout = 60_000)]

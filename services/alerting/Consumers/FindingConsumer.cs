@@ -3,6 +3,7 @@ using ModelOps.Alerting.Data;
 using ModelOps.Alerting.Domain;
 using ModelOps.Contracts;
 using ModelOps.ServiceDefaults.Messaging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace ModelOps.Alerting.Consumers;
@@ -14,7 +15,8 @@ namespace ModelOps.Alerting.Consumers;
 /// occurred until a resolution ends it (or for <see cref="IFinding.FiresFor"/>).
 /// </summary>
 public sealed partial class FindingConsumer(
-    NpgsqlDataSource dataSource, AlertStore store, ConfigState configs, AlertingMetrics metrics, TimeProvider clock, ILogger<FindingConsumer> logger)
+    NpgsqlDataSource dataSource, AlertStore store, ConfigState configs, AlertingMetrics metrics, IOptions<AlertingOptions> options, TimeProvider clock,
+    ILogger<FindingConsumer> logger)
     : IdempotentConsumer<IFinding>(dataSource)
 {
     /// <inheritdoc />
@@ -39,7 +41,7 @@ public sealed partial class FindingConsumer(
         var alert = new Alert
         {
             Labels = new LabelSet(labels),
-            Annotations = finding.AlertAnnotations ?? new Dictionary<string, string>(),
+            Annotations = Annotations(finding),
             StartsAt = finding.OccurredAt,
             EndsAt = finding.FiresFor is { } span ? finding.OccurredAt + span : AlertStore.Forever,
             UpdatedAt = now,
@@ -52,6 +54,22 @@ public sealed partial class FindingConsumer(
 
         await store.IngestAsync(transaction, [alert], "finding", configs.Current, now, context.CancellationToken);
         metrics.Received("finding", 1);
+    }
+
+    // The finding's own, and the trace of the request that led to it, so that a person can follow it from the message.
+    private Dictionary<string, string> Annotations(IFinding finding)
+    {
+        var annotations = new Dictionary<string, string>(finding.AlertAnnotations ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        if (finding.TraceId is { Length: > 0 } traceId)
+        {
+            annotations.TryAdd("trace_id", traceId);
+            if (options.Value.TraceUrl is { Length: > 0 } template)
+            {
+                annotations.TryAdd("trace_url", template.Replace("{traceId}", traceId, StringComparison.Ordinal));
+            }
+        }
+
+        return annotations;
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Finding {EventId} raises no alert: {Problem}")]

@@ -34,14 +34,26 @@ public sealed class ReceiverClient(TimeProvider clock) : IDisposable
     /// <summary>Sends <paramref name="payload"/> to the integration <paramref name="settings"/> describes.</summary>
     public async Task<SendResult> SendAsync(IntegrationConfig settings, byte[] payload, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var (url, contentType) = settings switch
+        Uri url;
+        try
         {
-            WebhookConfig webhook => (webhook.Url, "application/json"),
-            _ => throw new NotSupportedException($"No sender for {settings.GetType().Name}."),
-        };
+            // Secrets are read now, so that a rotated file takes effect at once.
+            (url, payload) = settings switch
+            {
+                WebhookConfig webhook => (new Uri(webhook.Url.Reveal()), payload),
+                SlackConfig slack => (new Uri(slack.ApiUrl.Reveal()), payload),
+                PagerDutyConfig pagerDuty => (pagerDuty.Url, WithRoutingKey(payload, pagerDuty.RoutingKey.Reveal())),
+                _ => throw new NotSupportedException($"No sender for {settings.GetType().Name}."),
+            };
+        }
+        catch (InvalidOperationException e)
+        {
+            // A secret file that is missing or wrong is fixed by a person, and retried meanwhile.
+            return new SendResult(false, true, null, null, e.Message);
+        }
 
         using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(payload) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue(contentType) { CharSet = "utf-8" };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         attempt.CancelAfter(timeout);
         try
@@ -66,6 +78,20 @@ public sealed class ReceiverClient(TimeProvider clock) : IDisposable
             var kind = e.InnerException is SocketException socket ? socket.SocketErrorCode.ToString() : e.HttpRequestError.ToString();
             return new SendResult(false, true, null, null, $"the receiver could not be reached ({kind})");
         }
+    }
+
+    // The stored event has no routing key (a secret): it goes first, as PagerDuty's examples put it.
+    private static byte[] WithRoutingKey(byte[] payload, string routingKey)
+    {
+        var stored = System.Text.Json.Nodes.JsonNode.Parse(payload)!.AsObject();
+        var sent = new System.Text.Json.Nodes.JsonObject { [PagerDutyPayload.RoutingKeyField] = routingKey };
+        foreach (var (name, value) in stored.ToList())
+        {
+            stored.Remove(name);
+            sent[name] = value;
+        }
+
+        return System.Text.Encoding.UTF8.GetBytes(sent.ToJsonString());
     }
 
     private TimeSpan? RetryAfter(RetryConditionHeaderValue? header) => header switch

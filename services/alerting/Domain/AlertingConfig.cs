@@ -38,11 +38,22 @@ public sealed record RouteConfig(
     IReadOnlyList<RouteConfig> Routes);
 
 /// <summary>A named receiver and its integrations.</summary>
-public sealed record ReceiverConfig(string Name, IReadOnlyList<WebhookConfig> Webhooks)
+public sealed record ReceiverConfig(string Name)
 {
+    /// <summary>Generic webhooks (Alertmanager's version 4 payload).</summary>
+    public IReadOnlyList<WebhookConfig> Webhooks { get; init; } = [];
+
+    /// <summary>Slack incoming webhooks (Block Kit).</summary>
+    public IReadOnlyList<SlackConfig> Slack { get; init; } = [];
+
+    /// <summary>PagerDuty services (Events API v2).</summary>
+    public IReadOnlyList<PagerDutyConfig> PagerDuty { get; init; } = [];
+
     /// <summary>Every integration of the receiver, each addressed as <c>type/index</c>.</summary>
     public IEnumerable<(string Integration, IntegrationConfig Config)> Integrations =>
-        Webhooks.Select((w, i) => ($"webhook/{i}", (IntegrationConfig)w));
+        Webhooks.Select((w, i) => ($"webhook/{i}", (IntegrationConfig)w))
+            .Concat(Slack.Select((s, i) => ($"slack/{i}", (IntegrationConfig)s)))
+            .Concat(PagerDuty.Select((p, i) => ($"pagerduty/{i}", (IntegrationConfig)p)));
 }
 
 /// <summary>What every integration has.</summary>
@@ -53,16 +64,101 @@ public abstract record IntegrationConfig
 }
 
 /// <summary>
-/// A generic webhook receiving Alertmanager's version 4 payload. The URL is a secret: it is never logged nor
-/// returned by the API, only its scheme and host.
+/// A secret (a webhook URL, a routing key): given inline, or as a file read each time it is used, so that it can live
+/// apart from the configuration (which is stored, versioned and shown) and be rotated without a new version. It is
+/// never logged nor returned: its text form is redacted.
 /// </summary>
+public sealed class Secret
+{
+    private readonly string? _value;
+    private readonly string? _file;
+    private readonly Func<string, string?>? _check;
+
+    private Secret(string? value, string? file, Func<string, string?>? check) => (_value, _file, _check) = (value, file, check);
+
+    /// <summary>An inline secret.</summary>
+    public static Secret Of(string value) => new(value, null, null);
+
+    /// <summary>A secret read from <paramref name="file"/> when used, checked by <paramref name="check"/>.</summary>
+    public static Secret FromFile(string file, Func<string, string?> check) => new(null, file, check);
+
+    /// <summary>The secret's value; <see cref="InvalidOperationException"/> (without the value) when its file cannot be used.</summary>
+    public string Reveal()
+    {
+        if (_value is not null)
+        {
+            return _value;
+        }
+
+        string text;
+        try
+        {
+            text = File.ReadAllText(_file!).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"the secret file {_file} cannot be read ({e.GetType().Name})");
+        }
+
+        return _check!(text) is { } problem ? throw new InvalidOperationException($"the secret in {_file} {problem}") : text;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => _file is null ? "<secret>" : $"<secret in {_file}>";
+}
+
+/// <summary>A generic webhook receiving Alertmanager's version 4 payload.</summary>
 public sealed record WebhookConfig : IntegrationConfig
 {
-    /// <summary>Where to POST.</summary>
-    public required Uri Url { get; init; }
+    /// <summary>Where to POST (a secret).</summary>
+    public required Secret Url { get; init; }
 
     /// <summary>At most this many alerts per message (0: all); the others are counted in <c>truncatedAlerts</c>.</summary>
     public int MaxAlerts { get; init; }
+}
+
+/// <summary>A Slack incoming webhook, sent Block Kit messages.</summary>
+public sealed record SlackConfig : IntegrationConfig
+{
+    /// <summary>The incoming webhook's URL (a secret).</summary>
+    public required Secret ApiUrl { get; init; }
+
+    /// <summary>A channel to post to instead of the webhook's own.</summary>
+    public string? Channel { get; init; }
+
+    /// <summary>The name to post as.</summary>
+    public string? Username { get; init; }
+
+    /// <summary>An emoji for the poster's icon.</summary>
+    public string? IconEmoji { get; init; }
+
+    /// <summary>An image for the poster's icon.</summary>
+    public string? IconUrl { get; init; }
+}
+
+/// <summary>A PagerDuty service, through the Events API v2.</summary>
+public sealed record PagerDutyConfig : IntegrationConfig
+{
+    /// <summary>The Events API v2 endpoint.</summary>
+    public const string DefaultUrl = "https://events.pagerduty.com/v2/enqueue";
+
+    /// <summary>PagerDuty's severities.</summary>
+    public static readonly IReadOnlyList<string> Severities = ["critical", "error", "warning", "info"];
+
+    /// <summary>The service's integration (routing) key (a secret).</summary>
+    public required Secret RoutingKey { get; init; }
+
+    /// <summary>Where events are sent.</summary>
+    public required Uri Url { get; init; }
+
+    /// <summary>A fixed severity; null to map it from the alerts' <c>severity</c> label.</summary>
+    public string? Severity { get; init; }
+
+    /// <summary>The client named in the incident.</summary>
+    public required string Client { get; init; }
+
+    /// <summary>The client's link; null for the external URL.</summary>
+    public string? ClientUrl { get; init; }
 }
 
 /// <summary>

@@ -16,6 +16,12 @@ public sealed class AlertingOptions
     /// <summary>The URL people reach alerting at, sent as <c>externalURL</c> (the configuration's <c>global.external_url</c> wins).</summary>
     public string ExternalUrl { get; set; } = "http://localhost:9093";
 
+    /// <summary>
+    /// A link to a trace, with <c>{traceId}</c> standing for the W3C trace id (the Aspire dashboard's is
+    /// <c>http://localhost:18888/traces/detail/{traceId}</c>): a finding's alert carries it as its <c>trace_url</c>.
+    /// </summary>
+    public string? TraceUrl { get; set; }
+
     /// <summary>How often a replica looks for groups due to be flushed and deliveries due to be sent.</summary>
     public TimeSpan PollEvery { get; set; } = TimeSpan.FromMilliseconds(250);
 

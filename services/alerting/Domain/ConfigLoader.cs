@@ -28,7 +28,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// durations, group_by, non-zero intervals), plus what Alertmanager lets through: unknown fields are errors, not
 /// ignored. Every error gives its line and field; all of them are reported at once.
 /// </summary>
-public sealed class ConfigLoader
+public sealed partial class ConfigLoader
 {
     /// <summary>The largest configuration accepted, in characters.</summary>
     public const int MaxLength = 1 << 20;
@@ -85,6 +85,10 @@ public sealed class ConfigLoader
             var g = Fields(globalMap, "global", "resolve_timeout", "external_url");
             resolveTimeout = Duration(g, "global", "resolve_timeout") ?? resolveTimeout;
             externalUrl = Scalar(g, "global", "external_url");
+            if (externalUrl is not null && HttpUrl(externalUrl) is { } problem)
+            {
+                Error(g["external_url"], "global.external_url", problem);
+            }
             if (resolveTimeout <= TimeSpan.Zero)
             {
                 Error(g["resolve_timeout"], "global.resolve_timeout", "must be positive");
@@ -285,53 +289,6 @@ public sealed class ConfigLoader
                 yield return matcher;
             }
         }
-    }
-
-    private ReceiverConfig? ReadReceiver(YamlNode node, string path)
-    {
-        if (Mapping(node, path) is not { } map)
-        {
-            return null;
-        }
-
-        var f = Fields(map, path, "name", "webhook_configs");
-        var name = Scalar(f, path, "name");
-        if (string.IsNullOrEmpty(name))
-        {
-            Error(node, $"{path}.name", "missing name in receiver");
-            return null;
-        }
-
-        List<WebhookConfig> webhooks = [];
-        if (f.TryGetValue("webhook_configs", out var hooksNode) && Sequence(hooksNode, $"{path}.webhook_configs") is { } hooks)
-        {
-            for (var i = 0; i < hooks.Children.Count; i++)
-            {
-                var hookPath = $"{path}.webhook_configs[{i}]";
-                if (Mapping(hooks.Children[i], hookPath) is not { } hook)
-                {
-                    continue;
-                }
-
-                var h = Fields(hook, hookPath, "url", "send_resolved", "max_alerts");
-                var url = Scalar(h, hookPath, "url");
-                if (url is null || !Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-                {
-                    Error(hook, $"{hookPath}.url", "one absolute http or https url must be configured");
-                    continue;
-                }
-
-                var maxAlerts = Int(h, hookPath, "max_alerts") ?? 0;
-                if (maxAlerts < 0)
-                {
-                    Error(h["max_alerts"], $"{hookPath}.max_alerts", "must not be negative");
-                }
-
-                webhooks.Add(new WebhookConfig { Url = uri, SendResolved = Bool(h, hookPath, "send_resolved") ?? true, MaxAlerts = maxAlerts });
-            }
-        }
-
-        return new ReceiverConfig(name, webhooks);
     }
 
     private InhibitRule? ReadInhibitRule(YamlNode node, string path)

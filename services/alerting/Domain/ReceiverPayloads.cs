@@ -7,6 +7,8 @@ public static class ReceiverPayloads
     public static byte[] Build(IntegrationConfig settings, Notification notification) => settings switch
     {
         WebhookConfig webhook => WebhookPayload.Build(notification, webhook.MaxAlerts),
+        SlackConfig slack => SlackPayload.Build(notification, slack),
+        PagerDutyConfig pagerDuty => PagerDutyPayload.Build(notification, pagerDuty),
         _ => throw new NotSupportedException($"No payload for {settings.GetType().Name}."),
     };
 }

@@ -1,0 +1,140 @@
+using YamlDotNet.RepresentationModel;
+
+namespace ModelOps.Alerting.Domain;
+
+public sealed partial class ConfigLoader
+{
+    private ReceiverConfig? ReadReceiver(YamlNode node, string path)
+    {
+        if (Mapping(node, path) is not { } map)
+        {
+            return null;
+        }
+
+        var f = Fields(map, path, "name", "webhook_configs", "slack_configs", "pagerduty_configs");
+        var name = Scalar(f, path, "name");
+        if (string.IsNullOrEmpty(name))
+        {
+            Error(node, $"{path}.name", "missing name in receiver");
+            return null;
+        }
+
+        return new ReceiverConfig(name)
+        {
+            Webhooks = Integrations(f, path, "webhook_configs", ReadWebhook),
+            Slack = Integrations(f, path, "slack_configs", ReadSlack),
+            PagerDuty = Integrations(f, path, "pagerduty_configs", ReadPagerDuty),
+        };
+    }
+
+    private List<T> Integrations<T>(Dictionary<string, YamlNode> fields, string path, string field, Func<YamlMappingNode, string, T?> read)
+        where T : class
+    {
+        List<T> list = [];
+        if (fields.TryGetValue(field, out var node) && Sequence(node, $"{path}.{field}") is { } items)
+        {
+            for (var i = 0; i < items.Children.Count; i++)
+            {
+                var itemPath = $"{path}.{field}[{i}]";
+                if (Mapping(items.Children[i], itemPath) is { } map && read(map, itemPath) is { } item)
+                {
+                    list.Add(item);
+                }
+            }
+        }
+
+        return list;
+    }
+
+    private WebhookConfig? ReadWebhook(YamlMappingNode map, string path)
+    {
+        var f = Fields(map, path, "url", "url_file", "send_resolved", "max_alerts");
+        var url = Secret(map, f, path, "url", "url_file", HttpUrl);
+        var maxAlerts = Int(f, path, "max_alerts") ?? 0;
+        if (maxAlerts < 0)
+        {
+            Error(f["max_alerts"], $"{path}.max_alerts", "must not be negative");
+        }
+
+        return url is null ? null : new WebhookConfig { Url = url, SendResolved = Bool(f, path, "send_resolved") ?? true, MaxAlerts = maxAlerts };
+    }
+
+    private SlackConfig? ReadSlack(YamlMappingNode map, string path)
+    {
+        var f = Fields(map, path, "api_url", "api_url_file", "channel", "username", "icon_emoji", "icon_url", "send_resolved");
+        var url = Secret(map, f, path, "api_url", "api_url_file", HttpUrl);
+        return url is null ? null : new SlackConfig
+        {
+            ApiUrl = url,
+            Channel = Scalar(f, path, "channel"),
+            Username = Scalar(f, path, "username"),
+            IconEmoji = Scalar(f, path, "icon_emoji"),
+            IconUrl = Scalar(f, path, "icon_url"),
+            // Alertmanager's default for Slack.
+            SendResolved = Bool(f, path, "send_resolved") ?? false,
+        };
+    }
+
+    private PagerDutyConfig? ReadPagerDuty(YamlMappingNode map, string path)
+    {
+        var f = Fields(map, path, "routing_key", "routing_key_file", "service_key", "url", "severity", "client", "client_url", "send_resolved");
+        if (f.TryGetValue("service_key", out var serviceKey))
+        {
+            Error(serviceKey, $"{path}.service_key", "Events API v1 is not supported: use routing_key (Events API v2)");
+        }
+
+        var key = Secret(map, f, path, "routing_key", "routing_key_file", k => k.Length is > 0 and <= 128 ? null : "must be 1 to 128 characters");
+        var url = Scalar(f, path, "url") ?? PagerDutyConfig.DefaultUrl;
+        if (HttpUrl(url) is { } problem)
+        {
+            Error(f.TryGetValue("url", out var urlNode) ? urlNode : map, $"{path}.url", problem);
+        }
+
+        var severity = Scalar(f, path, "severity");
+        if (severity is not null && !PagerDutyConfig.Severities.Contains(severity))
+        {
+            Error(f["severity"], $"{path}.severity", $"\"{severity}\" is not one of {string.Join(", ", PagerDutyConfig.Severities)}");
+        }
+
+        return key is null ? null : new PagerDutyConfig
+        {
+            RoutingKey = key,
+            Url = new Uri(HttpUrl(url) is null ? url : PagerDutyConfig.DefaultUrl),
+            Severity = severity,
+            Client = Scalar(f, path, "client") ?? "ModelOps",
+            ClientUrl = Scalar(f, path, "client_url"),
+            SendResolved = Bool(f, path, "send_resolved") ?? true,
+        };
+    }
+
+    // A secret given inline or as a file to read when it is used (so that it can be kept apart from the
+    // configuration, and rotated without a new version): exactly one of the two.
+    private Secret? Secret(YamlMappingNode map, Dictionary<string, YamlNode> fields, string path, string inline, string file, Func<string, string?> check)
+    {
+        var value = Scalar(fields, path, inline);
+        var filePath = Scalar(fields, path, file);
+        if ((value is null) == (filePath is null))
+        {
+            Error(map, $"{path}.{inline}", $"exactly one of {inline} and {file} must be configured");
+            return null;
+        }
+
+        if (value is not null && check(value) is { } problem)
+        {
+            // The value is a secret: the message does not repeat it.
+            Error(fields[inline], $"{path}.{inline}", problem);
+            return null;
+        }
+
+        if (filePath is not null && !Path.IsPathFullyQualified(filePath))
+        {
+            Error(fields[file], $"{path}.{file}", "must be an absolute path");
+            return null;
+        }
+
+        return value is not null ? Domain.Secret.Of(value) : Domain.Secret.FromFile(filePath!, check);
+    }
+
+    private static string? HttpUrl(string text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" ? null : "must be an absolute http or https URL";
+}

@@ -1,0 +1,152 @@
+extern alias alerting;
+using System.Text.Json;
+using alerting::ModelOps.Alerting.Domain;
+using ModelOps.Testing;
+
+namespace ModelOps.Unit.Tests.Alerting;
+
+/// <summary>
+/// Slack and PagerDuty messages checked against their vendors' documented schemas and limits (ModelOps.Testing's
+/// VendorSchemas), on ordinary groups and on a storm of long alerts.
+/// </summary>
+public sealed class AlertingReceiverTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 12, 2, 10, 0, 0, TimeSpan.Zero);
+    private const string GroupKey = "{}/{team=\"ml\"}:{alertname=\"DriftDetected\", model=\"credit\"}";
+
+    private static readonly SlackConfig Slack = new() { ApiUrl = Secret.Of("https://hooks.slack.test/T/B/x"), SendResolved = true, Channel = "#ml-alerts" };
+
+    private static readonly PagerDutyConfig PagerDuty = new()
+    {
+        RoutingKey = Secret.Of("R0UTINGKEY0123456789abcdef012345"),
+        Url = new Uri(PagerDutyConfig.DefaultUrl),
+        Client = "ModelOps",
+        SendResolved = true,
+    };
+
+    private static Alert Make(int i, string severity, bool resolved = false, int summaryLength = 40) => new()
+    {
+        Labels = new LabelSet(new Dictionary<string, string>
+        {
+            ["alertname"] = "DriftDetected", ["model"] = "credit", ["version"] = $"{i}", ["severity"] = severity, ["team"] = "ml",
+        }),
+        Annotations = new Dictionary<string, string>
+        {
+            ["summary"] = new string('s', summaryLength), ["drift_share"] = "0.42", ["report_url"] = $"http://drift.test/reports/{i}",
+            ["trace_url"] = "http://dashboard.test/traces/detail/abc",
+        },
+        StartsAt = Now.AddMinutes(-10 - i),
+        EndsAt = resolved ? Now.AddMinutes(-1) : Now.AddHours(1),
+        UpdatedAt = Now,
+        GeneratorUrl = "http://prometheus.test/graph?g0.expr=up",
+    };
+
+    private static Notification Group(params Alert[] alerts) => new()
+    {
+        Receiver = "ml",
+        GroupKey = GroupKey,
+        GroupLabels = new LabelSet(new Dictionary<string, string> { ["alertname"] = "DriftDetected", ["model"] = "credit" }),
+        Alerts = Notification.Ordered(alerts),
+        At = Now,
+        ExternalUrl = "http://alerting.test",
+    };
+
+    [Fact]
+    public void ASlackMessageNamesTheFindingWithItsFiguresAndLinksWithinSlacksLimits()
+    {
+        var message = JsonDocument.Parse(SlackPayload.Build(Group(Make(1, "high"), Make(2, "warning")), Slack)).RootElement;
+        Assert.Empty(VendorSchemas.Slack(message));
+        Assert.Equal("#ml-alerts", message.GetProperty("channel").GetString());
+        var blocks = message.GetProperty("blocks").EnumerateArray().ToList();
+        Assert.Equal("[FIRING:2] DriftDetected model=credit", blocks[0].GetProperty("text").GetProperty("text").GetString());
+        var fields = blocks[1].GetProperty("fields").EnumerateArray().Select(f => f.GetProperty("text").GetString()).ToList();
+        Assert.Contains("*drift_share*\n0.42", fields);
+        Assert.Contains("*version*\n1", fields);
+        Assert.Equal(["Report", "Trace", "Source"], blocks[2].GetProperty("elements").EnumerateArray().Select(b => b.GetProperty("text").GetProperty("text").GetString()));
+        Assert.Equal("http://drift.test/reports/1", blocks[2].GetProperty("elements")[0].GetProperty("url").GetString());
+
+        var resolved = JsonDocument.Parse(SlackPayload.Build(Group(Make(1, "high", resolved: true)), Slack)).RootElement;
+        Assert.Empty(VendorSchemas.Slack(resolved));
+        Assert.StartsWith("[RESOLVED] DriftDetected", resolved.GetProperty("text").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AStormOfLongAlertsStaysWithinFiftyBlocksAndCountsWhatIsNotShown()
+    {
+        var storm = Enumerable.Range(0, 500).Select(i => Make(i, "high", summaryLength: 10_000)).ToArray();
+        var message = JsonDocument.Parse(SlackPayload.Build(Group(storm), Slack)).RootElement;
+        Assert.Empty(VendorSchemas.Slack(message));
+        var blocks = message.GetProperty("blocks").EnumerateArray().ToList();
+        Assert.InRange(blocks.Count, 48, 50);
+        // Each alert shown has a section (and its links' buttons); the others are counted.
+        var shown = blocks.Count(b => b.GetProperty("type").GetString() == "section");
+        Assert.Contains(blocks, b => b.GetProperty("type").GetString() == "context" &&
+                                     b.GetProperty("elements")[0].GetProperty("text").GetString()!.StartsWith($"…and {500 - shown} more alert(s)", StringComparison.Ordinal));
+
+        var trigger = JsonDocument.Parse(PagerDutyPayload.Build(Group(storm), PagerDuty)).RootElement;
+        Assert.Empty(VendorSchemas.PagerDuty(trigger, expectRoutingKey: false));
+        Assert.Equal(500, trigger.GetProperty("payload").GetProperty("custom_details").GetProperty("num_firing").GetInt32());
+    }
+
+    [Fact]
+    public void PagerDutyTriggersAndResolvesOneIncidentPerGroupWithAlertmanagersDedupKey()
+    {
+        var trigger = JsonDocument.Parse(PagerDutyPayload.Build(Group(Make(1, "warning"), Make(2, "critical")), PagerDuty)).RootElement;
+        var resolve = JsonDocument.Parse(PagerDutyPayload.Build(Group(Make(1, "warning", resolved: true), Make(2, "critical", resolved: true)), PagerDuty)).RootElement;
+        Assert.Empty(VendorSchemas.PagerDuty(trigger, expectRoutingKey: false));
+        Assert.Empty(VendorSchemas.PagerDuty(resolve, expectRoutingKey: false));
+        Assert.Equal(("trigger", "resolve"), (trigger.GetProperty("event_action").GetString(), resolve.GetProperty("event_action").GetString()));
+        // hashlib.sha256(group key).hexdigest(), as Alertmanager's notify.Key.Hash().
+        const string dedupKey = "ce3c09c9a48dfbd24498d462ba97b73a68aab9118a125aec77e2fc8a9102924f";
+        Assert.Equal((dedupKey, dedupKey), (trigger.GetProperty("dedup_key").GetString(), resolve.GetProperty("dedup_key").GetString()));
+        // The worst severity in the group; the routing key (a secret) is not in what is stored.
+        Assert.Equal("critical", trigger.GetProperty("payload").GetProperty("severity").GetString());
+        Assert.False(trigger.TryGetProperty("routing_key", out _));
+        Assert.Equal(("credit", "DriftDetected", "ml"), (trigger.GetProperty("payload").GetProperty("component").GetString(),
+            trigger.GetProperty("payload").GetProperty("class").GetString(), trigger.GetProperty("payload").GetProperty("group").GetString()));
+
+        var long1 = JsonDocument.Parse(PagerDutyPayload.Build(Group(Make(1, "info", summaryLength: 5000)), PagerDuty with { Severity = "warning" })).RootElement;
+        Assert.Equal(1024, long1.GetProperty("payload").GetProperty("summary").GetString()!.Length);
+        Assert.Equal("warning", long1.GetProperty("payload").GetProperty("severity").GetString());
+    }
+
+    [Theory]
+    [InlineData("critical", "critical")]
+    [InlineData("high", "error")]
+    [InlineData("warning", "warning")]
+    [InlineData("info", "info")]
+    [InlineData(null, "error")]
+    [InlineData("whatever", "error")]
+    public void SeverityLabelsMapOntoPagerDutysFour(string? label, string expected) => Assert.Equal(expected, PagerDutyPayload.Severity(label));
+
+    [Fact]
+    public void SecretsAreNeverShownAndAreReadFromTheirFileWhenUsed()
+    {
+        var config = ConfigLoader.Load("""
+            route: {receiver: r}
+            receivers:
+              - name: r
+                slack_configs: [{api_url: "https://hooks.slack.test/services/T0/B0/SECRET"}]
+                pagerduty_configs: [{routing_key_file: "/run/secrets/pd-key"}]
+            """);
+        var receiver = config.Receiver("r");
+        Assert.Equal("<secret>", receiver.Slack[0].ApiUrl.ToString());
+        Assert.DoesNotContain("SECRET", receiver.Slack[0].ToString(), StringComparison.Ordinal);
+        Assert.Equal("<secret in /run/secrets/pd-key>", receiver.PagerDuty[0].RoutingKey.ToString());
+        Assert.False(receiver.Slack[0].SendResolved);
+        Assert.True(receiver.PagerDuty[0].SendResolved);
+        var missing = Assert.Throws<InvalidOperationException>(() => receiver.PagerDuty[0].RoutingKey.Reveal());
+        Assert.Contains("/run/secrets/pd-key cannot be read", missing.Message, StringComparison.Ordinal);
+
+        var errors = Assert.Throws<ConfigException>(() => ConfigLoader.Load("""
+            route: {receiver: r}
+            receivers:
+              - name: r
+                slack_configs: [{api_url: "not a url with SECRET inside"}]
+                pagerduty_configs: [{service_key: "v1key", routing_key: "k"}, {}]
+            """)).Errors;
+        Assert.All(errors, e => Assert.DoesNotContain("SECRET", e.Description, StringComparison.Ordinal));
+        Assert.Equal(["receivers[0].pagerduty_configs[0].service_key", "receivers[0].pagerduty_configs[1].routing_key", "receivers[0].slack_configs[0].api_url"],
+            errors.Select(e => e.Field).Order(StringComparer.Ordinal));
+    }
+}
