@@ -73,4 +73,7 @@ public static class SubjectKeys
 
     /// <summary>An alert group's key in alerting.</summary>
     public const string AlertGroup = "alert_group";
+
+    /// <summary>A retraining request in alerting.</summary>
+    public const string RetrainRequest = "retrain_request_id";
 }

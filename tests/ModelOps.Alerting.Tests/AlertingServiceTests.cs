@@ -57,6 +57,12 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
             - matchers: ['source="drift"']
               receiver: findings
               group_by: [alertname, model, version]
+        retrain_policies:
+          - name: churn-drift
+            matchers: ['alertname="DriftDetected"', 'model="churn"']
+            thresholds: {drift_share: 0.15}
+            cooldown: 1h
+            receiver: ci
         inhibit_rules:
           - source_matchers: ['test="inhibit"', 'severity="critical"']
             target_matchers: ['test="inhibit"', 'severity="warning"']
@@ -79,6 +85,8 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
             webhook_configs: [{url: "SINK/replicas"}]
           - name: prometheus
             webhook_configs: [{url: "SINK/prometheus"}]
+          - name: ci
+            webhook_configs: [{url: "SINK/ci"}]
           - name: findings
             webhook_configs: [{url: "SINK/findings"}]
             slack_configs: [{api_url: "SINK/slack", channel: "#ml", send_resolved: true}]
@@ -285,8 +293,8 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
         Assert.All(messages, m => Assert.Equal(10, m.Body.GetProperty("alerts").GetArrayLength()));
     }
 
-    [Fact(Timeout = 120_000)]
-    public async Task ADriftFindingOnTheBusIsNotifiedOnceAndItsResolutionFollows()
+    // A bus on the stack's virtual host, publishing as the services do.
+    private async Task<IBusControl> BusAsync()
     {
         var bus = Bus.Factory.CreateUsingRabbitMq(rabbit =>
         {
@@ -298,6 +306,72 @@ public sealed class AlertingServiceTests(InfrastructureFixture infrastructure) :
             });
         });
         await bus.StartAsync(Cancellation);
+        return bus;
+    }
+
+    private static DriftDetected Drift(string model, double share) => new()
+    {
+        Actor = "drift",
+        Model = model,
+        Version = "3",
+        WindowStart = DateTimeOffset.UtcNow.AddMinutes(-5),
+        WindowEnd = DateTimeOffset.UtcNow,
+        Columns = [new ColumnScore("income", "NormedWasserstein", share, null, 0.1)],
+        DriftShare = share,
+        Severity = "high",
+    };
+
+    [Fact(Timeout = 120_000)]
+    public async Task DriftAboveThePolicysShareRequestsOneRetrainingWithinItsCooldownAndItsRunCompletesIt()
+    {
+        var bus = await BusAsync();
+        try
+        {
+            // Below the policy's drift share: nothing.
+            await bus.Publish(Drift("churn", 0.10), Cancellation);
+            await bus.Publish(new DriftResolved { Actor = "drift", Model = "churn", Version = "3", WindowStart = DateTimeOffset.UtcNow, WindowEnd = DateTimeOffset.UtcNow }, Cancellation);
+            await Task.Delay(TimeSpan.FromSeconds(3), Cancellation);
+            Assert.Empty(await OutboxAsync("RetrainRequested"));
+
+            // Above it: one request, sent to the pipeline's webhook with the finding as evidence.
+            var finding = Drift("churn", 0.40);
+            await bus.Publish(finding, Cancellation);
+            var request = (await WaitForAsync("/ci", 1))[0].Body;
+            var requestId = request.GetProperty("requestId").GetString()!;
+            Assert.Equal(("churn-drift", "churn", "3", finding.EventId.ToString()), (request.GetProperty("policy").GetString(), request.GetProperty("model").GetString(),
+                request.GetProperty("version").GetString(), request.GetProperty("findingEventId").GetString()));
+            Assert.Equal("0.4", request.GetProperty("findingAnnotations").GetProperty("drift_share").GetString());
+
+            // Drifting again while that retraining is in flight and within the cooldown: no second request.
+            await bus.Publish(new DriftResolved { Actor = "drift", Model = "churn", Version = "3", WindowStart = DateTimeOffset.UtcNow, WindowEnd = DateTimeOffset.UtcNow }, Cancellation);
+            await bus.Publish(Drift("churn", 0.6), Cancellation);
+            await Task.Delay(TimeSpan.FromSeconds(3), Cancellation);
+            Assert.Single(await OutboxAsync("RetrainRequested"));
+            Assert.Single(_sink.At("/ci"));
+
+            // The pipeline's run names the request; its end (seen here before its start) completes it.
+            var runId = Guid.NewGuid().ToString("N");
+            await bus.Publish(new Contracts.Tracking.V1.RunFinished { Actor = "trainer", RunId = runId, ExperimentId = "1", Status = "FINISHED", RecordSha256 = new string('0', 64) }, Cancellation);
+            await bus.Publish(new Contracts.Tracking.V1.RunStarted
+            {
+                Actor = "trainer", RunId = runId, ExperimentId = "1", RunName = "retrain-churn",
+                ProvenanceJson = JsonSerializer.Serialize(new { gitSha = "abc", correlationIds = new Dictionary<string, string> { ["retrain_request_id"] = requestId } }),
+            }, Cancellation);
+            Assert.True(await Eventually.HoldsAsync(async () => (await OutboxAsync("RetrainCompleted")).Count == 1, TimeSpan.FromSeconds(20)));
+            var completed = (await OutboxAsync("RetrainCompleted"))[0];
+            Assert.Equal((requestId, runId, "completed"), (completed.GetProperty("requestId").GetString(), completed.GetProperty("runId").GetString(),
+                completed.GetProperty("outcome").GetString()));
+        }
+        finally
+        {
+            await bus.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact(Timeout = 120_000)]
+    public async Task ADriftFindingOnTheBusIsNotifiedOnceAndItsResolutionFollows()
+    {
+        var bus = await BusAsync();
         try
         {
             var detected = new DriftDetected

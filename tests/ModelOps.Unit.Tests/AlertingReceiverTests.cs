@@ -7,7 +7,7 @@ namespace ModelOps.Unit.Tests.Alerting;
 
 /// <summary>
 /// Slack and PagerDuty messages checked against their vendors' documented schemas and limits (ModelOps.Testing's
-/// VendorSchemas), on ordinary groups and on a storm of long alerts.
+/// VendorSchemas), on ordinary groups and on a storm of long alerts; secrets; retraining policies and business hours.
 /// </summary>
 public sealed class AlertingReceiverTests
 {
@@ -147,6 +147,60 @@ public sealed class AlertingReceiverTests
             """)).Errors;
         Assert.All(errors, e => Assert.DoesNotContain("SECRET", e.Description, StringComparison.Ordinal));
         Assert.Equal(["receivers[0].pagerduty_configs[0].service_key", "receivers[0].pagerduty_configs[1].routing_key", "receivers[0].slack_configs[0].api_url"],
+            errors.Select(e => e.Field).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void ARetrainPolicyIsMetByAMatchingFindingThatReachesItsFiguresAndStartsWithinBusinessHours()
+    {
+        var config = ConfigLoader.Load("""
+            route: {receiver: ci}
+            receivers: [{name: ci, webhook_configs: [{url: "http://ci.test/hook"}]}]
+            retrain_policies:
+              - name: credit-drift
+                matchers: ['alertname=~"DriftDetected|ConceptDriftDetected"', 'model="credit"']
+                thresholds: {drift_share: 0.15}
+                cooldown: 12h
+                business_hours: {days: [mon, tue, wed, thu, fri], start: "08:00", end: "18:00", time_zone: "Europe/Berlin"}
+                receiver: ci
+            """);
+        var policy = Assert.Single(config.RetrainPolicies);
+        Assert.Equal((TimeSpan.FromHours(12), TimeSpan.FromHours(24)), (policy.Cooldown, policy.Timeout));
+        Alert Finding(string model, string? share) => Make(1, "high") with
+        {
+            Labels = new LabelSet(new Dictionary<string, string> { ["alertname"] = "DriftDetected", ["model"] = model }),
+            Annotations = share is null ? new Dictionary<string, string>() : new Dictionary<string, string> { ["drift_share"] = share },
+        };
+        Assert.True(policy.MetBy(Finding("credit", "0.15")));
+        Assert.False(policy.MetBy(Finding("credit", "0.149")));
+        Assert.False(policy.MetBy(Finding("credit", null)));
+        Assert.False(policy.MetBy(Finding("churn", "0.9")));
+
+        // 2026-12-04 is a Friday; Berlin is UTC+1 in December.
+        var hours = policy.BusinessHours!;
+        var fridayEvening = new DateTimeOffset(2026, 12, 4, 18, 30, 0, TimeSpan.Zero);
+        Assert.Equal(new DateTimeOffset(2026, 12, 7, 7, 0, 0, TimeSpan.Zero), hours.NextOpen(fridayEvening));
+        var wednesdayMorning = new DateTimeOffset(2026, 12, 2, 9, 15, 0, TimeSpan.Zero);
+        Assert.Equal(wednesdayMorning, hours.NextOpen(wednesdayMorning));
+        Assert.Equal(new DateTimeOffset(2026, 12, 2, 7, 0, 0, TimeSpan.Zero), hours.NextOpen(new DateTimeOffset(2026, 12, 2, 3, 0, 0, TimeSpan.Zero)));
+    }
+
+    [Fact]
+    public void RetrainPoliciesThatCouldNotWorkAreRefusedWithTheirField()
+    {
+        var errors = Assert.Throws<ConfigException>(() => ConfigLoader.Load("""
+            route: {receiver: ci}
+            receivers: [{name: ci, webhook_configs: [{url: "http://ci.test/hook"}]}, {name: chat, slack_configs: [{api_url: "http://slack.test/x"}]}]
+            retrain_policies:
+              - {name: everything, receiver: ci}
+              - {name: nowhere, matchers: ['model="a"'], receiver: jenkins}
+              - {name: chat-only, matchers: ['model="a"'], receiver: chat}
+              - {name: odd-hours, matchers: ['model="a"'], receiver: ci, business_hours: {days: [mon, funday], start: "18:00", end: "08:00", time_zone: "Mars/Olympus"}}
+              - {name: odd-figure, matchers: ['model="a"'], receiver: ci, thresholds: {drift_share: high}}
+            """)).Errors;
+        Assert.Equal(
+            ["retrain_policies[0].matchers", "retrain_policies[1].receiver", "retrain_policies[2].receiver", "retrain_policies[3].business_hours.days",
+                "retrain_policies[3].business_hours.end", "retrain_policies[3].business_hours.time_zone", "retrain_policies[4].thresholds.drift_share"],
             errors.Select(e => e.Field).Order(StringComparer.Ordinal));
     }
 }

@@ -52,9 +52,20 @@ public sealed partial class FindingConsumer(
             return;
         }
 
-        await store.IngestAsync(transaction, [alert], "finding", configs.Current, now, context.CancellationToken);
+        var config = configs.Current;
+        await store.IngestAsync(transaction, [alert], "finding", config, now, context.CancellationToken);
         metrics.Received("finding", 1);
+
+        // A finding that meets a retraining policy asks for a retraining (once, with the inbox row).
+        foreach (var policy in config.Config.RetrainPolicies.Where(p => p.MetBy(alert) && alert.Labels.Contains("model")))
+        {
+            var (skip, request) = await AlertStore.RequestRetrainAsync(transaction, policy, finding, alert, config, now, context.CancellationToken);
+            LogRetrain(logger, policy.Name, alert.Labels["model"], skip, request);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Retrain policy {Policy} met for {Model}: {Skip} (request {Request})")]
+    private static partial void LogRetrain(ILogger logger, string policy, string model, RetrainSkip skip, Guid? request);
 
     // The finding's own, and the trace of the request that led to it, so that a person can follow it from the message.
     private Dictionary<string, string> Annotations(IFinding finding)

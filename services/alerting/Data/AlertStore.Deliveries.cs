@@ -15,8 +15,26 @@ public sealed record DeliveryRecord(
     long Id, string GroupKey, string Receiver, string Integration, string Status, bool Firing, IReadOnlyList<ulong> Alerts, int Attempts,
     int? LastStatus, string? LastError, DateTimeOffset CreatedAt, DateTimeOffset? FinishedAt, DateTimeOffset NextAttemptAt);
 
+/// <summary>A notification to store for sending, not before <see cref="NotBefore"/>.</summary>
+public sealed record PendingDelivery(
+    string GroupId, string GroupKey, IReadOnlyDictionary<string, string> GroupLabels, string Receiver, string Integration, int ConfigVersion,
+    bool Firing, IReadOnlyList<ulong> Alerts, byte[] Payload, DateTimeOffset NotBefore);
+
 public sealed partial class AlertStore
 {
+    /// <summary>Stores a delivery in <paramref name="transaction"/>: it is sent if, and once, the transaction commits.</summary>
+    public static async Task InsertDeliveryAsync(NpgsqlTransaction transaction, PendingDelivery delivery, CancellationToken cancellationToken)
+    {
+        await using var insert = transaction.Connection!.Command(transaction,
+            """
+            INSERT INTO deliveries (group_id, group_key, group_labels, receiver, integration, config_version, status, firing, alerts, payload, next_attempt_at, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)
+            """,
+            delivery.GroupId, delivery.GroupKey, Sql.Jsonb(MapJson(delivery.GroupLabels)), delivery.Receiver, delivery.Integration, delivery.ConfigVersion,
+            delivery.Firing, delivery.Alerts.Select(f => unchecked((long)f)).ToArray(), delivery.Payload, delivery.NotBefore);
+        await insert.ExecuteNonQueryAsync(cancellationToken);
+    }
+
     /// <summary>
     /// Leases up to <paramref name="limit"/> pending deliveries that are due, for <paramref name="lease"/>: another replica
     /// takes one over only if this one dies before finishing it. A delivery waits while an earlier one to the same

@@ -90,15 +90,9 @@ public sealed partial class AlertStore
                         At = now,
                         ExternalUrl = externalUrl,
                     };
-                    await using var insert = work.Command(
-                        """
-                        INSERT INTO deliveries (group_id, group_key, group_labels, receiver, integration, config_version, status, firing, alerts, payload, next_attempt_at, created_at)
-                        VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)
-                        """,
-                        groupId, groupKey, Sql.Jsonb(LabelsJson(groupLabels)), receiver.Name, integration, config.Version,
-                        notification.Status == "firing", told.Select(a => unchecked((long)a.Fingerprint)).ToArray(),
-                        ReceiverPayloads.Build(settings, notification), now);
-                    await insert.ExecuteNonQueryAsync(cancellationToken);
+                    await InsertDeliveryAsync(work.Transaction, new PendingDelivery(
+                        groupId, groupKey, groupLabels.Labels, receiver.Name, integration, config.Version, notification.Status == "firing",
+                        [.. told.Select(a => a.Fingerprint)], ReceiverPayloads.Build(settings, notification), now), cancellationToken);
                     deliveries++;
                 }
 

@@ -207,6 +207,7 @@ public sealed partial class AlertStore(NpgsqlDataSource dataSource)
             {
                 Sql.Statement("DELETE FROM alerts a WHERE a.ends_at < $1 AND NOT EXISTS (SELECT 1 FROM group_alerts ga WHERE ga.fingerprint = a.fingerprint)", before),
                 Sql.Statement("DELETE FROM notification_log WHERE expires_at < $1", now),
+                Sql.Statement("DELETE FROM finished_runs WHERE finished_at < $1", now - TimeSpan.FromDays(7)),
             },
         };
         await batch.ExecuteNonQueryAsync(cancellationToken);

@@ -11,6 +11,9 @@ public sealed record AlertingConfig(
     IReadOnlyList<InhibitRule> InhibitRules,
     string? ExternalUrl)
 {
+    /// <summary>When findings start a retraining (a ModelOps extension: <c>retrain_policies</c>).</summary>
+    public IReadOnlyList<RetrainPolicy> RetrainPolicies { get; init; } = [];
+
     /// <summary>Alertmanager's default <c>global.resolve_timeout</c>.</summary>
     public static readonly TimeSpan DefaultResolveTimeout = TimeSpan.FromMinutes(5);
 
@@ -166,3 +169,72 @@ public sealed record PagerDutyConfig : IntegrationConfig
 /// that have the same values of <see cref="Equal"/>.
 /// </summary>
 public sealed record InhibitRule(Matchers Source, Matchers Target, IReadOnlyList<string> Equal);
+
+/// <summary>
+/// A retraining policy: a finding whose alert matches <see cref="Matchers"/> and whose figures reach
+/// <see cref="Thresholds"/> asks <see cref="Receiver"/>'s webhooks to retrain the model it names — at most one
+/// retraining in flight per model, none within <see cref="Cooldown"/> of the last, and, with
+/// <see cref="BusinessHours"/>, not outside them.
+/// </summary>
+/// <param name="Name">Its name, unique.</param>
+/// <param name="Matchers">What the finding's alert labels must satisfy (at least one matcher).</param>
+/// <param name="Thresholds">Annotation figures the finding must reach or exceed (<c>drift_share: 0.15</c>).</param>
+/// <param name="Cooldown">The least time between two requests for one model.</param>
+/// <param name="Timeout">How long a request stays in flight without a run finishing it.</param>
+/// <param name="BusinessHours">When requests may start; null for any time.</param>
+/// <param name="Receiver">The receiver whose webhooks start the pipeline.</param>
+public sealed record RetrainPolicy(
+    string Name, Matchers Matchers, IReadOnlyDictionary<string, double> Thresholds, TimeSpan Cooldown, TimeSpan Timeout,
+    BusinessHours? BusinessHours, string Receiver)
+{
+    /// <summary>Whether a finding's alert meets the policy: its labels match and every threshold's figure is reached.</summary>
+    public bool MetBy(Alert alert) =>
+        Matchers.Matches(alert.Labels) && Thresholds.All(t =>
+            alert.Annotations.TryGetValue(t.Key, out var text) &&
+            double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var figure) &&
+            figure >= t.Value);
+}
+
+/// <summary>Opening hours: the days of the week and the time of day, in a time zone.</summary>
+public sealed record BusinessHours(IReadOnlySet<DayOfWeek> Days, TimeOnly Start, TimeOnly End, TimeZoneInfo Zone)
+{
+    /// <summary>The first instant at or after <paramref name="at"/> within the hours.</summary>
+    public DateTimeOffset NextOpen(DateTimeOffset at)
+    {
+        var local = TimeZoneInfo.ConvertTime(at, Zone);
+        for (var day = 0; day <= 7; day++)
+        {
+            var date = DateOnly.FromDateTime(local.Date).AddDays(day);
+            if (!Days.Contains(date.DayOfWeek))
+            {
+                continue;
+            }
+
+            var open = Instant(date, Start);
+            var close = Instant(date, End);
+            if (at < open)
+            {
+                return open;
+            }
+
+            if (at < close)
+            {
+                return at;
+            }
+        }
+
+        throw new InvalidOperationException("business hours without a single open day");
+    }
+
+    private DateTimeOffset Instant(DateOnly date, TimeOnly time)
+    {
+        var local = date.ToDateTime(time);
+        // A time skipped by a clock change opens at the change.
+        while (Zone.IsInvalidTime(local))
+        {
+            local = local.AddMinutes(1);
+        }
+
+        return new DateTimeOffset(local, Zone.GetUtcOffset(local));
+    }
+}

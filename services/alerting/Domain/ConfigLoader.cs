@@ -77,7 +77,7 @@ public sealed partial class ConfigLoader
 
     private AlertingConfig? Read(YamlMappingNode root)
     {
-        var fields = Fields(root, "", "global", "route", "receivers", "inhibit_rules", "templates", "time_intervals");
+        var fields = Fields(root, "", "global", "route", "receivers", "inhibit_rules", "templates", "time_intervals", "retrain_policies");
         var resolveTimeout = AlertingConfig.DefaultResolveTimeout;
         string? externalUrl = null;
         if (fields.TryGetValue("global", out var global) && Mapping(global, "global") is { } globalMap)
@@ -157,7 +157,8 @@ public sealed partial class ConfigLoader
             }
         }
 
-        return route is null ? null : new AlertingConfig(resolveTimeout, route, receivers, inhibitRules, externalUrl);
+        var retrain = fields.TryGetValue("retrain_policies", out var retrainNode) ? ReadRetrainPolicies(retrainNode, receivers) : [];
+        return route is null ? null : new AlertingConfig(resolveTimeout, route, receivers, inhibitRules, externalUrl) { RetrainPolicies = retrain };
     }
 
     private RouteConfig? ReadRoute(YamlNode node, string path)

@@ -32,7 +32,12 @@ public static class ApplicationServiceExtensions
         builder.Services.AddSingleton<ReceiverClient>();
         // Before the bus, so that no finding is consumed before a configuration is in force.
         builder.Services.AddHostedService<ConfigBootstrap>();
-        builder.AddEventBus(configure: bus => bus.AddConsumer<FindingConsumer>());
+        builder.AddEventBus(configure: bus =>
+        {
+            bus.AddConsumer<FindingConsumer>();
+            bus.AddConsumer<RetrainRunStartedConsumer>();
+            bus.AddConsumer<RetrainRunFinishedConsumer>();
+        });
         builder.Services.AddHostedService<Dispatcher>();
         builder.Services.AddHostedService<Deliverer>();
         builder.Services.AddHealthChecks().AddCheck<ConfigHealth>("alerting-config", tags: [ServiceDefaults.Extensions.ReadyTag]);

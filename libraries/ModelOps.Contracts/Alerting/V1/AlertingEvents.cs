@@ -99,3 +99,85 @@ public sealed record NotificationDelivered : IntegrationEvent
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => AlertingSubjects.Of(GroupKey, GroupLabels);
 }
+
+/// <summary>
+/// A retraining policy was met by a finding: the pipeline is asked (through the policy's receiver) to retrain the
+/// model. Its run names this request in its provenance (<c>correlation_ids.retrain_request_id</c>); the version it
+/// produces goes through the registry's gates and approvals like any other.
+/// </summary>
+public sealed record RetrainRequested : IntegrationEvent
+{
+    /// <summary>The request; the run names it.</summary>
+    public required Guid RequestId { get; init; }
+
+    /// <summary>The policy that was met.</summary>
+    public required string Policy { get; init; }
+
+    /// <summary>The model to retrain.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The version the finding was about, when it named one.</summary>
+    public string? Version { get; init; }
+
+    /// <summary>The finding that met the policy.</summary>
+    public required Guid FindingEventId { get; init; }
+
+    /// <summary>The finding's alert labels.</summary>
+    public required IReadOnlyDictionary<string, string> FindingLabels { get; init; }
+
+    /// <summary>The finding's figures and text.</summary>
+    public required IReadOnlyDictionary<string, string> FindingAnnotations { get; init; }
+
+    /// <summary>Not before this instant (the policy's business hours).</summary>
+    public required DateTimeOffset NotBefore { get; init; }
+
+    /// <summary>How the pipeline links its run to this request.</summary>
+    public string RunLink => $"set provenance correlation_ids.retrain_request_id = {RequestId} on the retraining run";
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects => RetrainSubjects.Of(RequestId, Model, Version, null);
+}
+
+/// <summary>
+/// A retraining request ended: the run that names it finished (<c>completed</c>) or failed (<c>failed</c>), or no run
+/// finished it within the policy's timeout (<c>expired</c>).
+/// </summary>
+public sealed record RetrainCompleted : IntegrationEvent
+{
+    /// <summary>The request.</summary>
+    public required Guid RequestId { get; init; }
+
+    /// <summary>The policy.</summary>
+    public required string Policy { get; init; }
+
+    /// <summary>The model.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The run that retrained it; null when it expired without one.</summary>
+    public string? RunId { get; init; }
+
+    /// <summary><c>completed</c>, <c>failed</c> or <c>expired</c>.</summary>
+    public required string Outcome { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects => RetrainSubjects.Of(RequestId, Model, null, RunId);
+}
+
+internal static class RetrainSubjects
+{
+    public static IReadOnlyDictionary<string, string> Of(Guid request, string model, string? version, string? runId)
+    {
+        var subjects = new Dictionary<string, string> { [SubjectKeys.RetrainRequest] = request.ToString(), [SubjectKeys.Model] = model };
+        if (version is not null)
+        {
+            subjects[SubjectKeys.ModelVersion] = $"{model}/{version}";
+        }
+
+        if (runId is not null)
+        {
+            subjects[SubjectKeys.Run] = runId;
+        }
+
+        return subjects;
+    }
+}
