@@ -54,7 +54,7 @@ public static class AlertmanagerApi
     }
 
     private static async Task<IResult> PostAlertsAsync(
-        HttpRequest request, AlertStore store, ConfigState configs, AlertingMetrics metrics, IOptions<AlertingOptions> options, TimeProvider clock,
+        HttpRequest request, IngestQueue queue, ConfigState configs, IOptions<AlertingOptions> options, TimeProvider clock, ILoggerFactory loggers,
         CancellationToken cancellationToken)
     {
         List<PostableAlert>? posted;
@@ -79,6 +79,7 @@ public static class AlertmanagerApi
 
         var config = configs.Current;
         var now = clock.GetUtcNow();
+        var logger = loggers.CreateLogger(typeof(AlertmanagerApi));
         List<Alert> alerts = new(posted.Count);
         for (var i = 0; i < posted.Count; i++)
         {
@@ -92,15 +93,30 @@ public static class AlertmanagerApi
             }
         }
 
-        if (alerts.Count > 0)
+        if (alerts.Count == 0)
         {
-            await using var work = await ServiceDefaults.Data.UnitOfWork.BeginAsync(store.DataSource, cancellationToken);
-            await store.IngestAsync(work.Transaction, alerts, "api", config, now, cancellationToken);
-            await work.CommitAsync(cancellationToken);
-            metrics.Received("api", alerts.Count);
+            return Results.Ok();
         }
 
-        return Results.Ok();
+        try
+        {
+            await queue.IngestAsync(alerts, cancellationToken);
+            return Results.Ok();
+        }
+        catch (Exception exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Nothing was stored. A client never sees exception text: a database away is 503 (Prometheus retries 5xx), a
+            // defect 500 with the key to the log.
+            if (ServiceDefaults.Errors.TransientFaults.IsTransient(exception))
+            {
+                request.HttpContext.Response.Headers.RetryAfter = "5";
+                return Results.Json("the alerts could not be stored now (the database is unavailable); retry", statusCode: StatusCodes.Status503ServiceUnavailable);
+            }
+
+            var correlation = System.Diagnostics.Activity.Current?.TraceId.ToHexString() ?? Guid.NewGuid().ToString("N");
+            logger.LogError(exception, "Storing posted alerts failed (correlation id {CorrelationId})", correlation);
+            return Results.Json($"internal error; correlation id {correlation}", statusCode: StatusCodes.Status500InternalServerError);
+        }
     }
 
     private static Alert? Parse(PostableAlert posted, DateTimeOffset now, TimeSpan resolveTimeout, out string problem)

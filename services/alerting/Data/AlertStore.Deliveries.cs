@@ -25,15 +25,18 @@ public sealed partial class AlertStore
     /// <summary>Stores a delivery in <paramref name="transaction"/>: it is sent if, and once, the transaction commits.</summary>
     public static async Task InsertDeliveryAsync(NpgsqlTransaction transaction, PendingDelivery delivery, CancellationToken cancellationToken)
     {
-        await using var insert = transaction.Connection!.Command(transaction,
-            """
-            INSERT INTO deliveries (group_id, group_key, group_labels, receiver, integration, config_version, status, firing, alerts, payload, next_attempt_at, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)
-            """,
-            delivery.GroupId, delivery.GroupKey, Sql.Jsonb(MapJson(delivery.GroupLabels)), delivery.Receiver, delivery.Integration, delivery.ConfigVersion,
-            delivery.Firing, delivery.Alerts.Select(f => unchecked((long)f)).ToArray(), delivery.Payload, delivery.NotBefore);
-        await insert.ExecuteNonQueryAsync(cancellationToken);
+        await using var batch = new NpgsqlBatch(transaction.Connection, transaction) { BatchCommands = { DeliveryStatement(delivery) } };
+        await batch.ExecuteNonQueryAsync(cancellationToken);
     }
+
+    /// <summary>The statement that stores <paramref name="delivery"/>.</summary>
+    internal static NpgsqlBatchCommand DeliveryStatement(PendingDelivery delivery) => Sql.Statement(
+        """
+        INSERT INTO deliveries (group_id, group_key, group_labels, receiver, integration, config_version, status, firing, alerts, payload, next_attempt_at, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)
+        """,
+        delivery.GroupId, delivery.GroupKey, Sql.Jsonb(MapJson(delivery.GroupLabels)), delivery.Receiver, delivery.Integration, delivery.ConfigVersion,
+        delivery.Firing, delivery.Alerts.Select(f => unchecked((long)f)).ToArray(), delivery.Payload, delivery.NotBefore);
 
     /// <summary>
     /// Leases up to <paramref name="limit"/> pending deliveries that are due, for <paramref name="lease"/>: another replica

@@ -2,77 +2,107 @@ using System.Text.Json;
 using ModelOps.Alerting.Domain;
 using ModelOps.ServiceDefaults.Data;
 using Npgsql;
+using NpgsqlTypes;
 
 namespace ModelOps.Alerting.Data;
 
-/// <summary>What one flush did: the group, and how many notifications it decided.</summary>
-public sealed record FlushOutcome(string GroupId, int Deliveries);
+/// <summary>What one flush did: how many groups it looked at, and how many notifications it decided.</summary>
+public sealed record FlushOutcome(int Groups, int Deliveries);
 
 public sealed partial class AlertStore
 {
     /// <summary>
-    /// Flushes the group that has been due longest, if any, as Alertmanager's aggregation group flushes: its alerts,
-    /// without those silenced or inhibited (<paramref name="muted"/>), are judged for each integration of its receiver
-    /// against what that integration was last told (<see cref="NotificationLog.NeedsUpdate"/>); a notification decided
-    /// is stored as a pending delivery, in the same transaction as the log entry that records it, so it is neither lost
-    /// nor decided twice by two replicas (the group's row is locked, and others skip it). Resolved alerts then leave the
-    /// group, unless they fired again meanwhile, and the group is due again after its route's group_interval.
+    /// Flushes up to <paramref name="limit"/> of the groups that have been due longest, as Alertmanager's aggregation
+    /// groups flush: each group's alerts, without those silenced or inhibited (<paramref name="muted"/>), are judged
+    /// for each integration of its receiver against what that integration was last told
+    /// (<see cref="NotificationLog.NeedsUpdate"/>); a notification decided is stored as a pending delivery in the same
+    /// transaction as the log entry that records it, so it is neither lost nor decided twice by two replicas (the
+    /// groups' rows are locked, and other replicas skip them). Resolved alerts then leave their group, unless they fired
+    /// again meanwhile, and each group is due again after its route's group_interval. The groups of one call share one
+    /// transaction and one round trip of writes: a storm of groups costs a commit per batch, not per group.
     /// </summary>
-    public async Task<FlushOutcome?> FlushNextAsync(
-        ActiveConfig config, Func<LabelSet, bool> muted, string externalUrl, TimeSpan logRetention, DateTimeOffset now,
+    public async Task<FlushOutcome> FlushDueAsync(
+        ActiveConfig config, Func<LabelSet, bool> muted, string externalUrl, TimeSpan logRetention, DateTimeOffset now, int limit,
         CancellationToken cancellationToken)
     {
         await using var work = await UnitOfWork.BeginAsync(dataSource, cancellationToken);
-        string groupId, groupKey;
-        LabelSet groupLabels;
+        var groups = new List<(string Id, string Key, LabelSet Labels)>();
         await using (var claim = work.Command(
-                         "SELECT group_id, group_key, group_labels FROM alert_groups WHERE next_flush_at <= $1 ORDER BY next_flush_at LIMIT 1 FOR UPDATE SKIP LOCKED", now))
+                         "SELECT group_id, group_key, group_labels FROM alert_groups WHERE next_flush_at <= $1 ORDER BY next_flush_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                         now, limit))
         await using (var reader = await claim.ExecuteReaderAsync(cancellationToken))
-        {
-            if (!await reader.ReadAsync(cancellationToken))
-            {
-                return null;
-            }
-
-            (groupId, groupKey) = (reader.GetString(0), reader.GetString(1));
-            groupLabels = new LabelSet(JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(2), Json)!);
-        }
-
-        List<Alert> alerts = [];
-        await using (var members = work.Command(
-                         """
-                         SELECT a.fingerprint, a.labels, a.annotations, a.starts_at, a.ends_at, a.timeout, a.generator_url, a.updated_at
-                         FROM group_alerts ga JOIN alerts a USING (fingerprint) WHERE ga.group_id = $1 ORDER BY a.fingerprint
-                         """, groupId))
-        await using (var reader = await members.ExecuteReaderAsync(cancellationToken))
         {
             while (await reader.ReadAsync(cancellationToken))
             {
-                alerts.Add(ReadAlert(reader));
+                groups.Add((reader.GetString(0), reader.GetString(1),
+                    new LabelSet(JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(2), Json)!)));
             }
         }
 
-        // A group of a route the current tree no longer has was re-routed when the configuration changed; an empty
-        // group has nothing left to say.
-        var route = config.RouteOfGroup(groupId, groupLabels.ToString());
-        if (route is null || alerts.Count == 0)
+        if (groups.Count == 0)
         {
-            await DeleteGroupAsync(work, groupId, cancellationToken);
-            await work.CommitAsync(cancellationToken);
-            return new FlushOutcome(groupId, 0);
+            return new FlushOutcome(0, 0);
         }
 
-        var shown = alerts.Where(a => !muted(a.Labels)).ToList();
-        var firing = shown.Where(a => !a.ResolvedAt(now)).Select(a => a.Fingerprint).ToHashSet();
-        var resolved = shown.Where(a => a.ResolvedAt(now)).Select(a => a.Fingerprint).ToHashSet();
-        var deliveries = 0;
-        if (shown.Count > 0)
+        var ids = groups.Select(g => g.Id).ToArray();
+        var members = new Dictionary<string, List<Alert>>(StringComparer.Ordinal);
+        await using (var read = work.Command(
+                         """
+                         SELECT ga.group_id, a.fingerprint, a.labels, a.annotations, a.starts_at, a.ends_at, a.timeout, a.generator_url, a.updated_at
+                         FROM group_alerts ga JOIN alerts a USING (fingerprint) WHERE ga.group_id = ANY($1) ORDER BY ga.group_id, a.fingerprint
+                         """, (object)ids))
+        await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
         {
-            var receiver = config.Config.Receiver(route.Receiver);
-            foreach (var (integration, settings) in receiver.Integrations)
+            while (await reader.ReadAsync(cancellationToken))
             {
-                var last = await LastNotificationAsync(work, groupId, integration, cancellationToken);
-                if (!NotificationLog.NeedsUpdate(last, firing, resolved, settings.SendResolved, route.RepeatInterval, now))
+                var id = reader.GetString(0);
+                if (!members.TryGetValue(id, out var list))
+                {
+                    members[id] = list = [];
+                }
+
+                list.Add(ReadAlert(reader, 1));
+            }
+        }
+
+        var log = new Dictionary<(string, string), NotificationEntry>();
+        await using (var read = work.Command(
+                         "SELECT group_id, integration, firing, resolved, notified_at FROM notification_log WHERE group_id = ANY($1) ORDER BY group_id, integration FOR UPDATE",
+                         (object)ids))
+        await using (var reader = await read.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                log[(reader.GetString(0), reader.GetString(1))] = new NotificationEntry(
+                    reader.GetFieldValue<long[]>(2).Select(f => unchecked((ulong)f)).ToHashSet(),
+                    reader.GetFieldValue<long[]>(3).Select(f => unchecked((ulong)f)).ToHashSet(),
+                    reader.GetFieldValue<DateTimeOffset>(4));
+            }
+        }
+
+        var writes = work.Batch();
+        var deliveries = 0;
+        List<(string Group, long Fingerprint)> ended = [];
+        List<(string Group, DateTimeOffset Next)> next = [];
+        List<string> dropped = [];
+        foreach (var (groupId, groupKey, groupLabels) in groups)
+        {
+            // A group of a route the current tree no longer has was re-routed when the configuration changed; an empty
+            // group has nothing left to say.
+            var route = config.RouteOfGroup(groupId, groupLabels.ToString());
+            if (route is null || !members.TryGetValue(groupId, out var alerts))
+            {
+                dropped.Add(groupId);
+                continue;
+            }
+
+            var shown = alerts.Where(a => !muted(a.Labels)).ToList();
+            var firing = shown.Where(a => !a.ResolvedAt(now)).Select(a => a.Fingerprint).ToHashSet();
+            var resolved = shown.Where(a => a.ResolvedAt(now)).Select(a => a.Fingerprint).ToHashSet();
+            var receiver = config.Config.Receiver(route.Receiver);
+            foreach (var (integration, settings) in shown.Count > 0 ? receiver.Integrations : [])
+            {
+                if (!NotificationLog.NeedsUpdate(log.GetValueOrDefault((groupId, integration)), firing, resolved, settings.SendResolved, route.RepeatInterval, now))
                 {
                     continue;
                 }
@@ -83,78 +113,57 @@ public sealed partial class AlertStore
                 {
                     var notification = new Notification
                     {
-                        Receiver = receiver.Name,
-                        GroupKey = groupKey,
-                        GroupLabels = groupLabels,
-                        Alerts = Notification.Ordered(told),
-                        At = now,
+                        Receiver = receiver.Name, GroupKey = groupKey, GroupLabels = groupLabels, Alerts = Notification.Ordered(told), At = now,
                         ExternalUrl = externalUrl,
                     };
-                    await InsertDeliveryAsync(work.Transaction, new PendingDelivery(
+                    writes.BatchCommands.Add(DeliveryStatement(new PendingDelivery(
                         groupId, groupKey, groupLabels.Labels, receiver.Name, integration, config.Version, notification.Status == "firing",
-                        [.. told.Select(a => a.Fingerprint)], ReceiverPayloads.Build(settings, notification), now), cancellationToken);
+                        [.. told.Select(a => a.Fingerprint)], ReceiverPayloads.Build(settings, notification), now)));
                     deliveries++;
                 }
 
-                await using var log = work.Command(
+                writes.BatchCommands.Add(Sql.Statement(
                     """
                     INSERT INTO notification_log (group_id, integration, firing, resolved, notified_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
                     ON CONFLICT (group_id, integration) DO UPDATE SET firing = EXCLUDED.firing, resolved = EXCLUDED.resolved,
                         notified_at = EXCLUDED.notified_at, expires_at = EXCLUDED.expires_at
                     """,
-                    groupId, integration, firing.Select(f => unchecked((long)f)).ToArray(), resolved.Select(f => unchecked((long)f)).ToArray(), now, now + logRetention);
-                await log.ExecuteNonQueryAsync(cancellationToken);
+                    groupId, integration, firing.Select(f => unchecked((long)f)).ToArray(), resolved.Select(f => unchecked((long)f)).ToArray(), now, now + logRetention));
             }
+
+            ended.AddRange(alerts.Where(a => a.ResolvedAt(now)).Select(a => (groupId, unchecked((long)a.Fingerprint))));
+            next.Add((groupId, now + route.GroupInterval));
         }
 
-        // Resolved alerts have been told about: they leave the group, unless they fired again meanwhile (the row lock
-        // waits for an ingestion in flight, and the end is checked again on the row it committed).
-        var ended = alerts.Where(a => a.ResolvedAt(now)).Select(a => unchecked((long)a.Fingerprint)).ToArray();
-        await using (var leave = work.Command(
-                         """
-                         DELETE FROM group_alerts WHERE group_id = $1 AND fingerprint IN
-                             (SELECT fingerprint FROM alerts WHERE fingerprint = ANY($2) AND ends_at <= $3 ORDER BY fingerprint FOR UPDATE)
-                         """, groupId, ended, now))
+        // Resolved alerts have been told about: they leave their group, unless they fired again meanwhile (the row lock
+        // waits for an ingestion in flight, and the end is checked again on the row it committed). Groups left empty
+        // go; the others are due again after their group_interval.
+        writes.BatchCommands.Add(Sql.Statement(
+            """
+            DELETE FROM group_alerts ga USING unnest($1::text[], $2::bigint[]) AS e (group_id, fingerprint)
+            WHERE ga.group_id = e.group_id AND ga.fingerprint = e.fingerprint
+              AND ga.fingerprint IN (SELECT fingerprint FROM alerts WHERE fingerprint = ANY($2) AND ends_at <= $3 ORDER BY fingerprint FOR UPDATE)
+            """,
+            ended.Select(e => e.Group).ToArray(), ended.Select(e => e.Fingerprint).ToArray(), now));
+        writes.BatchCommands.Add(Sql.Statement(
+            """
+            UPDATE alert_groups g SET next_flush_at = n.next, has_flushed = true
+            FROM unnest($1::text[], $2::timestamptz[]) AS n (group_id, next) WHERE g.group_id = n.group_id
+            """,
+            next.Select(n => n.Group).ToArray(), next.Select(n => n.Next).ToArray()));
+        writes.BatchCommands.Add(Sql.Statement(
+            "DELETE FROM alert_groups g WHERE g.group_id = ANY($1) AND (g.group_id = ANY($2) OR NOT EXISTS (SELECT 1 FROM group_alerts ga WHERE ga.group_id = g.group_id))",
+            ids, dropped.ToArray()));
+        await using (writes)
         {
-            await leave.ExecuteNonQueryAsync(cancellationToken);
-        }
-
-        await using (var next = work.Command(
-                         """
-                         WITH remaining AS (SELECT count(*) AS n FROM group_alerts WHERE group_id = $1)
-                         UPDATE alert_groups SET next_flush_at = $2, has_flushed = true WHERE group_id = $1 AND (SELECT n FROM remaining) > 0
-                         """, groupId, now + route.GroupInterval))
-        {
-            if (await next.ExecuteNonQueryAsync(cancellationToken) == 0)
-            {
-                await DeleteGroupAsync(work, groupId, cancellationToken);
-            }
+            await writes.ExecuteNonQueryAsync(cancellationToken);
         }
 
         await work.CommitAsync(cancellationToken);
-        return new FlushOutcome(groupId, deliveries);
+        return new FlushOutcome(groups.Count, deliveries);
     }
 
     /// <summary>The active silences at <paramref name="at"/>.</summary>
     public async Task<IReadOnlyList<Silence>> ActiveSilencesAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
         await ReadSilencesAsync("WHERE starts_at <= $1 AND ends_at > $1", [at], cancellationToken);
-
-    private static async Task<NotificationEntry?> LastNotificationAsync(UnitOfWork work, string groupId, string integration, CancellationToken cancellationToken)
-    {
-        await using var command = work.Command(
-            "SELECT firing, resolved, notified_at FROM notification_log WHERE group_id = $1 AND integration = $2 FOR UPDATE", groupId, integration);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken)
-            ? new NotificationEntry(
-                reader.GetFieldValue<long[]>(0).Select(f => unchecked((ulong)f)).ToHashSet(),
-                reader.GetFieldValue<long[]>(1).Select(f => unchecked((ulong)f)).ToHashSet(),
-                reader.GetFieldValue<DateTimeOffset>(2))
-            : null;
-    }
-
-    private static async Task DeleteGroupAsync(UnitOfWork work, string groupId, CancellationToken cancellationToken)
-    {
-        await using var delete = work.Command("DELETE FROM alert_groups WHERE group_id = $1", groupId);
-        await delete.ExecuteNonQueryAsync(cancellationToken);
-    }
 }

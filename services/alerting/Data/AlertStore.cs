@@ -231,16 +231,16 @@ public sealed partial class AlertStore(NpgsqlDataSource dataSource)
         return alerts;
     }
 
-    // Columns: fingerprint, labels, annotations, starts_at, ends_at, timeout, generator_url, updated_at.
-    internal static Alert ReadAlert(NpgsqlDataReader reader) => new()
+    // Columns from `at`: fingerprint, labels, annotations, starts_at, ends_at, timeout, generator_url, updated_at.
+    internal static Alert ReadAlert(NpgsqlDataReader reader, int at = 0) => new()
     {
-        Labels = new LabelSet(JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(1), Json)!),
-        Annotations = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(2), Json)!,
-        StartsAt = reader.GetFieldValue<DateTimeOffset>(3),
-        EndsAt = reader.GetFieldValue<DateTimeOffset>(4),
-        Timeout = reader.GetBoolean(5),
-        GeneratorUrl = reader.IsDBNull(6) ? null : reader.GetString(6),
-        UpdatedAt = reader.GetFieldValue<DateTimeOffset>(7),
+        Labels = new LabelSet(JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(at + 1), Json)!),
+        Annotations = JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(at + 2), Json)!,
+        StartsAt = reader.GetFieldValue<DateTimeOffset>(at + 3),
+        EndsAt = reader.GetFieldValue<DateTimeOffset>(at + 4),
+        Timeout = reader.GetBoolean(at + 5),
+        GeneratorUrl = reader.IsDBNull(at + 6) ? null : reader.GetString(at + 6),
+        UpdatedAt = reader.GetFieldValue<DateTimeOffset>(at + 7),
     };
 
     internal static string LabelsJson(LabelSet labels) => MapJson(labels.Labels);

@@ -17,6 +17,9 @@ public sealed partial class Dispatcher(
 {
     private static readonly TimeSpan HousekeepingEvery = TimeSpan.FromSeconds(15);
 
+    // Groups flushed in one transaction.
+    private const int FlushBatch = 200;
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -60,19 +63,20 @@ public sealed partial class Dispatcher(
         var externalUrl = config.Config.ExternalUrl ?? options.Value.ExternalUrl;
 
         var decided = 0;
-        // Bounded, so that a storm of groups does not starve the round's other work.
-        for (var flushed = 0; flushed < 1000; flushed++)
+        // In batches of groups, each one transaction; bounded, so that a storm of groups does not starve the round's
+        // other work (the rest is flushed next round).
+        for (var batch = 0; batch < 50; batch++)
         {
-            var outcome = await store.FlushNextAsync(config, Muted, externalUrl, options.Value.NotificationLogRetention, now, cancellationToken);
-            if (outcome is null)
-            {
-                break;
-            }
-
+            var outcome = await store.FlushDueAsync(config, Muted, externalUrl, options.Value.NotificationLogRetention, now, FlushBatch, cancellationToken);
             if (outcome.Deliveries > 0)
             {
                 decided += outcome.Deliveries;
                 wake.Signal();
+            }
+
+            if (outcome.Groups < FlushBatch)
+            {
+                break;
             }
         }
 

@@ -44,7 +44,7 @@ public sealed class AlertingOptions
     public int DeliveryConcurrency { get; set; } = 16;
 
     /// <summary>Notifications per second one receiver is sent by one replica; the excess waits its turn.</summary>
-    public double ReceiverRatePerSecond { get; set; } = 10;
+    public double ReceiverRatePerSecond { get; set; } = 50;
 
     /// <summary>How long a notification log entry is kept after it was written (Alertmanager's <c>--data.retention</c>).</summary>
     public TimeSpan NotificationLogRetention { get; set; } = TimeSpan.FromHours(120);

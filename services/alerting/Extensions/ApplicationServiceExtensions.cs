@@ -38,6 +38,8 @@ public static class ApplicationServiceExtensions
             bus.AddConsumer<RetrainRunStartedConsumer>();
             bus.AddConsumer<RetrainRunFinishedConsumer>();
         });
+        builder.Services.AddSingleton<Api.IngestQueue>();
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<Api.IngestQueue>());
         builder.Services.AddHostedService<Dispatcher>();
         builder.Services.AddHostedService<Deliverer>();
         builder.Services.AddHealthChecks().AddCheck<ConfigHealth>("alerting-config", tags: [ServiceDefaults.Extensions.ReadyTag]);
