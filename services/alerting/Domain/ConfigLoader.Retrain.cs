@@ -40,25 +40,7 @@ public sealed partial class ConfigLoader
                 Error(f["name"], $"{path}.name", $"retrain policy \"{name}\" is not unique");
             }
 
-            List<Matcher> matchers = [];
-            if (f.TryGetValue("matchers", out var matchersNode) && Sequence(matchersNode, $"{path}.matchers") is { } seq)
-            {
-                for (var m = 0; m < seq.Children.Count; m++)
-                {
-                    if (ScalarValue(seq.Children[m], $"{path}.matchers[{m}]") is { } text)
-                    {
-                        try
-                        {
-                            matchers.AddRange(Matcher.ParseList(text));
-                        }
-                        catch (FormatException e)
-                        {
-                            Error(seq.Children[m], $"{path}.matchers[{m}]", e.Message);
-                        }
-                    }
-                }
-            }
-
+            var matchers = MatcherList(f, path, "matchers");
             if (matchers.Count == 0)
             {
                 // Without one, every finding of every model would retrain it.

@@ -209,24 +209,7 @@ public sealed partial class ConfigLoader
             }
         }
 
-        List<Matcher> matchers = [];
-        if (f.TryGetValue("matchers", out var matchersNode) && Sequence(matchersNode, $"{path}.matchers") is { } seq)
-        {
-            for (var i = 0; i < seq.Children.Count; i++)
-            {
-                if (ScalarValue(seq.Children[i], $"{path}.matchers[{i}]") is { } text)
-                {
-                    try
-                    {
-                        matchers.AddRange(Matcher.ParseList(text));
-                    }
-                    catch (FormatException e)
-                    {
-                        Error(seq.Children[i], $"{path}.matchers[{i}]", e.Message);
-                    }
-                }
-            }
-        }
+        var matchers = MatcherList(f, path, "matchers");
 
         matchers.AddRange(LegacyMatchers(f, path, "match", MatcherType.Equal));
         matchers.AddRange(LegacyMatchers(f, path, "match_re", MatcherType.Regexp));
@@ -258,6 +241,31 @@ public sealed partial class ConfigLoader
 
         return new RouteConfig(receiver, groupBy, matchers, Bool(f, path, "continue") ?? false, groupWait, groupInterval,
             repeatInterval, routes);
+    }
+
+    // A list of matcher strings in Alertmanager's syntax (each may hold several, comma-separated), with an error per bad one.
+    private List<Matcher> MatcherList(Dictionary<string, YamlNode> fields, string path, string field)
+    {
+        List<Matcher> matchers = [];
+        if (fields.TryGetValue(field, out var node) && Sequence(node, $"{path}.{field}") is { } seq)
+        {
+            for (var i = 0; i < seq.Children.Count; i++)
+            {
+                if (ScalarValue(seq.Children[i], $"{path}.{field}[{i}]") is { } text)
+                {
+                    try
+                    {
+                        matchers.AddRange(Matcher.ParseList(text));
+                    }
+                    catch (FormatException e)
+                    {
+                        Error(seq.Children[i], $"{path}.{field}[{i}]", e.Message);
+                    }
+                }
+            }
+        }
+
+        return matchers;
     }
 
     private IEnumerable<Matcher> LegacyMatchers(Dictionary<string, YamlNode> fields, string path, string field, MatcherType type)
@@ -322,24 +330,7 @@ public sealed partial class ConfigLoader
 
         Matchers Side(string side)
         {
-            List<Matcher> matchers = [];
-            if (f.TryGetValue($"{side}_matchers", out var seqNode) && Sequence(seqNode, $"{path}.{side}_matchers") is { } seq)
-            {
-                for (var i = 0; i < seq.Children.Count; i++)
-                {
-                    if (ScalarValue(seq.Children[i], $"{path}.{side}_matchers[{i}]") is { } text)
-                    {
-                        try
-                        {
-                            matchers.AddRange(Matcher.ParseList(text));
-                        }
-                        catch (FormatException e)
-                        {
-                            Error(seq.Children[i], $"{path}.{side}_matchers[{i}]", e.Message);
-                        }
-                    }
-                }
-            }
+            var matchers = MatcherList(f, path, $"{side}_matchers");
 
             matchers.AddRange(LegacyMatchers(f, path, $"{side}_match", MatcherType.Equal));
             matchers.AddRange(LegacyMatchers(f, path, $"{side}_match_re", MatcherType.Regexp));
