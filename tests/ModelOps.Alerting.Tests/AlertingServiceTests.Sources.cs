@@ -119,8 +119,9 @@ public sealed partial class AlertingServiceTests
             var resolved = (await WaitForAsync("/findings", 2))[1].Body;
             Assert.Equal("resolved", resolved.GetProperty("status").GetString());
 
-            // Slack and PagerDuty were told too, once each, in their vendors' documented formats: a Block Kit message,
-            // then its resolution; a trigger, then a resolve of the same incident, with the routing key from its file.
+            // Slack, PagerDuty and Teams were told too, once each, in their vendors' documented formats: a Block Kit
+            // message, then its resolution; a trigger, then a resolve of the same incident, with the routing key from its
+            // file; an Adaptive Card, then its resolution.
             var slack = await WaitForAsync("/slack", 2);
             var pagerDuty = await WaitForAsync("/pagerduty", 2);
             await Task.Delay(TimeSpan.FromSeconds(3), Cancellation);
@@ -133,6 +134,11 @@ public sealed partial class AlertingServiceTests
             Assert.Equal(pagerDuty[0].Body.GetProperty("dedup_key").GetString(), pagerDuty[1].Body.GetProperty("dedup_key").GetString());
             Assert.All(pagerDuty, m => Assert.Equal("R0UTINGKEY0123456789abcdef012345", m.Body.GetProperty("routing_key").GetString()));
             Assert.Equal("error", pagerDuty[0].Body.GetProperty("payload").GetProperty("severity").GetString());
+            var teams = _sink.At("/teams");
+            Assert.Equal(2, teams.Count);
+            Assert.All(teams, m => Assert.Empty(VendorSchemas.Teams(m.Body, m.Body.GetRawText().Length)));
+            Assert.Equal(["[FIRING:1] DriftDetected model=credit version=7", "[RESOLVED] DriftDetected model=credit version=7"],
+                teams.Select(m => m.Body.GetProperty("attachments")[0].GetProperty("content").GetProperty("body")[0].GetProperty("text").GetString()));
         }
         finally
         {

@@ -91,6 +91,7 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
             webhook_configs: [{url: "SINK/findings"}]
             slack_configs: [{api_url: "SINK/slack", channel: "#ml", send_resolved: true}]
             pagerduty_configs: [{url: "SINK/pagerduty", routing_key_file: "KEYFILE"}]
+            msteams_configs: [{webhook_url: "SINK/teams"}]
         """;
 
     public async ValueTask InitializeAsync()

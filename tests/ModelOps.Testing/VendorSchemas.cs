@@ -5,7 +5,9 @@ namespace ModelOps.Testing;
 /// <summary>
 /// What receivers' vendors document their payloads must be, checked as their APIs would check them: Slack's Block
 /// Kit (api.slack.com/reference/block-kit/blocks and /block-kit/block-elements) and PagerDuty's Events API v2
-/// (developer.pagerduty.com/docs/events-api-v2/trigger-events). Each returns the problems found, none when valid.
+/// (developer.pagerduty.com/docs/events-api-v2/trigger-events), and Microsoft Teams' incoming webhooks with Adaptive
+/// Cards (learn.microsoft.com: "Create incoming webhooks", adaptivecards.io schema 1.4). Each returns the problems
+/// found, none when valid.
 /// </summary>
 public static class VendorSchemas
 {
@@ -158,6 +160,63 @@ public static class VendorSchemas
             if (payload.TryGetProperty("timestamp", out var timestamp) && !DateTimeOffset.TryParse(timestamp.GetString(), out _))
             {
                 problems.Add("payload.timestamp: ISO 8601");
+            }
+        }
+
+        return problems;
+    }
+
+    /// <summary>A Teams webhook message: one Adaptive Card attachment, at most 28 KB, with valid elements and actions.</summary>
+    public static List<string> Teams(JsonElement message, int bytes)
+    {
+        List<string> problems = [];
+        if (bytes > 28 * 1024)
+        {
+            problems.Add($"message: {bytes} bytes, at most 28 KB");
+        }
+
+        if (message.GetProperty("type").GetString() != "message")
+        {
+            problems.Add("type: must be message");
+        }
+
+        var attachments = message.GetProperty("attachments");
+        if (attachments.GetArrayLength() != 1 || attachments[0].GetProperty("contentType").GetString() != "application/vnd.microsoft.card.adaptive")
+        {
+            problems.Add("attachments: one application/vnd.microsoft.card.adaptive attachment");
+            return problems;
+        }
+
+        var card = attachments[0].GetProperty("content");
+        if (card.GetProperty("type").GetString() != "AdaptiveCard" || card.GetProperty("version").GetString() is not ("1.0" or "1.2" or "1.3" or "1.4" or "1.5"))
+        {
+            problems.Add("content: an AdaptiveCard of a version Teams renders");
+        }
+
+        foreach (var element in card.GetProperty("body").EnumerateArray())
+        {
+            switch (element.GetProperty("type").GetString())
+            {
+                case "TextBlock" when element.GetProperty("text").GetString() is { Length: > 0 }:
+                    break;
+                case "FactSet" when element.GetProperty("facts").EnumerateArray()
+                    .All(f => f.GetProperty("title").ValueKind == JsonValueKind.String && f.GetProperty("value").ValueKind == JsonValueKind.String):
+                    break;
+                case var other:
+                    problems.Add($"body: invalid {other}");
+                    break;
+            }
+        }
+
+        if (card.TryGetProperty("actions", out var actions))
+        {
+            foreach (var action in actions.EnumerateArray())
+            {
+                if (action.GetProperty("type").GetString() != "Action.OpenUrl" || action.GetProperty("title").GetString() is not { Length: > 0 } ||
+                    !Uri.TryCreate(action.GetProperty("url").GetString(), UriKind.Absolute, out _))
+                {
+                    problems.Add("actions: Action.OpenUrl with a title and an absolute url");
+                }
             }
         }
 

@@ -110,6 +110,24 @@ public sealed class AlertingReceiverTests
         Assert.Equal("warning", long1.GetProperty("payload").GetProperty("severity").GetString());
     }
 
+    [Fact]
+    public void ATeamsCardShowsTheGroupAndStaysUnderTeamsSizeLimitInAStorm()
+    {
+        var payload = TeamsPayload.Build(Group(Make(1, "high"), Make(2, "warning")));
+        var card = JsonDocument.Parse(payload).RootElement;
+        Assert.Empty(VendorSchemas.Teams(card, payload.Length));
+        var content = card.GetProperty("attachments")[0].GetProperty("content");
+        Assert.Equal("[FIRING:2] DriftDetected model=credit", content.GetProperty("body")[0].GetProperty("text").GetString());
+        Assert.Equal(["Report", "Trace", "Source"], content.GetProperty("actions").EnumerateArray().Select(a => a.GetProperty("title").GetString()));
+
+        var storm = TeamsPayload.Build(Group([.. Enumerable.Range(0, 500).Select(i => Make(i, "high", summaryLength: 2_000))]));
+        var stormCard = JsonDocument.Parse(storm).RootElement;
+        Assert.Empty(VendorSchemas.Teams(stormCard, storm.Length));
+        Assert.InRange(storm.Length, 20_000, TeamsPayload.MaxBytes);
+        Assert.Contains(stormCard.GetProperty("attachments")[0].GetProperty("content").GetProperty("body").EnumerateArray(),
+            b => b.TryGetProperty("text", out var text) && text.GetString()!.StartsWith("…and ", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("critical", "critical")]
     [InlineData("high", "error")]

@@ -369,7 +369,10 @@ public static class AlertmanagerApi
         return Results.Json(new { silenceID = silence.Id.ToString() });
     }
 
-    private static IResult GetStatus(ConfigState configs, TimeProvider clock)
+    // When this process started, as Alertmanager's status reports its own start.
+    private static readonly DateTimeOffset StartedAt = System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime();
+
+    private static IResult GetStatus(ConfigState configs)
     {
         var config = configs.Current;
         return Results.Json(new
@@ -378,7 +381,7 @@ public static class AlertmanagerApi
             // The configuration holds receivers' secrets: only its version and hash are shown.
             config = new { original = $"# version {config.Version}, sha256 {ActiveConfig.Hash(config.Yaml)}" },
             versionInfo = new { version = "modelops", branch = "", revision = "", buildUser = "", buildDate = "", goVersion = "" },
-            uptime = Notification.Time(clock.GetUtcNow()),
+            uptime = Notification.Time(StartedAt),
         });
     }
 

@@ -42,6 +42,7 @@ public sealed class ReceiverClient(TimeProvider clock) : IDisposable
             {
                 WebhookConfig webhook => (new Uri(webhook.Url.Reveal()), payload),
                 SlackConfig slack => (new Uri(slack.ApiUrl.Reveal()), payload),
+                TeamsConfig teams => (new Uri(teams.WebhookUrl.Reveal()), payload),
                 PagerDutyConfig pagerDuty => (pagerDuty.Url, WithRoutingKey(payload, pagerDuty.RoutingKey.Reveal())),
                 _ => throw new NotSupportedException($"No sender for {settings.GetType().Name}."),
             };

@@ -52,11 +52,15 @@ public sealed record ReceiverConfig(string Name)
     /// <summary>PagerDuty services (Events API v2).</summary>
     public IReadOnlyList<PagerDutyConfig> PagerDuty { get; init; } = [];
 
+    /// <summary>Microsoft Teams incoming webhooks (Adaptive Cards).</summary>
+    public IReadOnlyList<TeamsConfig> Teams { get; init; } = [];
+
     /// <summary>Every integration of the receiver, each addressed as <c>type/index</c>.</summary>
     public IEnumerable<(string Integration, IntegrationConfig Config)> Integrations =>
         Webhooks.Select((w, i) => ($"webhook/{i}", (IntegrationConfig)w))
             .Concat(Slack.Select((s, i) => ($"slack/{i}", (IntegrationConfig)s)))
-            .Concat(PagerDuty.Select((p, i) => ($"pagerduty/{i}", (IntegrationConfig)p)));
+            .Concat(PagerDuty.Select((p, i) => ($"pagerduty/{i}", (IntegrationConfig)p)))
+            .Concat(Teams.Select((t, i) => ($"msteams/{i}", (IntegrationConfig)t)));
 }
 
 /// <summary>What every integration has.</summary>
@@ -137,6 +141,13 @@ public sealed record SlackConfig : IntegrationConfig
 
     /// <summary>An image for the poster's icon.</summary>
     public string? IconUrl { get; init; }
+}
+
+/// <summary>A Microsoft Teams incoming webhook (Alertmanager's later <c>msteams_configs</c>).</summary>
+public sealed record TeamsConfig : IntegrationConfig
+{
+    /// <summary>The webhook's URL (a secret).</summary>
+    public required Secret WebhookUrl { get; init; }
 }
 
 /// <summary>A PagerDuty service, through the Events API v2.</summary>

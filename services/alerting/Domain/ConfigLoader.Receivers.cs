@@ -11,7 +11,7 @@ public sealed partial class ConfigLoader
             return null;
         }
 
-        var f = Fields(map, path, "name", "webhook_configs", "slack_configs", "pagerduty_configs");
+        var f = Fields(map, path, "name", "webhook_configs", "slack_configs", "pagerduty_configs", "msteams_configs");
         var name = Scalar(f, path, "name");
         if (string.IsNullOrEmpty(name))
         {
@@ -24,6 +24,7 @@ public sealed partial class ConfigLoader
             Webhooks = Integrations(f, path, "webhook_configs", ReadWebhook),
             Slack = Integrations(f, path, "slack_configs", ReadSlack),
             PagerDuty = Integrations(f, path, "pagerduty_configs", ReadPagerDuty),
+            Teams = Integrations(f, path, "msteams_configs", ReadTeams),
         };
     }
 
@@ -73,6 +74,13 @@ public sealed partial class ConfigLoader
             // Alertmanager's default for Slack.
             SendResolved = Bool(f, path, "send_resolved") ?? false,
         };
+    }
+
+    private TeamsConfig? ReadTeams(YamlMappingNode map, string path)
+    {
+        var f = Fields(map, path, "webhook_url", "webhook_url_file", "send_resolved");
+        var url = Secret(map, f, path, "webhook_url", "webhook_url_file", HttpUrl);
+        return url is null ? null : new TeamsConfig { WebhookUrl = url, SendResolved = Bool(f, path, "send_resolved") ?? true };
     }
 
     private PagerDutyConfig? ReadPagerDuty(YamlMappingNode map, string path)

@@ -9,6 +9,7 @@ public static class ReceiverPayloads
         WebhookConfig webhook => WebhookPayload.Build(notification, webhook.MaxAlerts),
         SlackConfig slack => SlackPayload.Build(notification, slack),
         PagerDutyConfig pagerDuty => PagerDutyPayload.Build(notification, pagerDuty),
+        TeamsConfig => TeamsPayload.Build(notification),
         _ => throw new NotSupportedException($"No payload for {settings.GetType().Name}."),
     };
 }
