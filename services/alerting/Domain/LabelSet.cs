@@ -42,7 +42,12 @@ public sealed class LabelSet : IEquatable<LabelSet>
     /// Prometheus's label-set fingerprint (<c>model.LabelSet.Fingerprint</c>): FNV-1a 64 over each name, the byte 0xff,
     /// the value and 0xff, in name order. It identifies an alert in Alertmanager's API and in webhook payloads.
     /// </summary>
-    public ulong Fingerprint()
+    public ulong Fingerprint() => _fingerprint ??= Hash();
+
+    // The set never changes: its fingerprint, asked for at every step of an alert's way, is computed once.
+    private ulong? _fingerprint;
+
+    private ulong Hash()
     {
         // Written by hand: the fingerprint must be Prometheus's bit for bit, and .NET has no FNV-1a 64.
         const ulong prime = 1099511628211UL;

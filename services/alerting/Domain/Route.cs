@@ -102,23 +102,18 @@ public sealed class Route
         return all;
     }
 
+    // The tree never changes once built: its keys, asked for with every alert routed, are computed once.
+    private string? _key;
+    private string? _id;
+
     /// <summary>Alertmanager's route key: the matchers of each node from the root, joined by <c>/</c>.</summary>
-    public string Key() => Parent is null ? Matchers.ToString() : $"{Parent.Key()}/{Matchers}";
+    public string Key() => _key ??= Parent is null ? Matchers.ToString() : $"{Parent.Key()}/{Matchers}";
 
     /// <summary>
     /// A key unique within the tree: <see cref="Key"/> and the node's position among its siblings, as Alertmanager's
     /// <c>Route.ID</c>. Two siblings with equal matchers would otherwise share their groups.
     /// </summary>
-    public string Id()
-    {
-        if (Parent is null)
-        {
-            return Key();
-        }
-
-        var position = Parent.Routes.ToList().IndexOf(this);
-        return $"{Key()}/{position}";
-    }
+    public string Id() => _id ??= Parent is null ? Key() : $"{Key()}/{Parent.Routes.ToList().IndexOf(this)}";
 
     /// <summary>
     /// The labels that key an alert's group on this route: those of <see cref="GroupBy"/> that it has, or all of them.
