@@ -237,8 +237,7 @@ public static class AlertmanagerApi
 
         var now = clock.GetUtcNow();
         var config = configs.Current;
-        var silences = await store.ActiveSilencesAsync(now, cancellationToken);
-        var inhibitor = new Inhibitor(config.Config.InhibitRules, await store.InhibitionSourcesAsync(config.Config.InhibitRules, now, cancellationToken), now);
+        var muting = await store.MutingAsync(config.Config.InhibitRules, now, cancellationToken);
         List<object> shown = [];
         foreach (var (alert, receivers) in await store.ListAlertsAsync(matchers, 10_000, cancellationToken))
         {
@@ -249,8 +248,8 @@ public static class AlertmanagerApi
                 continue;
             }
 
-            var silencedBy = silences.Where(s => s.Mutes(alert.Labels, now)).Select(s => s.Id.ToString()).ToList();
-            var inhibitedBy = inhibitor.InhibitedBy(alert.Labels) is { } source ? [source.ToString("x16", CultureInfo.InvariantCulture)] : new List<string>();
+            var silencedBy = muting.SilencedBy(alert.Labels).Select(s => s.Id.ToString()).ToList();
+            var inhibitedBy = muting.InhibitedBy(alert.Labels) is { } source ? [source.ToString("x16", CultureInfo.InvariantCulture)] : new List<string>();
             var suppressed = silencedBy.Count > 0 || inhibitedBy.Count > 0;
             if ((!suppressed && !active) || (silencedBy.Count > 0 && !silenced) || (inhibitedBy.Count > 0 && !inhibited))
             {

@@ -163,7 +163,9 @@ public sealed partial class AlertStore
         return new FlushOutcome(groups.Count, deliveries);
     }
 
-    /// <summary>The active silences at <paramref name="at"/>.</summary>
-    public async Task<IReadOnlyList<Silence>> ActiveSilencesAsync(DateTimeOffset at, CancellationToken cancellationToken) =>
-        await ReadSilencesAsync("WHERE starts_at <= $1 AND ends_at > $1", [at], cancellationToken);
+    /// <summary>What mutes alerts at <paramref name="at"/>: the active silences, and <paramref name="rules"/> with the alerts that fire then.</summary>
+    public async Task<Muting> MutingAsync(IReadOnlyList<InhibitRule> rules, DateTimeOffset at, CancellationToken cancellationToken) => new(
+        await ReadSilencesAsync("WHERE starts_at <= $1 AND ends_at > $1", [at], cancellationToken),
+        new Inhibitor(rules, await InhibitionSourcesAsync(rules, at, cancellationToken), at),
+        at);
 }

@@ -164,7 +164,7 @@ public sealed partial class AlertStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>The alerts that fire at <paramref name="at"/> and match some inhibition rule's source (none without rules).</summary>
-    public async Task<IReadOnlyList<Alert>> InhibitionSourcesAsync(IReadOnlyList<InhibitRule> rules, DateTimeOffset at, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<Alert>> InhibitionSourcesAsync(IReadOnlyList<InhibitRule> rules, DateTimeOffset at, CancellationToken cancellationToken)
     {
         if (rules.Count == 0)
         {

@@ -57,9 +57,7 @@ public sealed partial class Dispatcher(
     {
         var config = configs.Current;
         var now = clock.GetUtcNow();
-        var silences = await store.ActiveSilencesAsync(now, cancellationToken);
-        var inhibitor = new Inhibitor(config.Config.InhibitRules, await store.InhibitionSourcesAsync(config.Config.InhibitRules, now, cancellationToken), now);
-        bool Muted(LabelSet labels) => silences.Any(s => s.Mutes(labels, now)) || inhibitor.Mutes(labels);
+        var muting = await store.MutingAsync(config.Config.InhibitRules, now, cancellationToken);
         var externalUrl = config.Config.ExternalUrl ?? options.Value.ExternalUrl;
 
         var decided = 0;
@@ -67,7 +65,7 @@ public sealed partial class Dispatcher(
         // other work (the rest is flushed next round).
         for (var batch = 0; batch < 50; batch++)
         {
-            var outcome = await store.FlushDueAsync(config, Muted, externalUrl, options.Value.NotificationLogRetention, now, FlushBatch, cancellationToken);
+            var outcome = await store.FlushDueAsync(config, muting.Mutes, externalUrl, options.Value.NotificationLogRetention, now, FlushBatch, cancellationToken);
             if (outcome.Deliveries > 0)
             {
                 decided += outcome.Deliveries;

@@ -31,6 +31,15 @@ public sealed record Notification
     /// <summary><c>firing</c> while any alert fires, else <c>resolved</c>.</summary>
     public string Status => Alerts.Any(a => !a.ResolvedAt(At)) ? "firing" : "resolved";
 
+    /// <summary>
+    /// The line chat receivers head a message with, in Alertmanager's default title's manner:
+    /// <c>[FIRING:2] DriftDetected model=credit</c> (the alert name and the other group labels), <c>[RESOLVED] …</c>.
+    /// </summary>
+    public string Title =>
+        ($"[{Status.ToUpperInvariant()}{(Status == "firing" ? $":{Alerts.Count(a => !a.ResolvedAt(At))}" : "")}] " +
+         $"{(CommonLabels.TryGetValue("alertname", out var name) ? name : "")} " +
+         string.Join(' ', GroupLabels.Labels.Where(l => l.Key != "alertname").Select(l => $"{l.Key}={l.Value}"))).Trim();
+
     /// <summary>The status of one alert.</summary>
     public string StatusOf(Alert alert) => alert.ResolvedAt(At) ? "resolved" : "firing";
 

@@ -131,3 +131,16 @@ public sealed class Inhibitor(IReadOnlyList<InhibitRule> rules, IReadOnlyList<Al
         return null;
     }
 }
+
+/// <summary>What mutes alerts at one instant: the active silences and the inhibition rules with their firing sources.</summary>
+public sealed class Muting(IReadOnlyList<Silence> silences, Inhibitor inhibitor, DateTimeOffset at)
+{
+    /// <summary>The silences that mute <paramref name="labels"/>.</summary>
+    public IEnumerable<Silence> SilencedBy(LabelSet labels) => silences.Where(s => s.Mutes(labels, at));
+
+    /// <summary>The fingerprint of a firing alert that inhibits <paramref name="labels"/>, or null.</summary>
+    public ulong? InhibitedBy(LabelSet labels) => inhibitor.InhibitedBy(labels);
+
+    /// <summary>Whether <paramref name="labels"/> is silenced or inhibited.</summary>
+    public bool Mutes(LabelSet labels) => SilencedBy(labels).Any() || InhibitedBy(labels) is not null;
+}

@@ -26,8 +26,7 @@ public static class SlackPayload
     /// <summary>The message for <paramref name="notification"/>.</summary>
     public static byte[] Build(Notification notification, SlackConfig settings)
     {
-        var firing = notification.Alerts.Count(a => !a.ResolvedAt(notification.At));
-        var title = Cut($"{Title(notification, firing)} {LabelsText(notification.GroupLabels.Labels.Where(l => l.Key != "alertname"))}".Trim(), MaxHeader);
+        var title = Cut(notification.Title, MaxHeader);
         // As many alerts as their blocks allow.
         List<Alert> shown = [];
         var blocks = FixedBlocks;
@@ -74,10 +73,6 @@ public static class SlackPayload
 
         return buffer.ToArray();
     }
-
-    private static string Title(Notification notification, int firing) =>
-        $"[{notification.Status.ToUpperInvariant()}{(notification.Status == "firing" ? $":{firing}" : "")}] " +
-        (notification.CommonLabels.TryGetValue("alertname", out var name) ? name : "");
 
     private static void WriteAlert(Utf8JsonWriter json, Notification notification, Alert alert)
     {
@@ -175,8 +170,6 @@ public static class SlackPayload
             json.WriteString(name, value);
         }
     }
-
-    private static string LabelsText(IEnumerable<KeyValuePair<string, string>> labels) => string.Join(' ', labels.Select(l => $"{l.Key}={l.Value}"));
 
     // Slack's mrkdwn reserves &, < and >.
     private static string Escape(string text) =>

@@ -32,10 +32,6 @@ public static class TeamsPayload
 
     private static byte[] Write(Notification notification, int shown)
     {
-        var firing = notification.Alerts.Count(a => !a.ResolvedAt(notification.At));
-        var title = $"[{notification.Status.ToUpperInvariant()}{(notification.Status == "firing" ? $":{firing}" : "")}] " +
-                    (notification.CommonLabels.TryGetValue("alertname", out var name) ? name : "") + " " +
-                    string.Join(' ', notification.GroupLabels.Labels.Where(l => l.Key != "alertname").Select(l => $"{l.Key}={l.Value}"));
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer))
         {
@@ -50,7 +46,7 @@ public static class TeamsPayload
             json.WriteString("type", "AdaptiveCard");
             json.WriteString("version", "1.4");
             json.WriteStartArray("body");
-            TextBlock(json, title.Trim(), large: true, notification.Status == "firing" ? "attention" : "good");
+            TextBlock(json, notification.Title, large: true, notification.Status == "firing" ? "attention" : "good");
             foreach (var alert in notification.Alerts.Take(shown))
             {
                 TextBlock(json, alert.Annotations.TryGetValue("summary", out var summary) ? summary : alert.Labels["alertname"], large: false,
