@@ -1,3 +1,4 @@
+using Aspire.Hosting.Lifecycle;
 using Microsoft.Extensions.DependencyInjection;
 using ModelOps.AppHost;
 using ModelOps.AppHost.Resources;
@@ -16,6 +17,7 @@ var builder = DistributedApplication.CreateBuilder(new DistributedApplicationOpt
     DashboardApplicationName = "ModelOps",
 });
 builder.Services.AddSingleton((ResourceLogForwarder)context.Log);
+builder.Services.AddEventingSubscriber<DashboardPorts>();
 
 var identity = builder.AddDevelopmentTokenIssuer("identity", ports.Take(18880), context.DirectoryFor("identity"), options.TokensDirectory);
 var postgres = builder.AddLocalPostgres("postgres", context, 15432);

@@ -55,21 +55,26 @@ public sealed class RunningStack : IAsyncLifetime
         await _app.StartAsync(startup.Token);
         foreach (var service in Services)
         {
-            try
-            {
-                await _app.ResourceNotifications.WaitForResourceHealthyAsync(service, startup.Token);
-            }
-            catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new InvalidOperationException($"{exception.Message}{Environment.NewLine}Its console:{Environment.NewLine}{await ConsoleOfAsync(service)}", exception);
-            }
-
+            await WaitHealthyAsync(service, startup.Token, cancellationToken);
             ServiceGrpcAddresses[service] = _app.GetEndpoint(service, "grpc").ToString().TrimEnd('/');
             ServiceHttpAddresses[service] = _app.GetEndpoint(service, "http").ToString().TrimEnd('/');
         }
 
-        await _app.ResourceNotifications.WaitForResourceHealthyAsync(DashboardResource, startup.Token);
+        await WaitHealthyAsync(DashboardResource, startup.Token, cancellationToken);
         DashboardUrl = _app.GetEndpoint(DashboardResource, "http").ToString().TrimEnd('/');
+    }
+
+    // A resource that does not become healthy fails the fixture with what it printed.
+    private async Task WaitHealthyAsync(string resource, CancellationToken startup, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await App.ResourceNotifications.WaitForResourceHealthyAsync(resource, startup);
+        }
+        catch (OperationCanceledException exception) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new InvalidOperationException($"{exception.Message}{Environment.NewLine}Its console:{Environment.NewLine}{await ConsoleOfAsync(resource)}", exception);
+        }
     }
 
     /// <summary>What <paramref name="resource"/> has printed so far (its last 200 lines).</summary>

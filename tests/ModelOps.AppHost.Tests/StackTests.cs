@@ -1,3 +1,4 @@
+using Aspire.Hosting.ApplicationModel;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
@@ -15,6 +16,20 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
 {
     [Fact]
     public void EveryServiceIsStarted() => Assert.Equal(RunningStack.Services.Order(), running.ServiceGrpcAddresses.Keys.Order());
+
+    // Behind Aspire's proxy the dashboard would bind a port nobody reserved, which another stack could take first.
+    [Fact]
+    public void TheDashboardListensOnTheReservedPortsItselfWithoutAProxy()
+    {
+        var model = (DistributedApplicationModel)running.App.Services.GetService(typeof(DistributedApplicationModel))!;
+        var endpoints = model.Resources.Single(resource => resource.Name == "aspire-dashboard").Annotations.OfType<EndpointAnnotation>().ToList();
+        Assert.NotEmpty(endpoints);
+        Assert.All(endpoints, endpoint =>
+        {
+            Assert.False(endpoint.IsProxied, endpoint.Name);
+            Assert.Equal(endpoint.Port, endpoint.AllocatedEndpoint?.Port);
+        });
+    }
 
     [Fact]
     public async Task EveryServiceIsHealthyOverGrpcAndHttp()
