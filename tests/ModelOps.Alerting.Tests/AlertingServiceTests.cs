@@ -23,6 +23,8 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
     private HttpClient _reviewer = null!;
     private string _configFile = null!;
     private string _keyFile = null!;
+    private JiraSink _jira = null!;
+    private string _jiraTokenFile = null!;
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
@@ -54,6 +56,8 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
               receiver: replicas
             - matchers: ['test="prometheus"']
               receiver: prometheus
+            - matchers: ['test="jira"']
+              receiver: jira
             - matchers: ['source="drift"']
               receiver: findings
               group_by: [alertname, model, version]
@@ -87,6 +91,18 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
             webhook_configs: [{url: "SINK/prometheus"}]
           - name: ci
             webhook_configs: [{url: "SINK/ci"}]
+          - name: jira
+            jira_configs:
+              - api_url: "JIRA"
+                project: ML
+                issue_type: Bug
+                priority: High
+                labels: [modelops, drift]
+                username: bot@example.com
+                api_token_file: "JIRATOKEN"
+                resolve_transition: Done
+                reopen_transition: Reopen
+                reopen_duration: 1h
           - name: findings
             webhook_configs: [{url: "SINK/findings"}]
             slack_configs: [{api_url: "SINK/slack", channel: "#ml", send_resolved: true}]
@@ -101,8 +117,12 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
         // The routing key lives in a file of its own, as a mounted secret would.
         _keyFile = Path.Combine(Path.GetTempPath(), $"pagerduty-{Guid.NewGuid():N}.key");
         await File.WriteAllTextAsync(_keyFile, "R0UTINGKEY0123456789abcdef012345\n", Cancellation);
+        _jira = await JiraSink.StartAsync("bot@example.com", "jira-api-token-42");
+        _jiraTokenFile = Path.Combine(Path.GetTempPath(), $"jira-{Guid.NewGuid():N}.token");
+        await File.WriteAllTextAsync(_jiraTokenFile, "jira-api-token-42\n", Cancellation);
         await File.WriteAllTextAsync(_configFile,
-            Config.Replace("SINK", _sink.Address, StringComparison.Ordinal).Replace("KEYFILE", _keyFile, StringComparison.Ordinal), Cancellation);
+            Config.Replace("SINK", _sink.Address, StringComparison.Ordinal).Replace("KEYFILE", _keyFile, StringComparison.Ordinal)
+                .Replace("JIRATOKEN", _jiraTokenFile, StringComparison.Ordinal).Replace("JIRA", _jira.Address, StringComparison.Ordinal), Cancellation);
         _stack = await TestStack.CreateAsync(infrastructure, nameof(AlertingServiceTests));
         await _stack.StartAsync("alerting", new ServiceProjects.ModelOps_Alerting(), settings: new Dictionary<string, string>
         {
@@ -119,8 +139,10 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
         _reviewer.Dispose();
         await _stack.DisposeAsync();
         await _sink.DisposeAsync();
+        await _jira.DisposeAsync();
         File.Delete(_configFile);
         File.Delete(_keyFile);
+        File.Delete(_jiraTokenFile);
     }
 
     private HttpClient Client(string address, string subject, params string[] roles)

@@ -9,7 +9,7 @@ namespace ModelOps.Testing;
 /// Cards (learn.microsoft.com: "Create incoming webhooks", adaptivecards.io schema 1.4). Each returns the problems
 /// found, none when valid.
 /// </summary>
-public static class VendorSchemas
+public static partial class VendorSchemas
 {
     /// <summary>An incoming-webhook message: a fallback text, at most 50 blocks, each within its block's limits.</summary>
     public static List<string> Slack(JsonElement message)

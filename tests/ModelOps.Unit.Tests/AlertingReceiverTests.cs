@@ -128,6 +128,55 @@ public sealed class AlertingReceiverTests
             b => b.TryGetProperty("text", out var text) && text.GetString()!.StartsWith("…and ", StringComparison.Ordinal));
     }
 
+    private static readonly JiraConfig Jira = new()
+    {
+        ApiUrl = new Uri("https://example.atlassian.test/"), Project = "ML", IssueType = "Bug", Labels = ["modelops"], ApiToken = Secret.Of("t0ken"),
+        SendResolved = true,
+    };
+
+    [Fact]
+    public void AJiraIssueCarriesTheGroupsLabelAndADocumentOfItsAlertsWithinJirasLimitsInAStorm()
+    {
+        var body = JsonDocument.Parse(JiraPayload.Build(Group(Make(1, "high"), Make(2, "warning")), Jira with { Priority = "High" })).RootElement;
+        var fields = body.GetProperty("fields");
+        Assert.Empty(VendorSchemas.JiraFields(fields, creating: true));
+        Assert.Equal("[FIRING:2] DriftDetected model=credit", fields.GetProperty("summary").GetString());
+        // The label is Alertmanager's ALERT{hash} with the same hash as PagerDuty's dedup key: one issue per group.
+        var label = "ALERT" + PagerDutyPayload.DedupKey(GroupKey);
+        Assert.Equal(["modelops", label], fields.GetProperty("labels").EnumerateArray().Select(l => l.GetString()));
+        Assert.Equal((label, true), (body.GetProperty("group_label").GetString(), body.GetProperty("firing").GetBoolean()));
+        var description = fields.GetProperty("description").GetRawText();
+        Assert.Contains("\"href\":\"http://drift.test/reports/1\"", description, StringComparison.Ordinal);
+        Assert.Contains("drift_share: ", description, StringComparison.Ordinal);
+
+        var resolved = JsonDocument.Parse(JiraPayload.Build(Group(Make(1, "high", resolved: true)), Jira)).RootElement;
+        Assert.False(resolved.GetProperty("firing").GetBoolean());
+        Assert.Empty(VendorSchemas.Adf(resolved.GetProperty("comment")));
+
+        var storm = JsonDocument.Parse(JiraPayload.Build(Group([.. Enumerable.Range(0, 500).Select(i => Make(i, "high", summaryLength: 10_000))]), Jira)).RootElement;
+        Assert.Empty(VendorSchemas.JiraFields(storm.GetProperty("fields"), creating: true));
+        Assert.Contains("more alert(s) in this group", storm.GetProperty("fields").GetProperty("description").GetRawText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void JiraIntegrationsThatCouldNotWorkAreRefusedWithTheirField()
+    {
+        var errors = Assert.Throws<ConfigException>(() => ConfigLoader.Load("""
+            route: {receiver: tickets}
+            receivers:
+              - name: tickets
+                jira_configs:
+                  - {api_url: "ftp://jira.test", issue_type: Bug, api_token: t}
+                  - {api_url: "https://jira.test", project: ML, issue_type: Bug, labels: ["two words"], api_token: t, reopen_duration: 1h}
+                  - {api_url: "https://jira.test", project: ML, issue_type: Bug}
+            """)).Errors;
+        Assert.Equal(
+            ["receivers[0].jira_configs[0].api_url", "receivers[0].jira_configs[0].project", "receivers[0].jira_configs[1].labels",
+                "receivers[0].jira_configs[1].reopen_duration", "receivers[0].jira_configs[2].api_token"],
+            errors.Select(e => e.Field).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(errors, e => e.Description.Contains("ftp://", StringComparison.Ordinal) && e.Field.EndsWith("api_token", StringComparison.Ordinal));
+    }
+
     [Theory]
     [InlineData("critical", "critical")]
     [InlineData("high", "error")]

@@ -19,7 +19,7 @@ public sealed record SendResult(bool Sent, bool Retryable, int? Status, TimeSpan
 /// the factory, whose clients carry the shared resilience handler: retries here are the deliverer's, which persists
 /// them, and a retry inside an attempt would hide a receiver's 429 and its Retry-After.
 /// </summary>
-public sealed class ReceiverClient(TimeProvider clock) : IDisposable
+public sealed partial class ReceiverClient(TimeProvider clock) : IDisposable
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler
     {
@@ -35,15 +35,18 @@ public sealed class ReceiverClient(TimeProvider clock) : IDisposable
     public async Task<SendResult> SendAsync(IntegrationConfig settings, byte[] payload, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Uri url;
+        AuthenticationHeaderValue? authorization;
         try
         {
             // Secrets are read now, so that a rotated file takes effect at once.
+            authorization = settings is JiraConfig jiraSettings ? JiraAuthorization(jiraSettings) : null;
             (url, payload) = settings switch
             {
                 WebhookConfig webhook => (new Uri(webhook.Url.Reveal()), payload),
                 SlackConfig slack => (new Uri(slack.ApiUrl.Reveal()), payload),
                 TeamsConfig teams => (new Uri(teams.WebhookUrl.Reveal()), payload),
                 PagerDutyConfig pagerDuty => (pagerDuty.Url, WithRoutingKey(payload, pagerDuty.RoutingKey.Reveal())),
+                JiraConfig jira => (jira.ApiUrl, payload),
                 _ => throw new NotSupportedException($"No sender for {settings.GetType().Name}."),
             };
         }
@@ -53,31 +56,52 @@ public sealed class ReceiverClient(TimeProvider clock) : IDisposable
             return new SendResult(false, true, null, null, e.Message);
         }
 
-        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(payload) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         attempt.CancelAfter(timeout);
         try
         {
-            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, attempt.Token);
-            var status = (int)response.StatusCode;
-            if (response.IsSuccessStatusCode)
-            {
-                return new SendResult(true, false, status, null, "");
-            }
-
-            var retryable = status is 408 or 429 or >= 500;
-            return new SendResult(false, retryable, status, RetryAfter(response.Headers.RetryAfter), $"the receiver answered HTTP {status} {response.ReasonPhrase}".TrimEnd());
+            return settings is JiraConfig jiraTarget
+                ? await SendToJiraAsync(jiraTarget, authorization!, payload, attempt.Token)
+                : (await ExchangeAsync(HttpMethod.Post, url, payload, null, attempt.Token)).Result;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return new SendResult(false, true, null, null, $"no answer within {timeout.TotalSeconds:0.#} s");
+            return TimedOut(timeout);
+        }
+    }
+
+    private static SendResult TimedOut(TimeSpan timeout) => new(false, true, null, null, $"no answer within {timeout.TotalSeconds:0.#} s");
+
+    // One request: its outcome, and the answer's body when it succeeded. Cancelled when the attempt's time is up.
+    private async Task<(SendResult Result, byte[] Body)> ExchangeAsync(
+        HttpMethod method, Uri url, byte[]? payload, AuthenticationHeaderValue? authorization, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, url);
+        if (payload is not null)
+        {
+            request.Content = new ByteArrayContent(payload);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        }
+
+        request.Headers.Authorization = authorization;
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            var status = (int)response.StatusCode;
+            if (response.IsSuccessStatusCode)
+            {
+                return (new SendResult(true, false, status, null, ""), await response.Content.ReadAsByteArrayAsync(cancellationToken));
+            }
+
+            var retryable = status is 408 or 429 or >= 500;
+            return (new SendResult(false, retryable, status, RetryAfter(response.Headers.RetryAfter), $"the receiver answered HTTP {status} {response.ReasonPhrase}".TrimEnd()), []);
         }
         catch (HttpRequestException e)
         {
             // The message of a transport failure may carry the address; only its kind is kept.
             var kind = e.InnerException is SocketException socket ? socket.SocketErrorCode.ToString() : e.HttpRequestError.ToString();
-            return new SendResult(false, true, null, null, $"the receiver could not be reached ({kind})");
+            return (new SendResult(false, true, null, null, $"the receiver could not be reached ({kind})"), []);
         }
     }
 

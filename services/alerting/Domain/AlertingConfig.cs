@@ -55,12 +55,16 @@ public sealed record ReceiverConfig(string Name)
     /// <summary>Microsoft Teams incoming webhooks (Adaptive Cards).</summary>
     public IReadOnlyList<TeamsConfig> Teams { get; init; } = [];
 
+    /// <summary>Jira projects (REST API v3): one issue per group.</summary>
+    public IReadOnlyList<JiraConfig> Jira { get; init; } = [];
+
     /// <summary>Every integration of the receiver, each addressed as <c>type/index</c>.</summary>
     public IEnumerable<(string Integration, IntegrationConfig Config)> Integrations =>
         Webhooks.Select((w, i) => ($"webhook/{i}", (IntegrationConfig)w))
             .Concat(Slack.Select((s, i) => ($"slack/{i}", (IntegrationConfig)s)))
             .Concat(PagerDuty.Select((p, i) => ($"pagerduty/{i}", (IntegrationConfig)p)))
-            .Concat(Teams.Select((t, i) => ($"msteams/{i}", (IntegrationConfig)t)));
+            .Concat(Teams.Select((t, i) => ($"msteams/{i}", (IntegrationConfig)t)))
+            .Concat(Jira.Select((j, i) => ($"jira/{i}", (IntegrationConfig)j)));
 }
 
 /// <summary>What every integration has.</summary>
@@ -173,6 +177,48 @@ public sealed record PagerDutyConfig : IntegrationConfig
 
     /// <summary>The client's link; null for the external URL.</summary>
     public string? ClientUrl { get; init; }
+}
+
+/// <summary>
+/// A Jira project, through the REST API v3 (Alertmanager's <c>jira_configs</c> where the fields mean the same): one
+/// issue per group, found again by a label holding the group's hash, updated while the group fires, commented and
+/// moved through <see cref="ResolveTransition"/> once it resolves, and reopened through <see cref="ReopenTransition"/>
+/// if it fires again within <see cref="ReopenDuration"/> of its resolution (else a new issue is opened).
+/// </summary>
+public sealed record JiraConfig : IntegrationConfig
+{
+    /// <summary>Jira's base URL (<c>https://example.atlassian.net</c>).</summary>
+    public required Uri ApiUrl { get; init; }
+
+    /// <summary>The project's key.</summary>
+    public required string Project { get; init; }
+
+    /// <summary>The issue type's name (<c>Bug</c>, <c>Task</c>, …).</summary>
+    public required string IssueType { get; init; }
+
+    /// <summary>The priority's name; null for the project's default.</summary>
+    public string? Priority { get; init; }
+
+    /// <summary>Labels every issue carries, besides the group's.</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
+
+    /// <summary>The account (an e-mail on Jira Cloud) for basic authentication; null to send the token as a bearer token.</summary>
+    public string? Username { get; init; }
+
+    /// <summary>The API token (basic authentication with <see cref="Username"/>) or personal access token (a secret).</summary>
+    public required Secret ApiToken { get; init; }
+
+    /// <summary>The transition that closes an issue once its group resolves; null to only comment.</summary>
+    public string? ResolveTransition { get; init; }
+
+    /// <summary>The transition that reopens a closed issue when its group fires again.</summary>
+    public string? ReopenTransition { get; init; }
+
+    /// <summary>How long after its resolution a closed issue is reopened rather than a new one opened (zero: never).</summary>
+    public TimeSpan ReopenDuration { get; init; }
+
+    /// <summary>A resolution whose issues are never reopened (<c>Won't Do</c>).</summary>
+    public string? WontFixResolution { get; init; }
 }
 
 /// <summary>

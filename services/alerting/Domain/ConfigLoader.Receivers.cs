@@ -11,7 +11,7 @@ public sealed partial class ConfigLoader
             return null;
         }
 
-        var f = Fields(map, path, "name", "webhook_configs", "slack_configs", "pagerduty_configs", "msteams_configs");
+        var f = Fields(map, path, "name", "webhook_configs", "slack_configs", "pagerduty_configs", "msteams_configs", "jira_configs");
         var name = Scalar(f, path, "name");
         if (string.IsNullOrEmpty(name))
         {
@@ -25,6 +25,7 @@ public sealed partial class ConfigLoader
             Slack = Integrations(f, path, "slack_configs", ReadSlack),
             PagerDuty = Integrations(f, path, "pagerduty_configs", ReadPagerDuty),
             Teams = Integrations(f, path, "msteams_configs", ReadTeams),
+            Jira = Integrations(f, path, "jira_configs", ReadJira),
         };
     }
 
@@ -113,6 +114,75 @@ public sealed partial class ConfigLoader
             ClientUrl = Scalar(f, path, "client_url"),
             SendResolved = Bool(f, path, "send_resolved") ?? true,
         };
+    }
+
+    private JiraConfig? ReadJira(YamlMappingNode map, string path)
+    {
+        var f = Fields(map, path, "api_url", "project", "issue_type", "priority", "labels", "username", "api_token", "api_token_file",
+            "resolve_transition", "reopen_transition", "reopen_duration", "wont_fix_resolution", "send_resolved");
+        var apiUrl = Scalar(f, path, "api_url");
+        if (apiUrl is null || HttpUrl(apiUrl) is not null)
+        {
+            Error(f.TryGetValue("api_url", out var node) ? node : map, $"{path}.api_url", apiUrl is null ? "missing api_url" : HttpUrl(apiUrl)!);
+        }
+
+        var project = Required(map, f, path, "project");
+        var issueType = Required(map, f, path, "issue_type");
+        List<string> labels = [];
+        if (f.TryGetValue("labels", out var labelsNode) && Sequence(labelsNode, $"{path}.labels") is { } items)
+        {
+            foreach (var item in items)
+            {
+                // Jira refuses a label with a space, or longer than 255 characters.
+                if (ScalarValue(item, $"{path}.labels") is { } label)
+                {
+                    if (label.Length is 0 or > 255 || label.Any(char.IsWhiteSpace))
+                    {
+                        Error(item, $"{path}.labels", $"\"{label}\" is not a Jira label (1 to 255 characters, no spaces)");
+                    }
+                    else
+                    {
+                        labels.Add(label);
+                    }
+                }
+            }
+        }
+
+        var token = Secret(map, f, path, "api_token", "api_token_file", t => t.Length > 0 && !t.Any(char.IsWhiteSpace) ? null : "must be one word");
+        var reopenDuration = Duration(f, path, "reopen_duration") ?? TimeSpan.Zero;
+        var reopen = Scalar(f, path, "reopen_transition");
+        if (reopenDuration > TimeSpan.Zero && reopen is null)
+        {
+            Error(f["reopen_duration"], $"{path}.reopen_duration", "needs reopen_transition");
+        }
+
+        return token is null || project is null || issueType is null || apiUrl is null || HttpUrl(apiUrl) is not null ? null : new JiraConfig
+        {
+            ApiUrl = new Uri(apiUrl.TrimEnd('/') + "/"),
+            Project = project,
+            IssueType = issueType,
+            Priority = Scalar(f, path, "priority"),
+            Labels = labels,
+            Username = Scalar(f, path, "username"),
+            ApiToken = token,
+            ResolveTransition = Scalar(f, path, "resolve_transition"),
+            ReopenTransition = reopen,
+            ReopenDuration = reopenDuration,
+            WontFixResolution = Scalar(f, path, "wont_fix_resolution"),
+            SendResolved = Bool(f, path, "send_resolved") ?? true,
+        };
+    }
+
+    private string? Required(YamlMappingNode map, Dictionary<string, YamlNode> fields, string path, string name)
+    {
+        var value = Scalar(fields, path, name);
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            Error(fields.TryGetValue(name, out var node) ? node : map, $"{path}.{name}", $"missing {name}");
+            return null;
+        }
+
+        return value;
     }
 
     // A secret given inline or as a file to read when it is used (so that it can be kept apart from the

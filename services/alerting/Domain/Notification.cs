@@ -40,6 +40,22 @@ public sealed record Notification
          $"{(CommonLabels.TryGetValue("alertname", out var name) ? name : "")} " +
          string.Join(' ', GroupLabels.Labels.Where(l => l.Key != "alertname").Select(l => $"{l.Key}={l.Value}"))).Trim();
 
+    /// <summary>The annotations shown as links when they hold a URL, and their captions.</summary>
+    public static readonly IReadOnlyList<(string Annotation, string Caption)> LinkAnnotations =
+        [("report_url", "Report"), ("trace_url", "Trace"), ("runbook_url", "Runbook"), ("dashboard_url", "Dashboard")];
+
+    /// <summary>
+    /// The links of <paramref name="alert"/> every receiver shows: its report, trace, runbook and dashboard annotations,
+    /// then its source (<c>generatorURL</c>); only absolute http(s) URLs of at most <paramref name="maxUrl"/> characters.
+    /// </summary>
+    public static IEnumerable<(string Caption, string Url)> LinksOf(Alert alert, int maxUrl = 3000) =>
+        LinkAnnotations.Where(l => alert.Annotations.TryGetValue(l.Annotation, out var url) && IsLink(url, maxUrl))
+            .Select(l => (l.Caption, alert.Annotations[l.Annotation]))
+            .Concat(IsLink(alert.GeneratorUrl, maxUrl) ? [("Source", alert.GeneratorUrl!)] : []);
+
+    private static bool IsLink(string? url, int maxUrl) =>
+        url is { Length: > 0 } && url.Length <= maxUrl && Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
+
     /// <summary>The status of one alert.</summary>
     public string StatusOf(Alert alert) => alert.ResolvedAt(At) ? "resolved" : "firing";
 

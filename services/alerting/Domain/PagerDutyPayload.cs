@@ -71,11 +71,9 @@ public static class PagerDutyPayload
                 json.WriteEndObject();
                 json.WriteString("client", settings.Client);
                 json.WriteString("client_url", settings.ClientUrl ?? notification.ExternalUrl);
-                var links = firing.SelectMany(a => SlackPayload.Links.Where(l => a.Annotations.ContainsKey(l.Annotation)).Select(l => (Href: a.Annotations[l.Annotation], Text: l.Caption))
-                        .Concat(a.GeneratorUrl is { Length: > 0 } g ? [(Href: g, Text: "Source")] : []))
-                    .Where(l => Uri.TryCreate(l.Href, UriKind.Absolute, out _)).DistinctBy(l => l.Href).Take(10).ToList();
+                var links = firing.SelectMany(a => Notification.LinksOf(a)).DistinctBy(l => l.Url).Take(10).ToList();
                 json.WriteStartArray("links");
-                foreach (var (href, text) in links)
+                foreach (var (text, href) in links)
                 {
                     json.WriteStartObject();
                     json.WriteString("href", href);

@@ -10,6 +10,7 @@ public static class ReceiverPayloads
         SlackConfig slack => SlackPayload.Build(notification, slack),
         PagerDutyConfig pagerDuty => PagerDutyPayload.Build(notification, pagerDuty),
         TeamsConfig => TeamsPayload.Build(notification),
+        JiraConfig jira => JiraPayload.Build(notification, jira),
         _ => throw new NotSupportedException($"No payload for {settings.GetType().Name}."),
     };
 }

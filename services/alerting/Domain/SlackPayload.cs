@@ -16,10 +16,6 @@ public static class SlackPayload
     public const int MaxBlocks = 50, MaxHeader = 150, MaxSectionText = 3000, MaxFieldText = 2000, MaxFields = 10, MaxButtonText = 75, MaxUrl = 3000,
         MaxButtons = 25;
 
-    /// <summary>The annotations shown as buttons when they hold a URL, and their captions.</summary>
-    public static readonly IReadOnlyList<(string Annotation, string Caption)> Links =
-        [("report_url", "Report"), ("trace_url", "Trace"), ("runbook_url", "Runbook"), ("dashboard_url", "Dashboard")];
-
     // Header, closing context and the "more alerts" note; each alert takes a section, and an actions block for its links.
     private const int FixedBlocks = 3;
 
@@ -84,7 +80,7 @@ public static class SlackPayload
         Markdown(json, "text", Cut($"{status} *{Escape(summary)}*{Escape(description)}", MaxSectionText));
         // Labels, then the figures among the annotations; links get buttons.
         var fields = alert.Labels.Labels.Where(l => l.Key != "alertname")
-            .Concat(alert.Annotations.Where(a => a.Key is not ("summary" or "description") && Links.All(l => l.Annotation != a.Key)))
+            .Concat(alert.Annotations.Where(a => a.Key is not ("summary" or "description") && Notification.LinkAnnotations.All(l => l.Annotation != a.Key)))
             .Take(MaxFields).ToList();
         if (fields.Count > 0)
         {
@@ -122,16 +118,7 @@ public static class SlackPayload
         }
     }
 
-    private static List<(string Caption, string Url)> Buttons(Alert alert) =>
-    [
-        .. Links.Where(l => alert.Annotations.TryGetValue(l.Annotation, out var url) && IsLink(url))
-            .Select(l => (l.Caption, alert.Annotations[l.Annotation]))
-            .Concat(IsLink(alert.GeneratorUrl) ? [("Source", alert.GeneratorUrl!)] : [])
-            .Take(MaxButtons),
-    ];
-
-    private static bool IsLink(string? url) =>
-        url is { Length: > 0 and <= MaxUrl } && Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https";
+    private static List<(string Caption, string Url)> Buttons(Alert alert) => [.. Notification.LinksOf(alert, MaxUrl).Take(MaxButtons)];
 
     private static void Context(Utf8JsonWriter json, string markdown)
     {

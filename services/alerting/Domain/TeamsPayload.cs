@@ -74,11 +74,7 @@ public static class TeamsPayload
 
             TextBlock(json, $"Group {notification.GroupKey}", large: false, "default");
             json.WriteEndArray();
-            var links = notification.Alerts.Take(Math.Max(shown, 1))
-                .SelectMany(a => SlackPayload.Links.Where(l => a.Annotations.ContainsKey(l.Annotation)).Select(l => (Title: l.Caption, Url: a.Annotations[l.Annotation]))
-                    .Concat(a.GeneratorUrl is { Length: > 0 } g ? [(Title: "Source", Url: g)] : []))
-                .Where(l => Uri.TryCreate(l.Url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
-                .DistinctBy(l => l.Title).Take(5).ToList();
+            var links = notification.Alerts.Take(Math.Max(shown, 1)).SelectMany(a => Notification.LinksOf(a)).DistinctBy(l => l.Caption).Take(5).ToList();
             json.WriteStartArray("actions");
             foreach (var (linkTitle, url) in links)
             {
