@@ -25,6 +25,8 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
     private string _keyFile = null!;
     private JiraSink _jira = null!;
     private string _jiraTokenFile = null!;
+    private SmtpSink _smtp = null!;
+    private string _smtpPasswordFile = null!;
 
     private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
 
@@ -58,6 +60,8 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
               receiver: prometheus
             - matchers: ['test="jira"']
               receiver: jira
+            - matchers: ['test="email"']
+              receiver: mail
             - matchers: ['source="drift"']
               receiver: findings
               group_by: [alertname, model, version]
@@ -103,6 +107,16 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
                 resolve_transition: Done
                 reopen_transition: Reopen
                 reopen_duration: 1h
+          - name: mail
+            email_configs:
+              - to: "ML team <ml@example.test>, oncall@example.test"
+                from: "ModelOps <alerts@modelops.test>"
+                smarthost: "127.0.0.1:SMTPPORT"
+                auth_username: alerts
+                auth_password_file: "SMTPPASSWORD"
+                require_tls: false
+                headers: {X-Team: ml}
+                send_resolved: true
           - name: findings
             webhook_configs: [{url: "SINK/findings"}]
             slack_configs: [{api_url: "SINK/slack", channel: "#ml", send_resolved: true}]
@@ -120,8 +134,13 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
         _jira = await JiraSink.StartAsync("bot@example.com", "jira-api-token-42");
         _jiraTokenFile = Path.Combine(Path.GetTempPath(), $"jira-{Guid.NewGuid():N}.token");
         await File.WriteAllTextAsync(_jiraTokenFile, "jira-api-token-42\n", Cancellation);
+        _smtp = SmtpSink.Start("alerts", "s3cret-smtp");
+        _smtpPasswordFile = Path.Combine(Path.GetTempPath(), $"smtp-{Guid.NewGuid():N}.password");
+        await File.WriteAllTextAsync(_smtpPasswordFile, "s3cret-smtp\n", Cancellation);
         await File.WriteAllTextAsync(_configFile,
             Config.Replace("SINK", _sink.Address, StringComparison.Ordinal).Replace("KEYFILE", _keyFile, StringComparison.Ordinal)
+                .Replace("SMTPPORT", _smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
+                .Replace("SMTPPASSWORD", _smtpPasswordFile, StringComparison.Ordinal)
                 .Replace("JIRATOKEN", _jiraTokenFile, StringComparison.Ordinal).Replace("JIRA", _jira.Address, StringComparison.Ordinal), Cancellation);
         _stack = await TestStack.CreateAsync(infrastructure, nameof(AlertingServiceTests));
         await _stack.StartAsync("alerting", new ServiceProjects.ModelOps_Alerting(), settings: new Dictionary<string, string>
@@ -140,6 +159,8 @@ public sealed partial class AlertingServiceTests(InfrastructureFixture infrastru
         await _stack.DisposeAsync();
         await _sink.DisposeAsync();
         await _jira.DisposeAsync();
+        await _smtp.DisposeAsync();
+        File.Delete(_smtpPasswordFile);
         File.Delete(_configFile);
         File.Delete(_keyFile);
         File.Delete(_jiraTokenFile);

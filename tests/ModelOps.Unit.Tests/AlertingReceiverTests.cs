@@ -177,6 +177,39 @@ public sealed class AlertingReceiverTests
         Assert.DoesNotContain(errors, e => e.Description.Contains("ftp://", StringComparison.Ordinal) && e.Field.EndsWith("api_token", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void AnEmailEscapesWhatItShowsKeepsItsIdAcrossAttemptsAndListsAtMostTwoHundredAlerts()
+    {
+        var alert = Make(1, "high") with { Annotations = new Dictionary<string, string> { ["summary"] = "<script>x</script>" } };
+        var first = JsonDocument.Parse(EmailPayload.Build(Group(alert))).RootElement;
+        var again = JsonDocument.Parse(EmailPayload.Build(Group(alert))).RootElement;
+        Assert.Equal(first.GetProperty("message_id").GetString(), again.GetProperty("message_id").GetString());
+        Assert.Contains("&lt;script&gt;", first.GetProperty("html").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("<script>", first.GetProperty("html").GetString(), StringComparison.Ordinal);
+        Assert.Equal("[FIRING:1] DriftDetected model=credit", first.GetProperty("subject").GetString());
+
+        var storm = JsonDocument.Parse(EmailPayload.Build(Group([.. Enumerable.Range(0, 500).Select(i => Make(i, "high"))]))).RootElement;
+        Assert.Contains("…and 300 more alert(s)", storm.GetProperty("text").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EmailIntegrationsThatCouldNotWorkAreRefusedWithTheirField()
+    {
+        var errors = Assert.Throws<ConfigException>(() => ConfigLoader.Load("""
+            route: {receiver: mail}
+            receivers:
+              - name: mail
+                email_configs:
+                  - {to: "not an address", from: "a@b.test", smarthost: "smtp.test"}
+                  - {to: "a@b.test", from: "a@b.test", smarthost: "smtp.test:25", auth_password: x, headers: {Subject: hi}}
+                  - {to: "a@b.test", from: "a@b.test", smarthost: "smtp.test:587", auth_username: me}
+            """)).Errors;
+        Assert.Equal(
+            ["receivers[0].email_configs[0].smarthost", "receivers[0].email_configs[0].to", "receivers[0].email_configs[1].auth_username",
+                "receivers[0].email_configs[1].headers", "receivers[0].email_configs[2].auth_password"],
+            errors.Select(e => e.Field).Order(StringComparer.Ordinal));
+    }
+
     [Theory]
     [InlineData("critical", "critical")]
     [InlineData("high", "error")]

@@ -14,7 +14,7 @@ namespace ModelOps.Alerting.Delivery;
 public sealed record SendResult(bool Sent, bool Retryable, int? Status, TimeSpan? RetryAfter, string Error);
 
 /// <summary>
-/// Sends notification bodies to receivers over HTTP, as Alertmanager's notifiers do: 2xx is success; 408, 429, 5xx
+/// Sends notification bodies to receivers (over HTTP here; Jira and e-mail in their own files), as Alertmanager's notifiers do: 2xx is success; 408, 429, 5xx
 /// and transport failures are retried; any other answer is final. It owns its HTTP client rather than take one from
 /// the factory, whose clients carry the shared resilience handler: retries here are the deliverer's, which persists
 /// them, and a retry inside an attempt would hide a receiver's 429 and its Retry-After.
@@ -34,12 +34,14 @@ public sealed partial class ReceiverClient(TimeProvider clock) : IDisposable
     /// <summary>Sends <paramref name="payload"/> to the integration <paramref name="settings"/> describes.</summary>
     public async Task<SendResult> SendAsync(IntegrationConfig settings, byte[] payload, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        Uri url;
+        Uri? url;
         AuthenticationHeaderValue? authorization;
+        string? password;
         try
         {
             // Secrets are read now, so that a rotated file takes effect at once.
             authorization = settings is JiraConfig jiraSettings ? JiraAuthorization(jiraSettings) : null;
+            password = (settings as EmailConfig)?.Password?.Reveal();
             (url, payload) = settings switch
             {
                 WebhookConfig webhook => (new Uri(webhook.Url.Reveal()), payload),
@@ -47,6 +49,7 @@ public sealed partial class ReceiverClient(TimeProvider clock) : IDisposable
                 TeamsConfig teams => (new Uri(teams.WebhookUrl.Reveal()), payload),
                 PagerDutyConfig pagerDuty => (pagerDuty.Url, WithRoutingKey(payload, pagerDuty.RoutingKey.Reveal())),
                 JiraConfig jira => (jira.ApiUrl, payload),
+                EmailConfig => (null, payload),
                 _ => throw new NotSupportedException($"No sender for {settings.GetType().Name}."),
             };
         }
@@ -60,9 +63,12 @@ public sealed partial class ReceiverClient(TimeProvider clock) : IDisposable
         attempt.CancelAfter(timeout);
         try
         {
-            return settings is JiraConfig jiraTarget
-                ? await SendToJiraAsync(jiraTarget, authorization!, payload, attempt.Token)
-                : (await ExchangeAsync(HttpMethod.Post, url, payload, null, attempt.Token)).Result;
+            return settings switch
+            {
+                JiraConfig jira => await SendToJiraAsync(jira, authorization!, payload, attempt.Token),
+                EmailConfig email => await SendEmailAsync(email, password, payload, attempt.Token),
+                _ => (await ExchangeAsync(HttpMethod.Post, url!, payload, null, attempt.Token)).Result,
+            };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {

@@ -58,13 +58,17 @@ public sealed record ReceiverConfig(string Name)
     /// <summary>Jira projects (REST API v3): one issue per group.</summary>
     public IReadOnlyList<JiraConfig> Jira { get; init; } = [];
 
+    /// <summary>E-mail over SMTP.</summary>
+    public IReadOnlyList<EmailConfig> Email { get; init; } = [];
+
     /// <summary>Every integration of the receiver, each addressed as <c>type/index</c>.</summary>
     public IEnumerable<(string Integration, IntegrationConfig Config)> Integrations =>
         Webhooks.Select((w, i) => ($"webhook/{i}", (IntegrationConfig)w))
             .Concat(Slack.Select((s, i) => ($"slack/{i}", (IntegrationConfig)s)))
             .Concat(PagerDuty.Select((p, i) => ($"pagerduty/{i}", (IntegrationConfig)p)))
             .Concat(Teams.Select((t, i) => ($"msteams/{i}", (IntegrationConfig)t)))
-            .Concat(Jira.Select((j, i) => ($"jira/{i}", (IntegrationConfig)j)));
+            .Concat(Jira.Select((j, i) => ($"jira/{i}", (IntegrationConfig)j)))
+            .Concat(Email.Select((e, i) => ($"email/{i}", (IntegrationConfig)e)));
 }
 
 /// <summary>What every integration has.</summary>
@@ -219,6 +223,37 @@ public sealed record JiraConfig : IntegrationConfig
 
     /// <summary>A resolution whose issues are never reopened (<c>Won't Do</c>).</summary>
     public string? WontFixResolution { get; init; }
+}
+
+/// <summary>E-mail through an SMTP server (Alertmanager's <c>email_configs</c>): a text and an HTML part per notification.</summary>
+public sealed record EmailConfig : IntegrationConfig
+{
+    /// <summary>The recipients (an RFC 5322 address list).</summary>
+    public required string To { get; init; }
+
+    /// <summary>The sender's address.</summary>
+    public required string From { get; init; }
+
+    /// <summary>The SMTP server's host.</summary>
+    public required string Host { get; init; }
+
+    /// <summary>The SMTP server's port: 465 is TLS from the start; any other takes STARTTLS when <see cref="RequireTls"/>.</summary>
+    public required int Port { get; init; }
+
+    /// <summary>The name given in EHLO.</summary>
+    public required string Hello { get; init; }
+
+    /// <summary>The account to authenticate as; null for none.</summary>
+    public string? Username { get; init; }
+
+    /// <summary>Its password (a secret); set when <see cref="Username"/> is.</summary>
+    public Secret? Password { get; init; }
+
+    /// <summary>Whether STARTTLS is required (Alertmanager's default: true).</summary>
+    public required bool RequireTls { get; init; }
+
+    /// <summary>Headers added to every message.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using YamlDotNet.RepresentationModel;
 
 namespace ModelOps.Alerting.Domain;
@@ -11,7 +12,7 @@ public sealed partial class ConfigLoader
             return null;
         }
 
-        var f = Fields(map, path, "name", "webhook_configs", "slack_configs", "pagerduty_configs", "msteams_configs", "jira_configs");
+        var f = Fields(map, path, "name", "webhook_configs", "slack_configs", "pagerduty_configs", "msteams_configs", "jira_configs", "email_configs");
         var name = Scalar(f, path, "name");
         if (string.IsNullOrEmpty(name))
         {
@@ -26,6 +27,7 @@ public sealed partial class ConfigLoader
             PagerDuty = Integrations(f, path, "pagerduty_configs", ReadPagerDuty),
             Teams = Integrations(f, path, "msteams_configs", ReadTeams),
             Jira = Integrations(f, path, "jira_configs", ReadJira),
+            Email = Integrations(f, path, "email_configs", ReadEmail),
         };
     }
 
@@ -170,6 +172,84 @@ public sealed partial class ConfigLoader
             ReopenDuration = reopenDuration,
             WontFixResolution = Scalar(f, path, "wont_fix_resolution"),
             SendResolved = Bool(f, path, "send_resolved") ?? true,
+        };
+    }
+
+    private EmailConfig? ReadEmail(YamlMappingNode map, string path)
+    {
+        var f = Fields(map, path, "to", "from", "smarthost", "hello", "auth_username", "auth_password", "auth_password_file", "require_tls",
+            "headers", "send_resolved");
+        var to = Required(map, f, path, "to");
+        if (to is not null && (!MimeKit.InternetAddressList.TryParse(to, out var list) || list.Count == 0))
+        {
+            Error(f["to"], $"{path}.to", "is not a list of e-mail addresses");
+        }
+
+        var from = Required(map, f, path, "from");
+        if (from is not null && !MimeKit.MailboxAddress.TryParse(from, out _))
+        {
+            Error(f["from"], $"{path}.from", "is not an e-mail address");
+        }
+
+        var smarthost = Required(map, f, path, "smarthost");
+        string? host = null;
+        var port = 0;
+        if (smarthost is not null)
+        {
+            var colon = smarthost.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(smarthost[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 1 or > 65_535)
+            {
+                Error(f["smarthost"], $"{path}.smarthost", "must be host:port");
+            }
+            else
+            {
+                host = smarthost[..colon].Trim('[', ']');
+            }
+        }
+
+        var username = Scalar(f, path, "auth_username");
+        Secret? password = null;
+        if (username is not null)
+        {
+            password = Secret(map, f, path, "auth_password", "auth_password_file", p => p.Length > 0 ? null : "must not be empty");
+        }
+        else if (f.ContainsKey("auth_password") || f.ContainsKey("auth_password_file"))
+        {
+            Error(map, $"{path}.auth_username", "a password needs auth_username");
+        }
+
+        Dictionary<string, string> headers = new(StringComparer.OrdinalIgnoreCase);
+        if (f.TryGetValue("headers", out var headersNode) && Mapping(headersNode, $"{path}.headers") is { } headerMap)
+        {
+            foreach (var (key, value) in headerMap.Children)
+            {
+                var name = (key as YamlScalarNode)?.Value ?? "";
+                if (name.Length == 0 || name.Any(c => c is <= ' ' or ':' or > '~') ||
+                    name.ToLowerInvariant() is "from" or "to" or "subject" or "message-id" or "references" or "content-type" or "mime-version")
+                {
+                    Error(key, $"{path}.headers", $"\"{name}\" cannot be set");
+                }
+                else if (ScalarValue(value, $"{path}.headers.{name}") is { } text)
+                {
+                    headers[name] = text;
+                }
+            }
+        }
+
+        var valid = to is not null && from is not null && host is not null && (username is null || password is not null);
+        return !valid ? null : new EmailConfig
+        {
+            To = to!,
+            From = from!,
+            Host = host!,
+            Port = port,
+            Hello = Scalar(f, path, "hello") ?? "localhost",
+            Username = username,
+            Password = password,
+            RequireTls = Bool(f, path, "require_tls") ?? true,
+            Headers = headers,
+            // Alertmanager's default for e-mail.
+            SendResolved = Bool(f, path, "send_resolved") ?? false,
         };
     }
 

@@ -11,6 +11,7 @@ public static class ReceiverPayloads
         PagerDutyConfig pagerDuty => PagerDutyPayload.Build(notification, pagerDuty),
         TeamsConfig => TeamsPayload.Build(notification),
         JiraConfig jira => JiraPayload.Build(notification, jira),
+        EmailConfig => EmailPayload.Build(notification),
         _ => throw new NotSupportedException($"No payload for {settings.GetType().Name}."),
     };
 }
