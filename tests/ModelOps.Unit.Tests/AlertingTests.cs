@@ -250,6 +250,33 @@ public sealed class AlertingTests
         Assert.Contains(errors, e => e.Description.Contains("not unique", StringComparison.Ordinal));
     }
 
+    // Each of these overflowed the stack (and so killed the process) or looped for ever before it was refused unbuilt.
+    [Theory]
+    [InlineData("deep", "nest deeper than 64 levels")]
+    [InlineData("cycle", "an alias inside its own anchor")]
+    [InlineData("laughs", "expands to more than 200000 values")]
+    public void ConfigurationsThatWouldExhaustTheLoaderAreRefusedBeforeTheyAreBuilt(string kind, string expected)
+    {
+        var yaml = kind switch
+        {
+            "deep" => "route: " + new string('[', 100_000) + new string(']', 100_000),
+            "cycle" => "route: {receiver: a}\nreceivers: &r [{name: a}, *r]",
+            _ => "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + string.Join("\n", Enumerable.Range(1, 6).Select(i =>
+                $"{(char)('a' + i)}: &{(char)('a' + i)} [{string.Join(", ", Enumerable.Repeat($"*{(char)('a' + i - 1)}", 10))}]")),
+        };
+        var error = Assert.Single(Assert.Throws<ConfigException>(() => ConfigLoader.Load(yaml)).Errors);
+        Assert.Contains(expected, error.Description, StringComparison.Ordinal);
+
+        // Anchors and aliases used as operators use them still work.
+        var config = ConfigLoader.Load("""
+            route: {receiver: a, routes: [{matchers: ['x="1"'], receiver: b}]}
+            receivers:
+              - &hook {name: a, webhook_configs: [{url: "http://h.test/x"}]}
+              - {name: b, webhook_configs: [{url: "http://h.test/y"}]}
+            """);
+        Assert.Equal(["a", "b"], config.Receivers.Select(r => r.Name));
+    }
+
     [Theory]
     [InlineData("receivers: [{name: a}]", "route")]
     [InlineData("route: {receiver: a, matchers: ['x=\"1\"']}\nreceivers: [{name: a}]", "route")]
