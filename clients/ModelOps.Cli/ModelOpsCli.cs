@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ModelOps.Cli.Alerting;
 using ModelOps.Cli.Drift;
 using ModelOps.Cli.Ledger;
 using ModelOps.Cli.Registry;
@@ -28,7 +29,7 @@ public static class ModelOpsCli
         var root = new RootCommand("ModelOps: keep ML models in production accountable.");
         root.Subcommands.Add(LedgerCommands.Create(output, error));
         root.Subcommands.Add(DriftCommands.Create(output, error));
-        foreach (var command in TrackingCommands.Create(output, error).Concat(RegistryCommands.Create(output, error)))
+        foreach (var command in TrackingCommands.Create(output, error).Concat(RegistryCommands.Create(output, error)).Concat(AlertingCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);
         }

@@ -1,5 +1,6 @@
 using ModelOps.Alerting.Api;
 using ModelOps.Alerting.Extensions;
+using ModelOps.Alerting.Grpc;
 using ModelOps.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -11,5 +12,6 @@ var app = builder.Build();
 
 app.MapDefaultEndpoints();
 app.MapAlertmanagerApi();
+app.MapGrpcService<AlertingService>();
 
 app.Run();

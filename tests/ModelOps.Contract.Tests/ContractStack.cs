@@ -4,6 +4,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using ModelOps.Testing;
 using Npgsql;
+using AlertingV1 = ModelOps.Alerting.V1;
 using DriftV1 = ModelOps.Drift.V1;
 using LedgerV1 = ModelOps.Ledger.V1;
 using RegistryV1 = ModelOps.Registry.V1;
@@ -12,9 +13,9 @@ using TrackingV1 = ModelOps.Tracking.V1;
 namespace ModelOps.Contract.Tests;
 
 /// <summary>
-/// Tracking, the registry, drift and the ledger as processes, and a small world for requests to point at: an
+/// Tracking, the registry, drift, alerting and the ledger as processes, and a small world for requests to point at: an
 /// experiment, a finished run with an artifact, a running run, a registered model with a version and an open promotion
-/// request, a drift reference and a ledger entry. A "plausible" request names these, so that a hostile value in one of
+/// request, a drift reference, a silence and a ledger entry. A "plausible" request names these, so that a hostile value in one of
 /// its fields reaches as deep into the service as that field's checks let it.
 /// </summary>
 public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsyncLifetime
@@ -27,6 +28,7 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
         ("drift", DriftV1.DriftReflection.Descriptor.Services[0]),
         ("drift", RegistryV1.RegistryReflection.Descriptor.FindTypeByName<ServiceDescriptor>("GateService")),
         ("ledger", LedgerV1.LedgerReflection.Descriptor.Services[0]),
+        ("alerting", AlertingV1.AlertingReflection.Descriptor.Services[0]),
     ];
 
     private readonly Dictionary<string, object> _plausible = new(StringComparer.Ordinal);
@@ -46,6 +48,7 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
         await Stack.StartAsync("drift", new ServiceProjects.ModelOps_Drift(), ["tracking"]);
         await Stack.StartAsync("registry", new ServiceProjects.ModelOps_Registry(), ["tracking", "ledger", "drift"],
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = Stack.Shared.ObjectStoreConnectionString });
+        await Stack.StartAsync("alerting", new ServiceProjects.ModelOps_Alerting());
         await SeedAsync();
     }
 
@@ -119,6 +122,15 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
         _ => false,
     };
 
+    // A configuration as an operator would apply it.
+    private const string AlertingYaml = """
+        route:
+          receiver: nobody
+          group_by: [alertname, model]
+        receivers:
+          - name: nobody
+        """;
+
     private async Task SeedAsync()
     {
         var cancellation = TestContext.Current.CancellationToken;
@@ -166,6 +178,13 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
             await reference;
         }
 
+        var alerting = new AlertingV1.AlertingService.AlertingServiceClient(Stack.Invoker("alerting", Admin));
+        var silence = await alerting.CreateSilenceAsync(new AlertingV1.CreateSilenceRequest
+        {
+            Matchers = { new AlertingV1.Matcher { Name = "model", Type = AlertingV1.MatcherType.Equal, Value = "contract-model" } },
+            EndsAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(1)), Comment = "contract",
+        }, cancellationToken: cancellation);
+
         foreach (var (name, value) in new (string, object)[]
                  {
                      ("experiment_id", experiment.ExperimentId), ("experiment_ids", experiment.ExperimentId), ("tracking:run_id", running.RunId),
@@ -174,7 +193,8 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
                      ("request_id", "req-1"), ("event_id", Guid.NewGuid().ToString()), ("event_type", "external.ContractTest"), ("payload_json", "{}"),
                      ("path", "model.bin"), ("artifact_path", "model.bin"), ("metric_key", "loss"), ("key", "k"), ("value", "v"), ("justification", "because"),
                      ("reason", "because"), ("comment", "because"), ("description", "because"), ("ledger:kind", "model"), ("gate", "drift.baseline"),
-                     ("column", "income"), ("new_name", "renamed"), ("prediction_column", ""),
+                     ("column", "income"), ("new_name", "renamed"), ("prediction_column", ""), ("silence_id", silence.SilenceId),
+                     ("alerting:receiver", "nobody"), ("alerting:filter", "model=\"contract-model\""), ("alerting:yaml", AlertingYaml),
                  })
         {
             _plausible[name] = value;

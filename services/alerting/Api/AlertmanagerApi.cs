@@ -235,23 +235,14 @@ public static class AlertmanagerApi
             }
         }
 
-        var now = clock.GetUtcNow();
-        var config = configs.Current;
-        var muting = await store.MutingAsync(config.Config.InhibitRules, now, cancellationToken);
         List<object> shown = [];
-        foreach (var (alert, receivers) in await store.ListAlertsAsync(matchers, 10_000, cancellationToken))
+        var receiverLabel = (string r) => receiverMatcher!.Matches(new LabelSet([KeyValuePair.Create("receiver", r)]));
+        foreach (var listed in await AlertListing.ListAsync(store, configs.Current, matchers, receiverMatcher is null ? null : receiverLabel, clock.GetUtcNow(), cancellationToken))
         {
-            // Alertmanager lists what fires.
-            if (alert.ResolvedAt(now) ||
-                (receiverMatcher is not null && !receivers.Any(r => receiverMatcher.Matches(new LabelSet([KeyValuePair.Create("receiver", r)])))))
-            {
-                continue;
-            }
-
-            var silencedBy = muting.SilencedBy(alert.Labels).Select(s => s.Id.ToString()).ToList();
-            var inhibitedBy = muting.InhibitedBy(alert.Labels) is { } source ? [source.ToString("x16", CultureInfo.InvariantCulture)] : new List<string>();
-            var suppressed = silencedBy.Count > 0 || inhibitedBy.Count > 0;
-            if ((!suppressed && !active) || (silencedBy.Count > 0 && !silenced) || (inhibitedBy.Count > 0 && !inhibited))
+            var (alert, receivers) = (listed.Alert, listed.Receivers);
+            var silencedBy = listed.SilencedBy.Select(s => s.ToString()).ToList();
+            var inhibitedBy = listed.InhibitedBy is { } source ? [source.ToString("x16", CultureInfo.InvariantCulture)] : new List<string>();
+            if ((!listed.Suppressed && !active) || (silencedBy.Count > 0 && !silenced) || (inhibitedBy.Count > 0 && !inhibited))
             {
                 continue;
             }
@@ -266,7 +257,7 @@ public static class AlertmanagerApi
                 generatorURL = alert.GeneratorUrl ?? "",
                 fingerprint = alert.Labels.FingerprintText(),
                 receivers = receivers.Select(r => new { name = r }),
-                status = new { state = suppressed ? "suppressed" : "active", silencedBy, inhibitedBy },
+                status = new { state = listed.Suppressed ? "suppressed" : "active", silencedBy, inhibitedBy },
             });
         }
 

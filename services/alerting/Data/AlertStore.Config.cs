@@ -15,6 +15,16 @@ public sealed partial class AlertStore
         return await reader.ReadAsync(cancellationToken) ? ActiveConfig.Parse(reader.GetInt32(0), reader.GetString(1)) : null;
     }
 
+    /// <summary>Who stored <paramref name="version"/>, why and when.</summary>
+    public async Task<(string Author, string Comment, DateTimeOffset CreatedAt)> ConfigVersionInfoAsync(int version, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.Command("SELECT author, comment, created_at FROM config_versions WHERE version = $1", version);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? (reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2))
+            : throw new InvalidOperationException($"Configuration version {version} is not stored.");
+    }
+
     /// <summary>The number of the latest version (0 when there is none): a cheap check for a newer one.</summary>
     public async Task<int> LatestVersionAsync(CancellationToken cancellationToken)
     {

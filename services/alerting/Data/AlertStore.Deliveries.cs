@@ -118,19 +118,22 @@ public sealed partial class AlertStore
         await work.CommitAsync(cancellationToken);
     }
 
-    /// <summary>The delivery log, newest first: every delivery, or those of one receiver, or those that carried one alert.</summary>
+    /// <summary>
+    /// The delivery log, newest first: every delivery, or those of one receiver, or those that carried one alert; from
+    /// the <paramref name="offset"/>-th, at most <paramref name="limit"/>.
+    /// </summary>
     public async Task<IReadOnlyList<DeliveryRecord>> ListDeliveriesAsync(
-        string? receiver, ulong? fingerprint, string? status, int limit, CancellationToken cancellationToken)
+        string? receiver, ulong? fingerprint, string? status, long offset, int limit, CancellationToken cancellationToken)
     {
         await using var command = dataSource.Command(
             """
             SELECT id, group_key, receiver, integration, status, firing, alerts, attempts, last_status, last_error, created_at, finished_at, next_attempt_at
             FROM deliveries
             WHERE ($1::text IS NULL OR receiver = $1) AND ($2::bigint IS NULL OR alerts @> ARRAY[$2::bigint]) AND ($3::text IS NULL OR status = $3)
-            ORDER BY id DESC LIMIT $4
+            ORDER BY id DESC OFFSET $5 LIMIT $4
             """,
             Sql.Typed(receiver, NpgsqlTypes.NpgsqlDbType.Text), Sql.Typed(fingerprint is { } f ? unchecked((long)f) : null, NpgsqlTypes.NpgsqlDbType.Bigint),
-            Sql.Typed(status, NpgsqlTypes.NpgsqlDbType.Text), limit);
+            Sql.Typed(status, NpgsqlTypes.NpgsqlDbType.Text), limit, offset);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         List<DeliveryRecord> records = [];
         while (await reader.ReadAsync(cancellationToken))

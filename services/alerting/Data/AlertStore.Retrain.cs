@@ -180,4 +180,29 @@ public sealed partial class AlertStore
         await using var serialize = transaction.Connection!.Command(transaction, "SELECT pg_advisory_xact_lock(hashtextextended('run:' || $1, 0))", runId);
         await serialize.ExecuteScalarAsync(cancellationToken);
     }
+
+    /// <summary>Retraining requests, newest first, of one model or of all; from the <paramref name="offset"/>-th, at most <paramref name="limit"/>.</summary>
+    public async Task<IReadOnlyList<RetrainRequestRecord>> ListRetrainRequestsAsync(string? model, long offset, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.Command(
+            """
+            SELECT id, policy, model, status, finding_event_id, requested_at, run_id, finished_at FROM retrain_requests
+            WHERE ($1::text IS NULL OR model = $1) ORDER BY requested_at DESC, id OFFSET $2 LIMIT $3
+            """,
+            Sql.Typed(model, NpgsqlTypes.NpgsqlDbType.Text), offset, limit);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        List<RetrainRequestRecord> requests = [];
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            requests.Add(new RetrainRequestRecord(
+                reader.GetGuid(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetGuid(4), reader.GetFieldValue<DateTimeOffset>(5),
+                reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7)));
+        }
+
+        return requests;
+    }
 }
+
+/// <summary>A retraining request as listed.</summary>
+public sealed record RetrainRequestRecord(
+    Guid Id, string Policy, string Model, string Status, Guid FindingEventId, DateTimeOffset RequestedAt, string? RunId, DateTimeOffset? FinishedAt);
