@@ -81,7 +81,9 @@ public sealed partial class PromotionWorkflow(RegistryStore store, GateEvaluator
             await tx.CommitAsync(cancellationToken);
         }
 
-        await EvaluateAsync(requestId, caller.Actor, cancellationToken);
+        // The sweep may evaluate the new request first (it also evaluates requests never evaluated, in case their creator
+        // died here): its first evaluation is then recorded once, not twice in a row.
+        await EvaluateAsync(requestId, caller.Actor, cancellationToken, recordUnchanged: false);
         return requestId;
     }
 
