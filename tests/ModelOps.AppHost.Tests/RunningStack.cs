@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Aspire.Hosting;
 using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
+using ModelOps.Testing;
 
 namespace ModelOps.AppHost.Tests;
 
@@ -37,12 +38,53 @@ public sealed class RunningStack : IAsyncLifetime
     /// <summary>The dashboard's address.</summary>
     public string DashboardUrl { get; private set; } = "";
 
+    /// <summary>Slack, PagerDuty and the retraining pipeline's webhook, as alerting's configuration names them (/slack, /pagerduty, /ci).</summary>
+    public ReceiverSink Receivers { get; private set; } = null!;
+
+    /// <summary>The Jira alerting opens issues in.</summary>
+    public JiraSink Jira { get; private set; } = null!;
+
+    // Drift findings page the ML team on Slack, PagerDuty and Jira, one message per model version; a drift share of
+    // 15 % or more asks the pipeline to retrain. Everything else is recorded and told to nobody.
+    private const string AlertingConfig = """
+        route:
+          receiver: nobody
+          group_by: [alertname, model, version]
+          group_wait: 1s
+          group_interval: 2s
+          repeat_interval: 1h
+          routes:
+            - matchers: ['source="drift"', 'alertname=~"Drift.*"']
+              receiver: ml-team
+        receivers:
+          - name: nobody
+          - name: ml-team
+            slack_configs: [{api_url: "SINK/slack", channel: "#ml-alerts", send_resolved: true}]
+            pagerduty_configs: [{url: "SINK/pagerduty", routing_key: "R0UTINGKEY0123456789abcdef012345"}]
+            jira_configs:
+              - {api_url: "JIRA", project: ML, issue_type: Bug, username: "bot@example.com", api_token: "jira-token", resolve_transition: Done}
+          - name: ci
+            webhook_configs: [{url: "SINK/ci"}]
+        retrain_policies:
+          - name: drift-retrain
+            matchers: ['alertname="DriftDetected"']
+            thresholds: {drift_share: 0.15}
+            cooldown: 1h
+            receiver: ci
+        """;
+
     /// <inheritdoc />
     public async ValueTask InitializeAsync()
     {
         var cancellationToken = TestContext.Current.CancellationToken;
+        Receivers = await ReceiverSink.StartAsync();
+        Jira = await JiraSink.StartAsync("bot@example.com", "jira-token");
+        Directory.CreateDirectory(StateDirectory);
+        var alertingConfig = Path.Combine(StateDirectory, "alerting.yml");
+        await File.WriteAllTextAsync(alertingConfig,
+            AlertingConfig.Replace("SINK", Receivers.Address, StringComparison.Ordinal).Replace("JIRA", Jira.Address, StringComparison.Ordinal), cancellationToken);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.ModelOps_AppHost>(
-            ["--state", StateDirectory, "--dynamic-ports", $"--ASPIRE_DASHBOARD_FRONTEND_BROWSERTOKEN={BrowserToken}"],
+            ["--state", StateDirectory, "--dynamic-ports", "--alerting-config", alertingConfig, $"--ASPIRE_DASHBOARD_FRONTEND_BROWSERTOKEN={BrowserToken}"],
             (options, _) =>
             {
                 options.DisableDashboard = false;
@@ -115,6 +157,16 @@ public sealed class RunningStack : IAsyncLifetime
         {
             await _app.StopAsync();
             await _app.DisposeAsync();
+        }
+
+        if (Receivers is not null)
+        {
+            await Receivers.DisposeAsync();
+        }
+
+        if (Jira is not null)
+        {
+            await Jira.DisposeAsync();
         }
 
         try

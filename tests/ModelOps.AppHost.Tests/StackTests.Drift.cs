@@ -14,13 +14,13 @@ namespace ModelOps.AppHost.Tests;
 public sealed partial class StackTests
 {
     [Fact(Timeout = 300_000)]
-    public async Task AShiftInTwoFeaturesOfProductionTrafficIsDetectedWithinOneWindowAndReachesTheLedger()
+    public async Task AShiftInTwoFeaturesIsDetectedWithinOneWindowTheTeamIsToldOnceARetrainingIsAskedAndEveryStepReachesTheLedger()
     {
         var stack = running;
         var model = $"scoring-{Guid.NewGuid():N}"[..16];
 
         // The model's policy asks the drift service, as a remote gate, for a reference of at least 10,000 rows before
-        // Production, besides provenance, integrity and one reviewer.
+        // Production, besides provenance, integrity and two reviewers.
         using var registryChannel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["registry"]);
         var registry = new Registry.V1.RegistryService.RegistryServiceClient(registryChannel);
         await registry.CreateRegisteredModelAsync(new Registry.V1.CreateRegisteredModelRequest { Name = model, RiskTier = Registry.V1.RiskTier.Medium, Owner = "ml-team" },
@@ -31,17 +31,18 @@ public sealed partial class StackTests
               {"name": "provenance", "provenance": {}},
               {"name": "integrity", "artifactIntegrity": {}},
               {"name": "drift-baseline", "remote": {"service": "drift", "gate": "drift.reference", "parameters": {"min_rows": "10000"}}},
-              {"name": "approvals", "approval": {"required": 1}}]}]}
+              {"name": "approvals", "approval": {"required": 2}}]}]}
             """, Cancellation);
         var (exit, output, error) = await CliAsync("models", "policy", "set", model, "--file", policy, "--reason", "no Production without a drift baseline",
             "--registry", stack.ServiceGrpcAddresses["registry"], "--token", stack.Token("admin"));
         Assert.True(exit == 0, error);
 
-        // The pipeline registers and asks for Production; a reviewer approves; the drift gate holds it back.
+        // The pipeline registers and asks for Production; two reviewers approve; the drift gate holds it back.
         var registered = await PipelineAsync(model, "--risk-tier", "MEDIUM");
         var version = registered.Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
         Assert.Equal(["drift-baseline", "PENDING", $"{model} version {version} has no drift reference yet"], registered.Gates.Single(g => g[0] == "drift-baseline"));
-        var waiting = await ApproveAsync(registry, Bearer(stack.Token("reviewer")), registered.RequestId);
+        await ApproveAsync(registry, Bearer(stack.Token("reviewer")), registered.RequestId);
+        var waiting = await ApproveAsync(registry, Bearer(stack.Token("reviewer-2")), registered.RequestId);
         Assert.Equal(Registry.V1.RequestState.Open, waiting.State);
         using var channel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["drift"]);
         CallInvoker As(string role)
@@ -129,5 +130,73 @@ public sealed partial class StackTests
             "--drift", address, "--token", stack.Token("pipeline"));
         Assert.True(exit == 0, error);
         Assert.Equal(page, await File.ReadAllTextAsync(file, Cancellation));
+
+        await AlertingClosesTheLoopAsync(model, version, serving, registry, ledger, auditor);
+    }
+
+    // What alerting made of that drift: the ML team told once per version on Slack, PagerDuty and Jira (not once per
+    // drifted window), told again when it resolved; one retraining asked of the pipeline, whose run answers it and
+    // whose version waits at its gates for two reviewers; every step in the ledger.
+    private async Task AlertingClosesTheLoopAsync(
+        string model, string version, DriftClient serving, Registry.V1.RegistryService.RegistryServiceClient registry, LedgerService.LedgerServiceClient ledger,
+        Metadata auditor)
+    {
+        var stack = running;
+        List<Received> Of(string path) => [.. stack.Receivers.At(path).Where(m => m.Body.GetRawText().Contains(model, StringComparison.Ordinal))];
+        List<JiraSink.Issue> Issues() => [.. stack.Jira.Issues.Where(i => i.Fields["summary"]!.GetValue<string>().Contains(model, StringComparison.Ordinal))];
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(Of("/slack").Count >= 1 && Of("/pagerduty").Count >= 1 && Issues().Count >= 1 && Of("/ci").Count >= 1),
+            TimeSpan.FromSeconds(60)), $"slack {Of("/slack").Count}, pagerduty {Of("/pagerduty").Count}, jira {Issues().Count}, ci {Of("/ci").Count}; jira problems: {string.Join("; ", stack.Jira.Problems)}");
+        // Two more group intervals: the fifth window's finding joins the same group and tells nobody again.
+        await Task.Delay(TimeSpan.FromSeconds(5), Cancellation);
+        var slack = Assert.Single(Of("/slack")).Body;
+        var trigger = Assert.Single(Of("/pagerduty")).Body;
+        var issue = Assert.Single(Issues());
+        Assert.Empty(VendorSchemas.Slack(slack));
+        Assert.Empty(VendorSchemas.PagerDuty(trigger));
+        Assert.StartsWith($"[FIRING:1] DriftDetected model={model} version={version}", slack.GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.Equal("trigger", trigger.GetProperty("event_action").GetString());
+        Assert.Empty(stack.Jira.Problems);
+
+        // One retraining asked of the pipeline, with the finding as its evidence.
+        var asked = Assert.Single(Of("/ci")).Body;
+        var requestId = asked.GetProperty("requestId").GetString()!;
+        Assert.Equal(("drift-retrain", model, version), (asked.GetProperty("policy").GetString(), asked.GetProperty("model").GetString(), asked.GetProperty("version").GetString()));
+
+        // Traffic like the reference again: the drift resolves, and the team is told on Slack, PagerDuty and Jira.
+        var production = new LoanTraffic(43);
+        Assert.Equal(4_000, (await serving.IngestAsync(Enumerable.Range(0, 4_000).Select(i => new InferenceRecord
+        {
+            Model = model, Version = version, RequestId = $"s{i}", Timestamp = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+            Features = { production.Features(shifted: false) },
+        }), Cancellation)).Accepted);
+        // A resolve names its incident only by the dedup key.
+        var incident = trigger.GetProperty("dedup_key").GetString();
+        List<Received> Incident() => [.. stack.Receivers.At("/pagerduty").Where(m => m.Body.GetProperty("dedup_key").GetString() == incident)];
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(Of("/slack").Count == 2 && Incident().Count == 2 && issue.Done), TimeSpan.FromSeconds(90)),
+            $"slack {Of("/slack").Count}, pagerduty {Incident().Count}, jira done {issue.Done}");
+        Assert.StartsWith($"[RESOLVED] DriftDetected model={model}", Of("/slack")[1].Body.GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.Equal("resolve", Incident()[1].Body.GetProperty("event_action").GetString());
+        Assert.Empty(VendorSchemas.PagerDuty(Incident()[1].Body));
+
+        // The pipeline retrains: its run names the request; its version asks for Production and waits for two reviewers.
+        var retrained = await PipelineAsync(model, "--risk-tier", "MEDIUM", "--retrain-request", requestId);
+        Assert.Equal("OPEN", retrained.State);
+        Assert.Equal(["approvals", "PENDING", "0 of 2 approvals from reviewers other than the requester and the run's author"], retrained.Gates.Single(g => g[0] == "approvals"));
+
+        // The ledger holds the loop: finding, notifications, request, the run that answered it, its version and gates.
+        Dictionary<string, int> recorded = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            var entries = (await ledger.ListEntriesBySubjectAsync(new ListEntriesBySubjectRequest { Kind = "model", Value = model, PageSize = 1000 }, auditor,
+                cancellationToken: Cancellation)).Entries;
+            recorded = entries.GroupBy(e => e.EventType.Split(',')[0].Split('.')[^1]).ToDictionary(g => g.Key, g => g.Count());
+            return recorded.GetValueOrDefault("RetrainCompleted") == 1 && recorded.GetValueOrDefault("DriftResolved") >= 1 &&
+                   recorded.GetValueOrDefault("NotificationDelivered") >= 6 && recorded.GetValueOrDefault("ModelVersionRegistered") == 2;
+        }, TimeSpan.FromSeconds(60)), "ledger holds " + System.Text.Json.JsonSerializer.Serialize(recorded));
+        Assert.Equal(1, recorded["RetrainRequested"]);
+        var run = (await ledger.ListEntriesBySubjectAsync(new ListEntriesBySubjectRequest { Kind = "run_id", Value = retrained.RunId, PageSize = 100 }, auditor,
+            cancellationToken: Cancellation)).Entries;
+        Assert.Contains(run, e => e.EventType.Split(',')[0].EndsWith(".RunStarted", StringComparison.Ordinal) && e.Data.ToStringUtf8().Contains(requestId, StringComparison.Ordinal));
+        Assert.Contains(run, e => e.EventType.Split(',')[0].EndsWith(".RetrainCompleted", StringComparison.Ordinal));
     }
 }

@@ -7,9 +7,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using ModelOps.Testing;
 
-namespace ModelOps.Alerting.Tests;
+namespace ModelOps.Testing;
 
 /// <summary>
 /// A local Jira Cloud (REST API v3) for the Jira integration: search by JQL label, create, edit, comment, and a

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
-namespace ModelOps.Alerting.Tests;
+namespace ModelOps.Testing;
 
 /// <summary>A request a receiver got: its path, its JSON body and when it came.</summary>
 public sealed record Received(string Path, JsonElement Body, DateTimeOffset At);

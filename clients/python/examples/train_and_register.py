@@ -30,6 +30,7 @@ def main():
     parser.add_argument("--omit", action="append", default=[], help="a provenance field to leave out (repeatable)")
     parser.add_argument("--auc", type=float, default=0.81)
     parser.add_argument("--risk-tier", default="HIGH")
+    parser.add_argument("--retrain-request", help="the retraining request this run answers (alerting's RetrainRequested requestId)")
     args = parser.parse_args()
 
     rng = random.Random()
@@ -44,6 +45,9 @@ def main():
         "egress_policy": "no-egress", "correlation_ids": {"ticket": "RISK-7"}, "hardware": "example",
         "git_sha": "4f2a9c1e8d7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
     }
+    if args.retrain_request:
+        # Alerting links the run to the request it answers through this correlation id.
+        provenance["correlation_ids"]["retrain_request_id"] = args.retrain_request
     for field in args.omit:
         provenance.pop(field, None)
 
