@@ -109,6 +109,7 @@ public static class Extensions
     {
         Microsoft.IdentityModel.Logging.LogHelper.Logger =
             new IdentityModelLogger(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Microsoft.IdentityModel"));
+        app.Use(TagGrpcStatusAsync);
         app.UseAuthentication();
         app.UseAuthorization();
 
@@ -126,6 +127,28 @@ public static class Extensions
         app.MapGrpcHealthChecksService().AllowAnonymous();
         app.MapGrpcReflectionService();
         return app;
+    }
+
+    /// <summary>
+    /// Adds the call's gRPC status (OpenTelemetry's <c>rpc.grpc.status_code</c>) to ASP.NET Core's
+    /// <c>http.server.request.duration</c>, whose HTTP status is 200 whatever a gRPC call answered: error-rate objectives
+    /// (deploy/prometheus) count the calls that failed on the server's side by it.
+    /// </summary>
+    private static async Task TagGrpcStatusAsync(HttpContext context, RequestDelegate next)
+    {
+        await next(context);
+        if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) == true &&
+            context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMetricsTagsFeature>() is { } metrics)
+        {
+            // A call that fails before any message answers in its headers ("trailers-only"); others in the trailers.
+            var status = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers["grpc-status"].ToString() is { Length: > 0 } trailer
+                ? trailer
+                : context.Response.Headers["grpc-status"].ToString();
+            if (status.Length > 0)
+            {
+                metrics.Tags.Add(new KeyValuePair<string, object?>("rpc.grpc.status_code", status));
+            }
+        }
     }
 
     private static bool IsInfrastructurePath(PathString path) =>

@@ -94,6 +94,21 @@ public sealed partial class AlertingServiceTests
         Assert.True(await Eventually.HoldsAsync(async () => (await OutboxAsync("AlertingConfigChanged")).Any(e => e.GetProperty("version").GetInt32() == applied.Config.Version),
             TimeSpan.FromSeconds(10)));
 
+        // The service's metrics tell Prometheus each call's gRPC status, so that the objectives in deploy/prometheus count
+        // a refusal (INVALID_ARGUMENT, 3) as the caller's error and a fault as the service's. (A call refused by the
+        // authorization middleware is an HTTP 403, which the gRPC client reads as PERMISSION_DENIED.)
+        using var http = new HttpClient();
+        var seen = "";
+        bool Counted(string metrics, string code) => metrics.Split('\n').Any(line => line.StartsWith("http_server_request_duration_seconds_count{", StringComparison.Ordinal) &&
+            line.Contains("http_route=\"/modelops.alerting.v1.AlertingService/ApplyConfig\"", StringComparison.Ordinal) &&
+            line.Contains($"rpc_grpc_status_code=\"{code}\"", StringComparison.Ordinal));
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            var metrics = await http.GetStringAsync($"{_stack.HttpAddress("alerting")}/metrics", Cancellation);
+            seen = string.Join("\n", metrics.Split('\n').Where(l => l.Contains("ApplyConfig", StringComparison.Ordinal) && l.Contains("_count", StringComparison.Ordinal)));
+            return Counted(metrics, "3") && Counted(metrics, "0");
+        }, TimeSpan.FromSeconds(15)), seen);
+
         // The CLI shows the version in force and the delivery log.
         var shown = await CliAsync("pipeline", "alerts", "config");
         Assert.True(shown.Exit == 0, shown.Error);
