@@ -83,5 +83,9 @@ if (options.AlertingConfig is { } alertingConfig)
     alerting.WithEnvironment("Alerting__ConfigFile", alertingConfig);
 }
 
+// The services' objectives (deploy/prometheus), evaluated by Prometheus; their alerts go to alerting like any other.
+builder.AddLocalPrometheus("prometheus", context, 19090, [tracking, registry, drift, fairness, explainability, alerting, ledger], alerting,
+    Path.Combine(options.TokensDirectory, "service.jwt"));
+
 builder.Services.AddHostedService(services => new StackSummary(services, options, verifierKey));
 builder.Build().Run();

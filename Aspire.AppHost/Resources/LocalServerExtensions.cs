@@ -50,6 +50,22 @@ public static class LocalServerExtensions
     public static IResourceBuilder<LocalObjectStoreResource> AddLocalObjectStore(this IDistributedApplicationBuilder builder, string name, LocalContext context, int port) =>
         builder.AddLocalServer(new LocalObjectStoreResource(name, new LocalObjectStore(name, context, port)));
 
+    /// <summary>
+    /// A Prometheus server on <paramref name="port"/> (or a free port) scraping every service in <paramref name="services"/>
+    /// (job <c>modelops-&lt;name&gt;</c>), evaluating deploy/prometheus/modelops.rules.yml and sending its alerts to
+    /// <paramref name="alerting"/>'s Alertmanager-compatible API with <paramref name="tokenFile"/>.
+    /// </summary>
+    public static IResourceBuilder<LocalPrometheusResource> AddLocalPrometheus(
+        this IDistributedApplicationBuilder builder, string name, LocalContext context, int port, IEnumerable<IResourceBuilder<ModelOpsServiceResource>> services,
+        IResourceBuilder<ModelOpsServiceResource> alerting, string tokenFile)
+    {
+        static int HttpPort(IResourceBuilder<ModelOpsServiceResource> service) =>
+            service.Resource.Annotations.OfType<EndpointAnnotation>().Single(e => e.Name == "http").Port
+            ?? throw new InvalidOperationException($"{service.Resource.Name} has no fixed HTTP port");
+        var targets = services.ToDictionary(s => $"modelops-{s.Resource.Name}", HttpPort, StringComparer.Ordinal);
+        return builder.AddLocalServer(new LocalPrometheusResource(name, new LocalPrometheus(name, context, port, targets, HttpPort(alerting), tokenFile)));
+    }
+
     /// <summary>A bucket of <paramref name="store"/>.</summary>
     public static IResourceBuilder<LocalBucketResource> AddBucket(this IResourceBuilder<LocalObjectStoreResource> store, string name)
     {

@@ -193,3 +193,32 @@ internal sealed class ProvisionedValue(Func<string?> value, string what) : IValu
             ? ValueTask.FromResult<string?>(known)
             : throw new DistributedApplicationException($"The connection string of {what} was asked for before it had started.");
 }
+
+/// <summary>A Prometheus server evaluating the services' objectives and sending their alerts to alerting.</summary>
+public sealed class LocalPrometheusResource(string name, LocalPrometheus server) : Resource(name), ILocalServerResource
+{
+    /// <inheritdoc />
+    public LocalResource Server => Prometheus;
+
+    /// <summary>The server.</summary>
+    public LocalPrometheus Prometheus { get; } = server;
+
+    /// <inheritdoc />
+    public string DisplayType => "Prometheus (local)";
+
+    /// <inheritdoc />
+    public IEnumerable<ResourcePropertySnapshot> Properties() =>
+    [
+        new("web", Prometheus.Address),
+        new("rules", "deploy/prometheus/modelops.rules.yml"),
+    ];
+
+    /// <inheritdoc />
+    public IEnumerable<UrlSnapshot> Urls() => [new(Name: "alerts", Url: $"{Prometheus.Address}/alerts", IsInternal: false)];
+
+    /// <inheritdoc />
+    public Task ProvisionAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc />
+    public Task<bool> AnswersAsync(CancellationToken cancellationToken) => Prometheus.AnswersAsync(cancellationToken);
+}

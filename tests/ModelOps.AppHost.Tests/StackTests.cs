@@ -17,6 +17,40 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     [Fact]
     public void EveryServiceIsStarted() => Assert.Equal(RunningStack.Services.Order(), running.ServiceGrpcAddresses.Keys.Order());
 
+    [Fact(Timeout = 120_000)]
+    public async Task PrometheusScrapesEveryServiceEvaluatesTheObjectivesAndSendsItsAlertsToAlerting()
+    {
+        var model = (DistributedApplicationModel)running.App.Services.GetService(typeof(DistributedApplicationModel))!;
+        var prometheus = model.Resources.OfType<ModelOps.AppHost.Resources.LocalPrometheusResource>().Single().Prometheus.Address;
+        await running.App.ResourceNotifications.WaitForResourceHealthyAsync("prometheus", TestContext.Current.CancellationToken);
+        using var http = new HttpClient();
+        async Task<System.Text.Json.JsonElement> ApiAsync(string path) =>
+            System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"{prometheus}/api/v1/{path}", TestContext.Current.CancellationToken)).RootElement.GetProperty("data");
+
+        // Every service is scraped, and answers.
+        var jobs = RunningStack.Services.Select(s => $"modelops-{s}").Order(StringComparer.Ordinal).ToList();
+        var up = new List<string>();
+        Assert.True(await Eventually.HoldsAsync(async () =>
+        {
+            up = [.. (await ApiAsync("targets")).GetProperty("activeTargets").EnumerateArray()
+                .Where(t => t.GetProperty("health").GetString() == "up").Select(t => t.GetProperty("labels").GetProperty("job").GetString()!).Order(StringComparer.Ordinal)];
+            return up.SequenceEqual(jobs);
+        }, TimeSpan.FromSeconds(60)), $"up: {string.Join(", ", up)}");
+
+        // The objectives are loaded, and alerting's Alertmanager API is where their alerts go.
+        var groups = (await ApiAsync("rules")).GetProperty("groups").EnumerateArray().Select(g => g.GetProperty("name").GetString()).ToList();
+        Assert.Equal(["modelops-slo", "modelops-slo-recording"], groups.Order(StringComparer.Ordinal));
+        var alertmanager = (await ApiAsync("alertmanagers")).GetProperty("activeAlertmanagers")[0].GetProperty("url").GetString()!;
+        Assert.Equal($"{running.ServiceHttpAddresses["alerting"]}/api/v2/alerts", alertmanager);
+
+        // What the services expose is what the rules read: a gRPC call's status reaches Prometheus as a label.
+        using var channel = GrpcChannel.ForAddress(running.ServiceGrpcAddresses["registry"]);
+        await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (await ApiAsync("query?query=" + Uri.EscapeDataString("count(http_server_request_duration_seconds_count{rpc_grpc_status_code=\"0\"})")))
+            .GetProperty("result").GetArrayLength() > 0, TimeSpan.FromSeconds(60)));
+    }
+
     // Behind Aspire's proxy the dashboard would bind a port nobody reserved, which another stack could take first.
     [Fact]
     public void TheDashboardListensOnTheReservedPortsItselfWithoutAProxy()
