@@ -31,7 +31,7 @@ public sealed partial class AlertingServiceTests
         // A pipeline may not silence; a reviewer may, and is recorded as its author.
         var refused = await CliAsync("pipeline", "silences", "add", "test=\"grpc\"", "model=~\"cred.*\"", "-m", "maintenance window");
         Assert.Equal((ModelOpsCli.UsageOrConnectionError, true), (refused.Exit, refused.Error.Contains("PermissionDenied", StringComparison.Ordinal)));
-        var added = await CliAsync("reviewer", "silences", "add", "test=\"grpc\"", "model=~\"cred.*\"", "-m", "maintenance window", "--json");
+        var added = await CliAsync("reviewer", "silences", "add", "test=\"grpc\"", "model=~\"cred.*\"", "note!=\"a=~b\"", "-m", "maintenance window", "--json");
         Assert.True(added.Exit == 0, added.Error);
         var silenceId = System.Text.Json.JsonDocument.Parse(added.Output).RootElement[0].GetProperty("silenceId").GetString()!;
 
@@ -42,6 +42,8 @@ public sealed partial class AlertingServiceTests
         Assert.Equal(["churn"], active.Alerts.Select(a => a.Labels["model"]));
         var silence = await reviewer.GetSilenceAsync(new GetSilenceRequest { SilenceId = silenceId }, cancellationToken: Cancellation);
         Assert.Equal(("active", "cli-reviewer", "maintenance window"), (silence.State, silence.CreatedBy, silence.Comment));
+        // Each matcher's operator is the first in its text: a value may hold operators of its own.
+        Assert.Contains(silence.Matchers, m => (m.Name, m.Type, m.Value) == ("note", MatcherType.NotEqual, "a=~b"));
 
         var expired = await CliAsync("reviewer", "silences", "expire", silenceId);
         Assert.True(expired.Exit == 0, expired.Error);

@@ -198,25 +198,27 @@ public static class AlertingCommands
         CliOutput.Print(c.Output, parse.GetValue(c.Json), silences, ["ID", "MATCHERS", "STATE", "ENDS", "BY", "COMMENT"],
             s => [s.SilenceId, string.Join(",", s.Matchers.Select(Text)), s.State, CliOutput.Time(s.EndsAt), s.CreatedBy, s.Comment]);
 
-    // A matcher as typed (name="value", name!=value, name=~"re", name!~"re"); the server checks names and expressions.
+    // A matcher as typed (name="value", name!=value, name=~"re", name!~"re"): the operator is the first one in the text,
+    // so a value may hold operators of its own; the server checks names and expressions.
     private static Matcher ParseMatcher(string text)
     {
-        foreach (var (op, type) in new[] { ("=~", MatcherType.Regexp), ("!~", MatcherType.NotRegexp), ("!=", MatcherType.NotEqual), ("=", MatcherType.Equal) })
+        var found = new[] { ("=~", MatcherType.Regexp), ("!~", MatcherType.NotRegexp), ("!=", MatcherType.NotEqual), ("=", MatcherType.Equal) }
+            .Select(o => (Op: o.Item1, Type: o.Item2, At: text.IndexOf(o.Item1, StringComparison.Ordinal)))
+            .Where(o => o.At > 0)
+            .OrderBy(o => o.At).ThenByDescending(o => o.Op.Length)
+            .FirstOrDefault();
+        if (found.Op is null)
         {
-            var at = text.IndexOf(op, StringComparison.Ordinal);
-            if (at > 0 && (op != "=" || text.IndexOfAny(['!', '~']) < 0 || text.IndexOfAny(['!', '~']) > at))
-            {
-                var value = text[(at + op.Length)..].Trim();
-                if (value.Length >= 2 && value[0] == '"' && value[^1] == '"')
-                {
-                    value = value[1..^1].Replace("\\\"", "\"", StringComparison.Ordinal).Replace("\\\\", "\\", StringComparison.Ordinal);
-                }
-
-                return new Matcher { Name = text[..at].Trim(), Type = type, Value = value };
-            }
+            throw new FormatException($"'{text}' is not a matcher: name=\"value\", name!=\"value\", name=~\"regex\" or name!~\"regex\"");
         }
 
-        throw new FormatException($"'{text}' is not a matcher: name=\"value\", name!=\"value\", name=~\"regex\" or name!~\"regex\"");
+        var value = text[(found.At + found.Op.Length)..].Trim();
+        if (value.Length >= 2 && value[0] == '"' && value[^1] == '"')
+        {
+            value = value[1..^1].Replace("\\\"", "\"", StringComparison.Ordinal).Replace("\\\\", "\\", StringComparison.Ordinal);
+        }
+
+        return new Matcher { Name = text[..found.At].Trim(), Type = found.Type, Value = value };
     }
 
     private static string Text(Matcher m) =>
