@@ -34,24 +34,10 @@ public sealed partial class ReceiverClient(TimeProvider clock) : IDisposable
     /// <summary>Sends <paramref name="payload"/> to the integration <paramref name="settings"/> describes.</summary>
     public async Task<SendResult> SendAsync(IntegrationConfig settings, byte[] payload, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        Uri? url;
-        AuthenticationHeaderValue? authorization;
-        string? password;
+        Func<CancellationToken, Task<SendResult>> send;
         try
         {
-            // Secrets are read now, so that a rotated file takes effect at once.
-            authorization = settings is JiraConfig jiraSettings ? JiraAuthorization(jiraSettings) : null;
-            password = (settings as EmailConfig)?.Password?.Reveal();
-            (url, payload) = settings switch
-            {
-                WebhookConfig webhook => (new Uri(webhook.Url.Reveal()), payload),
-                SlackConfig slack => (new Uri(slack.ApiUrl.Reveal()), payload),
-                TeamsConfig teams => (new Uri(teams.WebhookUrl.Reveal()), payload),
-                PagerDutyConfig pagerDuty => (pagerDuty.Url, WithRoutingKey(payload, pagerDuty.RoutingKey.Reveal())),
-                JiraConfig jira => (jira.ApiUrl, payload),
-                EmailConfig => (null, payload),
-                _ => throw new NotSupportedException($"No sender for {settings.GetType().Name}."),
-            };
+            send = Sender(settings, payload);
         }
         catch (InvalidOperationException e)
         {
@@ -63,18 +49,40 @@ public sealed partial class ReceiverClient(TimeProvider clock) : IDisposable
         attempt.CancelAfter(timeout);
         try
         {
-            return settings switch
-            {
-                JiraConfig jira => await SendToJiraAsync(jira, authorization!, payload, attempt.Token),
-                EmailConfig email => await SendEmailAsync(email, password, payload, attempt.Token),
-                _ => (await ExchangeAsync(HttpMethod.Post, url!, payload, null, attempt.Token)).Result,
-            };
+            return await send(attempt.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return TimedOut(timeout);
         }
     }
+
+    // How to send to the integration; its secrets are read now, so that a rotated file takes effect at once.
+    private Func<CancellationToken, Task<SendResult>> Sender(IntegrationConfig settings, byte[] payload)
+    {
+        switch (settings)
+        {
+            case WebhookConfig webhook:
+                return Post(new Uri(webhook.Url.Reveal()), payload);
+            case SlackConfig slack:
+                return Post(new Uri(slack.ApiUrl.Reveal()), payload);
+            case TeamsConfig teams:
+                return Post(new Uri(teams.WebhookUrl.Reveal()), payload);
+            case PagerDutyConfig pagerDuty:
+                return Post(pagerDuty.Url, WithRoutingKey(payload, pagerDuty.RoutingKey.Reveal()));
+            case JiraConfig jira:
+                var authorization = JiraAuthorization(jira);
+                return cancellationToken => SendToJiraAsync(jira, authorization, payload, cancellationToken);
+            case EmailConfig email:
+                var password = email.Password?.Reveal();
+                return cancellationToken => SendEmailAsync(email, password, payload, cancellationToken);
+            default:
+                throw new NotSupportedException($"No sender for {settings.GetType().Name}.");
+        }
+    }
+
+    private Func<CancellationToken, Task<SendResult>> Post(Uri url, byte[] body) =>
+        async cancellationToken => (await ExchangeAsync(HttpMethod.Post, url, body, null, cancellationToken)).Result;
 
     private static SendResult TimedOut(TimeSpan timeout) => new(false, true, null, null, $"no answer within {timeout.TotalSeconds:0.#} s");
 

@@ -174,9 +174,13 @@ public sealed class AlertingService(AlertStore store, ConfigState configs, TimeP
 
         TextRules.FreeText(violations, "comment", request.Comment, MaxCommentLength);
         violations.ThrowIfAny("The configuration was not applied.");
+        ActiveConfig config;
+        bool changed;
         try
         {
-            ConfigLoader.Load(request.Yaml);
+            // The text is checked whole before anything is written.
+            (config, changed) = await store.SaveConfigAsync(request.Yaml, context.GetCaller().Actor,
+                request.Comment.Length > 0 ? request.Comment : "applied over the API", clock.GetUtcNow(), context.CancellationToken);
         }
         catch (ConfigException e)
         {
@@ -186,11 +190,9 @@ public sealed class AlertingService(AlertStore store, ConfigState configs, TimeP
             }
 
             violations.ThrowIfAny("The configuration was not applied: it is not valid.");
+            throw;
         }
 
-        var actor = context.GetCaller().Actor;
-        var (config, changed) = await store.SaveConfigAsync(request.Yaml, actor, request.Comment.Length > 0 ? request.Comment : "applied over the API",
-            clock.GetUtcNow(), context.CancellationToken);
         configs.Offer(config);
         return new ApplyConfigResponse { Config = await ToProtoAsync(config, context.CancellationToken), Changed = changed };
     }
