@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ModelOps needs to run locally and to run its tests, on Debian 12 / Ubuntu 22.04+:
 #   PostgreSQL and RabbitMQ (Debian packages), s3rver (npm, locked by scripts/package-lock.json),
-#   Debian's Python gRPC toolchain, Debian's scipy and numpy (the drift statistics' oracle), and Debian's chromium with
+#   Debian's Python gRPC toolchain, Debian's scipy and numpy (the drift statistics' oracle), scikit-learn and pandas (the fairness metrics' oracle), and Debian's chromium with
 #   playwright-core (npm) for the browser test of the Aspire dashboard, and Debian's Prometheus and Alertmanager (a real
 #   client of alerting, and its oracle). Safe to run again: it installs only what is missing.
 # Run as root, or as a user that may use sudo.
@@ -31,6 +31,10 @@ declare -A wanted=(
   # The drift statistics' reference values (tests/ModelOps.Drift.Tests/Fixtures) and the drift benchmark's baseline.
   [python3-scipy]=/usr/lib/python3/dist-packages/scipy
   [python3-numpy]=/usr/lib/python3/dist-packages/numpy
+  # The fairness metrics' oracle (scikit-learn's confusion matrices, tests/ModelOps.Unit.Tests/Fixtures) and the
+  # fairness benchmark's pandas group-by baseline.
+  [python3-sklearn]=/usr/lib/python3/dist-packages/sklearn
+  [python3-pandas]=/usr/lib/python3/dist-packages/pandas
   # Headless Chromium, driven by playwright-core, opens the Aspire dashboard in the stack tests.
   [chromium]=/usr/bin/chromium
   # A real Prometheus sends its rules' alerts to alerting in the alerting tests; Alertmanager is the oracle of
