@@ -46,7 +46,9 @@ var drift = builder.AddService<Projects.ModelOps_Drift>("drift", ports.Take(7103
 var fairness = builder.AddService<Projects.ModelOps_Fairness>("fairness", ports.Take(7104), ports.Take(7204))
     .WithDatabase(postgres.AddDatabase("fairnessdb"))
     .WithEventBus(eventbus)
-    .WithReference(identity);
+    .WithArtifacts(artifacts)
+    .WithReference(identity)
+    .WithReference(tracking);
 
 var explainability = builder.AddService<Projects.ModelOps_Explainability>("explainability", ports.Take(7105), ports.Take(7205))
     .WithDatabase(postgres.AddDatabase("explainabilitydb"))

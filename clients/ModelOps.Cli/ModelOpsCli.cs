@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ModelOps.Cli.Alerting;
 using ModelOps.Cli.Drift;
+using ModelOps.Cli.Fairness;
 using ModelOps.Cli.Ledger;
 using ModelOps.Cli.Registry;
 using ModelOps.Cli.Tracking;
@@ -29,6 +30,7 @@ public static class ModelOpsCli
         var root = new RootCommand("ModelOps: keep ML models in production accountable.");
         root.Subcommands.Add(LedgerCommands.Create(output, error));
         root.Subcommands.Add(DriftCommands.Create(output, error));
+        root.Subcommands.Add(FairnessCommands.Create(output, error));
         foreach (var command in TrackingCommands.Create(output, error).Concat(RegistryCommands.Create(output, error)).Concat(AlertingCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);

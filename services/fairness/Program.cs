@@ -1,15 +1,16 @@
+using ModelOps.Fairness.Extensions;
+using ModelOps.Fairness.Grpc;
 using ModelOps.ServiceDefaults;
-using ModelOps.ServiceDefaults.Data;
-using ModelOps.ServiceDefaults.Messaging;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddServiceDatabase("fairnessdb", typeof(Program).Assembly);
-builder.AddEventBus();
+builder.AddApplicationServices();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapGrpcService<FairnessService>();
+app.MapGrpcService<FairnessGates>();
 
 app.Run();

@@ -1,6 +1,6 @@
 extern alias fairness;
 using fairness::ModelOps.Fairness.Analysis;
-using fairness::ModelOps.Fairness.Mitigation;
+using fairness::ModelOps.Fairness.Mitigations;
 using fairness::ModelOps.Fairness.V1;
 
 namespace ModelOps.Unit.Tests.Fairness;

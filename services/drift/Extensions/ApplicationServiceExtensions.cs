@@ -4,10 +4,8 @@ using ModelOps.Drift.Data;
 using ModelOps.Drift.Domain;
 using ModelOps.Drift.Profiles;
 using ModelOps.ServiceDefaults.Data;
-using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Messaging;
-using ModelOps.ServiceDefaults.ObjectStore;
-using ModelOps.Tracking.V1;
+using ModelOps.Datasets;
 
 namespace ModelOps.Drift.Extensions;
 
@@ -19,7 +17,7 @@ public static class ApplicationServiceExtensions
     {
         builder.AddServiceDatabase("driftdb", typeof(ApplicationServiceExtensions).Assembly);
         builder.AddEventBus(configure: bus => bus.AddConsumer<StageChangedConsumer>());
-        builder.AddObjectStore("artifacts");
+        builder.AddRunArtifacts();
         builder.Services.AddOptions<DriftOptions>().BindConfiguration(DriftOptions.Section)
             .Validate(o => o.ReportEvery > TimeSpan.Zero, "Drift:ReportEvery must be positive")
             .Validate(o => o.DatasetThreshold is > 0 and <= 1, "Drift:DatasetThreshold must lie in (0, 1]")
@@ -27,7 +25,6 @@ public static class ApplicationServiceExtensions
             .Validate(o => o.ExactValues is >= 0 and <= ColumnProfile.ExactCap, "Drift:ExactValues must lie in [0, 100000]")
             .ValidateOnStart();
         builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddServiceGrpcClient<TrackingService.TrackingServiceClient>("tracking");
         builder.Services.AddSingleton<DriftStore>();
         builder.Services.AddSingleton<DriftMetrics>();
         builder.Services.AddHostedService<WindowReporter>();

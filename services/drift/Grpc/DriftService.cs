@@ -1,7 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
-using Minio;
+using ModelOps.Datasets;
 using ModelOps.Drift.Data;
 using ModelOps.Drift.Domain;
 using ModelOps.Drift.Profiles;
@@ -9,19 +9,20 @@ using ModelOps.Drift.V1;
 using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
 using ModelOps.ServiceDefaults.Identity;
-using ModelOps.ServiceDefaults.ObjectStore;
-using ModelOps.Tracking.V1;
 
 namespace ModelOps.Drift.Grpc;
 
 /// <summary>The drift API: references, inference ingestion into windows, and window reports.</summary>
 public sealed partial class DriftService(
-    DriftStore store, TimeProvider clock, TrackingService.TrackingServiceClient tracking, IMinioClient minio, ObjectStoreConnection objectStore,
+    DriftStore store, TimeProvider clock, RunArtifacts artifacts,
     Microsoft.Extensions.Options.IOptions<Domain.DriftOptions> options)
     : V1.DriftService.DriftServiceBase
 {
     // Most distinct numbers of a column that references and windows keep exactly (validated at start).
     private readonly int _exactCap = options.Value.ExactValues;
+
+    /// <summary>Largest reference artifact read.</summary>
+    public const long MaxReferenceBytes = 2L << 30;
 
     /// <summary>Most columns of a schema.</summary>
     public const int MaxColumns = 1000;
@@ -114,7 +115,7 @@ public sealed partial class DriftService(
         var violations = new FieldViolations();
         CheckKey(violations, "model", request.Model);
         CheckKey(violations, "version", request.Version);
-        violations.Require(System.Text.RegularExpressions.Regex.IsMatch(request.RunId, "^[0-9a-fA-F]{32}$"), "run_id", "must be a tracking run id (32 hex digits)");
+        RunArtifacts.CheckRunId(violations, "run_id", request.RunId);
         request.ArtifactPath = TextRules.Name(violations, "artifact_path", request.ArtifactPath, 1024);
         violations.Require(request.Columns.Count <= MaxColumns, "columns", $"at most {MaxColumns} columns");
         var given = new Dictionary<string, Profiles.ColumnKind>(StringComparer.Ordinal);
@@ -138,51 +139,24 @@ public sealed partial class DriftService(
         Prediction(request.PredictionColumn, request.Task, request.DecisionThreshold, null, violations, "");
         violations.ThrowIfAny("The reference was not stored.");
 
-        Artifact artifact;
-        try
-        {
-            artifact = await tracking.GetArtifactAsync(new GetArtifactRequest { RunId = request.RunId, Path = request.ArtifactPath },
-                deadline: DateTime.UtcNow.AddSeconds(30), cancellationToken: cancellationToken);
-        }
-        catch (RpcException exception) when (exception.StatusCode == StatusCode.NotFound)
-        {
-            throw ServiceErrors.NotFound("artifact", $"{request.RunId}/{request.ArtifactPath}",
-                $"Artifact {TextRules.Echo(request.ArtifactPath)} of run {request.RunId} was not found.");
-        }
-        catch (RpcException exception) when (exception.StatusCode == StatusCode.InvalidArgument)
-        {
-            // Tracking's rules for a path are stricter than a name's: its refusal is this request's.
-            var reason = exception.GetRpcStatus()?.GetDetail<Google.Rpc.BadRequest>()?.FieldViolations.FirstOrDefault()?.Description ?? "is not a valid artifact path";
-            throw ServiceErrors.InvalidArgument("artifact_path", reason);
-        }
-
-        var key = objectStore.KeyOf(artifact.Uri)
-                  ?? throw ServiceErrors.FailedPrecondition("NOT_IN_BUCKET", $"{artifact.Uri} is not in the artifact bucket {objectStore.Bucket}.",
-                      "ARTIFACT_LOCATION", artifact.Uri);
-
         DatasetProfile profile;
-        string sha256;
-        await using (var body = await minio.OpenReadAsync(objectStore.Bucket, key, cancellationToken))
+        string source;
+        await using (var artifact = await artifacts.ReadAsync(request.RunId, request.ArtifactPath, "artifact_path", MaxReferenceBytes, cancellationToken))
         {
             try
             {
                 // TextFieldParser reads synchronously: off the request thread.
-                (profile, sha256) = parquet
-                    ? await ParquetReference.ProfileAsync(body, given, cancellationToken, _exactCap)
-                    : await Task.Run(() => CsvReference.Profile(body, given, cancellationToken, _exactCap), cancellationToken);
+                profile = parquet
+                    ? (await ParquetReference.ProfileAsync(artifact.Content, given, cancellationToken, _exactCap)).Profile
+                    : await Task.Run(() => CsvReference.Profile(artifact.Content, given, cancellationToken, _exactCap).Profile, cancellationToken);
             }
             catch (ReferenceFormatException exception)
             {
                 throw ServiceErrors.InvalidArgument("artifact_path",
                     $"{TextRules.Echo(request.ArtifactPath)} is not a usable {(parquet ? "Parquet file" : "CSV")}: {TextRules.Clip(exception.Message, 200)}");
             }
-        }
 
-        if (sha256 != artifact.Sha256)
-        {
-            throw ServiceErrors.FailedPrecondition("ARTIFACT_ALTERED",
-                $"The object store's bytes of {TextRules.Echo(artifact.Path)} hash to {sha256}, not the {artifact.Sha256} tracking recorded: nothing was stored.",
-                "ARTIFACT_INTEGRITY", artifact.Uri);
+            source = artifact.Source;
         }
 
         if (profile.Rows == 0)
@@ -194,7 +168,7 @@ public sealed partial class DriftService(
         var prediction = Prediction(request.PredictionColumn, request.Task, request.DecisionThreshold,
             profile.Schema.ToDictionary(c => c.Name, c => c.Kind), violations, "");
         violations.ThrowIfAny("The reference was not stored.");
-        await store.SaveReferenceAsync(request.Model, request.Version, profile.Schema, policy, $"tracking run {request.RunId}: {request.ArtifactPath} (sha256 {sha256})",
+        await store.SaveReferenceAsync(request.Model, request.Version, profile.Schema, policy, source,
             profile, prediction, context.GetCaller().Actor, cancellationToken);
         return Describe((await store.GetReferenceAsync(request.Model, request.Version, cancellationToken))!);
     }

@@ -1,5 +1,9 @@
 namespace ModelOps.Fairness.Analysis;
 
+/// <summary>The sensitive columns form more intersectional groups than a table holds.</summary>
+/// <param name="message">How many.</param>
+public sealed class TooManyGroupsException(string message) : Exception(message);
+
 /// <summary>
 /// The rows of a dataset summed per intersectional group (one combination of values of every sensitive attribute):
 /// confusion cells, calibration bins and regression sums. Every grouping a report shows — one attribute, a pair, all of
@@ -8,7 +12,7 @@ namespace ModelOps.Fairness.Analysis;
 public sealed class GroupTable
 {
     /// <summary>Most intersectional groups a table holds.</summary>
-    public const int MaxGroups = 10_000;
+    public const int MaxGroups = 2000;
 
     private readonly Dictionary<GroupKey, int> _index = [];
 
@@ -44,7 +48,7 @@ public sealed class GroupTable
     public Confusion ConfusionOf(int group) => new(Cells[4 * group], Cells[(4 * group) + 1], Cells[(4 * group) + 2], Cells[(4 * group) + 3]);
 
     /// <summary>The index of the group of <paramref name="values"/>, added when new.</summary>
-    /// <exception cref="InvalidOperationException">More than <see cref="MaxGroups"/> groups.</exception>
+    /// <exception cref="TooManyGroupsException">More than <see cref="MaxGroups"/> groups.</exception>
     public int GroupOf(string?[] values)
     {
         var key = new GroupKey(values);
@@ -55,7 +59,7 @@ public sealed class GroupTable
 
         if (Keys.Count >= MaxGroups)
         {
-            throw new InvalidOperationException($"the sensitive attributes form more than {MaxGroups} intersectional groups");
+            throw new TooManyGroupsException($"the sensitive columns form more than {MaxGroups} intersectional groups");
         }
 
         group = Keys.Count;

@@ -1,4 +1,4 @@
-namespace ModelOps.Fairness.Mitigation;
+namespace ModelOps.Fairness.Mitigations;
 
 /// <summary>The constraint per-group thresholds satisfy.</summary>
 public enum ParityConstraint

@@ -4,7 +4,7 @@ using Google.Protobuf;
 using ModelOps.Fairness.Analysis;
 using ModelOps.Fairness.V1;
 
-namespace ModelOps.Fairness.Mitigation;
+namespace ModelOps.Fairness.Mitigations;
 
 /// <summary>
 /// Mitigations of a dataset's groups (every combination of values of its sensitive columns), each with its outcome
@@ -24,7 +24,7 @@ public static class Mitigator
     /// and are not constrained. Outcome: accuracy, and the constrained disparity (demographic parity difference, or
     /// equalized odds difference) over the constrained groups.
     /// </summary>
-    public static V1.Mitigation Thresholds(EvaluationData data, double threshold, ParityConstraint constraint, double tolerance, int minGroupSize)
+    public static Mitigation Thresholds(EvaluationData data, double threshold, ParityConstraint constraint, double tolerance, int minGroupSize)
     {
         var (table, rows) = Groups(data);
         var constrained = Enumerable.Range(0, table.Count).Select(g => table.ConfusionOf(g).Count >= minGroupSize).ToArray();
@@ -40,7 +40,7 @@ public static class Mitigator
 
         var before = Enumerable.Range(0, table.Count).Select(table.ConfusionOf).ToArray();
         var disparity = constraint == ParityConstraint.DemographicParity ? 0 : 2;
-        var mitigation = new V1.Mitigation
+        var mitigation = new Mitigation
         {
             Method = MitigationMethod.Thresholds,
             Constraint = constraint == ParityConstraint.DemographicParity ? Constraint.DemographicParity : Constraint.EqualizedOdds,
@@ -76,13 +76,13 @@ public static class Mitigator
     /// difference (max − min base rate over the judged groups), unweighted before and weighted after; accuracy is the
     /// retrained model's to measure.
     /// </summary>
-    public static V1.Mitigation Reweighing(EvaluationData data, int minGroupSize)
+    public static Mitigation Reweighing(EvaluationData data, int minGroupSize)
     {
         var (table, _) = Groups(data);
         var groups = Enumerable.Range(0, table.Count).Select(table.ConfusionOf).ToArray();
         long n = groups.Sum(g => g.Count), positives = groups.Sum(g => g.Positives), negatives = n - positives;
         var judged = groups.Select(g => g.Count >= minGroupSize).ToArray();
-        var mitigation = new V1.Mitigation
+        var mitigation = new Mitigation
         {
             Method = MitigationMethod.Reweighing, MinGroupSize = minGroupSize, Columns = { table.Attributes }, ArtifactName = WeightsArtifact,
             Before = new Outcome { Disparity = "label_demographic_parity_difference" },
@@ -127,7 +127,7 @@ public static class Mitigator
     }
 
     /// <summary>Fills the artifact: a JSON document a pipeline reads, and its SHA-256.</summary>
-    public static void WriteArtifact(V1.Mitigation mitigation, string scoreColumn)
+    public static void WriteArtifact(Mitigation mitigation, string scoreColumn)
     {
         using var buffer = new MemoryStream();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))

@@ -1,0 +1,88 @@
+using Google.Protobuf;
+using ModelOps.Contracts;
+using ModelOps.Fairness.V1;
+using ModelOps.ServiceDefaults.Data;
+using Npgsql;
+
+namespace ModelOps.Fairness.Data;
+
+/// <summary>The fairness service's tables: reports and mitigations, each stored with the event that records it.</summary>
+public sealed class FairnessStore(NpgsqlDataSource dataSource)
+{
+    /// <summary>Stores a report and publishes <paramref name="recorded"/> in the same transaction.</summary>
+    public async Task SaveReportAsync(FairnessReport report, IIntegrationEvent recorded, CancellationToken cancellationToken)
+    {
+        await using var work = await UnitOfWork.BeginAsync(dataSource, cancellationToken);
+        await using (var insert = work.Command(
+                         "INSERT INTO reports (id, model, version, dataset_sha256, created_at, body) VALUES ($1, $2, $3, $4, $5, $6)",
+                         Guid.Parse(report.Id), report.Model, report.Version, report.DatasetSha256, report.CreatedAt.ToDateTimeOffset(), report.ToByteArray()))
+        {
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        work.Publish(recorded);
+        await work.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>The report, or null.</summary>
+    public async Task<FairnessReport?> GetReportAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command("SELECT body FROM reports WHERE id = $1", id);
+        return await select.ExecuteScalarAsync(cancellationToken) is byte[] body ? FairnessReport.Parser.ParseFrom(body) : null;
+    }
+
+    /// <summary>A model version's reports, newest first.</summary>
+    public async Task<IReadOnlyList<FairnessReport>> ListReportsAsync(string model, string version, int limit, long offset, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command(
+            "SELECT body FROM reports WHERE model = $1 AND version = $2 ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var reports = new List<FairnessReport>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+        }
+
+        return reports;
+    }
+
+    /// <summary>The latest report of every model version that has one (at most <paramref name="limit"/> versions, the most recent).</summary>
+    public async Task<IReadOnlyList<FairnessReport>> LatestReportsAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command(
+            """
+            SELECT body FROM (SELECT DISTINCT ON (model, version) body, created_at FROM reports ORDER BY model, version, created_at DESC, id DESC) latest
+            ORDER BY created_at DESC LIMIT $1
+            """, limit);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var reports = new List<FairnessReport>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+        }
+
+        return reports;
+    }
+
+    /// <summary>Stores a mitigation and publishes <paramref name="recorded"/> in the same transaction.</summary>
+    public async Task SaveMitigationAsync(Mitigation mitigation, IIntegrationEvent recorded, CancellationToken cancellationToken)
+    {
+        await using var work = await UnitOfWork.BeginAsync(dataSource, cancellationToken);
+        await using (var insert = work.Command(
+                         "INSERT INTO mitigations (id, model, version, created_at, body) VALUES ($1, $2, $3, $4, $5)",
+                         Guid.Parse(mitigation.Id), mitigation.Model, mitigation.Version, mitigation.CreatedAt.ToDateTimeOffset(), mitigation.ToByteArray()))
+        {
+            await insert.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        work.Publish(recorded);
+        await work.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>The mitigation, or null.</summary>
+    public async Task<Mitigation?> GetMitigationAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command("SELECT body FROM mitigations WHERE id = $1", id);
+        return await select.ExecuteScalarAsync(cancellationToken) is byte[] body ? Mitigation.Parser.ParseFrom(body) : null;
+    }
+}
