@@ -151,7 +151,7 @@ public static class DatasetReader
         }
 
         var type = Nullable.GetUnderlyingType(field.ClrType) ?? field.ClrType;
-        if (type == typeof(string))
+        if (type == typeof(string) || type == typeof(ReadOnlyMemory<char>))
         {
             var texts = new string?[rows];
             await group.ReadAsync(field, texts, cancellationToken: cancellationToken);
