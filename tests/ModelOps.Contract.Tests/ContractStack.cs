@@ -6,6 +6,7 @@ using ModelOps.Testing;
 using Npgsql;
 using AlertingV1 = ModelOps.Alerting.V1;
 using DriftV1 = ModelOps.Drift.V1;
+using FairnessV1 = ModelOps.Fairness.V1;
 using LedgerV1 = ModelOps.Ledger.V1;
 using RegistryV1 = ModelOps.Registry.V1;
 using TrackingV1 = ModelOps.Tracking.V1;
@@ -13,10 +14,10 @@ using TrackingV1 = ModelOps.Tracking.V1;
 namespace ModelOps.Contract.Tests;
 
 /// <summary>
-/// Tracking, the registry, drift, alerting and the ledger as processes, and a small world for requests to point at: an
-/// experiment, a finished run with an artifact, a running run, a registered model with a version and an open promotion
-/// request, a drift reference, a silence and a ledger entry. A "plausible" request names these, so that a hostile value in one of
-/// its fields reaches as deep into the service as that field's checks let it.
+/// Tracking, the registry, drift, fairness, alerting and the ledger as processes, and a small world for requests to point
+/// at: an experiment, a finished run with artifacts, a running run, a registered model with a version and an open
+/// promotion request, a drift reference, a fairness report, a silence and a ledger entry. A "plausible" request names
+/// these, so that a hostile value in one of its fields reaches as deep into the service as that field's checks let it.
 /// </summary>
 public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
@@ -29,6 +30,7 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
         ("drift", RegistryV1.RegistryReflection.Descriptor.FindTypeByName<ServiceDescriptor>("GateService")),
         ("ledger", LedgerV1.LedgerReflection.Descriptor.Services[0]),
         ("alerting", AlertingV1.AlertingReflection.Descriptor.Services[0]),
+        ("fairness", FairnessV1.FairnessReflection.Descriptor.Services[0]),
     ];
 
     private readonly Dictionary<string, object> _plausible = new(StringComparer.Ordinal);
@@ -49,6 +51,7 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
         await Stack.StartAsync("registry", new ServiceProjects.ModelOps_Registry(), ["tracking", "ledger", "drift"],
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = Stack.Shared.ObjectStoreConnectionString });
         await Stack.StartAsync("alerting", new ServiceProjects.ModelOps_Alerting());
+        await Stack.StartAsync("fairness", new ServiceProjects.ModelOps_Fairness(), ["tracking"]);
         await SeedAsync();
     }
 
@@ -147,6 +150,17 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
             await upload;
         }
 
+        using (var upload = tracking.UploadArtifact(cancellationToken: cancellation))
+        {
+            await upload.RequestStream.WriteAsync(new TrackingV1.UploadArtifactRequest { Header = new TrackingV1.ArtifactHeader { RunId = finished.RunId, Path = "eval.csv" } }, cancellation);
+            await upload.RequestStream.WriteAsync(new TrackingV1.UploadArtifactRequest
+            {
+                Chunk = ByteString.CopyFromUtf8("sex,label,score\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{(i % 2 == 0 ? "F" : "M")},{i % 3 % 2},0.{i % 10}\n"))),
+            }, cancellation);
+            await upload.RequestStream.CompleteAsync();
+            await upload;
+        }
+
         await tracking.EndRunAsync(new TrackingV1.EndRunRequest { RunId = finished.RunId, Status = TrackingV1.RunStatus.Finished }, cancellationToken: cancellation);
         var running = await tracking.StartRunAsync(new TrackingV1.StartRunRequest { ExperimentId = experiment.ExperimentId }, cancellationToken: cancellation);
 
@@ -185,6 +199,13 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
             EndsAt = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddDays(1)), Comment = "contract",
         }, cancellationToken: cancellation);
 
+        var fairness = new FairnessV1.FairnessService.FairnessServiceClient(Stack.Invoker("fairness", pipeline));
+        var report = await fairness.EvaluateDatasetAsync(new FairnessV1.EvaluateDatasetRequest
+        {
+            Model = "contract-model", Version = "1",
+            Dataset = new FairnessV1.Dataset { RunId = finished.RunId, ArtifactPath = "eval.csv", LabelColumn = "label", ScoreColumn = "score", SensitiveColumns = { "sex" } },
+        }, cancellationToken: cancellation);
+
         foreach (var (name, value) in new (string, object)[]
                  {
                      ("experiment_id", experiment.ExperimentId), ("experiment_ids", experiment.ExperimentId), ("tracking:run_id", running.RunId),
@@ -194,7 +215,7 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
                      ("path", "model.bin"), ("artifact_path", "model.bin"), ("metric_key", "loss"), ("key", "k"), ("value", "v"), ("justification", "because"),
                      ("reason", "because"), ("comment", "because"), ("description", "because"), ("ledger:kind", "model"), ("gate", "drift.baseline"),
                      ("column", "income"), ("new_name", "renamed"), ("prediction_column", ""), ("silence_id", silence.SilenceId),
-                     ("alerting:receiver", "nobody"), ("alerting:filter", "model=\"contract-model\""), ("alerting:yaml", AlertingYaml),
+                     ("fairness:id", report.Id), ("alerting:receiver", "nobody"), ("alerting:filter", "model=\"contract-model\""), ("alerting:yaml", AlertingYaml),
                  })
         {
             _plausible[name] = value;
