@@ -16,10 +16,11 @@ using ModelOps.Tracking.V1;
 namespace ModelOps.Fairness.Tests;
 
 /// <summary>
-/// The fairness service as a process beside tracking, the registry and the ledger: reports of a run's dataset artifact,
-/// the registry's fairness gates on them, mitigations, and every refusal leaving nothing stored.
+/// The fairness service as a process beside tracking, drift, the registry and the ledger: reports of a run's dataset
+/// artifact, the registry's fairness gates on them, mitigations, every refusal leaving nothing stored, and production
+/// windows judged from drift's counts per group.
 /// </summary>
-public sealed class FairnessServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
+public sealed partial class FairnessServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
     private TestStack _stack = null!;
     private FairnessService.FairnessServiceClient _fairness = null!;
@@ -37,6 +38,7 @@ public sealed class FairnessServiceTests(InfrastructureFixture infrastructure) :
         });
         await _stack.StartAsync("tracking", new ServiceProjects.ModelOps_Tracking());
         await _stack.StartAsync("fairness", new ServiceProjects.ModelOps_Fairness(), ["tracking"]);
+        await _stack.StartAsync("drift", new ServiceProjects.ModelOps_Drift(), ["tracking"], new Dictionary<string, string> { ["Drift:ReportEvery"] = "00:00:00.500" });
         await _stack.StartAsync("registry", new ServiceProjects.ModelOps_Registry(), ["tracking", "ledger", "fairness"],
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = _stack.Shared.ObjectStoreConnectionString });
         var pipeline = _stack.As("trainer", ["pipeline"]);

@@ -4,6 +4,7 @@ using ModelOps.Drift.Detectors;
 using ModelOps.Drift.Domain;
 using ModelOps.Drift.Profiles;
 using ModelOps.Drift.V1;
+using ModelOps.ServiceDefaults.Data;
 using ModelOps.ServiceDefaults.Messaging;
 using Npgsql;
 
@@ -40,12 +41,12 @@ public sealed partial class DriftStore
             byRequest.TryAdd(requestId, label);
         }
 
-        var joined = new List<(bool CountWindow, long Key, DateTimeOffset At, string RequestId, double Prediction, double Label)>();
+        var joined = new List<(bool CountWindow, long Key, DateTimeOffset At, string RequestId, double Prediction, double Label, string? Group)>();
         await using (var take = new NpgsqlCommand(
                          """
                          DELETE FROM predictions p USING unnest($3::text[]) AS u(r)
                          WHERE p.model = $1 AND p.version = $2 AND p.request_id = u.r
-                         RETURNING p.request_id, p.count_window, p.window_key, p.predicted_at, p.prediction
+                         RETURNING p.request_id, p.count_window, p.window_key, p.predicted_at, p.prediction, p.group_key
                          """, connection, transaction))
         {
             take.Parameters.Add(new NpgsqlParameter { Value = model });
@@ -55,7 +56,8 @@ public sealed partial class DriftStore
             while (await reader.ReadAsync(cancellationToken))
             {
                 var requestId = reader.GetString(0);
-                joined.Add((reader.GetBoolean(1), reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3), requestId, reader.GetDouble(4), byRequest[requestId]));
+                joined.Add((reader.GetBoolean(1), reader.GetInt64(2), reader.GetFieldValue<DateTimeOffset>(3), requestId, reader.GetDouble(4), byRequest[requestId],
+                    reader.IsDBNull(5) ? null : reader.GetString(5)));
             }
         }
 
@@ -93,9 +95,68 @@ public sealed partial class DriftStore
             await save.ExecuteNonQueryAsync(cancellationToken);
         }
 
+        await CountGroupLabelsAsync(connection, transaction, model, version, spec.Threshold,
+            joined.Where(j => j.Group is not null).Select(j => (j.CountWindow, j.Key, j.Group!, j.Prediction, j.Label)), cancellationToken);
         var drifts = joined.Count > 0 ? await FeedDetectorsAsync(connection, transaction, reference, joined.Select(j => j.At).ToList(), errors, cancellationToken) : [];
         await transaction.CommitAsync(cancellationToken);
         return new LabelOutcome(joined.Count, labels.Count - joined.Count, drifts);
+    }
+
+    /// <summary>A window's counts per group of its fairness watch, as they stand (labels joined so far).</summary>
+    public static async Task<IReadOnlyList<GroupCounts>> WindowGroupsAsync(UnitOfWork tx, DueWindow window, CancellationToken cancellationToken)
+    {
+        await using var select = tx.Command(
+            """
+            SELECT group_key, records, selected, tn, fp, fn, tp FROM window_groups
+            WHERE model = $1 AND version = $2 AND count_window = $3 AND window_key = $4 ORDER BY group_key
+            """, window.Model, window.Version, window.CountWindow, window.Key);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var groups = new List<GroupCounts>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var values = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string?>>(reader.GetString(0))!;
+            groups.Add(new GroupCounts(values, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6)));
+        }
+
+        return groups;
+    }
+
+    // The labelled predictions' confusion counts per window and group of a fairness watch, added to what the window holds.
+    private static async Task CountGroupLabelsAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string model, string version, double threshold,
+        IEnumerable<(bool CountWindow, long Key, string Group, double Prediction, double Label)> labelled, CancellationToken cancellationToken)
+    {
+        var cells = labelled
+            .GroupBy(j => (j.CountWindow, j.Key, j.Group))
+            .Select(g => (g.Key, Cells: g.Aggregate(new long[4], (sum, j) =>
+            {
+                sum[(2 * (j.Label >= 0.5 ? 1 : 0)) + (j.Prediction >= threshold ? 1 : 0)]++;
+                return sum;
+            })))
+            .OrderBy(c => c.Key.Key).ThenBy(c => c.Key.Group, StringComparer.Ordinal)
+            .ToList();
+        if (cells.Count == 0)
+        {
+            return;
+        }
+
+        await using var upsert = new NpgsqlCommand(
+            """
+            INSERT INTO window_groups (model, version, count_window, window_key, group_key, tn, fp, fn, tp)
+            SELECT $1, $2, c, k, g, a, b, d, e FROM unnest($3::boolean[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[]) AS u(c, k, g, a, b, d, e)
+            ON CONFLICT (model, version, count_window, window_key, group_key)
+            DO UPDATE SET tn = window_groups.tn + excluded.tn, fp = window_groups.fp + excluded.fp, fn = window_groups.fn + excluded.fn, tp = window_groups.tp + excluded.tp
+            """, connection, transaction);
+        foreach (var value in new object[]
+                 {
+                     model, version, cells.Select(c => c.Key.CountWindow).ToArray(), cells.Select(c => c.Key.Key).ToArray(), cells.Select(c => c.Key.Group).ToArray(),
+                     cells.Select(c => c.Cells[0]).ToArray(), cells.Select(c => c.Cells[1]).ToArray(), cells.Select(c => c.Cells[2]).ToArray(), cells.Select(c => c.Cells[3]).ToArray(),
+                 })
+        {
+            upsert.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        await upsert.ExecuteNonQueryAsync(cancellationToken);
     }
 
     private static async Task<List<string>> FeedDetectorsAsync(

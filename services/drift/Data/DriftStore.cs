@@ -20,8 +20,8 @@ public sealed record StoredReference(
 /// <param name="Threshold">Binary classification: the score at or above which the prediction is positive.</param>
 public sealed record PredictionSpec(string Column, ModelTask Task, double Threshold);
 
-/// <summary>A prediction kept for its label: the record's request id, its window and the predicted value.</summary>
-public sealed record KeptPrediction(string RequestId, long WindowKey, DateTimeOffset At, double Value);
+/// <summary>A prediction kept for its label: the record's request id, its window, the predicted value, and its group when a fairness watch counts groups.</summary>
+public sealed record KeptPrediction(string RequestId, long WindowKey, DateTimeOffset At, double Value, string? Group = null);
 
 /// <summary>A window whose partials are all in: ready for its report.</summary>
 public sealed record DueWindow(string Model, string Version, bool CountWindow, long Key);
@@ -108,12 +108,12 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
     }
 
     /// <summary>
-    /// Writes one call's window partials and the predictions it keeps for labels. A request id seen before keeps its
-    /// first prediction.
+    /// Writes one call's window partials, the predictions it keeps for labels, and its records' counts per group of a
+    /// fairness watch. A request id seen before keeps its first prediction.
     /// </summary>
     public static async Task AppendAsync(
         UnitOfWork tx, string model, string version, bool countWindows, IReadOnlyList<WindowPartial> partials, IReadOnlyList<KeptPrediction> predictions,
-        CancellationToken cancellationToken)
+        IReadOnlyList<GroupCount> groups, CancellationToken cancellationToken)
     {
         await using var batch = tx.Batch();
         if (predictions.Count > 0)
@@ -122,8 +122,8 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
             var keep = Sql.Statement(
                 """
                 WITH kept AS (
-                    INSERT INTO predictions (model, version, request_id, count_window, window_key, predicted_at, prediction)
-                    SELECT $1, $2, r, $3, k, t, v FROM unnest($4::text[], $5::bigint[], $6::timestamptz[], $7::float8[]) AS u(r, k, t, v)
+                    INSERT INTO predictions (model, version, request_id, count_window, window_key, predicted_at, prediction, group_key)
+                    SELECT $1, $2, r, $3, k, t, v, g FROM unnest($4::text[], $5::bigint[], $6::timestamptz[], $7::float8[], $8::text[]) AS u(r, k, t, v, g)
                     ON CONFLICT DO NOTHING
                     RETURNING window_key)
                 INSERT INTO window_performance (model, version, count_window, window_key, predictions)
@@ -131,8 +131,24 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
                 ON CONFLICT (model, version, count_window, window_key) DO UPDATE SET predictions = window_performance.predictions + excluded.predictions
                 """,
                 model, version, countWindows, predictions.Select(p => p.RequestId).ToArray(), predictions.Select(p => p.WindowKey).ToArray(),
-                predictions.Select(p => p.At).ToArray(), predictions.Select(p => p.Value).ToArray());
+                predictions.Select(p => p.At).ToArray(), predictions.Select(p => p.Value).ToArray(), (object)predictions.Select(p => p.Group).ToArray());
             batch.BatchCommands.Add(keep);
+        }
+
+        if (groups.Count > 0)
+        {
+            // Added to, never replaced: calls and replicas writing the same window and group sum exactly. After the window's
+            // performance row and in key order, as label joins lock them, so concurrent calls wait rather than deadlock.
+            var ordered = groups.OrderBy(g => g.Key).ThenBy(g => g.Group, StringComparer.Ordinal).ToList();
+            batch.BatchCommands.Add(Sql.Statement(
+                """
+                INSERT INTO window_groups (model, version, count_window, window_key, group_key, records, selected)
+                SELECT $1, $2, $3, k, g, r, s FROM unnest($4::bigint[], $5::text[], $6::bigint[], $7::bigint[]) AS u(k, g, r, s)
+                ON CONFLICT (model, version, count_window, window_key, group_key)
+                DO UPDATE SET records = window_groups.records + excluded.records, selected = window_groups.selected + excluded.selected
+                """,
+                model, version, countWindows, ordered.Select(g => g.Key).ToArray(), (object)ordered.Select(g => g.Group).ToArray(),
+                ordered.Select(g => g.Records).ToArray(), ordered.Select(g => g.Selected).ToArray()));
         }
 
         foreach (var partial in partials)

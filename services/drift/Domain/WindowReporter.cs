@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using ModelOps.Contracts.Drift.V1;
 using ModelOps.Drift.Data;
 using ModelOps.Drift.V1;
 
@@ -82,8 +83,19 @@ public sealed partial class WindowReporter(
             return null;
         }
 
-        if (Announcements.Change(window.Model, window.Version, start, end, verdict,
-                await DriftStore.AnnouncedAsync(tx, window.Model, window.Version, cancellationToken)) is { } change)
+        var announced = await DriftStore.AnnouncedAsync(tx, window.Model, window.Version, cancellationToken);
+        if (policy?.Fairness is { SensitiveColumns.Count: > 0 } watch && reference.Prediction is { Task: ModelTask.BinaryClassification } spec
+            && await DriftStore.WindowGroupsAsync(tx, window, cancellationToken) is { Count: > 0 } groups)
+        {
+            tx.Publish(new WindowGroupsReported
+            {
+                Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end,
+                SensitiveColumns = [.. watch.SensitiveColumns], Groups = groups, DecisionThreshold = spec.Threshold, MinRatio = watch.MinRatio,
+                MaxDifference = watch.MaxDifference, MinGroupSize = watch.MinGroupSize, Watched = announced is not null,
+            });
+        }
+
+        if (Announcements.Change(window.Model, window.Version, start, end, verdict, announced) is { } change)
         {
             tx.Publish(change);
             await DriftStore.SetAnnouncedAsync(tx, window.Model, window.Version, drifted, cancellationToken);

@@ -144,11 +144,17 @@ public sealed partial class DriftService
 
             var reference = references[(model, version)].Reference;
             var countWindows = reference.Policy.Records is not null;
+            // A binary classifier's groups are counted while its model's policy watches fairness (read at each flush, so
+            // a policy set during a long stream applies from its next flush).
+            var sensitive = reference.Prediction is { Task: ModelTask.BinaryClassification }
+                            && (await store.GetPolicyAsync(model, cancellationToken))?.Fairness is { SensitiveColumns.Count: > 0 } watch
+                ? watch.SensitiveColumns.ToArray()
+                : null;
             await using (var tx = await store.BeginAsync(cancellationToken))
             {
                 var first = countWindows ? await DriftStore.TakeRecordNumbersAsync(tx, model, version, count, cancellationToken) : 0;
-                var (partials, kept) = Partials(reference, queued, first, _exactCap);
-                await DriftStore.AppendAsync(tx, model, version, countWindows, partials, kept, cancellationToken);
+                var (partials, kept, groups) = Partials(reference, queued, first, _exactCap, sensitive);
+                await DriftStore.AppendAsync(tx, model, version, countWindows, partials, kept, groups, cancellationToken);
                 await tx.CommitAsync(cancellationToken);
             }
 
@@ -160,18 +166,30 @@ public sealed partial class DriftService
         return written;
     }
 
-    // The window partials of one version's queued records, numbered from first, and the predictions kept for labels.
-    private static (IReadOnlyList<WindowPartial> Partials, IReadOnlyList<KeptPrediction> Predictions) Partials(StoredReference reference, Pending queued, long first, int exactCap)
+    // The window partials of one version's queued records, numbered from first, the predictions kept for labels, and
+    // (with sensitive columns) the records' counts per window and group.
+    private static (IReadOnlyList<WindowPartial> Partials, IReadOnlyList<KeptPrediction> Predictions, IReadOnlyList<GroupCount> Groups) Partials(
+        StoredReference reference, Pending queued, long first, int exactCap, IReadOnlyList<string>? sensitive)
     {
         var partials = WindowPartials.Build(reference.Schema, reference.Policy, queued.Records, first, exactCap);
         var kept = new List<KeptPrediction>();
+        var groups = new List<GroupCount>();
+        var countWindow = reference.Policy.Records is not null;
         var spec = reference.Prediction is { Task: not ModelTask.Unspecified } s ? s : null;
         for (var i = 0; spec is not null && i < queued.Records.Count; i++)
         {
             var record = queued.Records[i];
-            if (record.RequestId.Length > 0 && Score(record.Row.GetValueOrDefault(spec.Column)) is { } score)
+            var score = Score(record.Row.GetValueOrDefault(spec.Column));
+            var window = WindowPartials.Key(reference.Policy, record.At, first + i);
+            var group = sensitive is null ? null : WindowGroups.KeyOf(sensitive, c => record.Row.GetValueOrDefault(c));
+            if (group is not null && score is { } decided)
             {
-                kept.Add(new KeptPrediction(record.RequestId, WindowPartials.Key(reference.Policy, record.At, first + i), record.At, score));
+                groups.Add(new GroupCount(countWindow, window, group, 1, decided >= spec.Threshold ? 1 : 0));
+            }
+
+            if (record.RequestId.Length > 0 && score is { } predicted)
+            {
+                kept.Add(new KeptPrediction(record.RequestId, window, record.At, predicted, group));
             }
         }
 
@@ -179,14 +197,22 @@ public sealed partial class DriftService
         foreach (var (times, columns, rows, requestIds) in queued.Batches)
         {
             partials.AddRange(WindowPartials.BuildColumnar(reference.Schema, reference.Policy, times, columns, rows, next, exactCap));
-            if (spec is not null && requestIds is not null && columns.GetValueOrDefault(spec.Column) is { } output)
+            if (spec is not null && (requestIds is not null || sensitive is not null) && columns.GetValueOrDefault(spec.Column) is { } output)
             {
                 for (var k = 0; k < rows.Count; k++)
                 {
                     var r = rows[k];
-                    if (requestIds[r].Length > 0 && Score(output, r) is { } score)
+                    var score = Score(output, r);
+                    var window = WindowPartials.Key(reference.Policy, times[r], next + k);
+                    var group = sensitive is null ? null : WindowGroups.KeyOf(sensitive, columns, r);
+                    if (group is not null && score is { } decided)
                     {
-                        kept.Add(new KeptPrediction(requestIds[r], WindowPartials.Key(reference.Policy, times[r], next + k), times[r], score));
+                        groups.Add(new GroupCount(countWindow, window, group, 1, decided >= spec.Threshold ? 1 : 0));
+                    }
+
+                    if (requestIds is not null && requestIds[r].Length > 0 && score is { } value)
+                    {
+                        kept.Add(new KeptPrediction(requestIds[r], window, times[r], value, group));
                     }
                 }
             }
@@ -194,7 +220,7 @@ public sealed partial class DriftService
             next += rows.Count;
         }
 
-        return (WindowPartials.Combine(partials), kept);
+        return (WindowPartials.Combine(partials), kept, WindowGroups.Sum(groups));
     }
 
     private async Task<(StoredReference Reference, DatasetProfile Checker)> KnownAsync(

@@ -189,6 +189,11 @@ public sealed partial class DriftService
             violations.Require(kinds is null || kinds.ContainsKey(column), field, $"{TextRules.Echo(column)} is not a column of {TextRules.Echo(policy.Model)}'s newest reference");
         }
 
+        if (policy.Fairness is { } fairness)
+        {
+            CheckFairnessWatch(violations, fairness, kinds, policy.Model);
+        }
+
         violations.ThrowIfAny("The policy was not stored.");
         var stored = new MonitoringPolicy
         {
@@ -198,8 +203,30 @@ public sealed partial class DriftService
             DatasetThreshold = policy.DatasetThreshold,
             Weighted = policy.Weighted,
             Preset = policy.Preset,
+            Fairness = policy.Fairness is { SensitiveColumns.Count: > 0 } watch ? watch : null,
         };
         return await store.SavePolicyAsync(stored, request.Reason.Trim(), context.GetCaller().Actor, context.CancellationToken);
+    }
+
+    /// <summary>Most sensitive columns a fairness watch names.</summary>
+    public const int MaxSensitiveColumns = 8;
+
+    private static void CheckFairnessWatch(FieldViolations violations, FairnessWatch watch, IReadOnlyDictionary<string, Profiles.ColumnKind>? kinds, string model)
+    {
+        violations.Require(watch.SensitiveColumns.Count <= MaxSensitiveColumns, "policy.fairness.sensitive_columns", $"at most {MaxSensitiveColumns} columns");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < watch.SensitiveColumns.Count && i < MaxSensitiveColumns; i++)
+        {
+            var field = $"policy.fairness.sensitive_columns[{i}]";
+            var column = TextRules.Name(violations, field, watch.SensitiveColumns[i], MaxNameLength);
+            violations.Require(column.Length == 0 || seen.Add(column), field, $"{TextRules.Echo(column)} is named twice");
+            violations.Require(kinds is null || column.Length == 0 || kinds.ContainsKey(column), field,
+                $"{TextRules.Echo(column)} is not a column of {TextRules.Echo(model)}'s newest reference");
+        }
+
+        violations.Require(double.IsFinite(watch.MinRatio) && watch.MinRatio is >= 0 and <= 1, "policy.fairness.min_ratio", "must lie in [0, 1] (0: 0.8)");
+        violations.Require(double.IsFinite(watch.MaxDifference) && watch.MaxDifference is >= 0 and <= 1, "policy.fairness.max_difference", "must lie in [0, 1] (0: 0.1)");
+        violations.Require(watch.MinGroupSize >= 0, "policy.fairness.min_group_size", "must be ≥ 0 (0: 30)");
     }
 
     /// <inheritdoc />

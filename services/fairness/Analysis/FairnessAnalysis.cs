@@ -315,7 +315,7 @@ public static class FairnessAnalysis
     }
 
     /// <summary>Orders group keys by their values, ordinally, the missing value last.</summary>
-    private sealed class KeyComparer : IComparer<string?[]>, IEqualityComparer<string?[]>
+    internal sealed class KeyComparer : IComparer<string?[]>, IEqualityComparer<string?[]>
     {
         public static readonly KeyComparer Instance = new();
 

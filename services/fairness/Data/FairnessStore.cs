@@ -64,6 +64,39 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
         return reports;
     }
 
+    /// <summary>A model version's production window reports, newest first.</summary>
+    public async Task<IReadOnlyList<FairnessReport>> ListWindowReportsAsync(string model, string version, int limit, long offset, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command(
+            "SELECT body FROM window_reports WHERE model = $1 AND version = $2 ORDER BY window_start DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var reports = new List<FairnessReport>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+        }
+
+        return reports;
+    }
+
+    /// <summary>The latest production window report of every model version that has one (at most <paramref name="limit"/>).</summary>
+    public async Task<IReadOnlyList<FairnessReport>> LatestWindowReportsAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command(
+            """
+            SELECT body FROM (SELECT DISTINCT ON (model, version) body, window_start FROM window_reports ORDER BY model, version, window_start DESC) latest
+            ORDER BY window_start DESC LIMIT $1
+            """, limit);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var reports = new List<FairnessReport>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+        }
+
+        return reports;
+    }
+
     /// <summary>Stores a mitigation and publishes <paramref name="recorded"/> in the same transaction.</summary>
     public async Task SaveMitigationAsync(Mitigation mitigation, IIntegrationEvent recorded, CancellationToken cancellationToken)
     {

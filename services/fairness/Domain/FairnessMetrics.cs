@@ -6,14 +6,15 @@ using ModelOps.Fairness.V1;
 namespace ModelOps.Fairness.Domain;
 
 /// <summary>
-/// Every model version's latest report as Prometheus gauges (on <c>/metrics</c>): each grouping's disparities, and each
-/// judged group's selection rate, TPR and FPR, labelled by model, version, grouping (the sensitive column or
-/// combination) and metric. Every replica refreshes them from the stored reports (<see cref="Refresher"/>), so any
+/// Every model version's latest report as Prometheus gauges (on <c>/metrics</c>), of its evaluation dataset
+/// (<c>source="dataset"</c>) and of its production traffic (<c>source="production"</c>, the latest window): each
+/// grouping's disparities, each judged group's selection rate, TPR and FPR, and whether the latest window is biased,
+/// labelled by model, version, grouping (the sensitive column or combination) and metric. Every replica refreshes them from the stored reports (<see cref="Refresher"/>), so any
 /// replica scraped tells the same.
 /// </summary>
 public sealed partial class FairnessMetrics
 {
-    private readonly ConcurrentDictionary<(string Model, string Version), FairnessReport> _latest = new();
+    private readonly ConcurrentDictionary<(string Model, string Version, string Source), FairnessReport> _latest = new();
 
     /// <summary>Creates the gauges on the service's meter (<c>ModelOps.Fairness</c>).</summary>
     public FairnessMetrics(IMeterFactory meters)
@@ -23,16 +24,27 @@ public sealed partial class FairnessMetrics
             description: "A disparity of the latest report of a model version, per grouping of its sensitive columns (ratios: 1 is parity; differences: 0 is parity)");
         meter.CreateObservableGauge("modelops.fairness.group_rate", GroupRates,
             description: "A judged group's selection rate, true-positive rate or false-positive rate in the latest report of a model version");
+        meter.CreateObservableGauge("modelops.fairness.biased",
+            () => _latest.Where(l => l.Key.Source == Production).Select(l => new Measurement<int>(l.Value.Window.Biased ? 1 : 0,
+                [new("model", l.Key.Model), new("version", l.Key.Version)])),
+            description: "1 when the latest production window of a model version crossed its fairness watch's limits");
     }
 
+    private const string Production = "production";
+
+    private static string Source(FairnessReport report) => report.Window is null ? "dataset" : Production;
+
     /// <summary>Makes <paramref name="report"/> its version's latest, unless a newer one is known.</summary>
-    public void Record(FairnessReport report) => _latest.AddOrUpdate((report.Model, report.Version), report,
-        (_, known) => known.CreatedAt.ToDateTimeOffset() > report.CreatedAt.ToDateTimeOffset() ? known : report);
+    public void Record(FairnessReport report) => _latest.AddOrUpdate((report.Model, report.Version, Source(report)), report,
+        (_, known) => When(known) > When(report) ? known : report);
+
+    // Dataset reports by creation, windows by their start.
+    private static DateTimeOffset When(FairnessReport report) => (report.Window?.Start ?? report.CreatedAt).ToDateTimeOffset();
 
     private IEnumerable<Measurement<double>> Disparities() =>
         _latest.Values.SelectMany(r => r.Groupings.SelectMany(g => g.Disparities.Where(d => d.HasValue).Select(d => new Measurement<double>(d.Value,
         [
-            new("model", r.Model), new("version", r.Version), new("grouping", g.Name), new("metric", d.Name),
+            new("model", r.Model), new("version", r.Version), new("source", Source(r)), new("grouping", g.Name), new("metric", d.Name),
         ]))));
 
     private IEnumerable<Measurement<double>> GroupRates()
@@ -53,7 +65,8 @@ public sealed partial class FairnessMetrics
                         {
                             yield return new Measurement<double>(value,
                             [
-                                new("model", report.Model), new("version", report.Version), new("grouping", grouping.Name), new("group", group.Label), new("metric", metric),
+                                new("model", report.Model), new("version", report.Version), new("source", Source(report)), new("grouping", grouping.Name),
+                                new("group", group.Label), new("metric", metric),
                             ]);
                         }
                     }
@@ -76,7 +89,7 @@ public sealed partial class FairnessMetrics
             {
                 try
                 {
-                    foreach (var report in await store.LatestReportsAsync(MaxVersions, stoppingToken))
+                    foreach (var report in (await store.LatestReportsAsync(MaxVersions, stoppingToken)).Concat(await store.LatestWindowReportsAsync(MaxVersions, stoppingToken)))
                     {
                         metrics.Record(report);
                     }

@@ -1,4 +1,5 @@
 using ModelOps.Datasets;
+using ModelOps.Fairness.Consumers;
 using ModelOps.Fairness.Data;
 using ModelOps.Fairness.Domain;
 using ModelOps.ServiceDefaults.Data;
@@ -13,7 +14,7 @@ public static class ApplicationServiceExtensions
     public static IHostApplicationBuilder AddApplicationServices(this IHostApplicationBuilder builder)
     {
         builder.AddServiceDatabase("fairnessdb", typeof(ApplicationServiceExtensions).Assembly);
-        builder.AddEventBus();
+        builder.AddEventBus(configure: bus => bus.AddConsumer<WindowGroupsReportedConsumer>());
         builder.AddRunArtifacts();
         builder.Services.AddSingleton<FairnessStore>();
         builder.Services.AddSingleton<FairnessMetrics>();

@@ -114,6 +114,20 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
     }
 
     /// <inheritdoc />
+    public override async Task<ListReportsResponse> ListWindowReports(ListReportsRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
+        var pageSize = Paging.PageSize(request.PageSize, violations);
+        var fingerprint = Paging.Fingerprint("fairness-windows", request.Model, request.Version);
+        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
+        violations.ThrowIfAny();
+        var reports = await store.ListWindowReportsAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
+        return new ListReportsResponse { Reports = { reports.Take(pageSize) }, NextPageToken = Paging.NextToken(reports.Count, pageSize, offset, fingerprint) };
+    }
+
+    /// <inheritdoc />
     public override async Task<HtmlPage> RenderReport(GetReportRequest request, ServerCallContext context)
     {
         var report = await store.GetReportAsync(Id(request.Id), context.CancellationToken) ?? throw ReportNotFound(request.Id);

@@ -185,3 +185,57 @@ public sealed record WatchChanged : Contracts.IntegrationEvent
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
 }
+
+/// <summary>One group's counts in a window of production traffic.</summary>
+/// <param name="Values">The group's value of each sensitive column (null: missing).</param>
+/// <param name="Records">Records with a prediction.</param>
+/// <param name="Selected">Of those, predicted 1.</param>
+/// <param name="TrueNegatives">Labelled 0, predicted 0 (labels joined by the time of the report).</param>
+/// <param name="FalsePositives">Labelled 0, predicted 1.</param>
+/// <param name="FalseNegatives">Labelled 1, predicted 0.</param>
+/// <param name="TruePositives">Labelled 1, predicted 1.</param>
+public sealed record GroupCounts(
+    IReadOnlyDictionary<string, string?> Values, long Records, long Selected, long TrueNegatives, long FalsePositives, long FalseNegatives, long TruePositives);
+
+/// <summary>
+/// A window of a binary classifier's production traffic was reported, and its model's monitoring policy watches
+/// fairness: the window's counts per group of the sensitive columns, for the fairness service to judge.
+/// </summary>
+public sealed record WindowGroupsReported : Contracts.IntegrationEvent
+{
+    /// <summary>The model.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Its version.</summary>
+    public required string Version { get; init; }
+
+    /// <summary>The window's start.</summary>
+    public required DateTimeOffset WindowStart { get; init; }
+
+    /// <summary>The window's end.</summary>
+    public required DateTimeOffset WindowEnd { get; init; }
+
+    /// <summary>The sensitive columns, in the policy's order.</summary>
+    public required IReadOnlyList<string> SensitiveColumns { get; init; }
+
+    /// <summary>Every group seen in the window.</summary>
+    public required IReadOnlyList<GroupCounts> Groups { get; init; }
+
+    /// <summary>The score at or above which a record is predicted 1.</summary>
+    public required double DecisionThreshold { get; init; }
+
+    /// <summary>The policy's minimum demographic parity ratio (0: the fairness service's default).</summary>
+    public double MinRatio { get; init; }
+
+    /// <summary>The policy's maximum equalized odds difference (0: the default).</summary>
+    public double MaxDifference { get; init; }
+
+    /// <summary>The policy's minimum group size (0: the default).</summary>
+    public int MinGroupSize { get; init; }
+
+    /// <summary>Whether the version is watched (in Production): only then is bias announced.</summary>
+    public required bool Watched { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+}
