@@ -38,14 +38,15 @@ public sealed class RunningStack : IAsyncLifetime
     /// <summary>The dashboard's address.</summary>
     public string DashboardUrl { get; private set; } = "";
 
-    /// <summary>Slack, PagerDuty and the retraining pipeline's webhook, as alerting's configuration names them (/slack, /pagerduty, /ci).</summary>
+    /// <summary>Slack, PagerDuty, the retraining pipeline's and the fairness reviewers' webhooks, as alerting's configuration names them (/slack, /pagerduty, /ci, /fairness).</summary>
     public ReceiverSink Receivers { get; private set; } = null!;
 
     /// <summary>The Jira alerting opens issues in.</summary>
     public JiraSink Jira { get; private set; } = null!;
 
     // Drift findings page the ML team on Slack, PagerDuty and Jira, one message per model version; a drift share of
-    // 15 % or more asks the pipeline to retrain. Everything else is recorded and told to nobody.
+    // 15 % or more asks the pipeline to retrain. Bias found in production goes to the fairness reviewers' webhook
+    // (/fairness). Everything else is recorded and told to nobody.
     private const string AlertingConfig = """
         route:
           receiver: nobody
@@ -56,6 +57,8 @@ public sealed class RunningStack : IAsyncLifetime
           routes:
             - matchers: ['source="drift"', 'alertname=~"Drift.*"']
               receiver: ml-team
+            - matchers: ['source="fairness"']
+              receiver: fairness-reviewers
         receivers:
           - name: nobody
           - name: ml-team
@@ -65,6 +68,8 @@ public sealed class RunningStack : IAsyncLifetime
               - {api_url: "JIRA", project: ML, issue_type: Bug, username: "bot@example.com", api_token: "jira-token", resolve_transition: Done}
           - name: ci
             webhook_configs: [{url: "SINK/ci"}]
+          - name: fairness-reviewers
+            webhook_configs: [{url: "SINK/fairness", send_resolved: true}]
         retrain_policies:
           - name: drift-retrain
             matchers: ['alertname="DriftDetected"']
