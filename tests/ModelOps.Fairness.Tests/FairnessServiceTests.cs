@@ -144,7 +144,7 @@ public sealed partial class FairnessServiceTests(InfrastructureFixture infrastru
         Assert.Contains("<svg", page, StringComparison.Ordinal);
         Assert.DoesNotContain("<script", page, StringComparison.Ordinal);
         var document = System.Xml.Linq.XDocument.Load(System.Xml.XmlReader.Create(new StringReader(page), new System.Xml.XmlReaderSettings { DtdProcessing = System.Xml.DtdProcessing.Ignore }));
-        Assert.Equal(3, document.Descendants("section").Count());
+        Assert.Equal(4, document.Descendants("section").Count());
         using var http = new HttpClient();
         var metrics = "";
         Assert.True(await Eventually.HoldsAsync(async () =>

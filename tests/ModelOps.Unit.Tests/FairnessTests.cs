@@ -365,6 +365,19 @@ public sealed class WindowAnalysisTests
                 actual.Disparities.Select(d => (d.Name, d.HasValue, d.HasValue ? d.Value : 0, string.Join("|", d.Groups))));
         }
 
+        // The page of the dataset's report charts the windows over time; it is well-formed markup without script.
+        var second = report.Clone();
+        second.Window.Start = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UnixEpoch.AddHours(1));
+        second.Window.Biased = false;
+        rows.Dataset = new Dataset { RunId = new string('a', 32), ArtifactPath = "eval.csv", LabelColumn = "label", ScoreColumn = "score", Threshold = 0.5 };
+        rows.Settings = new Settings { MinGroupSize = 30, Resamples = 10, Confidence = 0.95 };
+        var page = fairness::ModelOps.Fairness.Domain.ReportPage.Render(rows, [second, report]);
+        var document = System.Xml.Linq.XDocument.Parse(page.Replace("<!DOCTYPE html>", "", StringComparison.Ordinal));
+        Assert.Equal(4, document.Descendants("section").Count());
+        Assert.Contains("2 windows", page, StringComparison.Ordinal);
+        Assert.Contains("1 crossed the limits", page, StringComparison.Ordinal);
+        Assert.DoesNotContain("<script", page, StringComparison.Ordinal);
+
         // The built-in bias: the sexes' selection rates are about 0.72 apart in ratio, below the four-fifths rule.
         Assert.True(report.Window.Biased);
         Assert.Contains(violations, v => v.Grouping == "sex" && v.Name == "demographic_parity_ratio" && v.Limit == 0.8);

@@ -6,8 +6,8 @@ using ModelOps.Fairness.V1;
 namespace ModelOps.Cli.Fairness;
 
 /// <summary>
-/// <c>modelops fairness evaluate|reports|report|mitigate</c>: whether a model treats groups differently on its
-/// evaluation data, the reports, their HTML pages, and mitigations to apply.
+/// <c>modelops fairness evaluate|reports|report|windows|mitigate</c>: whether a model treats groups differently on its
+/// evaluation data and in production, the reports, their HTML pages, and mitigations to apply.
 /// </summary>
 public static class FairnessCommands
 {
@@ -99,9 +99,20 @@ public static class FairnessCommands
             return 0;
         }));
 
-        return new Command("fairness", "Fairness of a model's decisions across groups: reports, HTML pages, mitigations")
+        var windows = new Command("windows", "A model version's production windows, newest first: records, labels, whether biased, the worst disparities") { model, version };
+        windows.SetAction((parse, cancellationToken) => Guard(error, async () =>
         {
-            address, token, json, evaluate, reports, report, MitigateCommand(output, error, token, json, Connect),
+            var response = await Connect(parse).ListWindowReportsAsync(new ListReportsRequest { Model = parse.GetValue(model)!, Version = parse.GetValue(version)!, PageSize = 100 },
+                CliOutput.Headers(parse.GetValue(token), "pipeline"), cancellationToken: cancellationToken);
+            await CliOutput.Print(output, parse.GetValue(json), response.Reports, ["WINDOW START", "RECORDS", "LABELLED", "VERDICT", "WORST DP RATIO", "WORST EO DIFFERENCE"],
+                r => [CliOutput.Time(r.Window.Start), r.Window.Records.ToString(CultureInfo.InvariantCulture), r.Window.Labelled.ToString(CultureInfo.InvariantCulture),
+                      r.Window.Biased ? "BIASED" : "within limits", Worst(r, "demographic_parity_ratio", min: true), Worst(r, "equalized_odds_difference", min: false)]);
+            return 0;
+        }));
+
+        return new Command("fairness", "Fairness of a model's decisions across groups: reports, HTML pages, mitigations, production windows")
+        {
+            address, token, json, evaluate, reports, report, windows, MitigateCommand(output, error, token, json, Connect),
         };
     }
 
@@ -186,6 +197,19 @@ public static class FairnessCommands
             r.Disparity.HasLower ? $"[{Figure(true, r.Disparity.Lower)}, {Figure(true, r.Disparity.Upper)}]" : "",
             string.Join(" vs ", r.Disparity.Groups),
         }));
+    }
+
+    // The worst value of a disparity over a report's groupings, with the grouping.
+    private static string Worst(FairnessReport report, string name, bool min)
+    {
+        var values = report.Groupings.Select(g => (g.Name, Disparity: g.Disparities.FirstOrDefault(d => d.Name == name))).Where(x => x.Disparity is { HasValue: true }).ToList();
+        if (values.Count == 0)
+        {
+            return "—";
+        }
+
+        var worst = min ? values.MinBy(x => x.Disparity!.Value) : values.MaxBy(x => x.Disparity!.Value);
+        return $"{Figure(true, worst.Disparity!.Value)} ({worst.Name})";
     }
 
     private static string Figure(bool has, double value) => has ? value.ToString("0.####", CultureInfo.InvariantCulture) : "—";

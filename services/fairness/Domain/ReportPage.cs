@@ -9,7 +9,8 @@ namespace ModelOps.Fairness.Domain;
 /// A fairness report as one self-contained HTML page (no script, no external file; charts are inline SVG): every
 /// disparity against parity and the conventional line (four-fifths for ratios, 0.1 for differences) with its bootstrap
 /// interval, and per grouping each group's selection rate, TPR and FPR as bars with 95 % Wilson score intervals, its
-/// counts, and its calibration curve when the model gave scores.
+/// counts, and its calibration curve when the model gave scores; then the version's production windows over time (the
+/// demographic parity ratio and equalized odds difference of each grouping, against the watch's limits).
 /// </summary>
 public static class ReportPage
 {
@@ -20,8 +21,11 @@ public static class ReportPage
     /// <summary>Most groups of one grouping drawn (the largest): every group stays in its table.</summary>
     public const int MaxChartedGroups = 40;
 
-    /// <summary>The page of <paramref name="report"/>.</summary>
-    public static string Render(FairnessReport report)
+    /// <summary>How many of a version's production windows the page charts (the newest).</summary>
+    public const int HistoryWindows = 100;
+
+    /// <summary>The page of <paramref name="report"/>, with the version's production <paramref name="windows"/> (any order).</summary>
+    public static string Render(FairnessReport report, IReadOnlyList<FairnessReport> windows)
     {
         var html = new StringBuilder();
         var title = $"Fairness of {report.Model} {report.Version}";
@@ -71,6 +75,7 @@ public static class ReportPage
             Grouping(html, grouping);
         }
 
+        History(html, [.. windows.Where(w => w.Window is not null).OrderBy(w => w.Window.Start.ToDateTimeOffset())]);
         html.Append("</body></html>\n");
         return html.ToString();
     }
@@ -182,6 +187,51 @@ public static class ReportPage
 
         html.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{size + 14}\" font-size=\"10\">mean score → ; observed rate ↑</text></svg>");
     }
+
+    // Per grouping of the production windows, the demographic parity ratio (blue) and equalized odds difference (orange)
+    // over time, with the watch's limits dashed; biased windows marked red.
+    private static void History(StringBuilder html, IReadOnlyList<FairnessReport> windows)
+    {
+        html.Append("<section><h2>In production</h2>");
+        if (windows.Count == 0)
+        {
+            html.Append("<p class=\"muted\">No production window of this version has been judged: its traffic is judged once it is watched and its monitoring policy names sensitive columns.</p></section>");
+            return;
+        }
+
+        var biased = windows.Count(w => w.Window.Biased);
+        html.Append(CultureInfo.InvariantCulture, $"<p>{windows.Count} windows, from {Time(windows[0].Window.Start)} to {Time(windows[^1].Window.End)}; ")
+            .Append(biased > 0 ? $"<span class=\"bad\">{biased} crossed the limits</span>" : "none crossed the limits")
+            .Append(CultureInfo.InvariantCulture, $" (demographic parity ratio ≥ {windows[^1].Window.MinRatio:0.##}, equalized odds difference ≤ {windows[^1].Window.MaxDifference:0.##}).</p>");
+        const int width = 560, height = 140;
+        foreach (var name in windows[^1].Groupings.Select(g => g.Name))
+        {
+            html.Append("<h3>").Append(Encode(name)).Append("</h3>");
+            html.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width + 40}\" height=\"{height + 20}\" role=\"img\" aria-label=\"{Encode(name)} over time\">");
+            double X(int i) => windows.Count == 1 ? width / 2.0 : i * width / (double)(windows.Count - 1);
+            double Y(double v) => (1 - Math.Clamp(v, 0, 1)) * height;
+            html.Append(CultureInfo.InvariantCulture, $"<line class=\"line\" x1=\"0\" x2=\"{width}\" y1=\"{Y(windows[^1].Window.MinRatio):F1}\" y2=\"{Y(windows[^1].Window.MinRatio):F1}\"/>")
+                .Append(CultureInfo.InvariantCulture, $"<line class=\"line\" x1=\"0\" x2=\"{width}\" y1=\"{Y(windows[^1].Window.MaxDifference):F1}\" y2=\"{Y(windows[^1].Window.MaxDifference):F1}\"/>");
+            foreach (var (metric, colour) in new[] { ("demographic_parity_ratio", "#3a6ea5"), ("equalized_odds_difference", "#e08a3c") })
+            {
+                var points = windows.Select((w, i) => (i, Value: w.Groupings.FirstOrDefault(g => g.Name == name)?.Disparities.FirstOrDefault(d => d.Name == metric)))
+                    .Where(p => p.Value is { HasValue: true }).Select(p => (p.i, p.Value!.Value)).ToList();
+                html.Append(CultureInfo.InvariantCulture,
+                    $"<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{string.Join(' ', points.Select(p => string.Create(CultureInfo.InvariantCulture, $"{X(p.i):F1},{Y(p.Item2):F1}")))}\"><title>{metric}</title></polyline>");
+                foreach (var (i, value) in points)
+                {
+                    html.Append(CultureInfo.InvariantCulture, $"<circle cx=\"{X(i):F1}\" cy=\"{Y(value):F1}\" r=\"3\" fill=\"{(windows[i].Window.Biased ? "#b00020" : colour)}\"><title>{Time(windows[i].Window.Start)} {metric} {Number(value)}</title></circle>");
+                }
+            }
+
+            html.Append(CultureInfo.InvariantCulture, $"<text x=\"{width + 4}\" y=\"{Y(1) + 10:F1}\" font-size=\"10\">1</text><text x=\"{width + 4}\" y=\"{height:F1}\" font-size=\"10\">0</text></svg>");
+        }
+
+        html.Append("<p class=\"muted\">Blue: demographic parity ratio; orange: equalized odds difference (once labels have joined); dashed: the limits; red points: windows beyond them.</p></section>");
+    }
+
+    private static string Time(Google.Protobuf.WellKnownTypes.Timestamp time) =>
+        time.ToDateTimeOffset().ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
 
     private static void DisparityBar(StringBuilder html, Disparity disparity)
     {

@@ -34,6 +34,9 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
     /// <summary>Most calibration bins.</summary>
     public const int MaxCalibrationBins = 100;
 
+    /// <summary>Most bytes of reports one page of production windows holds (at least one report).</summary>
+    public const int MaxPageBytes = 3 << 20;
+
     /// <summary>Default minimum group size.</summary>
     public const int DefaultMinGroupSize = 30;
 
@@ -124,14 +127,30 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
         var reports = await store.ListWindowReportsAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
-        return new ListReportsResponse { Reports = { reports.Take(pageSize) }, NextPageToken = Paging.NextToken(reports.Count, pageSize, offset, fingerprint) };
+        // Bounded by bytes too (at least one report per page), so a page stays under a client's default 4 MiB.
+        var response = new ListReportsResponse();
+        long bytes = 0;
+        foreach (var report in reports.Take(pageSize))
+        {
+            bytes += report.CalculateSize();
+            if (response.Reports.Count > 0 && bytes > MaxPageBytes)
+            {
+                break;
+            }
+
+            response.Reports.Add(report);
+        }
+
+        response.NextPageToken = response.Reports.Count < reports.Count ? Paging.Token(offset + response.Reports.Count, fingerprint) : "";
+        return response;
     }
 
     /// <inheritdoc />
     public override async Task<HtmlPage> RenderReport(GetReportRequest request, ServerCallContext context)
     {
         var report = await store.GetReportAsync(Id(request.Id), context.CancellationToken) ?? throw ReportNotFound(request.Id);
-        return new HtmlPage { Html = ReportPage.Render(report) };
+        var windows = await store.ListWindowReportsAsync(report.Model, report.Version, ReportPage.HistoryWindows, 0, context.CancellationToken);
+        return new HtmlPage { Html = ReportPage.Render(report, windows) };
     }
 
     /// <inheritdoc />
