@@ -36,14 +36,7 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
     {
         await using var select = dataSource.Command(
             "SELECT body FROM reports WHERE model = $1 AND version = $2 ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
-        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-        var reports = new List<FairnessReport>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
-        }
-
-        return reports;
+        return await ReportsAsync(select, cancellationToken);
     }
 
     /// <summary>The latest report of every model version that has one (at most <paramref name="limit"/> versions, the most recent).</summary>
@@ -54,14 +47,7 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
             SELECT body FROM (SELECT DISTINCT ON (model, version) body, created_at FROM reports ORDER BY model, version, created_at DESC, id DESC) latest
             ORDER BY created_at DESC LIMIT $1
             """, limit);
-        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-        var reports = new List<FairnessReport>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
-        }
-
-        return reports;
+        return await ReportsAsync(select, cancellationToken);
     }
 
     /// <summary>A model version's production window reports, newest first.</summary>
@@ -69,14 +55,7 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
     {
         await using var select = dataSource.Command(
             "SELECT body FROM window_reports WHERE model = $1 AND version = $2 ORDER BY window_start DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
-        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-        var reports = new List<FairnessReport>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
-        }
-
-        return reports;
+        return await ReportsAsync(select, cancellationToken);
     }
 
     /// <summary>The latest production window report of every model version that has one (at most <paramref name="limit"/>).</summary>
@@ -87,14 +66,7 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
             SELECT body FROM (SELECT DISTINCT ON (model, version) body, window_start FROM window_reports ORDER BY model, version, window_start DESC) latest
             ORDER BY window_start DESC LIMIT $1
             """, limit);
-        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
-        var reports = new List<FairnessReport>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
-        }
-
-        return reports;
+        return await ReportsAsync(select, cancellationToken);
     }
 
     /// <summary>Stores a mitigation and publishes <paramref name="recorded"/> in the same transaction.</summary>
@@ -110,6 +82,18 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
 
         work.Publish(recorded);
         await work.CommitAsync(cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<FairnessReport>> ReportsAsync(NpgsqlCommand select, CancellationToken cancellationToken)
+    {
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var reports = new List<FairnessReport>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            reports.Add(FairnessReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+        }
+
+        return reports;
     }
 
     /// <summary>The mitigation, or null.</summary>

@@ -54,15 +54,7 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
 
         var (data, sha256) = await ReadAsync(request.Dataset, columns!, cancellationToken);
         CheckPrivileged(data, request.Settings);
-        FairnessReport report;
-        try
-        {
-            report = await System.Threading.Tasks.Task.Run(() => FairnessAnalysis.Analyze(data, settings!), cancellationToken);
-        }
-        catch (TooManyGroupsException exception)
-        {
-            throw ServiceErrors.InvalidArgument("dataset.sensitive_columns", exception.Message);
-        }
+        var report = await ComputeAsync(() => FairnessAnalysis.Analyze(data, settings!), cancellationToken);
 
         var caller = context.GetCaller();
         report.Id = Guid.CreateVersion7().ToString();
@@ -179,17 +171,9 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
         var (data, sha256) = await ReadAsync(request.Dataset, columns!, cancellationToken);
         var minimum = request.MinGroupSize == 0 ? DefaultMinGroupSize : request.MinGroupSize;
         var constraint = request.Constraint == ModelOps.Fairness.V1.Constraint.EqualizedOdds ? ParityConstraint.EqualizedOdds : ParityConstraint.DemographicParity;
-        Mitigation mitigation;
-        try
-        {
-            mitigation = await System.Threading.Tasks.Task.Run(() => request.Method == MitigationMethod.Thresholds
-                ? Mitigator.Thresholds(data, columns!.Threshold, constraint, tolerance, minimum)
-                : Mitigator.Reweighing(data, minimum), cancellationToken);
-        }
-        catch (TooManyGroupsException exception)
-        {
-            throw ServiceErrors.InvalidArgument("dataset.sensitive_columns", exception.Message);
-        }
+        var mitigation = await ComputeAsync(() => request.Method == MitigationMethod.Thresholds
+            ? Mitigator.Thresholds(data, columns!.Threshold, constraint, tolerance, minimum)
+            : Mitigator.Reweighing(data, minimum), cancellationToken);
 
         var caller = context.GetCaller();
         mitigation.Id = Guid.CreateVersion7().ToString();
@@ -224,6 +208,19 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
         catch (DatasetException exception)
         {
             throw ServiceErrors.InvalidArgument(exception.Field, $"{TextRules.Echo(dataset.ArtifactPath)}: {TextRules.Clip(exception.Message, 250)}");
+        }
+    }
+
+    // The analysis is CPU work: off the request thread. Too many intersectional groups is the request's fault.
+    private static async Task<T> ComputeAsync<T>(Func<T> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await System.Threading.Tasks.Task.Run(work, cancellationToken);
+        }
+        catch (TooManyGroupsException exception)
+        {
+            throw ServiceErrors.InvalidArgument("dataset.sensitive_columns", exception.Message);
         }
     }
 
