@@ -84,7 +84,14 @@ public sealed partial class FairnessServiceTests(InfrastructureFixture infrastru
         // Before any report the gate waits for evidence.
         var request = await _pipeline.RequestPromotionAsync(model, first.Version, Stage.Production, "first credit model", Cancellation);
         Assert.Equal(GateStatus.Pending, Parity(request).Status);
-        Assert.Contains("has no fairness report yet", Parity(request).Reason, StringComparison.Ordinal);
+        Assert.Contains($"has no fairness report of a dataset of its own run {firstRun} yet", Parity(request).Reason, StringComparison.Ordinal);
+
+        // A fair report of other data cannot stand in for the candidate's own.
+        var otherRun = await RunWithAsync(("eval.csv", CreditData.Csv(CreditData.Generate(4000, bias: 0, seed: 12))));
+        await _fairness.EvaluateDatasetAsync(new EvaluateDatasetRequest { Model = model, Version = "1", Dataset = Dataset(otherRun, "eval.csv", score: true) },
+            cancellationToken: Cancellation);
+        request = await _pipeline.Raw.ReevaluatePromotionAsync(new ReevaluatePromotionRequest { RequestId = request.RequestId }, cancellationToken: Cancellation);
+        Assert.Equal(GateStatus.Pending, Parity(request).Status);
 
         var report = await _fairness.EvaluateDatasetAsync(new EvaluateDatasetRequest
         {
@@ -157,7 +164,7 @@ public sealed partial class FairnessServiceTests(InfrastructureFixture infrastru
         {
             var entries = (await ledger.ListEntriesBySubjectAsync(new ListEntriesBySubjectRequest { Kind = "model", Value = model, PageSize = 1000 },
                 cancellationToken: Cancellation)).Entries.Select(e => e.EventType).ToList();
-            return entries.Count(e => e.EndsWith(".FairnessEvaluated", StringComparison.Ordinal)) == 2 &&
+            return entries.Count(e => e.EndsWith(".FairnessEvaluated", StringComparison.Ordinal)) == 3 &&
                    entries.Any(e => e.EndsWith(".MitigationComputed", StringComparison.Ordinal));
         }, TimeSpan.FromSeconds(30)));
     }

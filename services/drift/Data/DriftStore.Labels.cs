@@ -102,23 +102,31 @@ public sealed partial class DriftStore
         return new LabelOutcome(joined.Count, labels.Count - joined.Count, drifts);
     }
 
-    /// <summary>A window's counts per group of its fairness watch, as they stand (labels joined so far).</summary>
-    public static async Task<IReadOnlyList<GroupCounts>> WindowGroupsAsync(UnitOfWork tx, DueWindow window, CancellationToken cancellationToken)
+    /// <summary>Most groups of a window handed to fairness: the largest, by records.</summary>
+    public const int MaxReportedGroups = 2000;
+
+    /// <summary>
+    /// A window's counts per group of its fairness watch, as they stand (labels joined so far): the
+    /// <see cref="MaxReportedGroups"/> largest, and how many smaller ones were left out.
+    /// </summary>
+    public static async Task<(IReadOnlyList<GroupCounts> Groups, long Omitted)> WindowGroupsAsync(UnitOfWork tx, DueWindow window, CancellationToken cancellationToken)
     {
         await using var select = tx.Command(
             """
-            SELECT group_key, records, selected, tn, fp, fn, tp FROM window_groups
-            WHERE model = $1 AND version = $2 AND count_window = $3 AND window_key = $4 ORDER BY group_key
-            """, window.Model, window.Version, window.CountWindow, window.Key);
+            SELECT group_key, records, selected, tn, fp, fn, tp, count(*) OVER () FROM window_groups
+            WHERE model = $1 AND version = $2 AND count_window = $3 AND window_key = $4 ORDER BY records DESC, group_key LIMIT $5
+            """, window.Model, window.Version, window.CountWindow, window.Key, MaxReportedGroups);
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);
         var groups = new List<GroupCounts>();
+        long total = 0;
         while (await reader.ReadAsync(cancellationToken))
         {
             var values = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string?>>(reader.GetString(0))!;
             groups.Add(new GroupCounts(values, reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6)));
+            total = reader.GetInt64(7);
         }
 
-        return groups;
+        return (groups, total - groups.Count);
     }
 
     // The labelled predictions' confusion counts per window and group of a fairness watch, added to what the window holds.

@@ -85,12 +85,12 @@ public sealed partial class WindowReporter(
 
         var announced = await DriftStore.AnnouncedAsync(tx, window.Model, window.Version, cancellationToken);
         if (policy?.Fairness is { SensitiveColumns.Count: > 0 } watch && reference.Prediction is { Task: ModelTask.BinaryClassification } spec
-            && await DriftStore.WindowGroupsAsync(tx, window, cancellationToken) is { Count: > 0 } groups)
+            && await DriftStore.WindowGroupsAsync(tx, window, cancellationToken) is { Groups.Count: > 0 } counted)
         {
             tx.Publish(new WindowGroupsReported
             {
                 Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end,
-                SensitiveColumns = [.. watch.SensitiveColumns], Groups = groups, DecisionThreshold = spec.Threshold, MinRatio = watch.MinRatio,
+                SensitiveColumns = [.. watch.SensitiveColumns], Groups = counted.Groups, OmittedGroups = counted.Omitted, DecisionThreshold = spec.Threshold, MinRatio = watch.MinRatio,
                 MaxDifference = watch.MaxDifference, MinGroupSize = watch.MinGroupSize, Watched = announced is not null,
             });
         }

@@ -42,7 +42,7 @@ public static class WindowAnalysis
             {
                 Start = Timestamp.FromDateTimeOffset(window.WindowStart), End = Timestamp.FromDateTimeOffset(window.WindowEnd),
                 Records = window.Groups.Sum(g => g.Records), Labelled = window.Groups.Sum(g => g.TrueNegatives + g.FalsePositives + g.FalseNegatives + g.TruePositives),
-                Watched = window.Watched, MinRatio = minRatio, MaxDifference = maxDifference,
+                Watched = window.Watched, MinRatio = minRatio, MaxDifference = maxDifference, OmittedGroups = window.OmittedGroups,
             },
         };
         report.Rows = report.Window.Records;

@@ -14,8 +14,9 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
     {
         await using var work = await UnitOfWork.BeginAsync(dataSource, cancellationToken);
         await using (var insert = work.Command(
-                         "INSERT INTO reports (id, model, version, dataset_sha256, created_at, body) VALUES ($1, $2, $3, $4, $5, $6)",
-                         Guid.Parse(report.Id), report.Model, report.Version, report.DatasetSha256, report.CreatedAt.ToDateTimeOffset(), report.ToByteArray()))
+                         "INSERT INTO reports (id, model, version, run_id, dataset_sha256, created_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         Guid.Parse(report.Id), report.Model, report.Version, report.Dataset.RunId.ToLowerInvariant(), report.DatasetSha256,
+                         report.CreatedAt.ToDateTimeOffset(), report.ToByteArray()))
         {
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
@@ -28,6 +29,15 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
     public async Task<FairnessReport?> GetReportAsync(Guid id, CancellationToken cancellationToken)
     {
         await using var select = dataSource.Command("SELECT body FROM reports WHERE id = $1", id);
+        return await select.ExecuteScalarAsync(cancellationToken) is byte[] body ? FairnessReport.Parser.ParseFrom(body) : null;
+    }
+
+    /// <summary>A model version's latest report of a dataset of run <paramref name="runId"/> (of any run when null), or null.</summary>
+    public async Task<FairnessReport?> LatestReportAsync(string model, string version, string? runId, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command(
+            "SELECT body FROM reports WHERE model = $1 AND version = $2 AND ($3::text IS NULL OR run_id = $3) ORDER BY created_at DESC, id DESC LIMIT 1",
+            model, version, Sql.Typed(runId?.ToLowerInvariant(), NpgsqlTypes.NpgsqlDbType.Text));
         return await select.ExecuteScalarAsync(cancellationToken) is byte[] body ? FairnessReport.Parser.ParseFrom(body) : null;
     }
 

@@ -8,7 +8,8 @@ namespace ModelOps.Fairness.Domain;
 /// <summary>
 /// Every model version's latest report as Prometheus gauges (on <c>/metrics</c>), of its evaluation dataset
 /// (<c>source="dataset"</c>) and of its production traffic (<c>source="production"</c>, the latest window): each
-/// grouping's disparities, each judged group's selection rate, TPR and FPR, and whether the latest window is biased,
+/// grouping's disparities, each judged group's selection rate, TPR and FPR (groups of one sensitive column), and whether
+/// the latest window is biased,
 /// labelled by model, version, grouping (the sensitive column or combination) and metric. Every replica refreshes them from the stored reports (<see cref="Refresher"/>), so any
 /// replica scraped tells the same.
 /// </summary>
@@ -51,7 +52,8 @@ public sealed partial class FairnessMetrics
     {
         foreach (var report in _latest.Values)
         {
-            foreach (var grouping in report.Groupings)
+            // One column's groups only: their intersections would multiply the series.
+            foreach (var grouping in report.Groupings.Where(g => g.Columns.Count == 1))
             {
                 foreach (var group in grouping.Groups.Where(g => !g.TooSmall))
                 {

@@ -19,6 +19,9 @@ namespace ModelOps.Fairness.Grpc;
 /// <item><c>min</c> — a ratio's minimum (the four-fifths rule: 0.8); <c>max</c> — a difference's maximum of |value|.</item>
 /// <item><c>grouping</c> — one grouping ("sex", or "sex × age_band"; "sex,age_band" too); every grouping of the report when absent.</item>
 /// <item><c>use</c> — <c>value</c> (default): the figure must pass; <c>interval</c>: its whole bootstrap interval must.</item>
+/// <item><c>dataset_run</c> — <c>own</c> (default): only a report of a dataset of the version's own run counts, so that a
+/// report of other data cannot stand in for the candidate's; <c>any</c>: the latest report of any run (a separate
+/// evaluation run), named in the evidence.</item>
 /// </list>
 /// No report yet, or a disparity undefined in every grouping judged (groups too small, rates undefined), is PENDING; an
 /// unknown gate, parameter or grouping is FAIL, naming it, since no evidence could ever pass it.
@@ -40,7 +43,7 @@ public sealed class FairnessGates(FairnessStore store) : GateService.GateService
 
         var ratio = definition.Direction == Direction.Ratio;
         var limitName = ratio ? "min" : "max";
-        string[] known = [limitName, "grouping", "use"];
+        string[] known = [limitName, "grouping", "use", "dataset_run"];
         if (request.Parameters.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
         {
             return Answer(GateStatus.Fail, $"unknown parameter '{unknown}' for {request.Gate} (known: {string.Join(", ", known)})");
@@ -58,11 +61,24 @@ public sealed class FairnessGates(FairnessStore store) : GateService.GateService
             return Answer(GateStatus.Fail, $"parameter 'use' must be 'value' or 'interval', not '{use}'");
         }
 
+        var datasetRun = request.Parameters.GetValueOrDefault("dataset_run", "own");
+        if (datasetRun is not ("own" or "any"))
+        {
+            return Answer(GateStatus.Fail, $"parameter 'dataset_run' must be 'own' or 'any', not '{datasetRun}'");
+        }
+
         var version = request.Version.ToString(CultureInfo.InvariantCulture);
-        var report = (await store.ListReportsAsync(request.Model, version, 1, 0, context.CancellationToken)).FirstOrDefault();
+        var report = await store.LatestReportAsync(request.Model, version, datasetRun == "own" ? request.RunId : null, context.CancellationToken);
         if (report is null)
         {
-            return Answer(GateStatus.Pending, $"{request.Model} version {version} has no fairness report yet (modelops fairness evaluate)");
+            return Answer(GateStatus.Pending, datasetRun == "own"
+                ? $"{request.Model} version {version} has no fairness report of a dataset of its own run {request.RunId} yet (modelops fairness evaluate)"
+                : $"{request.Model} version {version} has no fairness report yet (modelops fairness evaluate)");
+        }
+
+        if (report.Dataset.Task == ModelTask.Regression)
+        {
+            return Answer(GateStatus.Fail, $"the latest report of {request.Model} version {version} is a regression's: per-group errors, no {definition.Name}");
         }
 
         var groupings = report.Groupings.ToList();

@@ -218,8 +218,11 @@ public sealed record WindowGroupsReported : Contracts.IntegrationEvent
     /// <summary>The sensitive columns, in the policy's order.</summary>
     public required IReadOnlyList<string> SensitiveColumns { get; init; }
 
-    /// <summary>Every group seen in the window.</summary>
+    /// <summary>The groups seen in the window: at most 2000, the largest by records.</summary>
     public required IReadOnlyList<GroupCounts> Groups { get; init; }
+
+    /// <summary>How many smaller groups were left out of <see cref="Groups"/>.</summary>
+    public long OmittedGroups { get; init; }
 
     /// <summary>The score at or above which a record is predicted 1.</summary>
     public required double DecisionThreshold { get; init; }

@@ -5,6 +5,7 @@ CREATE TABLE reports (
     id             uuid        PRIMARY KEY,
     model          text        NOT NULL,
     version        text        NOT NULL,
+    run_id         text        NOT NULL,   -- the tracking run whose artifact the dataset is
     dataset_sha256 text        NOT NULL,
     created_at     timestamptz NOT NULL,
     body           bytea       NOT NULL
