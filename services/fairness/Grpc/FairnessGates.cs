@@ -130,7 +130,7 @@ public sealed class FairnessGates(FairnessStore store) : GateService.GateService
         return passes
             ? Answer(GateStatus.Pass, string.Create(CultureInfo.InvariantCulture, $"{described}: within {limitName} {limit:G4}"), evidence)
             : Answer(GateStatus.Fail, string.Create(CultureInfo.InvariantCulture,
-                $"{described}: {(use == "interval" ? "its interval reaches" : "")} {(ratio ? "below" : "beyond")} {limitName} {limit:G4}"), evidence);
+                $"{described}: {(use == "interval" ? "its interval reaches " : "")}{(ratio ? "below" : "beyond")} {limitName} {limit:G4}"), evidence);
     }
 
     private static EvaluateGateResponse Answer(GateStatus status, string reason, IDictionary<string, string>? evidence = null)
