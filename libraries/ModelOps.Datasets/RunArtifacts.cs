@@ -37,6 +37,9 @@ public sealed record VerifiedArtifact(string RunId, string Path, string Sha256, 
 public sealed class RunArtifacts
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    // Copies of an artifact whose length differs from tracking's record, after the first, before it counts as altered.
+    private const int RereadAttempts = 3;
     private readonly TrackingService.TrackingServiceClient _tracking;
     private readonly IMinioClient _minio;
     private readonly ObjectStoreConnection _store;
@@ -82,47 +85,61 @@ public sealed class RunArtifacts
         var key = _store.KeyOf(artifact.Uri)
                   ?? throw ServiceErrors.FailedPrecondition("NOT_IN_BUCKET", $"{artifact.Uri} is not in the artifact bucket {_store.Bucket}.",
                       "ARTIFACT_LOCATION", artifact.Uri);
-        var file = new FileStream(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"modelops-artifact-{Guid.NewGuid():N}"), FileMode.CreateNew,
-            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
-        try
+        // A copy of another length may have met the same content being written again (tracking stores identical files
+        // under one key, and some S3 servers rewrite an object in place): copy again before calling it altered.
+        for (var attempt = 0; ; attempt++)
         {
-            string sha256;
-            await using (var body = await _minio.OpenReadAsync(_store.Bucket, key, cancellationToken))
-            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            var file = new FileStream(System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"modelops-artifact-{Guid.NewGuid():N}"), FileMode.CreateNew,
+                FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+            try
             {
-                var buffer = new byte[1 << 16];
-                int read;
-                long total = 0;
-                while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+                var (sha256, size) = await CopyAsync(key, file, maxBytes, cancellationToken);
+                if (size != artifact.Size && attempt < RereadAttempts)
                 {
-                    total += read;
-                    if (total > maxBytes)
-                    {
-                        break; // more bytes than tracking recorded: the hash below cannot match
-                    }
-
-                    hash.AppendData(buffer, 0, read);
-                    await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    await file.DisposeAsync();
+                    await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), cancellationToken);
+                    continue;
                 }
 
-                sha256 = total > maxBytes ? "" : Convert.ToHexStringLower(hash.GetHashAndReset());
-            }
+                if (sha256 != artifact.Sha256 || size != artifact.Size)
+                {
+                    throw ServiceErrors.FailedPrecondition("ARTIFACT_ALTERED",
+                        $"The object store's bytes of {TextRules.Echo(artifact.Path)} hash to {(size <= maxBytes ? sha256 : "more bytes than recorded")}, not the {artifact.Sha256} tracking recorded: nothing was stored.",
+                        "ARTIFACT_INTEGRITY", artifact.Uri);
+                }
 
-            if (sha256 != artifact.Sha256)
+                file.Position = 0;
+                return new VerifiedArtifact(runId, artifact.Path, sha256, file);
+            }
+            catch
             {
-                throw ServiceErrors.FailedPrecondition("ARTIFACT_ALTERED",
-                    $"The object store's bytes of {TextRules.Echo(artifact.Path)} hash to {(sha256.Length > 0 ? sha256 : "more bytes than recorded")}, not the {artifact.Sha256} tracking recorded: nothing was stored.",
-                    "ARTIFACT_INTEGRITY", artifact.Uri);
+                await file.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
+    // Copies the object into the file while hashing it; stops past maxBytes (the hash can then not match).
+    private async Task<(string Sha256, long Size)> CopyAsync(string key, FileStream file, long maxBytes, CancellationToken cancellationToken)
+    {
+        await using var body = await _minio.OpenReadAsync(_store.Bucket, key, cancellationToken);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        int read;
+        long total = 0;
+        while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            total += read;
+            if (total > maxBytes)
+            {
+                break;
             }
 
-            file.Position = 0;
-            return new VerifiedArtifact(runId, artifact.Path, sha256, file);
+            hash.AppendData(buffer, 0, read);
+            await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
         }
-        catch
-        {
-            await file.DisposeAsync();
-            throw;
-        }
+
+        return (Convert.ToHexStringLower(hash.GetHashAndReset()), total);
     }
 }
 

@@ -383,5 +383,14 @@ public sealed class WindowAnalysisTests
         Assert.Contains(violations, v => v.Grouping == "sex" && v.Name == "demographic_parity_ratio" && v.Limit == 0.8);
         Assert.Equal(data.Rows, report.Window.Records);
         Assert.Equal(data.Rows, report.Window.Labelled);
+
+        // Intervals by the same bootstrap over the window's cells, close to the rows' own.
+        var windowRatio = report.Groupings[0].Disparities.Single(d => d.Name == "demographic_parity_ratio");
+        var rowsRatio = FairnessAnalysis.Analyze(data, FairnessTests.Settings(fixture, 200) with { Privileged = new Dictionary<string, string>() })
+            .Groupings[0].Disparities.Single(d => d.Name == "demographic_parity_ratio");
+        Assert.Equal(200, windowRatio.Resamples);
+        Assert.True(windowRatio.Lower <= windowRatio.Value && windowRatio.Value <= windowRatio.Upper, $"{windowRatio}");
+        Assert.Equal(rowsRatio.Lower, windowRatio.Lower, 0.03);
+        Assert.Equal(rowsRatio.Upper, windowRatio.Upper, 0.03);
     }
 }

@@ -51,8 +51,16 @@ public sealed partial class VersionRegistration(
         var artifact = runArtifacts.FirstOrDefault(a => a.Path == artifactPath)
                        ?? throw ServiceErrors.InvalidArgument("artifact_path", $"run {runId} holds no artifact at {TextRules.Echo(artifactPath)}");
 
-        // Pinning means checking: the bytes the store holds now must be the bytes tracking recorded.
+        // Pinning means checking: the bytes the store holds now must be the bytes tracking recorded. A read of another
+        // length may have met the same content being written again (tracking stores identical files under one key, and
+        // some S3 servers rewrite an object in place): read again before calling it altered.
         var (sha256, size) = await artifacts.HashAsync(artifact.Uri, cancellationToken);
+        for (var attempt = 1; attempt <= RereadAttempts && size != artifact.Size; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), cancellationToken);
+            (sha256, size) = await artifacts.HashAsync(artifact.Uri, cancellationToken);
+        }
+
         if (sha256 != artifact.Sha256 || size != artifact.Size)
         {
             throw ServiceErrors.FailedPrecondition("ARTIFACT_ALTERED",
@@ -87,6 +95,9 @@ public sealed partial class VersionRegistration(
 
         return version;
     }
+
+    // Reads of an artifact whose length differs from tracking's record, after the first, before it counts as altered.
+    private const int RereadAttempts = 3;
 
     private async Task<T> AskTrackingAsync<T>(Func<Task<T>> call, string runId)
     {
