@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Minio;
 using Minio.DataModel.Args;
 using Minio.Exceptions;
+using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.ObjectStore;
 
 namespace ModelOps.Tracking.Artifacts;
@@ -16,6 +17,9 @@ public sealed record StoredBlob(string Sha256, long Size);
 /// </summary>
 public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connection, ILogger<BlobStore> logger)
 {
+    // Copies of staged content to its final key before the store counts as failing.
+    private const int MoveAttempts = 4;
+
     /// <summary>Bytes per message when streaming content to a client.</summary>
     public const int ChunkBytes = 1 << 20;
 
@@ -66,6 +70,14 @@ public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connecti
             }
 
             await UploadAsync(Key(declaredSha256), content, cancellationToken);
+            // Read back before the content counts as stored (see the staged path below): the bytes are gone from the
+            // request by now, so a short object is the caller's to upload again.
+            if (!await HoldsIntactAsync(declaredSha256, cancellationToken))
+            {
+                throw ServiceErrors.Unavailable("OBJECT_STORE_INCONSISTENT",
+                    "The object store did not keep the uploaded content intact; nothing was recorded. Upload it again.");
+            }
+
             return new StoredBlob(content.Sha256!, content.Length);
         }
 
@@ -74,10 +86,23 @@ public sealed class BlobStore(IMinioClient minio, ObjectStoreConnection connecti
         {
             await UploadAsync(staging, content, cancellationToken);
             var sha256 = content.Sha256!;
-            if (!await HoldsIntactAsync(sha256, cancellationToken))
+            // Streamed through the service rather than copied inside the store: S3 servers differ in how they answer a
+            // server-side copy (the SDK fails on s3rver's), and a plain GET and PUT work everywhere. The copy is read back
+            // before the content counts as stored: a store may answer a GET of an upload it has just completed before it
+            // holds all of its bytes (s3rver was seen to), which would leave a short object under the content's hash.
+            for (var attempt = 0; !await HoldsIntactAsync(sha256, cancellationToken); attempt++)
             {
-                // Streamed through the service rather than copied inside the store: S3 servers differ in how they
-                // answer a server-side copy (the SDK fails on s3rver's), and a plain GET and PUT work everywhere.
+                if (attempt == MoveAttempts)
+                {
+                    throw ServiceErrors.Unavailable("OBJECT_STORE_INCONSISTENT",
+                        "The object store did not keep the uploaded content intact; nothing was recorded. Upload it again.");
+                }
+
+                if (attempt > 0)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), cancellationToken);
+                }
+
                 await using var staged = await OpenAsync(staging, cancellationToken);
                 await minio.PutObjectAsync(new PutObjectArgs().WithBucket(connection.Bucket).WithObject(Key(sha256))
                     .WithStreamData(staged).WithObjectSize(content.Length).WithContentType("application/octet-stream"), cancellationToken);
