@@ -35,6 +35,9 @@ declare -A wanted=(
   # fairness benchmark's pandas group-by baseline.
   [python3-sklearn]=/usr/lib/python3/dist-packages/sklearn
   [python3-pandas]=/usr/lib/python3/dist-packages/pandas
+  # XGBoost's own pred_contribs is the oracle of the explainability service's TreeSHAP
+  # (tests/ModelOps.Unit.Tests/Fixtures) and its benchmark's baseline.
+  [python3-xgboost]=/usr/lib/python3/dist-packages/xgboost
   # Headless Chromium, driven by playwright-core, opens the Aspire dashboard in the stack tests.
   [chromium]=/usr/bin/chromium
   # A real Prometheus sends its rules' alerts to alerting in the alerting tests; Alertmanager is the oracle of

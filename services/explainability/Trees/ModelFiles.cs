@@ -1,0 +1,68 @@
+using System.Text;
+using System.Text.Json;
+
+namespace ModelOps.Explainability.Trees;
+
+/// <summary>Recognises a model file by its content (not its name) and reads it.</summary>
+internal static class ModelFiles
+{
+    /// <summary>Most trees a model may have.</summary>
+    public const int MaxTrees = 100_000;
+
+    /// <summary>Most nodes a tree may have.</summary>
+    public const int MaxNodes = 1 << 20;
+
+    /// <summary>Deepest path a tree may have (the recursion's depth).</summary>
+    public const int MaxDepth = 256;
+
+    /// <summary>The formats read, as a refusal lists them.</summary>
+    public const string Supported = "XGBoost JSON (save_model(\"model.json\"), gbtree, one output) and LightGBM text (save_model(\"model.txt\"), one output)";
+
+    public static TreeEnsemble Read(ReadOnlyMemory<byte> content)
+    {
+        var span = content.Span;
+        var start = 0;
+        while (start < span.Length && span[start] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n' or 0xEF or 0xBB or 0xBF)
+        {
+            start++;
+        }
+
+        if (start < span.Length && span[start] == (byte)'{')
+        {
+            JsonDocument document;
+            try
+            {
+                document = JsonDocument.Parse(content[start..], new JsonDocumentOptions { MaxDepth = 16 });
+            }
+            catch (JsonException exception)
+            {
+                throw new UnsupportedModelException($"the file is not valid JSON ({exception.Message})");
+            }
+
+            using (document)
+            {
+                if (XGBoostJsonReader.Recognises(document))
+                {
+                    return XGBoostJsonReader.Read(document, MaxTrees, MaxNodes, MaxDepth);
+                }
+            }
+
+            throw new UnsupportedModelException("the JSON file is not an XGBoost model (it has no \"learner\")");
+        }
+
+        if (span.StartsWith("PK\u0003\u0004"u8))
+        {
+            throw new UnsupportedModelException("the file is a zip archive (an ML.NET model?), which is not read yet");
+        }
+
+        if (span.StartsWith("tree\n"u8) || span.StartsWith("tree\r\n"u8))
+        {
+            return LightGbmTextReader.Read(Encoding.UTF8.GetString(span), MaxTrees, MaxNodes, MaxDepth);
+        }
+
+        throw new UnsupportedModelException("the file is neither an XGBoost JSON nor a LightGBM text model");
+    }
+}
+
+/// <summary>A model file in a format this service does not read.</summary>
+internal sealed class UnsupportedModelException(string message) : Exception($"{message}; supported: {ModelFiles.Supported}");
