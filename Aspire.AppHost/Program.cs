@@ -54,7 +54,8 @@ var explainability = builder.AddService<Projects.ModelOps_Explainability>("expla
     .WithDatabase(postgres.AddDatabase("explainabilitydb"))
     .WithEventBus(eventbus)
     .WithArtifacts(artifacts)
-    .WithReference(identity);
+    .WithReference(identity)
+    .WithReference(tracking);
 
 var registry = builder.AddService<Projects.ModelOps_Registry>("registry", ports.Take(7102), ports.Take(7202))
     .WithDatabase(postgres.AddDatabase("registrydb"))
@@ -66,6 +67,8 @@ var registry = builder.AddService<Projects.ModelOps_Registry>("registry", ports.
     .WithReference(drift)
     .WithReference(fairness)
     .WithReference(explainability);
+// Explainability reads model versions from the registry, which reads its gates: a reference both ways (no start order).
+explainability.WithReference(registry);
 
 var alerting = builder.AddService<Projects.ModelOps_Alerting>("alerting", ports.Take(7106), ports.Take(7206))
     .WithDatabase(postgres.AddDatabase("alertingdb"))

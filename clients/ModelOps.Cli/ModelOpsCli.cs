@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ModelOps.Cli.Alerting;
 using ModelOps.Cli.Drift;
+using ModelOps.Cli.Explainability;
 using ModelOps.Cli.Fairness;
 using ModelOps.Cli.Ledger;
 using ModelOps.Cli.Registry;
@@ -31,6 +32,7 @@ public static class ModelOpsCli
         root.Subcommands.Add(LedgerCommands.Create(output, error));
         root.Subcommands.Add(DriftCommands.Create(output, error));
         root.Subcommands.Add(FairnessCommands.Create(output, error));
+        root.Subcommands.Add(ExplainCommands.Create(output, error));
         foreach (var command in TrackingCommands.Create(output, error).Concat(RegistryCommands.Create(output, error)).Concat(AlertingCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);

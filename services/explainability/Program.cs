@@ -1,17 +1,16 @@
+using ModelOps.Explainability.Extensions;
+using ModelOps.Explainability.Grpc;
 using ModelOps.ServiceDefaults;
-using ModelOps.ServiceDefaults.Data;
-using ModelOps.ServiceDefaults.Messaging;
-using ModelOps.ServiceDefaults.ObjectStore;
 
 var builder = WebApplication.CreateBuilder(args);
 
 builder.AddServiceDefaults();
-builder.AddServiceDatabase("explainabilitydb", typeof(Program).Assembly);
-builder.AddEventBus();
-builder.AddObjectStore("artifacts");
+builder.AddApplicationServices();
 
 var app = builder.Build();
 
 app.MapDefaultEndpoints();
+app.MapGrpcService<ExplainabilityService>();
+app.MapGrpcService<ExplainabilityGates>();
 
 app.Run();

@@ -6,6 +6,7 @@ using ModelOps.Testing;
 using Npgsql;
 using AlertingV1 = ModelOps.Alerting.V1;
 using DriftV1 = ModelOps.Drift.V1;
+using ExplainabilityV1 = ModelOps.Explainability.V1;
 using FairnessV1 = ModelOps.Fairness.V1;
 using LedgerV1 = ModelOps.Ledger.V1;
 using RegistryV1 = ModelOps.Registry.V1;
@@ -14,7 +15,7 @@ using TrackingV1 = ModelOps.Tracking.V1;
 namespace ModelOps.Contract.Tests;
 
 /// <summary>
-/// Tracking, the registry, drift, fairness, alerting and the ledger as processes, and a small world for requests to point
+/// Tracking, the registry, drift, fairness, explainability, alerting and the ledger as processes, and a small world for requests to point
 /// at: an experiment, a finished run with artifacts, a running run, a registered model with a version and an open
 /// promotion request, a drift reference, a fairness report, a silence and a ledger entry. A "plausible" request names
 /// these, so that a hostile value in one of its fields reaches as deep into the service as that field's checks let it.
@@ -31,6 +32,7 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
         ("ledger", LedgerV1.LedgerReflection.Descriptor.Services[0]),
         ("alerting", AlertingV1.AlertingReflection.Descriptor.Services[0]),
         ("fairness", FairnessV1.FairnessReflection.Descriptor.Services[0]),
+        ("explainability", ExplainabilityV1.ExplainabilityReflection.Descriptor.Services[0]),
     ];
 
     private readonly Dictionary<string, object> _plausible = new(StringComparer.Ordinal);
@@ -52,6 +54,7 @@ public sealed class ContractStack(InfrastructureFixture infrastructure) : IAsync
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = Stack.Shared.ObjectStoreConnectionString });
         await Stack.StartAsync("alerting", new ServiceProjects.ModelOps_Alerting());
         await Stack.StartAsync("fairness", new ServiceProjects.ModelOps_Fairness(), ["tracking"]);
+        await Stack.StartAsync("explainability", new ServiceProjects.ModelOps_Explainability(), ["tracking", "registry"]);
         await SeedAsync();
     }
 

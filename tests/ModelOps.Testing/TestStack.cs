@@ -93,6 +93,20 @@ public sealed class TestStack : IAsyncDisposable
         await process.Exited.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
     }
 
+    /// <summary>
+    /// Lets <paramref name="service"/> reach <paramref name="reference"/>, started after it (two services that call each
+    /// other, as explainability and the registry do): restarts it with the address, on the same ports and database.
+    /// </summary>
+    public async Task ReferAsync(string service, string reference)
+    {
+        var resource = _services[service].Resource;
+        var key = $"services:{reference}:grpc:0";
+        _configurations[service] = new Dictionary<string, string?>(_configurations[service]) { [key] = GrpcAddress(reference) };
+        await resource.StopAsync();
+        resource.WithConfiguration([new(key, GrpcAddress(reference))]);
+        await resource.StartAsync(TestContext.Current.CancellationToken);
+    }
+
     /// <summary>Starts <paramref name="service"/> again, on the same ports, database and configuration.</summary>
     public Task RestartAsync(string service) => _services[service].Resource.StartAsync(TestContext.Current.CancellationToken);
 

@@ -1,0 +1,64 @@
+using ModelOps.Explainability.V1;
+
+namespace ModelOps.Explainability.Domain;
+
+/// <summary>Turns attributions into row explanations with their reason codes.</summary>
+internal static class Explanations
+{
+    /// <summary>Default reason codes per row.</summary>
+    public const int DefaultTopK = 5;
+
+    /// <summary>Most reason codes per row.</summary>
+    public const int MaxTopK = 50;
+
+    /// <summary>
+    /// The explanation of one row. With a threshold, the decision is prediction ≥ threshold and the reason codes are the
+    /// features that pushed the margin toward it (φ &gt; 0 for true, φ &lt; 0 for false), strongest first; without one,
+    /// the largest |φ|. Ties are broken by the model's feature order, so the same row always gets the same codes.
+    /// </summary>
+    public static RowExplanation Explain(ExplainedModel model, long index, string id, ReadOnlySpan<double> row, ReadOnlySpan<double> phi, double margin,
+        double? threshold, int topK, IReadOnlyDictionary<string, FeatureEntry> dictionary)
+    {
+        var ensemble = model.Ensemble;
+        var explanation = new RowExplanation
+        {
+            Row = index, Id = id, BaseValue = model.Explainer.BaseValue, Margin = margin, Prediction = ensemble.Output(margin),
+        };
+        explanation.Attributions.Add(phi.ToArray());
+        bool? decision = threshold is { } cut ? explanation.Prediction >= cut : null;
+        if (decision is { } d)
+        {
+            explanation.Decision = d;
+        }
+
+        var candidates = new List<int>();
+        for (var f = 0; f < phi.Length; f++)
+        {
+            if (decision switch { true => phi[f] > 0, false => phi[f] < 0, null => phi[f] != 0 })
+            {
+                candidates.Add(f);
+            }
+        }
+
+        var attributions = phi.ToArray();
+        candidates.Sort((a, b) => Math.Abs(attributions[b]).CompareTo(Math.Abs(attributions[a])) is var c && c != 0 ? c : a.CompareTo(b));
+        foreach (var f in candidates.Take(topK))
+        {
+            var name = ensemble.FeatureNames[f];
+            var entry = dictionary.GetValueOrDefault(name);
+            var reason = new ReasonCode
+            {
+                Rank = explanation.Reasons.Count + 1, Feature = name, DisplayName = entry?.DisplayName is { Length: > 0 } display ? display : name,
+                Description = entry?.Description ?? "", Attribution = attributions[f],
+            };
+            if (!double.IsNaN(row[f]))
+            {
+                reason.Value = row[f];
+            }
+
+            explanation.Reasons.Add(reason);
+        }
+
+        return explanation;
+    }
+}

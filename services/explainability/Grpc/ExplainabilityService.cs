@@ -1,0 +1,361 @@
+using System.Globalization;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.AspNetCore.Authorization;
+using ModelOps.Contracts.Explainability.V1;
+using ModelOps.Datasets;
+using ModelOps.Explainability.Data;
+using ModelOps.Explainability.Domain;
+using ModelOps.Explainability.V1;
+using ModelOps.ServiceDefaults.Errors;
+using ModelOps.ServiceDefaults.Grpc;
+using ModelOps.ServiceDefaults.Identity;
+
+namespace ModelOps.Explainability.Grpc;
+
+/// <summary>The explainability API: SHAP values and reason codes of registered tree models, global importance reports and their pages, feature dictionaries.</summary>
+[Authorize]
+internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSource models, RunArtifacts artifacts, ExplainabilityMetrics metrics)
+    : V1.ExplainabilityService.ExplainabilityServiceBase
+{
+    /// <summary>Most rows of an Explain request.</summary>
+    public const int MaxRows = 1000;
+
+    /// <summary>Most rows of a RenderExplanation request.</summary>
+    public const int MaxRenderedRows = 20;
+
+    /// <summary>Most values in one row.</summary>
+    public const int MaxFeatures = 10_000;
+
+    /// <summary>Default and largest batch of ExplainDataset.</summary>
+    public const int DefaultBatch = 500, MaxBatch = 1000;
+
+    /// <summary>Largest dataset artifact read.</summary>
+    public const long MaxDatasetBytes = 2L << 30;
+
+    /// <summary>Most entries of a feature dictionary; longest name and description.</summary>
+    public const int MaxEntries = 10_000, MaxNameLength = 200, MaxDescriptionLength = 1000;
+
+    /// <summary>Threads one request explains on.</summary>
+    private static readonly int Threads = Math.Max(1, Environment.ProcessorCount);
+
+    /// <inheritdoc />
+    public override async Task<ModelDescription> DescribeModel(DescribeModelRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        ModelSource.Check(violations, "model", request.Model);
+        violations.ThrowIfAny();
+        return (await models.LoadAsync(request.Model, context.CancellationToken)).Describe();
+    }
+
+    /// <inheritdoc />
+    public override async Task<ExplainResponse> Explain(ExplainRequest request, ServerCallContext context)
+    {
+        var (model, explanations) = await ExplainRowsAsync(request, MaxRows, context.CancellationToken);
+        var response = new ExplainResponse { Model = model.Describe() };
+        if (Threshold(model, request.HasThreshold ? request.Threshold : null) is { } threshold)
+        {
+            response.Threshold = threshold;
+        }
+
+        response.Rows.Add(explanations);
+        return response;
+    }
+
+    /// <inheritdoc />
+    public override async Task<HtmlPage> RenderExplanation(ExplainRequest request, ServerCallContext context)
+    {
+        var (model, explanations) = await ExplainRowsAsync(request, MaxRenderedRows, context.CancellationToken);
+        return new HtmlPage { Html = Pages.Explanation(model.Describe(), explanations, Threshold(model, request.HasThreshold ? request.Threshold : null)) };
+    }
+
+    /// <inheritdoc />
+    public override async Task ExplainDataset(ExplainDatasetRequest request, IServerStreamWriter<ExplainBatch> responseStream, ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        var violations = new FieldViolations();
+        ModelSource.Check(violations, "model", request.Model);
+        CheckDataset(violations, request.Dataset ??= new Dataset());
+        violations.Require(request.BatchSize is >= 0 and <= MaxBatch, "batch_size", $"must lie in [0, {MaxBatch}] (0 means {DefaultBatch})");
+        CheckTopK(violations, request.TopK);
+        CheckThreshold(violations, request.HasThreshold, request.Threshold);
+        violations.ThrowIfAny();
+
+        var model = await models.LoadAsync(request.Model, cancellationToken);
+        var (table, _) = await ReadDatasetAsync(model, request.Dataset, cancellationToken);
+        var (phi, margins) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
+        var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
+        var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
+        var topK = request.TopK == 0 ? Explanations.DefaultTopK : request.TopK;
+        var batch = request.BatchSize == 0 ? DefaultBatch : request.BatchSize;
+        var features = model.Ensemble.Features;
+        for (var first = 0; first < table.Rows; first += batch)
+        {
+            var message = new ExplainBatch();
+            if (first == 0)
+            {
+                message.Model = model.Describe();
+            }
+
+            for (var r = first; r < Math.Min(table.Rows, first + batch); r++)
+            {
+                message.Rows.Add(Explanations.Explain(model, r, table.Ids.Count > 0 ? table.Ids[r] : "", table.Values.AsSpan(r * features, features),
+                    phi.AsSpan(r * features, features), margins[r], threshold, topK, dictionary));
+            }
+
+            await responseStream.WriteAsync(message, cancellationToken);
+        }
+    }
+
+    /// <inheritdoc />
+    [Authorize(Roles = $"{Roles.Pipeline},{Roles.Admin}")]
+    public override async Task<ImportanceReport> ComputeImportance(ComputeImportanceRequest request, ServerCallContext context)
+    {
+        var cancellationToken = context.CancellationToken;
+        var violations = new FieldViolations();
+        ModelSource.Check(violations, "model", request.Model);
+        CheckDataset(violations, request.Dataset ??= new Dataset());
+        violations.ThrowIfAny("No report was stored.");
+
+        var model = await models.LoadAsync(request.Model, cancellationToken);
+        var (table, sha256) = await ReadDatasetAsync(model, request.Dataset, cancellationToken);
+        var (phi, _) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
+        var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
+        var report = Importance.Summarise(model.Ensemble.FeatureNames, table.Values, phi, table.Rows, dictionary);
+
+        var caller = context.GetCaller();
+        report.Id = Guid.CreateVersion7().ToString();
+        report.Model = model.Reference.Clone();
+        report.ModelSha256 = model.Sha256;
+        report.Dataset = request.Dataset;
+        report.DatasetSha256 = sha256;
+        report.BaseValue = model.Explainer.BaseValue;
+        report.CreatedAt = Now();
+        report.CreatedBy = caller.Actor;
+        await store.SaveImportanceAsync(report, new ImportanceComputed
+        {
+            Actor = caller.Actor, ReportId = Guid.Parse(report.Id), Model = report.Model.Model, Version = report.Model.Version.ToString(CultureInfo.InvariantCulture),
+            ModelSha256 = model.Sha256, RunId = request.Dataset.RunId, ArtifactPath = request.Dataset.ArtifactPath, DatasetSha256 = sha256, Rows = report.Rows,
+            TopFeatures = [.. report.Features.Take(10).Select(f => new FeatureWeight(f.Feature, f.MeanAbs))],
+        }, cancellationToken);
+        metrics.Record(report);
+        return report;
+    }
+
+    /// <inheritdoc />
+    public override async Task<ImportanceReport> GetImportance(GetImportanceRequest request, ServerCallContext context) =>
+        await store.GetImportanceAsync(Id(request.Id), context.CancellationToken) ?? throw ServiceErrors.NotFound("report", request.Id);
+
+    /// <inheritdoc />
+    public override async Task<ListImportanceResponse> ListImportance(ListImportanceRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        TextRules.Name(violations, "model", request.Model, MaxNameLength);
+        violations.Require(request.Version >= 1, "version", "must be a registered version number (≥ 1)");
+        var pageSize = Paging.PageSize(request.PageSize, violations);
+        var fingerprint = Paging.Fingerprint("importance", request.Model, request.Version.ToString(CultureInfo.InvariantCulture));
+        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
+        violations.ThrowIfAny();
+        var reports = await store.ListImportanceAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
+        var response = new ListImportanceResponse { NextPageToken = Paging.NextToken(reports.Count, pageSize, offset, fingerprint) };
+        foreach (var report in reports.Take(pageSize))
+        {
+            report.Beeswarm.Clear();
+            response.Reports.Add(report);
+        }
+
+        return response;
+    }
+
+    /// <inheritdoc />
+    public override async Task<HtmlPage> RenderImportance(GetImportanceRequest request, ServerCallContext context)
+    {
+        var report = await store.GetImportanceAsync(Id(request.Id), context.CancellationToken) ?? throw ServiceErrors.NotFound("report", request.Id);
+        return new HtmlPage { Html = Pages.Importance(report) };
+    }
+
+    /// <inheritdoc />
+    [Authorize(Roles = $"{Roles.Pipeline},{Roles.Admin}")]
+    public override async Task<FeatureDictionary> SetFeatureDictionary(SetFeatureDictionaryRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        TextRules.Name(violations, "model", request.Model, MaxNameLength);
+        violations.Require(request.Entries.Count <= MaxEntries, "entries", $"at most {MaxEntries} entries");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < Math.Min(request.Entries.Count, MaxEntries); i++)
+        {
+            var entry = request.Entries[i];
+            var name = TextRules.Name(violations, $"entries[{i}].feature", entry.Feature, MaxNameLength);
+            violations.Require(name.Length == 0 || seen.Add(name), $"entries[{i}].feature", $"{TextRules.Echo(name)} is described twice");
+            violations.Require(entry.DisplayName.Length <= MaxNameLength && TextRules.NameProblem(entry.DisplayName) is null || entry.DisplayName.Length == 0,
+                $"entries[{i}].display_name", $"must be at most {MaxNameLength} characters without control or format characters");
+            violations.Require(entry.Description.Length <= MaxDescriptionLength && !entry.Description.Any(char.IsControl), $"entries[{i}].description",
+                $"must be at most {MaxDescriptionLength} characters without control characters");
+        }
+
+        violations.ThrowIfAny("The dictionary was not changed.");
+        var caller = context.GetCaller();
+        var dictionary = new FeatureDictionary { Model = request.Model, UpdatedAt = Now(), UpdatedBy = caller.Actor };
+        dictionary.Entries.Add(request.Entries);
+        await store.SaveDictionaryAsync(dictionary, caller.Actor, context.CancellationToken);
+        return dictionary;
+    }
+
+    /// <inheritdoc />
+    public override async Task<FeatureDictionary> GetFeatureDictionary(GetFeatureDictionaryRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        TextRules.Name(violations, "model", request.Model, MaxNameLength);
+        violations.ThrowIfAny();
+        return await store.GetDictionaryAsync(request.Model, context.CancellationToken) ?? new FeatureDictionary { Model = request.Model };
+    }
+
+    private async Task<(ExplainedModel Model, List<RowExplanation> Explanations)> ExplainRowsAsync(ExplainRequest request, int maxRows, CancellationToken cancellationToken)
+    {
+        var violations = new FieldViolations();
+        ModelSource.Check(violations, "model", request.Model);
+        violations.Require(request.Rows.Count is > 0 && request.Rows.Count <= maxRows, "rows", $"give 1 to {maxRows} rows");
+        CheckTopK(violations, request.TopK);
+        CheckThreshold(violations, request.HasThreshold, request.Threshold);
+        for (var r = 0; r < Math.Min(request.Rows.Count, maxRows); r++)
+        {
+            var row = request.Rows[r];
+            violations.Require(row.Values.Count <= MaxFeatures && row.Named.Count <= MaxFeatures, $"rows[{r}]", $"at most {MaxFeatures} values");
+            violations.Require(row.Values.Count == 0 || row.Named.Count == 0, $"rows[{r}]", "give values in the model's order or named values, not both");
+            violations.Require(row.Id.Length <= FeatureTable.MaxIdLength, $"rows[{r}].id", $"at most {FeatureTable.MaxIdLength} characters");
+        }
+
+        violations.ThrowIfAny();
+        var model = await models.LoadAsync(request.Model, cancellationToken);
+        var values = Matrix(model, request.Rows);
+        var (phi, margins) = await ComputeAsync(model, values, request.Rows.Count, cancellationToken);
+        var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
+        var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
+        var topK = request.TopK == 0 ? Explanations.DefaultTopK : request.TopK;
+        var features = model.Ensemble.Features;
+        var explanations = new List<RowExplanation>(request.Rows.Count);
+        for (var r = 0; r < request.Rows.Count; r++)
+        {
+            explanations.Add(Explanations.Explain(model, r, request.Rows[r].Id, values.AsSpan(r * features, features), phi.AsSpan(r * features, features),
+                margins[r], threshold, topK, dictionary));
+        }
+
+        return (model, explanations);
+    }
+
+    // The rows in the model's feature order; a wrong count or an unknown name is refused naming the row and column.
+    private static double[] Matrix(ExplainedModel model, IReadOnlyList<Row> rows)
+    {
+        var names = model.Ensemble.FeatureNames;
+        var features = names.Count;
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var f = features - 1; f >= 0; f--)
+        {
+            index[names[f]] = f;
+        }
+
+        var violations = new FieldViolations();
+        var values = new double[rows.Count * features];
+        for (var r = 0; r < rows.Count; r++)
+        {
+            var row = rows[r];
+            var target = values.AsSpan(r * features, features);
+            if (row.Named.Count == 0)
+            {
+                if (row.Values.Count != features)
+                {
+                    violations.Add($"rows[{r}].values", $"has {row.Values.Count} values; the model has {features} features ({Preview(names)})");
+                    continue;
+                }
+
+                for (var f = 0; f < features; f++)
+                {
+                    target[f] = row.Values[f];
+                }
+
+                continue;
+            }
+
+            target.Fill(double.NaN);
+            foreach (var (name, value) in row.Named)
+            {
+                if (index.TryGetValue(name, out var f))
+                {
+                    target[f] = value;
+                }
+                else
+                {
+                    violations.Add($"rows[{r}].named[{TextRules.Clip(name, 40)}]", $"the model has no feature {TextRules.Echo(TextRules.Clip(name, 60))} (its features: {Preview(names)})");
+                }
+            }
+        }
+
+        violations.ThrowIfAny("Nothing was explained.");
+        return values;
+    }
+
+    private static string Preview(IReadOnlyList<string> names) =>
+        string.Join(", ", names.Take(10).Select(n => TextRules.Echo(TextRules.Clip(n, 40)))) + (names.Count > 10 ? ", …" : "");
+
+    private async Task<(FeatureTable Table, string Sha256)> ReadDatasetAsync(ExplainedModel model, Dataset dataset, CancellationToken cancellationToken)
+    {
+        var parquet = dataset.ArtifactPath.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase);
+        await using var artifact = await artifacts.ReadAsync(dataset.RunId, dataset.ArtifactPath, "dataset.artifact_path", MaxDatasetBytes, cancellationToken);
+        var table = new FeatureTable(model.Ensemble.FeatureNames, dataset.IdColumn.Length > 0 ? dataset.IdColumn : null);
+        try
+        {
+            await TableReader.ReadAsync(artifact.Content, parquet, table, FeatureTable.MaxRows, cancellationToken);
+        }
+        catch (DatasetException exception)
+        {
+            throw ServiceErrors.InvalidArgument(exception.Field, $"{TextRules.Echo(dataset.ArtifactPath)}: {TextRules.Clip(exception.Message, 250)}");
+        }
+
+        if (table.Rows == 0)
+        {
+            throw ServiceErrors.InvalidArgument("dataset.artifact_path", $"{TextRules.Echo(dataset.ArtifactPath)} has a header but no rows");
+        }
+
+        return (table, artifact.Sha256);
+    }
+
+    // TreeSHAP is CPU work: off the request thread, on every core.
+    private static async Task<(double[] Phi, double[] Margins)> ComputeAsync(ExplainedModel model, double[] values, int rows, CancellationToken cancellationToken)
+    {
+        var phi = new double[values.Length];
+        var margins = new double[rows];
+        await Task.Run(() => model.Explainer.Explain(values, rows, phi, margins, Threads, cancellationToken), cancellationToken);
+        return (phi, margins);
+    }
+
+    private async Task<IReadOnlyDictionary<string, FeatureEntry>> DictionaryAsync(string model, CancellationToken cancellationToken) =>
+        (await store.GetDictionaryAsync(model, cancellationToken))?.Entries.ToDictionary(e => e.Feature, StringComparer.Ordinal)
+        ?? new Dictionary<string, FeatureEntry>();
+
+    private static double? Threshold(ExplainedModel model, double? given) => given ?? model.DefaultThreshold;
+
+    private static void CheckDataset(FieldViolations violations, Dataset dataset)
+    {
+        RunArtifacts.CheckRunId(violations, "dataset.run_id", dataset.RunId);
+        dataset.ArtifactPath = TextRules.Name(violations, "dataset.artifact_path", dataset.ArtifactPath, 1024);
+        if (dataset.IdColumn.Length > 0)
+        {
+            TextRules.Name(violations, "dataset.id_column", dataset.IdColumn, MaxNameLength);
+        }
+    }
+
+    private static void CheckTopK(FieldViolations violations, int topK) =>
+        violations.Require(topK is >= 0 and <= Explanations.MaxTopK, "top_k", $"must lie in [0, {Explanations.MaxTopK}] (0 means {Explanations.DefaultTopK})");
+
+    private static void CheckThreshold(FieldViolations violations, bool has, double threshold) =>
+        violations.Require(!has || double.IsFinite(threshold), "threshold", "must be a finite number");
+
+    private static Timestamp Now()
+    {
+        var now = DateTimeOffset.UtcNow;
+        return Timestamp.FromDateTimeOffset(new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero));
+    }
+
+    private static Guid Id(string id) =>
+        Guid.TryParse(id, out var parsed) ? parsed : throw ServiceErrors.InvalidArgument("id", "must be a UUID");
+}
