@@ -55,7 +55,8 @@ var explainability = builder.AddService<Projects.ModelOps_Explainability>("expla
     .WithEventBus(eventbus)
     .WithArtifacts(artifacts)
     .WithReference(identity)
-    .WithReference(tracking);
+    .WithReference(tracking)
+    .WithReference(drift);
 
 var registry = builder.AddService<Projects.ModelOps_Registry>("registry", ports.Take(7102), ports.Take(7202))
     .WithDatabase(postgres.AddDatabase("registrydb"))

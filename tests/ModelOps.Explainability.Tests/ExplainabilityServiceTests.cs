@@ -13,11 +13,12 @@ using ModelOps.Tracking.V1;
 namespace ModelOps.Explainability.Tests;
 
 /// <summary>
-/// The explainability service as a process beside tracking, the registry and the ledger: SHAP values of a registered
-/// XGBoost model equal to XGBoost's own, reason codes with the model's dictionary, datasets streamed in batches,
-/// importance reports and their pages, the attribution-stability gate, and every refusal.
+/// The explainability service as a process beside tracking, the registry, drift and the ledger: SHAP values of a
+/// registered XGBoost model equal to XGBoost's own, reason codes with the model's dictionary, datasets streamed in
+/// batches, importance reports and their pages, the attribution-stability gate, every refusal, and attribution drift in
+/// production windows.
 /// </summary>
-public sealed class ExplainabilityServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
+public sealed partial class ExplainabilityServiceTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
     // A hand-written LightGBM model on the same features that looks only at f5, f6 and f7.
     private const string OtherDrivers = """
@@ -75,7 +76,8 @@ public sealed class ExplainabilityServiceTests(InfrastructureFixture infrastruct
             ["Ledger:SigningKeyPath"] = Path.Combine(infrastructure.Context.DirectoryFor(_stack.Shared.Name), "signing.key"),
         });
         await _stack.StartAsync("tracking", new ServiceProjects.ModelOps_Tracking());
-        await _stack.StartAsync("explainability", new ServiceProjects.ModelOps_Explainability(), ["tracking"]);
+        await _stack.StartAsync("drift", new ServiceProjects.ModelOps_Drift(), ["tracking"], new Dictionary<string, string> { ["Drift:ReportEvery"] = "00:00:00.500" });
+        await _stack.StartAsync("explainability", new ServiceProjects.ModelOps_Explainability(), ["tracking", "drift"]);
         await _stack.StartAsync("registry", new ServiceProjects.ModelOps_Registry(), ["tracking", "ledger", "explainability"],
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = _stack.Shared.ObjectStoreConnectionString });
         await _stack.ReferAsync("explainability", "registry");

@@ -21,4 +21,7 @@ public sealed class DriftOptions
 
     /// <summary>How long a prediction kept for its label waits for it; older ones are forgotten.</summary>
     public TimeSpan PredictionRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long a window's sample of records (an explainability watch's) is kept for the explainability service.</summary>
+    public TimeSpan SampleRetention { get; set; } = TimeSpan.FromDays(7);
 }

@@ -24,6 +24,7 @@ public sealed partial class WindowReporter(
                 await ReportDueAsync(stoppingToken);
                 metrics.Update(await store.StatusAsync(includeUnwatched: true, stoppingToken));
                 await store.ExpirePredictionsAsync(clock.GetUtcNow() - options.Value.PredictionRetention, stoppingToken);
+                await store.DeleteOldSamplesAsync(options.Value.SampleRetention, stoppingToken);
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {
@@ -92,6 +93,16 @@ public sealed partial class WindowReporter(
                 Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end,
                 SensitiveColumns = [.. watch.SensitiveColumns], Groups = counted.Groups, OmittedGroups = counted.Omitted, DecisionThreshold = spec.Threshold, MinRatio = watch.MinRatio,
                 MaxDifference = watch.MaxDifference, MinGroupSize = watch.MinGroupSize, Watched = announced is not null,
+            });
+        }
+
+        if (WindowSamples.Watches(policy) && await DriftStore.SampledAsync(tx, window, WindowSamples.RowsOf(policy!.Explainability), cancellationToken) is > 0 and var sampled)
+        {
+            var explain = policy.Explainability;
+            tx.Publish(new WindowSampled
+            {
+                Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end, Records = claimed.Profile.Rows,
+                Sampled = sampled, MaxShift = explain.MaxShift, TopK = explain.TopK, MinOverlap = explain.MinOverlap, Watched = announced is not null,
             });
         }
 

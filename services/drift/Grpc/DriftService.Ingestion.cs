@@ -146,15 +146,24 @@ public sealed partial class DriftService
             var countWindows = reference.Policy.Records is not null;
             // A binary classifier's groups are counted while its model's policy watches fairness (read at each flush, so
             // a policy set during a long stream applies from its next flush).
-            var sensitive = reference.Prediction is { Task: ModelTask.BinaryClassification }
-                            && (await store.GetPolicyAsync(model, cancellationToken))?.Fairness is { SensitiveColumns.Count: > 0 } watch
+            var policy = await store.GetPolicyAsync(model, cancellationToken);
+            var sensitive = reference.Prediction is { Task: ModelTask.BinaryClassification } && policy?.Fairness is { SensitiveColumns.Count: > 0 } watch
                 ? watch.SensitiveColumns.ToArray()
+                : null;
+            // A policy watching explainability keeps a sample of each window's records (read at each flush too).
+            var samples = WindowSamples.Watches(policy)
+                ? new WindowSamples.Collector(WindowSamples.RowsOf(policy!.Explainability), WindowSamples.Columns(reference.Schema))
                 : null;
             await using (var tx = await store.BeginAsync(cancellationToken))
             {
                 var first = countWindows ? await DriftStore.TakeRecordNumbersAsync(tx, model, version, count, cancellationToken) : 0;
-                var (partials, kept, groups) = Partials(reference, queued, first, _exactCap, sensitive);
+                var (partials, kept, groups) = Partials(reference, queued, first, _exactCap, sensitive, samples);
                 await DriftStore.AppendAsync(tx, model, version, countWindows, partials, kept, groups, cancellationToken);
+                if (samples is not null)
+                {
+                    await DriftStore.AppendSamplesAsync(tx, model, version, countWindows, samples.Rows, WindowSamples.RowsOf(policy!.Explainability), cancellationToken);
+                }
+
                 await tx.CommitAsync(cancellationToken);
             }
 
@@ -166,11 +175,33 @@ public sealed partial class DriftService
         return written;
     }
 
-    // The window partials of one version's queued records, numbered from first, the predictions kept for labels, and
-    // (with sensitive columns) the records' counts per window and group.
+    // The window partials of one version's queued records, numbered from first, the predictions kept for labels,
+    // (with sensitive columns) the records' counts per window and group, and (with a collector) each window's sample.
     private static (IReadOnlyList<WindowPartial> Partials, IReadOnlyList<KeptPrediction> Predictions, IReadOnlyList<GroupCount> Groups) Partials(
-        StoredReference reference, Pending queued, long first, int exactCap, IReadOnlyList<string>? sensitive)
+        StoredReference reference, Pending queued, long first, int exactCap, IReadOnlyList<string>? sensitive, WindowSamples.Collector? samples)
     {
+        if (samples is not null)
+        {
+            for (var i = 0; i < queued.Records.Count; i++)
+            {
+                var record = queued.Records[i];
+                samples.Offer(WindowPartials.Key(reference.Policy, record.At, first + i), record.RequestId, c => Score(record.Row.GetValueOrDefault(c)));
+            }
+
+            var offset = first + queued.Records.Count;
+            foreach (var (times, columns, rows, requestIds) in queued.Batches)
+            {
+                for (var k = 0; k < rows.Count; k++)
+                {
+                    var r = rows[k];
+                    samples.Offer(WindowPartials.Key(reference.Policy, times[r], offset + k), requestIds?[r] ?? "",
+                        c => columns.GetValueOrDefault(c) is { } column ? Score(column, r) : null);
+                }
+
+                offset += rows.Count;
+            }
+        }
+
         var partials = WindowPartials.Build(reference.Schema, reference.Policy, queued.Records, first, exactCap);
         var kept = new List<KeptPrediction>();
         var groups = new List<GroupCount>();

@@ -189,6 +189,11 @@ public sealed partial class DriftService
             violations.Require(kinds is null || kinds.ContainsKey(column), field, $"{TextRules.Echo(column)} is not a column of {TextRules.Echo(policy.Model)}'s newest reference");
         }
 
+        if (policy.Explainability is { } explain)
+        {
+            CheckExplainabilityWatch(violations, explain);
+        }
+
         if (policy.Fairness is { } fairness)
         {
             CheckFairnessWatch(violations, fairness, kinds, policy.Model);
@@ -204,8 +209,18 @@ public sealed partial class DriftService
             Weighted = policy.Weighted,
             Preset = policy.Preset,
             Fairness = policy.Fairness is { SensitiveColumns.Count: > 0 } watch ? watch : null,
+            Explainability = policy.Explainability is { Enabled: true } explainability ? explainability : null,
         };
         return await store.SavePolicyAsync(stored, request.Reason.Trim(), context.GetCaller().Actor, context.CancellationToken);
+    }
+
+    private static void CheckExplainabilityWatch(FieldViolations violations, ExplainabilityWatch watch)
+    {
+        violations.Require(watch.SampleRows is >= 0 and <= Domain.WindowSamples.MaxRows, "policy.explainability.sample_rows",
+            $"must lie in [0, {Domain.WindowSamples.MaxRows}] (0: {Domain.WindowSamples.DefaultRows})");
+        violations.Require(double.IsFinite(watch.MaxShift) && watch.MaxShift is >= 0 and <= 1, "policy.explainability.max_shift", "must lie in [0, 1] (0: 0.25)");
+        violations.Require(watch.TopK is >= 0 and <= 50, "policy.explainability.top_k", "must lie in [0, 50] (0: 5)");
+        violations.Require(double.IsFinite(watch.MinOverlap) && watch.MinOverlap is >= 0 and <= 1, "policy.explainability.min_overlap", "must lie in [0, 1] (0: 0.6)");
     }
 
     /// <summary>Most sensitive columns a fairness watch names.</summary>

@@ -198,6 +198,22 @@ public sealed partial class DriftService(
     }
 
     /// <inheritdoc />
+    [Authorize(Roles = $"{Roles.Service},{Roles.Admin}")]
+    public override async Task<WindowSample> GetWindowSample(GetWindowReportRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        CheckKey(violations, "model", request.Model);
+        CheckKey(violations, "version", request.Version);
+        var start = Timestamps.Check(violations, "window_start", request.WindowStart, required: true);
+        violations.ThrowIfAny();
+        var policy = await store.GetPolicyAsync(request.Model, context.CancellationToken);
+        var rows = WindowSamples.Watches(policy) ? WindowSamples.RowsOf(policy!.Explainability) : WindowSamples.MaxRows;
+        return await store.GetSampleAsync(request.Model, request.Version, start!.Value, rows, context.CancellationToken)
+               ?? throw ServiceErrors.NotFound("window_sample", $"{request.Model}/{request.Version}@{start:O}",
+                   $"No sample of a reported window of {TextRules.Echo(request.Model)} version {TextRules.Echo(request.Version)} starting at {start:O} is kept.");
+    }
+
+    /// <inheritdoc />
     public override async Task<ListWindowReportsResponse> ListWindowReports(ListWindowReportsRequest request, ServerCallContext context)
     {
         var violations = new FieldViolations();

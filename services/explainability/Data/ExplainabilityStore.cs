@@ -100,6 +100,74 @@ public sealed class ExplainabilityStore(NpgsqlDataSource dataSource)
         return await select.ExecuteScalarAsync(cancellationToken) is byte[] body ? FeatureDictionary.Parser.ParseFrom(body) : null;
     }
 
+    /// <summary>A model version's latest importance report, or null.</summary>
+    public async Task<ImportanceReport?> LatestImportanceAsync(string model, int version, CancellationToken cancellationToken) =>
+        (await ListImportanceAsync(model, version, 1, 0, cancellationToken)).FirstOrDefault();
+
+    /// <summary>Stores a judged production window in <paramref name="transaction"/>; false when it was stored already.</summary>
+    public async Task<bool> InsertWindowAsync(NpgsqlTransaction transaction, AttributionWindow window, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var insert = transaction.Connection!.Command(transaction,
+            "INSERT INTO attribution_windows (model, version, window_start, created_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            window.Model.Model, window.Model.Version, window.WindowStart.ToDateTimeOffset(), at, window.ToByteArray());
+        return await insert.ExecuteNonQueryAsync(cancellationToken) > 0;
+    }
+
+    /// <summary>The state last announced for a version (null: never judged), locked, and whether a window later than <paramref name="start"/> is stored.</summary>
+    public async Task<(bool? Drifting, bool Newer)> AttributionStateAsync(NpgsqlTransaction transaction, string model, int version, DateTimeOffset start,
+        CancellationToken cancellationToken)
+    {
+        await using var state = transaction.Connection!.Command(transaction,
+            "SELECT drifting FROM attribution_states WHERE model = $1 AND version = $2 FOR UPDATE", model, version);
+        var drifting = await state.ExecuteScalarAsync(cancellationToken) as bool?;
+        await using var newer = transaction.Connection!.Command(transaction,
+            "SELECT EXISTS (SELECT 1 FROM attribution_windows WHERE model = $1 AND version = $2 AND window_start > $3)", model, version, start);
+        return (drifting, (bool)(await newer.ExecuteScalarAsync(cancellationToken))!);
+    }
+
+    /// <summary>Records the state announced for a version.</summary>
+    public async Task SetAttributionStateAsync(NpgsqlTransaction transaction, string model, int version, bool drifting, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var save = transaction.Connection!.Command(transaction,
+            """
+            INSERT INTO attribution_states (model, version, drifting, changed_at) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (model, version) DO UPDATE SET drifting = excluded.drifting,
+                changed_at = CASE WHEN attribution_states.drifting = excluded.drifting THEN attribution_states.changed_at ELSE excluded.changed_at END
+            """, model, version, drifting, at);
+        await save.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>A model version's production windows, newest first.</summary>
+    public async Task<IReadOnlyList<AttributionWindow>> ListWindowsAsync(string model, int version, int limit, long offset, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command(
+            "SELECT body FROM attribution_windows WHERE model = $1 AND version = $2 ORDER BY window_start DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
+        return await WindowsAsync(select, cancellationToken);
+    }
+
+    /// <summary>The latest production window of every model version that has one (at most <paramref name="limit"/>).</summary>
+    public async Task<IReadOnlyList<AttributionWindow>> LatestWindowsAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var select = dataSource.Command(
+            """
+            SELECT body FROM (SELECT DISTINCT ON (model, version) body, window_start FROM attribution_windows ORDER BY model, version, window_start DESC) latest
+            ORDER BY window_start DESC LIMIT $1
+            """, limit);
+        return await WindowsAsync(select, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<AttributionWindow>> WindowsAsync(NpgsqlCommand select, CancellationToken cancellationToken)
+    {
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var windows = new List<AttributionWindow>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            windows.Add(AttributionWindow.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0)));
+        }
+
+        return windows;
+    }
+
     private static async Task<IReadOnlyList<ImportanceReport>> ReportsAsync(NpgsqlCommand select, CancellationToken cancellationToken)
     {
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);

@@ -16,6 +16,7 @@ public sealed partial class ExplainabilityMetrics
     public const int ChartedFeatures = 20;
 
     private readonly ConcurrentDictionary<(string Model, int Version), ImportanceReport> _latest = new();
+    private readonly ConcurrentDictionary<(string Model, int Version), AttributionWindow> _windows = new();
 
     /// <summary>Creates the gauges on the service's meter (<c>ModelOps.Explainability</c>).</summary>
     public ExplainabilityMetrics(IMeterFactory meters)
@@ -27,7 +28,20 @@ public sealed partial class ExplainabilityMetrics
                 new("model", r.Model.Model), new("version", r.Model.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)), new("feature", f.Feature),
             ]))),
             description: "Mean |SHAP value| of a feature in the latest importance report of a model version (its margin space)");
+        meter.CreateObservableGauge("modelops.explainability.attribution_shift",
+            () => _windows.Values.Where(w => w.Judged).Select(w => new Measurement<double>(w.Shift, Labels(w))),
+            description: "Importance shift of the latest judged production window of a model version from its reference importance (0: the same, 1: disjoint)");
+        meter.CreateObservableGauge("modelops.explainability.attribution_drifted",
+            () => _windows.Values.Where(w => w.Judged).Select(w => new Measurement<int>(w.Drifted ? 1 : 0, Labels(w))),
+            description: "1 when the latest judged production window of a model version crossed its explainability watch's limits");
     }
+
+    private static KeyValuePair<string, object?>[] Labels(AttributionWindow window) =>
+        [new("model", window.Model.Model), new("version", window.Model.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+
+    /// <summary>Makes <paramref name="window"/> its version's latest, unless a later one is known.</summary>
+    public void Record(AttributionWindow window) => _windows.AddOrUpdate((window.Model.Model, window.Model.Version), window,
+        (_, known) => known.WindowStart.ToDateTimeOffset() > window.WindowStart.ToDateTimeOffset() ? known : window);
 
     /// <summary>Makes <paramref name="report"/> its version's latest, unless a newer one is known.</summary>
     public void Record(ImportanceReport report) => _latest.AddOrUpdate((report.Model.Model, report.Model.Version), report,
@@ -50,6 +64,11 @@ public sealed partial class ExplainabilityMetrics
                     foreach (var report in await store.LatestReportsAsync(MaxVersions, stoppingToken))
                     {
                         metrics.Record(report);
+                    }
+
+                    foreach (var window in await store.LatestWindowsAsync(MaxVersions, stoppingToken))
+                    {
+                        metrics.Record(window);
                     }
                 }
                 catch (Exception exception) when (!stoppingToken.IsCancellationRequested)

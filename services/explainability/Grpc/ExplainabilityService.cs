@@ -210,6 +210,20 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         return await store.GetDictionaryAsync(request.Model, context.CancellationToken) ?? new FeatureDictionary { Model = request.Model };
     }
 
+    /// <inheritdoc />
+    public override async Task<ListAttributionWindowsResponse> ListAttributionWindows(ListImportanceRequest request, ServerCallContext context)
+    {
+        var violations = new FieldViolations();
+        TextRules.Name(violations, "model", request.Model, MaxNameLength);
+        violations.Require(request.Version >= 1, "version", "must be a registered version number (≥ 1)");
+        var pageSize = Paging.PageSize(request.PageSize, violations);
+        var fingerprint = Paging.Fingerprint("attribution-windows", request.Model, request.Version.ToString(CultureInfo.InvariantCulture));
+        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
+        violations.ThrowIfAny();
+        var windows = await store.ListWindowsAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
+        return new ListAttributionWindowsResponse { Windows = { windows.Take(pageSize) }, NextPageToken = Paging.NextToken(windows.Count, pageSize, offset, fingerprint) };
+    }
+
     private async Task<(ExplainedModel Model, List<RowExplanation> Explanations)> ExplainRowsAsync(ExplainRequest request, int maxRows, CancellationToken cancellationToken)
     {
         var violations = new FieldViolations();

@@ -242,3 +242,44 @@ public sealed record WindowGroupsReported : Contracts.IntegrationEvent
     /// <inheritdoc />
     public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
 }
+
+/// <summary>
+/// A reported window of a version whose monitoring policy watches explainability holds a sample of its records, which
+/// the explainability service reads from drift (GetWindowSample) and judges. The rows themselves are not in the event:
+/// production values stay out of the ledger.
+/// </summary>
+public sealed record WindowSampled : Contracts.IntegrationEvent
+{
+    /// <summary>The model.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Its version.</summary>
+    public required string Version { get; init; }
+
+    /// <summary>The window's start.</summary>
+    public required DateTimeOffset WindowStart { get; init; }
+
+    /// <summary>The window's end.</summary>
+    public required DateTimeOffset WindowEnd { get; init; }
+
+    /// <summary>The window's records.</summary>
+    public required long Records { get; init; }
+
+    /// <summary>Rows in the sample.</summary>
+    public required int Sampled { get; init; }
+
+    /// <summary>The policy's largest importance shift (0: the explainability service's default).</summary>
+    public double MaxShift { get; init; }
+
+    /// <summary>The policy's top features compared (0: the default).</summary>
+    public int TopK { get; init; }
+
+    /// <summary>The policy's least share of the top features kept (0: the default).</summary>
+    public double MinOverlap { get; init; }
+
+    /// <summary>Whether the version is watched (in Production): only then is attribution drift announced.</summary>
+    public required bool Watched { get; init; }
+
+    /// <inheritdoc />
+    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+}
