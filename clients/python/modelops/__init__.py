@@ -1,4 +1,4 @@
-"""ModelOps tracking, registry and fairness for Python pipelines.
+"""ModelOps tracking, registry, fairness and explainability for Python pipelines.
 
     import modelops
 
@@ -14,11 +14,12 @@ The module-level functions act on the innermost run started with modelops.start_
 
 from modelops.client import ActiveRun, Client, provenance_message
 from modelops.errors import ModelOpsError, TrackingError
+from modelops.explainability_client import Explainability
 from modelops.fairness_client import Fairness
 from modelops.registry_client import Registry
 
 __all__ = [
-    "ActiveRun", "Client", "Fairness", "ModelOpsError", "Registry", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
+    "ActiveRun", "Client", "Explainability", "Fairness", "ModelOpsError", "Registry", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
     "log_param", "log_params", "provenance_message", "set_tag", "start_run",
 ]
 

@@ -104,3 +104,13 @@ class Connection:
     def call(self, name, request):
         """Calls a unary method by name, raising ModelOpsError for a refusal."""
         return translate(getattr(self.stub, name), request, metadata=self._metadata)
+
+    def stream(self, name, request):
+        """Calls a server-streaming method by name and yields its messages, raising ModelOpsError for a refusal."""
+        responses = getattr(self.stub, name)(request, metadata=self._metadata)
+        try:
+            yield from responses
+        except grpc.RpcError as error:
+            if isinstance(error, grpc.Call):
+                raise ModelOpsError.from_rpc(error) from None
+            raise

@@ -1,0 +1,85 @@
+"""The explainability client: why a registered model decided as it did, and what drives it over a dataset.
+
+    import modelops
+
+    explain = modelops.Explainability()
+    explanation = explain.explain("credit-scoring", version.version, [{"income": 2300, "debt_ratio": 0.61}], top_k=3)
+    for row in explanation.rows:
+        print(row.prediction, row.decision, [(r.display_name, r.attribution) for r in row.reasons])
+    report = explain.importance("credit-scoring", version.version, run.run_id, "eval.csv")
+    print({f.feature: f.mean_abs for f in report.features[:5]})
+    html = explain.html(version.model, version.version, [applicant])     # waterfall and reason codes
+"""
+
+import math
+
+from modelops.errors import Connection
+from modelops.explainability.v1 import explainability_pb2 as pb
+from modelops.explainability.v1 import explainability_pb2_grpc
+
+
+def _row(row, row_id=""):
+    """A row: a dict of feature -> value (a feature left out, None or NaN is missing), or values in the model's order."""
+    if isinstance(row, dict):
+        return pb.Row(id=row_id, named={k: (math.nan if v is None else float(v)) for k, v in row.items()})
+    return pb.Row(id=row_id, values=[math.nan if v is None else float(v) for v in row])
+
+
+def _request(model, version, rows, ids, top_k, threshold):
+    ids = list(ids) if ids is not None else [""] * len(rows)
+    request = pb.ExplainRequest(model=pb.ModelRef(model=model, version=int(version)), top_k=top_k,
+                                rows=[_row(row, row_id) for row, row_id in zip(rows, ids)])
+    if threshold is not None:
+        request.threshold = threshold
+    return request
+
+
+class Explainability(Connection):
+    """A connection to the explainability service.
+
+    target defaults to $MODELOPS_EXPLAINABILITY_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN. Refusals
+    raise ModelOpsError with the gRPC status, the reason code and, for bad input, the fields at fault (the row, the column).
+    """
+
+    def __init__(self, target=None, token=None, channel=None):
+        super().__init__(explainability_pb2_grpc.ExplainabilityServiceStub, target, token, channel, "MODELOPS_EXPLAINABILITY_TARGET", "127.0.0.1:7105")
+
+    def describe(self, model, version):
+        """The version's model: format, objective, features (the order values follow), trees and base value."""
+        return self.call("DescribeModel", pb.DescribeModelRequest(model=pb.ModelRef(model=model, version=int(version))))
+
+    def explain(self, model, version, rows, ids=None, top_k=0, threshold=None):
+        """Exact SHAP values (margin space), prediction, decision and reason codes of up to 1000 rows."""
+        return self.call("Explain", _request(model, version, rows, ids, top_k, threshold))
+
+    def html(self, model, version, rows, ids=None, top_k=0, threshold=None):
+        """Up to 20 rows as a self-contained HTML page: a waterfall and the reason codes of each."""
+        return self.call("RenderExplanation", _request(model, version, rows, ids, top_k, threshold)).html
+
+    def explain_dataset(self, model, version, run_id, artifact_path, id_column="", batch_size=0, top_k=0, threshold=None):
+        """Every row of a run's CSV or Parquet artifact, explained and streamed: yields RowExplanation in the file's order."""
+        request = pb.ExplainDatasetRequest(model=pb.ModelRef(model=model, version=int(version)), batch_size=batch_size, top_k=top_k,
+                                           dataset=pb.Dataset(run_id=run_id, artifact_path=artifact_path, id_column=id_column))
+        if threshold is not None:
+            request.threshold = threshold
+        for batch in self.stream("ExplainDataset", request):
+            yield from batch.rows
+
+    def importance(self, model, version, run_id, artifact_path):
+        """Computes and stores the global importance of the version's features on a run's dataset; report.weights are
+        the normalised mean |SHAP| a drift monitoring policy's importance takes."""
+        return self.call("ComputeImportance", pb.ComputeImportanceRequest(
+            model=pb.ModelRef(model=model, version=int(version)), dataset=pb.Dataset(run_id=run_id, artifact_path=artifact_path)))
+
+    def importance_html(self, report_id):
+        """An importance report as a self-contained HTML page (bars and beeswarm)."""
+        return self.call("RenderImportance", pb.GetImportanceRequest(id=report_id)).html
+
+    def attribution_windows(self, model, version):
+        """The version's production windows judged for attribution drift, newest first."""
+        return list(self.call("ListAttributionWindows", pb.ListImportanceRequest(model=model, version=int(version))).windows)
+
+    def set_dictionary(self, model, entries):
+        """Replaces the model's feature dictionary: {feature: (readable name, description)}."""
+        return self.call("SetFeatureDictionary", pb.SetFeatureDictionaryRequest(model=model, entries=[
+            pb.FeatureEntry(feature=feature, display_name=name, description=description) for feature, (name, description) in entries.items()]))
