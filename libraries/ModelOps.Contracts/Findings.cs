@@ -65,3 +65,15 @@ public static class FindingLabels
     /// <summary>A figure as annotations carry it: invariant, round-trippable.</summary>
     public static string Figure(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 }
+
+// What every finding about a model is about (the model, and the version when there is one), and its alert's labels.
+internal static class ModelSubjects
+{
+    public static IReadOnlyDictionary<string, string> Of(string model, string? version = null) => version is null
+        ? new Dictionary<string, string> { [SubjectKeys.Model] = model }
+        : new Dictionary<string, string> { [SubjectKeys.Model] = model, [SubjectKeys.ModelVersion] = $"{model}/{version}" };
+
+    public static IReadOnlyDictionary<string, string> Alert(string source, string name, string model, string version, string? severity) => FindingLabels.Of(
+        (FindingLabels.AlertName, name), (FindingLabels.Source, source), (FindingLabels.Model, model), (FindingLabels.Version, version),
+        (FindingLabels.Severity, severity));
+}

@@ -149,13 +149,7 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
     /// <inheritdoc />
     public override async Task<ListImportanceResponse> ListImportance(ListImportanceRequest request, ServerCallContext context)
     {
-        var violations = new FieldViolations();
-        TextRules.Name(violations, "model", request.Model, MaxNameLength);
-        violations.Require(request.Version >= 1, "version", "must be a registered version number (≥ 1)");
-        var pageSize = Paging.PageSize(request.PageSize, violations);
-        var fingerprint = Paging.Fingerprint("importance", request.Model, request.Version.ToString(CultureInfo.InvariantCulture));
-        var offset = Paging.Offset(request.PageToken, fingerprint, violations);
-        violations.ThrowIfAny();
+        var (pageSize, offset, fingerprint) = Page(request, "importance");
         var reports = await store.ListImportanceAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
         var response = new ListImportanceResponse { NextPageToken = Paging.NextToken(reports.Count, pageSize, offset, fingerprint) };
         foreach (var report in reports.Take(pageSize))
@@ -213,15 +207,22 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
     /// <inheritdoc />
     public override async Task<ListAttributionWindowsResponse> ListAttributionWindows(ListImportanceRequest request, ServerCallContext context)
     {
+        var (pageSize, offset, fingerprint) = Page(request, "attribution-windows");
+        var windows = await store.ListWindowsAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
+        return new ListAttributionWindowsResponse { Windows = { windows.Take(pageSize) }, NextPageToken = Paging.NextToken(windows.Count, pageSize, offset, fingerprint) };
+    }
+
+    // A listing's model version and page, checked; the page token is bound to the listing and the version.
+    private static (int PageSize, long Offset, string Fingerprint) Page(ListImportanceRequest request, string listing)
+    {
         var violations = new FieldViolations();
         TextRules.Name(violations, "model", request.Model, MaxNameLength);
         violations.Require(request.Version >= 1, "version", "must be a registered version number (≥ 1)");
         var pageSize = Paging.PageSize(request.PageSize, violations);
-        var fingerprint = Paging.Fingerprint("attribution-windows", request.Model, request.Version.ToString(CultureInfo.InvariantCulture));
+        var fingerprint = Paging.Fingerprint(listing, request.Model, request.Version.ToString(CultureInfo.InvariantCulture));
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
-        var windows = await store.ListWindowsAsync(request.Model, request.Version, pageSize + 1, offset, context.CancellationToken);
-        return new ListAttributionWindowsResponse { Windows = { windows.Take(pageSize) }, NextPageToken = Paging.NextToken(windows.Count, pageSize, offset, fingerprint) };
+        return (pageSize, offset, fingerprint);
     }
 
     private async Task<(ExplainedModel Model, List<RowExplanation> Explanations)> ExplainRowsAsync(ExplainRequest request, int maxRows, CancellationToken cancellationToken)

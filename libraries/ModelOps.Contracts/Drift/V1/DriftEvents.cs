@@ -1,18 +1,5 @@
 namespace ModelOps.Contracts.Drift.V1;
 
-// What every drift event is about: the model, and the version when there is one.
-internal static class DriftSubjects
-{
-    public static IReadOnlyDictionary<string, string> Of(string model, string? version = null) => version is null
-        ? new Dictionary<string, string> { [SubjectKeys.Model] = model }
-        : new Dictionary<string, string> { [SubjectKeys.Model] = model, [SubjectKeys.ModelVersion] = $"{model}/{version}" };
-
-    // The labels of a drift finding's alert.
-    public static IReadOnlyDictionary<string, string> Alert(string name, string model, string version, string? severity) => FindingLabels.Of(
-        (FindingLabels.AlertName, name), (FindingLabels.Source, "drift"), (FindingLabels.Model, model), (FindingLabels.Version, version),
-        (FindingLabels.Severity, severity));
-}
-
 /// <summary>One column's drift score in a window.</summary>
 /// <param name="Column">The column.</param>
 /// <param name="Method">How it was measured (KolmogorovSmirnov, NormedWasserstein, JensenShannon, ...).</param>
@@ -49,10 +36,10 @@ public sealed record DriftDetected : Contracts.IntegrationEvent, IFinding
     public bool PredictionDrifted { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 
     /// <inheritdoc />
-    public IReadOnlyDictionary<string, string> AlertLabels => DriftSubjects.Alert(nameof(DriftDetected), Model, Version, Severity);
+    public IReadOnlyDictionary<string, string> AlertLabels => ModelSubjects.Alert("drift", nameof(DriftDetected), Model, Version, Severity);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
@@ -86,11 +73,11 @@ public sealed record DriftResolved : Contracts.IntegrationEvent, IFinding
     public required DateTimeOffset WindowEnd { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 
     /// <inheritdoc />
     /// <remarks>Ends the version's DriftDetected alert, whatever its severity.</remarks>
-    public IReadOnlyDictionary<string, string> AlertLabels => DriftSubjects.Alert(nameof(DriftDetected), Model, Version, null);
+    public IReadOnlyDictionary<string, string> AlertLabels => ModelSubjects.Alert("drift", nameof(DriftDetected), Model, Version, null);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of();
@@ -127,10 +114,10 @@ public sealed record ConceptDriftDetected : Contracts.IntegrationEvent, IFinding
     public required double RecentError { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 
     /// <inheritdoc />
-    public IReadOnlyDictionary<string, string> AlertLabels => DriftSubjects.Alert(nameof(ConceptDriftDetected), Model, Version, "high");
+    public IReadOnlyDictionary<string, string> AlertLabels => ModelSubjects.Alert("drift", nameof(ConceptDriftDetected), Model, Version, "high");
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
@@ -164,7 +151,7 @@ public sealed record MonitoringPolicyChanged : Contracts.IntegrationEvent
     public required string Reason { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model);
 }
 
 /// <summary>An admin started or stopped watching a model version by hand (versions in Production are watched through the registry's StageChanged).</summary>
@@ -183,7 +170,7 @@ public sealed record WatchChanged : Contracts.IntegrationEvent
     public required string Reason { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 }
 
 /// <summary>One group's counts in a window of production traffic.</summary>
@@ -240,7 +227,7 @@ public sealed record WindowGroupsReported : Contracts.IntegrationEvent
     public required bool Watched { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 }
 
 /// <summary>
@@ -281,5 +268,5 @@ public sealed record WindowSampled : Contracts.IntegrationEvent
     public required bool Watched { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => DriftSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 }

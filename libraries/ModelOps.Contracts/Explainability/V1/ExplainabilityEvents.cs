@@ -97,10 +97,10 @@ public sealed record AttributionDriftDetected : IntegrationEvent, IFinding
     public required Guid ReferenceReportId { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => ExplainabilitySubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 
     /// <inheritdoc />
-    public IReadOnlyDictionary<string, string> AlertLabels => ExplainabilitySubjects.Alert(nameof(AttributionDriftDetected), Model, Version, "high");
+    public IReadOnlyDictionary<string, string> AlertLabels => ModelSubjects.Alert("explainability", nameof(AttributionDriftDetected), Model, Version, "high");
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
@@ -132,10 +132,10 @@ public sealed record AttributionDriftResolved : IntegrationEvent, IFinding
     public required double Shift { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => ExplainabilitySubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 
     /// <inheritdoc />
-    public IReadOnlyDictionary<string, string> AlertLabels => ExplainabilitySubjects.Alert(nameof(AttributionDriftDetected), Model, Version, null);
+    public IReadOnlyDictionary<string, string> AlertLabels => ModelSubjects.Alert("explainability", nameof(AttributionDriftDetected), Model, Version, null);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
@@ -146,15 +146,4 @@ public sealed record AttributionDriftResolved : IntegrationEvent, IFinding
 
     /// <inheritdoc />
     public TimeSpan? FiresFor => null;
-}
-
-// What every explainability finding is about.
-internal static class ExplainabilitySubjects
-{
-    public static IReadOnlyDictionary<string, string> Of(string model, string version) =>
-        new Dictionary<string, string> { [SubjectKeys.Model] = model, [SubjectKeys.ModelVersion] = $"{model}/{version}" };
-
-    public static IReadOnlyDictionary<string, string> Alert(string name, string model, string version, string? severity) => FindingLabels.Of(
-        (FindingLabels.AlertName, name), (FindingLabels.Source, "explainability"), (FindingLabels.Model, model), (FindingLabels.Version, version),
-        (FindingLabels.Severity, severity));
 }

@@ -105,10 +105,10 @@ public sealed record BiasDetected : IntegrationEvent, IFinding
     public required IReadOnlyList<BiasFigure> Violations { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => FairnessSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 
     /// <inheritdoc />
-    public IReadOnlyDictionary<string, string> AlertLabels => FairnessSubjects.Alert(nameof(BiasDetected), Model, Version, "high");
+    public IReadOnlyDictionary<string, string> AlertLabels => ModelSubjects.Alert("fairness", nameof(BiasDetected), Model, Version, "high");
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, string> AlertAnnotations
@@ -149,10 +149,10 @@ public sealed record BiasResolved : IntegrationEvent, IFinding
     public required Guid ReportId { get; init; }
 
     /// <inheritdoc />
-    public override IReadOnlyDictionary<string, string> Subjects => FairnessSubjects.Of(Model, Version);
+    public override IReadOnlyDictionary<string, string> Subjects => ModelSubjects.Of(Model, Version);
 
     /// <inheritdoc />
-    public IReadOnlyDictionary<string, string> AlertLabels => FairnessSubjects.Alert(nameof(BiasDetected), Model, Version, null);
+    public IReadOnlyDictionary<string, string> AlertLabels => ModelSubjects.Alert("fairness", nameof(BiasDetected), Model, Version, null);
 
     /// <inheritdoc />
     public IReadOnlyDictionary<string, string> AlertAnnotations => FindingLabels.Of(
@@ -163,15 +163,4 @@ public sealed record BiasResolved : IntegrationEvent, IFinding
 
     /// <inheritdoc />
     public TimeSpan? FiresFor => null;
-}
-
-// What every fairness finding is about.
-internal static class FairnessSubjects
-{
-    public static IReadOnlyDictionary<string, string> Of(string model, string version) =>
-        new Dictionary<string, string> { [SubjectKeys.Model] = model, [SubjectKeys.ModelVersion] = $"{model}/{version}" };
-
-    public static IReadOnlyDictionary<string, string> Alert(string name, string model, string version, string? severity) => FindingLabels.Of(
-        (FindingLabels.AlertName, name), (FindingLabels.Source, "fairness"), (FindingLabels.Model, model), (FindingLabels.Version, version),
-        (FindingLabels.Severity, severity));
 }
