@@ -213,6 +213,18 @@ public sealed class TreeShapTests
         Assert.True(exception.Message.Contains("supported", StringComparison.Ordinal), exception.Message);
     }
 
+    [Theory]
+    [InlineData("Tree=0\nnum_leaves=1\nleaf_value=1\nis_linear=1\n", "linear trees")]
+    [InlineData("Tree=0\nnum_leaves=2\nsplit_feature=0\nthreshold=1\ndecision_type=1\nleft_child=-1\nright_child=-2\nleaf_value=1 2\nleaf_count=1 1\ninternal_count=2\n", "categorical splits")]
+    [InlineData("Tree=0\nnum_leaves=2\nsplit_feature=3\nthreshold=1\ndecision_type=2\nleft_child=-1\nright_child=-2\nleaf_value=1 2\nleaf_count=1 1\ninternal_count=2\n", "feature 3 (of 1)")]
+    [InlineData("Tree=0\nnum_leaves=2\nsplit_feature=0\nthreshold=1\ndecision_type=2\nleft_child=0\nright_child=-2\nleaf_value=1 2\nleaf_count=1 1\ninternal_count=2\n", "children 0")]
+    public void LightGbmTreesThatCannotBeExplainedAreRefusedSayingWhy(string tree, string message)
+    {
+        var model = "tree\nversion=v4\nnum_class=1\nmax_feature_idx=0\nobjective=regression\n\n" + tree + "\n\nend of trees\n";
+        var exception = Assert.ThrowsAny<Exception>(() => ModelFiles.Read(Encoding.UTF8.GetBytes(model)));
+        Assert.Contains(message, exception.Message, StringComparison.Ordinal);
+    }
+
     private static (double[][] Phi, double[] Margins) Explain(TreeExplainer explainer, double[][] rows)
     {
         var features = explainer.Ensemble.Features;

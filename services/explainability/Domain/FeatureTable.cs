@@ -23,10 +23,12 @@ internal sealed class FeatureTable(IReadOnlyList<string> features, string? idCol
 
     private readonly List<double> _values = [];
     private readonly List<string> _ids = [];
+    private double[]? _array;
 
     public int Rows { get; private set; }
 
-    public double[] Values => [.. _values];
+    /// <summary>The values, row-major (copied once, when first asked for after the last row).</summary>
+    public double[] Values => _array ??= [.. _values];
 
     public IReadOnlyList<string> Ids => _ids;
 
@@ -65,6 +67,7 @@ internal sealed class FeatureTable(IReadOnlyList<string> features, string? idCol
         }
 
         Rows++;
+        _array = null;
     }
 
     private double Number(string? cell, int feature, string where)

@@ -94,6 +94,11 @@ internal static class LightGbmTextReader
             throw new ModelFormatException($"a tree has {leaves} leaves; 1 to {(maxNodes + 1) / 2} are explained");
         }
 
+        if (Get(fields, "is_linear", "0") != "0")
+        {
+            throw new ModelFormatException("LightGBM linear trees (linear_tree=true) are not explained");
+        }
+
         var leafValue = Doubles(Get(fields, "leaf_value"));
         if (leaves == 1)
         {
