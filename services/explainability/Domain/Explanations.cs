@@ -24,7 +24,8 @@ internal static class Explanations
         {
             Row = index, Id = id, BaseValue = model.Explainer.BaseValue, Margin = margin, Prediction = ensemble.Output(margin),
         };
-        explanation.Attributions.Add(phi.ToArray());
+        var attributions = phi.ToArray();
+        explanation.Attributions.Add(attributions);
         bool? decision = threshold is { } cut ? explanation.Prediction >= cut : null;
         if (decision is { } d)
         {
@@ -40,7 +41,6 @@ internal static class Explanations
             }
         }
 
-        var attributions = phi.ToArray();
         candidates.Sort((a, b) => Math.Abs(attributions[b]).CompareTo(Math.Abs(attributions[a])) is var c && c != 0 ? c : a.CompareTo(b));
         foreach (var f in candidates.Take(topK))
         {

@@ -365,11 +365,7 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
     private static void CheckThreshold(FieldViolations violations, bool has, double threshold) =>
         violations.Require(!has || double.IsFinite(threshold), "threshold", "must be a finite number");
 
-    private static Timestamp Now()
-    {
-        var now = DateTimeOffset.UtcNow;
-        return Timestamp.FromDateTimeOffset(new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero));
-    }
+    private static Timestamp Now() => Timestamp.FromDateTimeOffset(Timestamps.Now());
 
     private static Guid Id(string id) =>
         Guid.TryParse(id, out var parsed) ? parsed : throw ServiceErrors.InvalidArgument("id", "must be a UUID");

@@ -314,11 +314,7 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
         Privileged = { settings.Privileged.ToDictionary() }, CalibrationBins = settings.CalibrationBins,
     };
 
-    private static Timestamp Now()
-    {
-        var now = DateTimeOffset.UtcNow;
-        return Timestamp.FromDateTimeOffset(new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerMicrosecond), TimeSpan.Zero));
-    }
+    private static Timestamp Now() => Timestamp.FromDateTimeOffset(Timestamps.Now());
 
     private static Guid Id(string id) =>
         Guid.TryParse(id, out var parsed) ? parsed : throw ServiceErrors.InvalidArgument("id", "must be a UUID");
