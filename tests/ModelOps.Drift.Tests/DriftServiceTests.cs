@@ -114,6 +114,57 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
         Assert.Equal(2, sections[0].Descendants().Count(e => e.Name.LocalName == "circle" && (string?)e.Attribute("fill") == "#b00020"));
     }
 
+    [Fact(Timeout = 180_000)]
+    public async Task PastTheExactCapWindowsAreCentredAsTheirReferenceAndJudgedAsTheExactOnesAre()
+    {
+        // A second drift service keeping at most 50 distinct values exactly: every numeric column passes the cap.
+        var (service, environment, channel) = await StartServiceAsync(infrastructure, nameof(DriftServiceTests) + "Cap", Cancellation,
+            new Dictionary<string, string> { ["Drift:ExactValues"] = "50" });
+        try
+        {
+            var pipeline = new DriftClient(Invoker(channel, environment.Tokens, "trainer", "pipeline"));
+            var serving = new DriftClient(Invoker(channel, environment.Tokens, "service:serving", "service"));
+            var model = $"capped-{Guid.NewGuid():N}"[..14];
+            await pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 2000 }), Rows(new LoanTraffic(1), 20_000, shifted: false), Cancellation);
+
+            // The stored reference hands its windows a centring per numeric column: its median and spread.
+            await using (var connection = new NpgsqlConnection(environment.DatabaseConnectionString))
+            {
+                await connection.OpenAsync(Cancellation);
+                await using var command = new NpgsqlCommand("SELECT columns::text FROM reference_profiles WHERE model = $1", connection) { Parameters = { new NpgsqlParameter { Value = model } } };
+                using var columns = System.Text.Json.JsonDocument.Parse((string)(await command.ExecuteScalarAsync(Cancellation))!);
+                var income = columns.RootElement.EnumerateArray().Single(c => c.GetProperty("name").GetString() == "income");
+                Assert.InRange(income.GetProperty("centre").GetDouble(), 39_000, 41_000);
+                Assert.True(income.GetProperty("scale").GetDouble() > 0);
+                Assert.All(columns.RootElement.EnumerateArray().Where(c => c.GetProperty("kind").GetString() != "Numeric"), c => Assert.False(c.TryGetProperty("centre", out _)));
+            }
+
+            var traffic = new LoanTraffic(2);
+            var records = Enumerable.Range(0, 12_000).Select(i => Record(model, traffic, shifted: i >= 8000)).ToList();
+            foreach (var part in records.Chunk(4000))
+            {
+                await serving.IngestAsync(part, Cancellation);
+            }
+
+            List<WindowReport> reports = [];
+            Assert.True(await Eventually.HoldsAsync(async () =>
+                (reports = [.. (await serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 6,
+                TimeSpan.FromSeconds(30)));
+            reports.Reverse();
+            // The verdicts of the exact comparison (the test above, same traffic), each figure with a bound far below its threshold.
+            Assert.Equal([[], [], [], [], ["income", "debt"], ["income", "debt"]], reports.Select(r => r.Columns.Where(c => c.Drifted).Select(c => c.Column).ToList()));
+            var numeric = reports.SelectMany(r => r.Columns).Where(c => c.Kind == ColumnKind.Numeric).ToList();
+            Assert.All(numeric, c => Assert.InRange(c.StatisticBound, 0, 0.02));
+            // Income and debt are continuous (judged from histograms, a bound above 0); tenure's few values stay exact.
+            Assert.All(numeric.Where(c => c.Column is "income" or "debt"), c => Assert.True(c.StatisticBound > 0));
+        }
+        finally
+        {
+            channel.Dispose();
+            await service.StopAsync();
+        }
+    }
+
     [Fact(Timeout = 120_000)]
     public async Task ColumnarBatchesCountLikeRecordsAndAreCheckedColumnByColumn()
     {

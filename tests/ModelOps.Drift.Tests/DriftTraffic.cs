@@ -58,11 +58,16 @@ internal static class DriftTraffic
 
     /// <summary>The drift service as a process on a slice of its own, reporting closed windows every half second, and a channel to it.</summary>
     public static async Task<(ServiceProcess Service, LocalTenant Environment, GrpcChannel Channel)> StartServiceAsync(
-        InfrastructureFixture infrastructure, string name, CancellationToken cancellationToken)
+        InfrastructureFixture infrastructure, string name, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? extra = null)
     {
         var environment = await infrastructure.CreateEnvironmentAsync(name, cancellationToken);
         var settings = environment.ServiceConfiguration("drift");
         settings["Drift:ReportEvery"] = "00:00:00.500";
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            settings[key] = value;
+        }
+
         var service = await infrastructure.Servers.StartServiceAsync("drift", new ServiceProjects.ModelOps_Drift(), settings, cancellationToken);
         return (service, environment, GrpcChannel.ForAddress(service.GrpcAddress));
     }

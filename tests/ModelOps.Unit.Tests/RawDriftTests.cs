@@ -13,7 +13,8 @@ namespace ModelOps.Unit.Tests.Drift;
 /// </summary>
 public sealed class RawDriftTests
 {
-    private static readonly JsonElement Fixture = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "raw_drift.json"))).RootElement;
+    /// <summary>The fixture: scipy's figures on the raw rows of every case.</summary>
+    internal static readonly JsonElement Fixture = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "raw_drift.json"))).RootElement;
 
     public static TheoryData<string> NumericCases() => [.. Fixture.GetProperty("numeric").EnumerateArray().Select(c => c.GetProperty("name").GetString()!)];
 
@@ -288,7 +289,8 @@ public sealed class RawDriftTests
         return profile;
     }
 
-    private static DatasetProfile Dataset(ColumnProfile column)
+    /// <summary>A dataset profile of one column: <paramref name="column"/>.</summary>
+    internal static DatasetProfile Dataset(ColumnProfile column)
     {
         var dataset = new DatasetProfile([new ColumnSchema(column.Name, column.Kind)]);
         dataset.Columns[0].Merge(column);

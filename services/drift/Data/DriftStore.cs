@@ -61,7 +61,10 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
         insert.Parameters.Add(new NpgsqlParameter
         {
             NpgsqlDbType = NpgsqlDbType.Jsonb,
-            Value = JsonSerializer.Serialize(schema.Select(c => new { name = c.Name, kind = c.Kind.ToString() })),
+            // A numeric column carries the centring its windows' histograms use past the exact cap, chosen from this reference.
+            Value = JsonSerializer.Serialize(schema.Select(c => profile.ByName.GetValueOrDefault(c.Name)?.CentringForWindows() is { } centring
+                ? (object)new { name = c.Name, kind = c.Kind.ToString(), centre = centring.Centre, scale = centring.Scale }
+                : new { name = c.Name, kind = c.Kind.ToString() })),
         });
         insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = policy.Duration is { } d ? (long)d.TotalSeconds : DBNull.Value });
         insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Bigint, Value = policy.Records is { } r ? r : DBNull.Value });
@@ -335,7 +338,8 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
 
         using var columns = JsonDocument.Parse(reader.GetString(1));
         var schema = columns.RootElement.EnumerateArray()
-            .Select(c => new ColumnSchema(c.GetProperty("name").GetString()!, Enum.Parse<Profiles.ColumnKind>(c.GetProperty("kind").GetString()!)))
+            .Select(c => new ColumnSchema(c.GetProperty("name").GetString()!, Enum.Parse<Profiles.ColumnKind>(c.GetProperty("kind").GetString()!),
+                c.TryGetProperty("centre", out var centre) && c.TryGetProperty("scale", out var scale) ? new Centring(centre.GetDouble(), scale.GetDouble()) : null))
             .ToList();
         var lateness = TimeSpan.FromSeconds(reader.GetInt64(4));
         var policy = reader.IsDBNull(2)

@@ -4,7 +4,8 @@ namespace ModelOps.Drift.Profiles;
 /// <summary>A column of a model's input (or its prediction) and how it is compared.</summary>
 /// <param name="Name">The feature's name, as serving systems send it.</param>
 /// <param name="Kind">Numeric, categorical or boolean.</param>
-public sealed record ColumnSchema(string Name, ColumnKind Kind);
+/// <param name="Centring">For a numeric column of a reference, how windows centre its values past the exact cap (<see cref="ColumnProfile.CentringForWindows"/>).</param>
+public sealed record ColumnSchema(string Name, ColumnKind Kind, Centring? Centring = null);
 
 /// <summary>One value of a record: a number, a label, a boolean, or nothing (missing).</summary>
 public readonly record struct FeatureValue
@@ -73,7 +74,7 @@ public sealed class DatasetProfile
         _columns = new Dictionary<string, ColumnProfile>(StringComparer.Ordinal);
         foreach (var column in schema)
         {
-            _columns.Add(column.Name, new ColumnProfile(column.Name, column.Kind, exactCap));
+            _columns.Add(column.Name, new ColumnProfile(column.Name, column.Kind, exactCap, column.Centring));
         }
 
         Columns = [.. schema.Select(c => _columns[c.Name])];

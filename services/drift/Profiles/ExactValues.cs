@@ -36,8 +36,9 @@ internal sealed class ExactValues
     private long UpperBound => (long)_distinct + _singleCount + _mergedCount;
 
     /// <summary>
-    /// Counts a finite value (−0 as +0); returns false once more than <paramref name="cap"/> distinct values have
-    /// been seen (found when the buffers are sorted in), after which the caller drops this set.
+    /// Counts a finite value (−0 as +0); returns false, without counting it, once more than <paramref name="cap"/>
+    /// distinct values have been seen (found when the buffers are sorted in): the caller then reads the set out
+    /// (<see cref="Sample"/>) and drops it (<see cref="Release"/>).
     /// </summary>
     public bool Add(double value, int cap)
     {
@@ -48,7 +49,6 @@ internal sealed class ExactValues
                 Compact();
                 if (_distinct > cap)
                 {
-                    Release();
                     return false;
                 }
             }
@@ -80,7 +80,7 @@ internal sealed class ExactValues
         }
     }
 
-    /// <summary>Adds every value of <paramref name="other"/>; returns false, as <see cref="Add"/> does, once past <paramref name="cap"/>.</summary>
+    /// <summary>Adds every value of <paramref name="other"/>; returns false, as <see cref="Add"/> does, once past <paramref name="cap"/> (with every value counted).</summary>
     public bool Merge(ExactValues other, int cap)
     {
         other.Compact();
@@ -90,7 +90,6 @@ internal sealed class ExactValues
             Compact();
             if (_distinct > cap)
             {
-                Release();
                 return false;
             }
         }
@@ -103,6 +102,42 @@ internal sealed class ExactValues
     {
         Compact();
         return new ExactSample(_values[.._distinct], _counts[.._distinct]);
+    }
+
+    /// <summary>Counts every value, centred by <paramref name="centring"/> when given, into <paramref name="histogram"/> (without copying the set).</summary>
+    public void AddTo(LogHistogram histogram, Centring? centring)
+    {
+        Compact();
+        for (var i = 0; i < _distinct; i++)
+        {
+            histogram.Add(centring is { } c ? c.Apply(_values[i]) : _values[i], _counts[i]);
+        }
+    }
+
+    /// <summary>The centring chosen from these values (as <see cref="Profiles.Centring.Of(long, Func{long, double}, double)"/>), without copying the set.</summary>
+    public Centring? Centring(double standardDeviation)
+    {
+        Compact();
+        long total = 0;
+        for (var i = 0; i < _distinct; i++)
+        {
+            total += _counts[i];
+        }
+
+        return Profiles.Centring.Of(total, rank =>
+        {
+            long seen = 0;
+            for (var i = 0; i < _distinct; i++)
+            {
+                seen += _counts[i];
+                if (seen > rank)
+                {
+                    return _values[i];
+                }
+            }
+
+            return _values[_distinct - 1];
+        }, standardDeviation);
     }
 
     /// <summary>How many values lie outside [<paramref name="min"/>, <paramref name="max"/>].</summary>

@@ -8,16 +8,20 @@ namespace ModelOps.Drift.Profiles;
 /// histograms (windows from several replicas or shards) is exact and independent of order, and the empirical CDF is
 /// exact at every bucket boundary. Written here because no library the project uses offers a mergeable sketch.
 /// </summary>
-public sealed class LogHistogram
+/// <param name="alpha">Relative accuracy of the grid: <see cref="Alpha"/> unless given (histograms merge and compare only on one grid).</param>
+public sealed class LogHistogram(double alpha = LogHistogram.Alpha)
 {
-    /// <summary>Relative accuracy of the grid.</summary>
+    /// <summary>Relative accuracy of the default grid.</summary>
     public const double Alpha = 0.005;
 
     /// <summary>Magnitudes below this count as zero.</summary>
     public const double ZeroThreshold = 1e-12;
 
-    private static readonly double Gamma = (1 + Alpha) / (1 - Alpha);
-    private static readonly double LogGamma = Math.Log(Gamma);
+    private readonly double _gamma = (1 + alpha) / (1 - alpha);
+    private readonly double _logGamma = Math.Log((1 + alpha) / (1 - alpha));
+
+    /// <summary>Relative accuracy of this histogram's grid.</summary>
+    public double Accuracy { get; } = alpha;
 
     private readonly DenseCounts _positive = new();
     private readonly DenseCounts _negative = new();
@@ -64,6 +68,11 @@ public sealed class LogHistogram
     /// <summary>Adds every count of <paramref name="other"/>: the histogram of both samples together.</summary>
     public void Merge(LogHistogram other)
     {
+        if (other.Accuracy != Accuracy)
+        {
+            throw new ArgumentException($"A histogram of accuracy {other.Accuracy} cannot merge into one of {Accuracy}.", nameof(other));
+        }
+
         Count += other.Count;
         Zeros += other.Zeros;
         foreach (var (index, count) in other._positive.Ascending())
@@ -86,7 +95,7 @@ public sealed class LogHistogram
         foreach (var (index, count) in _negative.Descending())
         {
             // Negative bucket i holds -γ^i ≤ x < -γ^(i-1).
-            yield return (-Math.Pow(Gamma, index - 1), count);
+            yield return (-Math.Pow(_gamma, index - 1), count);
         }
 
         if (Zeros > 0)
@@ -96,8 +105,29 @@ public sealed class LogHistogram
 
         foreach (var (index, count) in _positive.Ascending())
         {
-            yield return (Math.Pow(Gamma, index), count);
+            yield return (Math.Pow(_gamma, index), count);
         }
+    }
+
+    /// <summary>
+    /// The mean width of the buckets the values lie in (the zero bucket 2·<see cref="ZeroThreshold"/> wide): the most a
+    /// value moves, on average, when it is taken for its bucket's boundary — what bounds a distance computed from the
+    /// histogram against the values'. 0 when empty.
+    /// </summary>
+    public double MeanBucketWidth()
+    {
+        if (Count == 0)
+        {
+            return 0;
+        }
+
+        var total = 2 * ZeroThreshold * Zeros;
+        foreach (var (index, count) in _positive.Ascending().Concat(_negative.Ascending()))
+        {
+            total += count * (Math.Pow(_gamma, index) - Math.Pow(_gamma, index - 1));
+        }
+
+        return total / Count;
     }
 
     /// <summary>The value at quantile <paramref name="q"/> in [0, 1], within relative error <see cref="Alpha"/>.</summary>
@@ -138,14 +168,14 @@ public sealed class LogHistogram
     }
 
     /// <summary>The boundary of the bucket that holds <paramref name="value"/>: where an empirical CDF step is exact.</summary>
-    public static double UpperBoundOf(double value) => Math.Abs(value) < ZeroThreshold
+    public double UpperBoundOf(double value) => Math.Abs(value) < ZeroThreshold
         ? ZeroThreshold
-        : value > 0 ? Math.Pow(Gamma, Index(value)) : -Math.Pow(Gamma, Index(-value) - 1);
+        : value > 0 ? Math.Pow(_gamma, Index(value)) : -Math.Pow(_gamma, Index(-value) - 1);
 
-    private static int Index(double magnitude) => (int)Math.Ceiling(Math.Log(magnitude) / LogGamma);
+    private int Index(double magnitude) => (int)Math.Ceiling(Math.Log(magnitude) / _logGamma);
 
     // The point of bucket i (γ^(i−1), γ^i] whose relative distance to both ends is α.
-    private static double Representative(int index) => 2 * Math.Pow(Gamma, index) / (Gamma + 1);
+    private double Representative(int index) => 2 * Math.Pow(_gamma, index) / (_gamma + 1);
 
     // Counts of consecutive bucket indexes in one array that grows at either end: a bucket update is an array
     // increment, where a sorted map would cost a tree walk per value.

@@ -40,7 +40,6 @@ public static class ProfileCodec
                 Max = column.Max,
                 Mean = column.Mean,
                 SquaredDeviations = column.SquaredDeviations,
-                Zeros = column.Histogram.Zeros,
                 Labels = { column.Labels },
             };
             if (column.Kind == Profiles.ColumnKind.Numeric)
@@ -49,18 +48,23 @@ public static class ProfileCodec
                 var (values, counts) = column.ExactValues();
                 data.ExactValues.AddRange(values);
                 data.ExactCounts.AddRange(counts);
-            }
+                if (column.Centring is { } centring)
+                {
+                    (data.Centre, data.Scale) = (centring.Centre, centring.Scale);
+                }
 
-            foreach (var (index, count) in column.Histogram.Indexed(positive: true))
-            {
-                data.PositiveIndex.Add(index);
-                data.PositiveCount.Add(count);
-            }
+                // While the values are exact they are the histogram: it is bucketed from them when read back.
+                if (!data.Exact)
+                {
+                    data.Zeros = column.Histogram.Zeros;
+                    Store(column.Histogram, data.PositiveIndex, data.PositiveCount, data.NegativeIndex, data.NegativeCount);
+                }
 
-            foreach (var (index, count) in column.Histogram.Indexed(positive: false))
-            {
-                data.NegativeIndex.Add(index);
-                data.NegativeCount.Add(count);
+                if (column.Centred is { } centred)
+                {
+                    data.Centred = new StoredHistogram { Zeros = centred.Zeros };
+                    Store(centred, data.Centred.PositiveIndex, data.Centred.PositiveCount, data.Centred.NegativeIndex, data.Centred.NegativeCount);
+                }
             }
 
             stored.Columns.Add(data);
@@ -80,18 +84,23 @@ public static class ProfileCodec
             var data = stored.Columns[i];
             var column = profile.Columns[i];
             column.Restore(data.Count, data.Missing, data.TypeViolations, data.Min, data.Max, data.Mean, data.SquaredDeviations);
-            column.Histogram.AddZeros(data.Zeros);
             // A profile stored before exact values were kept has none: exact only when it has no value at all.
             column.RestoreExact(data.Exact || data.Count == 0, data.ExactValues, data.ExactCounts);
-            for (var k = 0; k < data.PositiveIndex.Count; k++)
+            if (!column.IsExact)
             {
-                column.Histogram.AddBucket(positive: true, data.PositiveIndex[k], data.PositiveCount[k]);
+                column.Histogram.AddZeros(data.Zeros);
+                Restore(column.Histogram, data.PositiveIndex, data.PositiveCount, data.NegativeIndex, data.NegativeCount);
             }
 
-            for (var k = 0; k < data.NegativeIndex.Count; k++)
+            LogHistogram? centred = null;
+            if (data.Centred is { } histogram)
             {
-                column.Histogram.AddBucket(positive: false, data.NegativeIndex[k], data.NegativeCount[k]);
+                centred = new LogHistogram(Centring.HistogramAccuracy);
+                centred.AddZeros(histogram.Zeros);
+                Restore(centred, histogram.PositiveIndex, histogram.PositiveCount, histogram.NegativeIndex, histogram.NegativeCount);
             }
+
+            column.RestoreCentred(data.HasCentre && data.HasScale ? new Centring(data.Centre, data.Scale) : null, centred);
 
             foreach (var (label, count) in data.Labels)
             {
@@ -100,5 +109,33 @@ public static class ProfileCodec
         }
 
         return profile;
+    }
+
+    private static void Store(LogHistogram histogram, IList<int> positiveIndex, IList<long> positiveCount, IList<int> negativeIndex, IList<long> negativeCount)
+    {
+        foreach (var (index, count) in histogram.Indexed(positive: true))
+        {
+            positiveIndex.Add(index);
+            positiveCount.Add(count);
+        }
+
+        foreach (var (index, count) in histogram.Indexed(positive: false))
+        {
+            negativeIndex.Add(index);
+            negativeCount.Add(count);
+        }
+    }
+
+    private static void Restore(LogHistogram histogram, IList<int> positiveIndex, IList<long> positiveCount, IList<int> negativeIndex, IList<long> negativeCount)
+    {
+        for (var k = 0; k < positiveIndex.Count; k++)
+        {
+            histogram.AddBucket(positive: true, positiveIndex[k], positiveCount[k]);
+        }
+
+        for (var k = 0; k < negativeIndex.Count; k++)
+        {
+            histogram.AddBucket(positive: false, negativeIndex[k], negativeCount[k]);
+        }
     }
 }

@@ -111,11 +111,12 @@ public static class DriftAnalysis
         // Both sides kept exactly: the statistics of the rows. Otherwise those of the histograms, with their bound.
         ExactSample? exactReference = numeric && reference.IsExact && current.IsExact ? reference.ExactValues() : null;
         ExactSample? exactCurrent = exactReference is null ? null : current.ExactValues();
+        var sketches = numeric && exactReference is null ? Sketches.Of(reference, current) : null;
         var method = rule.Method != DriftMethod.Auto ? rule.Method
             : evidently ? EvidentlyPreset.DefaultMethod(reference.Kind, reference.Count, Distinct(reference, current, exactReference, exactCurrent))
             : DefaultMethod(reference.Kind, reference.Count);
         var threshold = rule.Threshold ?? (evidently ? EvidentlyPreset.DefaultThreshold(method) : DefaultThreshold(method));
-        var (referenceCounts, currentCounts, labels, bins) = Distribution(reference, current, exactReference, exactCurrent, method, preset);
+        var (referenceCounts, currentCounts, labels, bins) = Distribution(reference, current, exactReference, exactCurrent, sketches, method, preset);
         double statistic, effect, bound = 0;
         double? pValue = null;
         switch (method)
@@ -123,14 +124,17 @@ public static class DriftAnalysis
             case DriftMethod.KolmogorovSmirnov when numeric:
                 (var ks, bound) = exactReference is { } r1 && exactCurrent is { } c1
                     ? (ExactComparison.KolmogorovSmirnov(r1, c1), 0)
-                    : ProfileComparison.KolmogorovSmirnov(reference.Histogram, current.Histogram);
+                    : ProfileComparison.KolmogorovSmirnov(sketches!.Reference, sketches.Current);
                 (statistic, pValue, effect) = (ks.Statistic, ks.PValue, ks.Statistic);
                 break;
             case DriftMethod.NormedWasserstein when numeric:
-                var distance = exactReference is { } r2 && exactCurrent is { } c2
-                    ? ExactComparison.Wasserstein(r2, c2)
-                    : ProfileComparison.Wasserstein(reference.Histogram, current.Histogram);
-                statistic = effect = distance / Math.Max(reference.StandardDeviation, Distances.MinimumScale);
+                var (distance, error) = exactReference is { } r2 && exactCurrent is { } c2
+                    ? (ExactComparison.Wasserstein(r2, c2), 0)
+                    : ProfileComparison.Wasserstein(sketches!.Reference, sketches.Current);
+                // Centred histograms measure in units of their scale.
+                var unit = (sketches?.Centring?.Scale ?? 1) / Math.Max(reference.StandardDeviation, Distances.MinimumScale);
+                (statistic, bound) = (distance * unit, error * unit);
+                effect = statistic;
                 break;
             case DriftMethod.ChiSquare:
                 var chi = Distances.ChiSquare(referenceCounts, currentCounts);
@@ -167,7 +171,7 @@ public static class DriftAnalysis
         double referenceTotal = referenceCounts.Sum(), currentTotal = currentCounts.Sum();
         var histogram = bins.Select((bin, k) => (bin, referenceTotal > 0 ? referenceCounts[k] / referenceTotal : 0, currentTotal > 0 ? currentCounts[k] / currentTotal : 0)).ToList();
         return new ColumnDrift(reference.Name, reference.Kind, method, statistic, pValue, effect, threshold, drifted, bound,
-            labels, Quality(reference, current), histogram);
+            labels, Quality(reference, current, sketches), histogram);
     }
 
     /// <summary>
@@ -209,11 +213,11 @@ public static class DriftAnalysis
 
     // The two distributions a binned method compares, in the preset's bins.
     private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Distribution(
-        ColumnProfile reference, ColumnProfile current, ExactSample? exactReference, ExactSample? exactCurrent, DriftMethod method, DriftPreset preset)
+        ColumnProfile reference, ColumnProfile current, ExactSample? exactReference, ExactSample? exactCurrent, Sketches? sketches, DriftMethod method, DriftPreset preset)
     {
         if (preset != DriftPreset.Evidently)
         {
-            return reference.Kind == ColumnKind.Numeric ? Binned(reference, current, exactReference, exactCurrent) : Counted(reference, current);
+            return reference.Kind == ColumnKind.Numeric ? Binned(exactReference, exactCurrent, sketches) : Counted(reference, current);
         }
 
         if (reference.Kind != ColumnKind.Numeric)
@@ -240,11 +244,16 @@ public static class DriftAnalysis
     }
 
     private static (double[] Reference, double[] Current, IReadOnlyList<string> Unseen, IReadOnlyList<string> Bins) Binned(
-        ColumnProfile reference, ColumnProfile current, ExactSample? exactReference, ExactSample? exactCurrent)
+        ExactSample? exactReference, ExactSample? exactCurrent, Sketches? sketches)
     {
         var (r, c, edges) = exactReference is { } er && exactCurrent is { } ec
             ? ExactComparison.QuantileBinned(er, ec, ProfileComparison.QuantileBins)
-            : ProfileComparison.QuantileBinned(reference.Histogram, current.Histogram);
+            : ProfileComparison.QuantileBinned(sketches!.Reference, sketches.Current);
+        if (sketches?.Centring is { } centring)
+        {
+            edges = [.. edges.Select(centring.Invert)];
+        }
+
         var bins = new List<string>();
         for (var k = 0; k <= edges.Length; k++)
         {
@@ -267,7 +276,7 @@ public static class DriftAnalysis
                 unseen, labels);
     }
 
-    private static ColumnQuality Quality(ColumnProfile reference, ColumnProfile current)
+    private static ColumnQuality Quality(ColumnProfile reference, ColumnProfile current, Sketches? sketches)
     {
         var total = current.Count + current.Missing;
         long outOfRange = 0;
@@ -277,9 +286,10 @@ public static class DriftAnalysis
         }
         else if (reference.Kind == ColumnKind.Numeric)
         {
-            var low = LogHistogram.UpperBoundOf(reference.Min);
-            var high = LogHistogram.UpperBoundOf(reference.Max);
-            foreach (var (upper, count) in current.Histogram.Buckets())
+            // To the grid's accuracy: buckets beyond those of the reference's extremes.
+            var low = sketches!.Current.UpperBoundOf(sketches.ToSketch(reference.Min));
+            var high = sketches.Current.UpperBoundOf(sketches.ToSketch(reference.Max));
+            foreach (var (upper, count) in sketches.Current.Buckets())
             {
                 outOfRange += upper < low || upper > high ? count : 0;
             }
@@ -287,5 +297,19 @@ public static class DriftAnalysis
 
         var constant = reference.Kind == ColumnKind.Numeric ? current.Min == current.Max : current.Labels.Count <= 1;
         return new ColumnQuality(total > 0 ? (double)current.Missing / total : 0, current.TypeViolations, outOfRange, constant);
+    }
+
+    // The histograms compared when the two sides do not both keep their values exactly: those of the values centred
+    // alike (the window's centring, which is its reference's) where both sides have one — a side still exact is
+    // bucketed for it — else the plain ones; and the centring (null: values as they are).
+    private sealed record Sketches(LogHistogram Reference, LogHistogram Current, Centring? Centring)
+    {
+        public static Sketches Of(ColumnProfile reference, ColumnProfile current) =>
+            (current.Centring ?? reference.Centring) is { } centring &&
+            reference.CentredHistogram(centring) is { } r && current.CentredHistogram(centring) is { } c
+                ? new Sketches(r, c, centring)
+                : new Sketches(reference.Histogram, current.Histogram, null);
+
+        public double ToSketch(double value) => Centring is { } centring ? centring.Apply(value) : value;
     }
 }

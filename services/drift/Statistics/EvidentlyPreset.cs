@@ -192,6 +192,14 @@ public static class EvidentlyPreset
                 Count(sample.Values[i], sample.Counts[i]);
             }
         }
+        else if (profile.Centring is { } centring && profile.CentredHistogram(centring) is { } centred)
+        {
+            // Past the cap, the centred histogram's buckets are the narrow ones.
+            foreach (var (upper, count) in centred.Buckets())
+            {
+                Count(Math.Clamp(centring.Invert(upper), profile.Min, profile.Max), count);
+            }
+        }
         else
         {
             foreach (var (upper, count) in profile.Histogram.Buckets())

@@ -3,9 +3,10 @@ using ModelOps.Drift.Profiles;
 namespace ModelOps.Drift.Statistics;
 
 /// <summary>
-/// The statistics of <see cref="KolmogorovSmirnov"/> and <see cref="Distances"/>, computed from two profiles rather
+/// The statistics of <see cref="KolmogorovSmirnov"/> and <see cref="Distances"/>, computed from two histograms rather
 /// than from rows. Both histograms share one logarithmic grid, so the empirical CDFs are compared exactly at every
-/// bucket boundary; what is lost inside a bucket is bounded and reported.
+/// bucket boundary; what is lost inside a bucket is bounded and reported. The histograms may be of values centred
+/// alike (<see cref="Profiles.Centring"/>): KS is the same under that monotone map, and a distance scales with it.
 /// </summary>
 public static class ProfileComparison
 {
@@ -13,10 +14,11 @@ public static class ProfileComparison
     public const int QuantileBins = 10;
 
     /// <summary>
-    /// KS from two histograms. The statistic is the largest CDF gap at a bucket boundary, exact there; the gap inside a
-    /// bucket can exceed it by at most that bucket's larger share, returned as <c>Bound</c> (so the KS statistic of the
-    /// rows lies in [Statistic, Statistic + Bound]). The p-value is computed for the grid statistic, exactly up to
-    /// <see cref="KolmogorovSmirnov.ExactLimit"/> values per sample, asymptotically beyond.
+    /// KS from two histograms. The statistic is the largest CDF gap at a bucket boundary, exact there. Inside a bucket
+    /// where the CDFs rise from (a, b) by (δ₁, δ₂), both monotone, the gap is at most max(a + δ₁ − b, b + δ₂ − a), which
+    /// exceeds the larger of the gaps at the bucket's two ends by at most min(δ₁, δ₂): the largest such smaller share
+    /// is returned as <c>Bound</c>, so the KS statistic of the rows lies in [Statistic, Statistic + Bound] — a bucket
+    /// only one sample has values in costs nothing. The p-value is computed for the grid statistic.
     /// </summary>
     public static (TestOutcome Test, double Bound) KolmogorovSmirnov(LogHistogram reference, LogHistogram current)
     {
@@ -33,19 +35,20 @@ public static class ProfileComparison
             c1 += first;
             c2 += second;
             widest = Math.Max(widest, Math.Abs((c1 * n2) - (c2 * n1)));
-            bound = Math.Max(bound, Math.Max((double)first / n1, (double)second / n2));
+            bound = Math.Max(bound, Math.Min((double)first / n1, (double)second / n2));
         }
 
         return (new TestOutcome((double)widest / (n1 * n2), Statistics.KolmogorovSmirnov.PValue(n1, n2, widest)), bound);
     }
 
     /// <summary>
-    /// The Wasserstein distance between two histograms, from their CDFs between consecutive bucket boundaries. Each
-    /// value moves at most a relative <see cref="LogHistogram.Alpha"/> to its boundary, so the distance of the rows
-    /// differs by at most α·(mean |x| of each sample).
+    /// The Wasserstein distance between two histograms, from their CDFs between consecutive bucket boundaries, and how
+    /// far the rows' can be from it: taking each value for its bucket's boundary moves it at most its bucket's width, so
+    /// by the triangle inequality the rows' distance lies within the two samples' mean bucket widths added.
     /// </summary>
-    public static double Wasserstein(LogHistogram reference, LogHistogram current) =>
-        ExactComparison.AreaBetween(Aligned(reference, current), reference.Count, current.Count);
+    public static (double Distance, double Bound) Wasserstein(LogHistogram reference, LogHistogram current) =>
+        (ExactComparison.AreaBetween(Aligned(reference, current), reference.Count, current.Count),
+         reference.MeanBucketWidth() + current.MeanBucketWidth());
 
     /// <summary>
     /// Counts of both samples in the bins between the reference's deciles (outer bins open-ended), every edge on a
@@ -54,7 +57,7 @@ public static class ProfileComparison
     public static (double[] Reference, double[] Current, double[] Edges) QuantileBinned(LogHistogram reference, LogHistogram current)
     {
         var edges = Enumerable.Range(1, QuantileBins - 1)
-            .Select(k => LogHistogram.UpperBoundOf(reference.Quantile((double)k / QuantileBins)))
+            .Select(k => reference.UpperBoundOf(reference.Quantile((double)k / QuantileBins)))
             .Distinct()
             .ToArray();
         return (Bin(reference, edges), Bin(current, edges), edges);

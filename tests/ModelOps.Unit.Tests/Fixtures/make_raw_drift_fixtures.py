@@ -1,5 +1,6 @@
 """Drift statistics of raw rows, computed with scipy and numpy (Debian's python3-scipy 1.10, python3-numpy): the oracle
-the drift service's column comparisons must equal on the rows themselves, for columns of every shape.
+the drift service's column comparisons must equal on the rows themselves, for columns of every shape, and lie within
+their reported bounds of beyond the exact cap.
 
     /usr/bin/python3 tests/ModelOps.Unit.Tests/Fixtures/make_raw_drift_fixtures.py > tests/ModelOps.Unit.Tests/Fixtures/raw_drift.json
 
@@ -67,6 +68,7 @@ def shares_metrics(r, c):
 
 def numeric_case(name, reference, current):
     a, b = column(reference), column(current)
+    low, high = min(a), max(a)
     ks = stats.ks_2samp(a, b)  # method="auto": exact up to 10,000 values per sample, else kstwo with n = round(n1 n2 / (n1 + n2))
     m, n = sorted([float(len(a)), float(len(b))], reverse=True)
     case = {
@@ -76,7 +78,7 @@ def numeric_case(name, reference, current):
         "ks_kolmogorov_limit_pvalue": float(stats.kstwobign.sf(math.sqrt(m * n / (m + n)) * ks.statistic)),
         "wasserstein": float(stats.wasserstein_distance(a, b)),
         "reference_std": float(np.std(a)),
-        "out_of_range": int(sum(1 for x in b if x < min(a) or x > max(a))),
+        "out_of_range": int(sum(1 for x in b if x < low or x > high)),
     }
     case.update(shares_metrics(*deciles(a, b)))
     return case
@@ -184,6 +186,17 @@ def main():
     fixture = {"scipy": scipy.__version__, "numpy": np.__version__, "numeric": [], "categorical": []}
     for name, reference, current in numeric:
         fixture["numeric"].append(numeric_case(name, reference, current))
+
+    # More distinct values than the exact cap (100,000) on both sides: the service compares histograms of the values
+    # centred and scaled by the reference, and every gap to these figures must lie within the bound it reports.
+    fixture["beyond_cap"] = [numeric_case(name, reference, current) for name, reference, current in [
+        ("N(300, 3) unchanged, beyond the cap", spec("bell", 71, 150000, 300.0, sd3), spec("bell", 72, 120000, 300.0, sd3)),
+        ("N(300, 3) shifted by 0.1 sigma, beyond the cap", spec("bell", 73, 150000, 300.0, sd3), spec("bell", 74, 120000, 300.3, sd3)),
+        ("values near 1e-100 that triple, beyond the cap", spec("uniform", 75, 130000, 0.0, 1e-100), spec("uniform", 76, 110000, 0.0, 3e-100)),
+        ("mean 1e6, spread 1e-3, shifted by 0.4 sigma, beyond the cap", spec("bell", 77, 140000, 1e6, 1e-3), spec("bell", 78, 120000, 1e6 + 2.3e-4, 1e-3)),
+        ("heavy tail scaled by 1.05, beyond the cap", spec("pareto", 79, 150000, 0.0, 1.0), spec("pareto", 80, 120000, 0.0, 1.05)),
+        ("values near -1e+100 spread by 1.2, beyond the cap", spec("uniform", 81, 120000, -1e100, 1e99), spec("uniform", 82, 110000, -1.01e100, 1.2e99)),
+    ]]
 
     for reference, current in [
         ({"a": 50, "b": 50}, {"z1": 30, "z2": 20}),  # nothing in common
