@@ -55,8 +55,10 @@ class Client(Connection):
     """A connection to the tracking service.
 
     target defaults to $MODELOPS_TRACKING_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN (a bearer
-    token with the pipeline role to write).
+    token with the pipeline role to write). Refusals raise TrackingError.
     """
+
+    error_type = TrackingError
 
     def __init__(self, target=None, token=None, channel=None):
         super().__init__(tracking_pb2_grpc.TrackingServiceStub, target, token, channel, "MODELOPS_TRACKING_TARGET", "127.0.0.1:7101",
@@ -139,7 +141,7 @@ class Client(Connection):
                 for block in iter(lambda: source.read(CHUNK_BYTES), b""):
                     yield pb.UploadArtifactRequest(chunk=block)
 
-        return translate(self.stub.UploadArtifact, parts(), metadata=self._metadata)
+        return translate(self.stub.UploadArtifact, parts(), error_type=TrackingError, metadata=self._metadata)
 
     def download_artifact(self, run_id, artifact_path, destination):
         """Writes an artifact to the file destination, checking its size and SHA-256; returns its record.
@@ -228,7 +230,7 @@ class _MetricSender(threading.Thread):
 
     def run(self):
         try:
-            self.response = translate(self._client.stub.LogMetrics, self._messages(), metadata=self._client._metadata)
+            self.response = translate(self._client.stub.LogMetrics, self._messages(), error_type=TrackingError, metadata=self._client._metadata)
         except Exception as error:  # surfaced to the caller by ActiveRun
             self.error = error
 

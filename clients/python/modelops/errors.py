@@ -1,4 +1,8 @@
-"""Errors raised by the clients, with the service's field violations, and their connection to a service."""
+"""Errors raised by the clients, with the service's field violations, and their connection to a service.
+
+Every refusal is a ModelOpsError; each service's client raises its own subclass (TrackingError, RegistryError,
+FairnessError, ExplainabilityError), so a program can tell which service refused, or catch them all.
+"""
 
 import os
 
@@ -64,26 +68,41 @@ class ModelOpsError(Exception):
         return cls(error.code(), error.details(), **details)
 
 
-#: The name this error had before every service used it.
-TrackingError = ModelOpsError
+class TrackingError(ModelOpsError):
+    """A call the tracking service refused."""
 
 
-def translate(call, *args, **kwargs):
-    """Calls a stub method, raising ModelOpsError for a status the service returned."""
+class RegistryError(ModelOpsError):
+    """A call the model registry refused."""
+
+
+class FairnessError(ModelOpsError):
+    """A call the fairness service refused."""
+
+
+class ExplainabilityError(ModelOpsError):
+    """A call the explainability service refused."""
+
+
+def translate(call, *args, error_type=ModelOpsError, **kwargs):
+    """Calls a stub method, raising error_type (a ModelOpsError) for a status the service returned."""
     try:
         return call(*args, **kwargs)
     except grpc.RpcError as error:
         if isinstance(error, grpc.Call):
-            raise ModelOpsError.from_rpc(error) from None
+            raise error_type.from_rpc(error) from None
         raise
 
 
 class Connection:
-    """A channel to one ModelOps service with the caller's bearer token: the base of Client and Registry.
+    """A channel to one ModelOps service with the caller's bearer token: the base of every service's client.
 
     target falls back to the environment variable target_variable, then to default_target (host:port, plaintext
-    HTTP/2); token to $MODELOPS_TOKEN.
+    HTTP/2); token to $MODELOPS_TOKEN. Refusals raise the client's error_type.
     """
+
+    #: The ModelOpsError subclass this service's refusals raise.
+    error_type = ModelOpsError
 
     def __init__(self, stub_class, target, token, channel, target_variable, default_target, options=()):
         target = target or os.environ.get(target_variable, default_target)
@@ -103,14 +122,14 @@ class Connection:
 
     def call(self, name, request):
         """Calls a unary method by name, raising ModelOpsError for a refusal."""
-        return translate(getattr(self.stub, name), request, metadata=self._metadata)
+        return translate(getattr(self.stub, name), request, error_type=self.error_type, metadata=self._metadata)
 
     def stream(self, name, request):
-        """Calls a server-streaming method by name and yields its messages, raising ModelOpsError for a refusal."""
+        """Calls a server-streaming method by name and yields its messages, raising error_type for a refusal."""
         responses = getattr(self.stub, name)(request, metadata=self._metadata)
         try:
             yield from responses
         except grpc.RpcError as error:
             if isinstance(error, grpc.Call):
-                raise ModelOpsError.from_rpc(error) from None
+                raise self.error_type.from_rpc(error) from None
             raise

@@ -13,7 +13,7 @@
 
 import math
 
-from modelops.errors import Connection
+from modelops.errors import Connection, ExplainabilityError
 from modelops.explainability.v1 import explainability_pb2 as pb
 from modelops.explainability.v1 import explainability_pb2_grpc
 
@@ -38,8 +38,10 @@ class Explainability(Connection):
     """A connection to the explainability service.
 
     target defaults to $MODELOPS_EXPLAINABILITY_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN. Refusals
-    raise ModelOpsError with the gRPC status, the reason code and, for bad input, the fields at fault (the row, the column).
+    raise ExplainabilityError with the gRPC status, the reason code and, for bad input, the fields at fault (the row, the column).
     """
+
+    error_type = ExplainabilityError
 
     def __init__(self, target=None, token=None, channel=None):
         super().__init__(explainability_pb2_grpc.ExplainabilityServiceStub, target, token, channel, "MODELOPS_EXPLAINABILITY_TARGET", "127.0.0.1:7105")

@@ -15,7 +15,7 @@
 
 import json
 
-from modelops.errors import Connection
+from modelops.errors import Connection, FairnessError
 from modelops.fairness.v1 import fairness_pb2 as pb
 from modelops.fairness.v1 import fairness_pb2_grpc
 
@@ -36,8 +36,10 @@ class Fairness(Connection):
     """A connection to the fairness service.
 
     target defaults to $MODELOPS_FAIRNESS_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN. Refusals raise
-    ModelOpsError with the gRPC status, the reason code and, for bad input, the fields at fault (the column, the row).
+    FairnessError with the gRPC status, the reason code and, for bad input, the fields at fault (the column, the row).
     """
+
+    error_type = FairnessError
 
     def __init__(self, target=None, token=None, channel=None):
         super().__init__(fairness_pb2_grpc.FairnessServiceStub, target, token, channel, "MODELOPS_FAIRNESS_TARGET", "127.0.0.1:7104")

@@ -15,7 +15,7 @@
 
 import grpc
 
-from modelops.errors import Connection, TrackingError
+from modelops.errors import Connection, RegistryError
 from modelops.registry.v1 import registry_pb2 as pb
 from modelops.registry.v1 import registry_pb2_grpc
 
@@ -37,8 +37,10 @@ class Registry(Connection):
     """A connection to the model registry.
 
     target defaults to $MODELOPS_REGISTRY_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN. Refusals
-    raise TrackingError with the gRPC status and, for bad input, the fields at fault.
+    raise RegistryError with the gRPC status, the reason code and, for bad input, the fields at fault.
     """
+
+    error_type = RegistryError
 
     def __init__(self, target=None, token=None, channel=None):
         super().__init__(registry_pb2_grpc.RegistryServiceStub, target, token, channel, "MODELOPS_REGISTRY_TARGET", "127.0.0.1:7102")
@@ -48,7 +50,7 @@ class Registry(Connection):
         it does not exist. The registry re-hashes the artifact's bytes and snapshots the run's provenance and metrics."""
         try:
             self.call("CreateRegisteredModel", pb.CreateRegisteredModelRequest(name=model, risk_tier=_TIERS[risk_tier.upper()]))
-        except TrackingError as error:
+        except RegistryError as error:
             if error.code != grpc.StatusCode.ALREADY_EXISTS:
                 raise
         return self.call("CreateModelVersion", pb.CreateModelVersionRequest(
