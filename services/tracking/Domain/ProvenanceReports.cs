@@ -23,9 +23,9 @@ public static class ProvenanceReports
             Provenance = provenance,
             StartedAt = run.StartTime,
             Hyperparameters = { hyperparameters },
-            Missing = { ProvenanceFields.Missing(provenance, run.StartTime is not null, run.EndTime is not null, hyperparameters.Count, mandatory) },
+            Missing = { ProvenanceFields.Missing(provenance, run.StartTime is not null, run.EndTime is not null, hyperparameters.Count, run.Inputs, mandatory) },
         };
-        var absent = ProvenanceFields.Missing(provenance, run.StartTime is not null, run.EndTime is not null, hyperparameters.Count, ProvenanceFields.All);
+        var absent = ProvenanceFields.Missing(provenance, run.StartTime is not null, run.EndTime is not null, hyperparameters.Count, run.Inputs, ProvenanceFields.All);
         report.Present.AddRange(ProvenanceFields.All.Except(absent));
         if (run.EndTime is not null)
         {
