@@ -115,6 +115,25 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
     }
 
     [Fact(Timeout = 180_000)]
+    public async Task ThePythonDriftClientPassesItsSuiteAgainstTheService()
+    {
+        // clients/python/tests/test_drift.py with Debian's /usr/bin/python3: a reference, traffic column by column,
+        // late labels, paged reports and refusals as DriftError.
+        var package = await ChildProcess.PreparePythonPackageAsync(Cancellation);
+        var address = new Uri(_service.GrpcAddress);
+        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", ["-m", "unittest", "tests.test_drift", "-v"], package, new Dictionary<string, string>
+        {
+            ["MODELOPS_DRIFT_TARGET"] = $"{address.Host}:{address.Port}",
+            ["MODELOPS_TOKEN"] = _environment.Tokens.CreateToken("python-pipeline", ["pipeline"]),
+            ["PYTHONPATH"] = package,
+            ["PYTHONDONTWRITEBYTECODE"] = "1",
+        }, Cancellation);
+        Assert.True(exit == 0, output);
+        Assert.DoesNotContain("skipped", output, StringComparison.Ordinal);
+        Assert.Contains("Ran 2 tests", output, StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = 180_000)]
     public async Task PastTheExactCapWindowsAreCentredAsTheirReferenceAndJudgedAsTheExactOnesAre()
     {
         // A second drift service keeping at most 50 distinct values exactly: every numeric column passes the cap.

@@ -13,13 +13,14 @@ The module-level functions act on the innermost run started with modelops.start_
 """
 
 from modelops.client import ActiveRun, Client, provenance_message
-from modelops.errors import ExplainabilityError, FairnessError, ModelOpsError, RegistryError, TrackingError
+from modelops.drift_client import Drift
+from modelops.errors import DriftError, ExplainabilityError, FairnessError, ModelOpsError, RegistryError, TrackingError
 from modelops.explainability_client import Explainability
 from modelops.fairness_client import Fairness
 from modelops.registry_client import Registry
 
 __all__ = [
-    "ActiveRun", "Client", "Explainability", "ExplainabilityError", "Fairness", "FairnessError", "ModelOpsError",
+    "ActiveRun", "Client", "Drift", "DriftError", "Explainability", "ExplainabilityError", "Fairness", "FairnessError", "ModelOpsError",
     "Registry", "RegistryError", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
     "log_param", "log_params", "provenance_message", "set_tag", "start_run",
 ]

@@ -1,7 +1,7 @@
 """Errors raised by the clients, with the service's field violations, and their connection to a service.
 
 Every refusal is a ModelOpsError; each service's client raises its own subclass (TrackingError, RegistryError,
-FairnessError, ExplainabilityError), so a program can tell which service refused, or catch them all.
+DriftError, FairnessError, ExplainabilityError), so a program can tell which service refused, or catch them all.
 """
 
 import os
@@ -74,6 +74,10 @@ class TrackingError(ModelOpsError):
 
 class RegistryError(ModelOpsError):
     """A call the model registry refused."""
+
+
+class DriftError(ModelOpsError):
+    """A call the drift service refused."""
 
 
 class FairnessError(ModelOpsError):

@@ -20,6 +20,7 @@ class ErrorTypesTest(unittest.TestCase):
         cases = [
             (modelops.Client, modelops.TrackingError, lambda c: c.get_run("0" * 32)),
             (modelops.Registry, modelops.RegistryError, lambda c: c.register_version("credit", "0" * 32, "model/model.bin")),
+            (modelops.Drift, modelops.DriftError, lambda c: list(c.reports("credit", "1"))),
             (modelops.Fairness, modelops.FairnessError, lambda c: c.call("GetReport", modelops.fairness_client.pb.GetReportRequest())),
             (modelops.Explainability, modelops.ExplainabilityError,
              lambda c: c.call("DescribeModel", modelops.explainability_client.pb.DescribeModelRequest())),
@@ -32,7 +33,7 @@ class ErrorTypesTest(unittest.TestCase):
                 self.assertEqual(grpc.StatusCode.UNAVAILABLE, refused.exception.code)
                 self.assertTrue(refused.exception.retryable)
                 # A registry refusal is not a tracking one (it was, before each service had its own type).
-                others = {modelops.TrackingError, modelops.RegistryError, modelops.FairnessError, modelops.ExplainabilityError} - {error_type}
+                others = {modelops.TrackingError, modelops.RegistryError, modelops.DriftError, modelops.FairnessError, modelops.ExplainabilityError} - {error_type}
                 self.assertFalse(any(isinstance(refused.exception, other) for other in others))
 
 
