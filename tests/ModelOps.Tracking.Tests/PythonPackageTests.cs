@@ -3,9 +3,10 @@ using ModelOps.Testing;
 namespace ModelOps.Tracking.Tests;
 
 /// <summary>
-/// The Python package's own test suite (clients/python/tests), run with Debian's /usr/bin/python3 and python3-grpcio
-/// against a real tracking service: it logs a run with params, 10,000 metric points, a dataset input, provenance and a
-/// 100 MiB artifact, and reads everything back.
+/// The Python package's tracking and error tests (clients/python/tests/test_tracking.py, test_errors.py), run with
+/// Debian's /usr/bin/python3 and python3-grpcio against a real tracking service: it logs a run with params, 10,000
+/// metric points, a dataset input, provenance and a 100 MiB artifact, and reads everything back. The drift client's
+/// tests run against a drift service in DriftServiceTests.
 /// </summary>
 public sealed class PythonPackageTests(InfrastructureFixture infrastructure) : IAsyncLifetime
 {
