@@ -124,20 +124,7 @@ internal sealed class ExactValues
             total += _counts[i];
         }
 
-        return Profiles.Centring.Of(total, rank =>
-        {
-            long seen = 0;
-            for (var i = 0; i < _distinct; i++)
-            {
-                seen += _counts[i];
-                if (seen > rank)
-                {
-                    return _values[i];
-                }
-            }
-
-            return _values[_distinct - 1];
-        }, standardDeviation);
+        return Profiles.Centring.Of(total, rank => ExactComparison.ValueAtRank(_values.AsSpan(0, _distinct), _counts.AsSpan(0, _distinct), rank), standardDeviation);
     }
 
     /// <summary>How many values lie outside [<paramref name="min"/>, <paramref name="max"/>].</summary>

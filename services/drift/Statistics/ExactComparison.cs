@@ -83,7 +83,7 @@ public static class ExactComparison
         {
             for (var k = 1; k < bins; k++)
             {
-                var edge = ValueAtRank(reference, (long)Math.Floor((double)k / bins * (n - 1)));
+                var edge = ValueAtRank(reference.Values, reference.Counts, (long)Math.Floor((double)k / bins * (n - 1)));
                 if (edges.Count == 0 || edges[^1] != edge)
                 {
                     edges.Add(edge);
@@ -95,19 +95,20 @@ public static class ExactComparison
         return (Bin(reference, cut), Bin(current, cut), cut);
     }
 
-    private static double ValueAtRank(ExactSample sample, long rank)
+    /// <summary>The value of rank <paramref name="rank"/> (0-based) among distinct ascending values with their counts.</summary>
+    internal static double ValueAtRank(ReadOnlySpan<double> values, ReadOnlySpan<long> counts, long rank)
     {
         long seen = 0;
-        for (var i = 0; i < sample.Values.Length; i++)
+        for (var i = 0; i < values.Length; i++)
         {
-            seen += sample.Counts[i];
+            seen += counts[i];
             if (seen > rank)
             {
-                return sample.Values[i];
+                return values[i];
             }
         }
 
-        return sample.Values[^1];
+        return values[^1];
     }
 
     private static double[] Bin(ExactSample sample, double[] edges)
