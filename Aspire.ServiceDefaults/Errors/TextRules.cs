@@ -144,6 +144,13 @@ public static class TextRules
         return null;
     }
 
+    /// <summary>Longest text read as a UUID; longer text is refused before it is parsed.</summary>
+    public const int MaxUuidLength = 64;
+
+    /// <summary>The UUID <paramref name="value"/> holds, else INVALID_ARGUMENT naming <paramref name="field"/>: "must be a UUID".</summary>
+    public static Guid Uuid(string field, string value) =>
+        value.Length <= MaxUuidLength && Guid.TryParse(value, out var id) ? id : throw ServiceErrors.InvalidArgument(field, "must be a UUID");
+
     /// <summary>The NFC form of <paramref name="value"/>: one spelling of one name (é as one code point, not e + ◌́).</summary>
     public static string Nfc(string value) => value.IsNormalized(NormalizationForm.FormC) ? value : value.Normalize(NormalizationForm.FormC);
 

@@ -23,6 +23,19 @@ public sealed class TextRulesTests
     }
 
     [Fact]
+    public void AUuidIsParsedOnlyWithinItsBoundAndARefusalNamesTheField()
+    {
+        var id = Guid.NewGuid();
+        Assert.Equal(id, TextRules.Uuid("id", id.ToString()));
+        Assert.Equal(id, TextRules.Uuid("id", id.ToString("B")));
+        foreach (var bad in new[] { "", "not-a-uuid", id.ToString() + new string(' ', TextRules.MaxUuidLength), id.ToString("X") })
+        {
+            var refusal = Assert.Throws<ServiceException>(() => TextRules.Uuid("silence_id", bad));
+            Assert.Equal(("silence_id", "must be a UUID"), (refusal.FieldViolations.Single().Field, refusal.FieldViolations.Single().Description));
+        }
+    }
+
+    [Fact]
     public void ANameIsStoredInNfc()
     {
         var violations = new FieldViolations();

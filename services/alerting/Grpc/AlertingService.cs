@@ -257,8 +257,7 @@ public sealed class AlertingService(AlertStore store, ConfigState configs, TimeP
         };
     }
 
-    private static Guid SilenceId(string text) =>
-        text.Length <= 64 && Guid.TryParse(text, out var id) ? id : throw ServiceErrors.InvalidArgument("silence_id", "must be a UUID");
+    private static Guid SilenceId(string text) => TextRules.Uuid("silence_id", text);
 
     private static List<Domain.Matcher> Matchers(IEnumerable<V1.Matcher> matchers, string field, FieldViolations violations)
     {

@@ -367,6 +367,5 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
 
     private static Timestamp Now() => Timestamp.FromDateTimeOffset(Timestamps.Now());
 
-    private static Guid Id(string id) =>
-        Guid.TryParse(id, out var parsed) ? parsed : throw ServiceErrors.InvalidArgument("id", "must be a UUID");
+    private static Guid Id(string id) => TextRules.Uuid("id", id);
 }

@@ -316,8 +316,7 @@ public sealed class FairnessService(FairnessStore store, RunArtifacts artifacts,
 
     private static Timestamp Now() => Timestamp.FromDateTimeOffset(Timestamps.Now());
 
-    private static Guid Id(string id) =>
-        Guid.TryParse(id, out var parsed) ? parsed : throw ServiceErrors.InvalidArgument("id", "must be a UUID");
+    private static Guid Id(string id) => TextRules.Uuid("id", id);
 
     private static ServiceException ReportNotFound(string id) => ServiceErrors.NotFound("report", id);
 
