@@ -92,23 +92,11 @@ class Client(Connection):
 
     def search_runs(self, experiment_ids, filter="", order_by=(), page_size=100):
         """Every run matching filter, following page tokens."""
-        token = ""
-        while True:
-            page = self.call("SearchRuns", pb.SearchRunsRequest(
-                experiment_ids=list(experiment_ids), filter=filter, order_by=list(order_by), page_size=page_size, page_token=token))
-            yield from page.runs
-            token = page.next_page_token
-            if not token:
-                return
+        return self.pages("SearchRuns", pb.SearchRunsRequest(
+            experiment_ids=list(experiment_ids), filter=filter, order_by=list(order_by), page_size=page_size), "runs")
 
     def list_artifacts(self, run_id, prefix=""):
-        token = ""
-        while True:
-            page = self.call("ListArtifacts", pb.ListArtifactsRequest(run_id=run_id, path_prefix=prefix, page_token=token))
-            yield from page.artifacts
-            token = page.next_page_token
-            if not token:
-                return
+        return self.pages("ListArtifacts", pb.ListArtifactsRequest(run_id=run_id, path_prefix=prefix), "artifacts")
 
     def start_run(self, experiment, run_name="", tags=None, provenance=None, rebuild_of="", autofill=True, flush_interval=1.0):
         """Starts a run in the experiment named experiment (created if needed) and returns it as a context manager.

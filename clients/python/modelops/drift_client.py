@@ -202,13 +202,7 @@ class Drift(Connection):
 
     def reports(self, model, version, page_size=100):
         """Every window report of the version, newest first (paged under the hood)."""
-        token = ""
-        while True:
-            page = self.call("ListWindowReports", pb.ListWindowReportsRequest(model=model, version=version, page_size=page_size, page_token=token))
-            yield from page.reports
-            token = page.next_page_token
-            if not token:
-                return
+        return self.pages("ListWindowReports", pb.ListWindowReportsRequest(model=model, version=version, page_size=page_size), "reports")
 
     def report(self, model, version, window_start):
         """One window's report; window_start is a report's window_start (a Timestamp) or an aware datetime."""
@@ -220,13 +214,7 @@ class Drift(Connection):
 
     def status(self, include_unwatched=False):
         """The latest report of every version that has one (each column's verdict, without its histogram)."""
-        token = ""
-        while True:
-            page = self.call("GetStatus", pb.GetStatusRequest(include_unwatched=include_unwatched, page_token=token))
-            yield from page.models
-            token = page.next_page_token
-            if not token:
-                return
+        return self.pages("GetStatus", pb.GetStatusRequest(include_unwatched=include_unwatched), "models")
 
     # --------------------------------------------------------------
 

@@ -128,6 +128,15 @@ class Connection:
         """Calls a unary method by name, raising ModelOpsError for a refusal."""
         return translate(getattr(self.stub, name), request, error_type=self.error_type, metadata=self._metadata)
 
+    def pages(self, name, request, items):
+        """Calls a paged unary method by name, following next_page_token, and yields the `items` field of every page."""
+        while True:
+            page = self.call(name, request)
+            yield from getattr(page, items)
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
     def stream(self, name, request):
         """Calls a server-streaming method by name and yields its messages, raising error_type for a refusal."""
         responses = getattr(self.stub, name)(request, metadata=self._metadata)
