@@ -119,14 +119,11 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
     {
         // clients/python/tests/test_drift.py with Debian's /usr/bin/python3: a reference, traffic column by column,
         // late labels, paged reports and refusals as DriftError.
-        var package = await ChildProcess.PreparePythonPackageAsync(Cancellation);
         var address = new Uri(_service.GrpcAddress);
-        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", ["-m", "unittest", "tests.test_drift", "-v"], package, new Dictionary<string, string>
+        var (exit, output) = await ChildProcess.RunPythonTestsAsync(["tests.test_drift"], new Dictionary<string, string>
         {
             ["MODELOPS_DRIFT_TARGET"] = $"{address.Host}:{address.Port}",
             ["MODELOPS_TOKEN"] = _environment.Tokens.CreateToken("python-pipeline", ["pipeline"]),
-            ["PYTHONPATH"] = package,
-            ["PYTHONDONTWRITEBYTECODE"] = "1",
         }, Cancellation);
         Assert.True(exit == 0, output);
         Assert.DoesNotContain("skipped", output, StringComparison.Ordinal);

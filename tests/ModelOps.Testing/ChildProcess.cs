@@ -49,4 +49,16 @@ public static class ChildProcess
         var (exit, output) = await RunAsync("bash", [Path.Combine(package, "generate.sh")], package, null, cancellationToken);
         return exit == 0 ? package : throw new InvalidOperationException($"generate.sh failed:{Environment.NewLine}{output}");
     }
+
+    /// <summary>
+    /// Runs <paramref name="modules"/> of the Python package's tests (clients/python/tests) with Debian's /usr/bin/python3
+    /// and <c>unittest -v</c>, its stubs generated first, with <paramref name="environment"/> and the package on PYTHONPATH.
+    /// </summary>
+    public static async Task<(int Exit, string Output)> RunPythonTestsAsync(
+        IEnumerable<string> modules, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
+    {
+        var package = await PreparePythonPackageAsync(cancellationToken);
+        var variables = new Dictionary<string, string>(environment) { ["PYTHONPATH"] = package, ["PYTHONDONTWRITEBYTECODE"] = "1" };
+        return await RunAsync("/usr/bin/python3", ["-m", "unittest", .. modules, "-v"], package, variables, cancellationToken);
+    }
 }

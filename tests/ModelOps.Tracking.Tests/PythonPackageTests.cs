@@ -22,14 +22,11 @@ public sealed class PythonPackageTests(InfrastructureFixture infrastructure) : I
     [Fact]
     public async Task ThePythonSuitePassesAgainstTheService()
     {
-        var package = await ChildProcess.PreparePythonPackageAsync(Cancellation);
         var address = new Uri(_tracking.Channel.Target.StartsWith("http", StringComparison.Ordinal) ? _tracking.Channel.Target : $"http://{_tracking.Channel.Target}");
-        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3", ["-m", "unittest", "tests.test_tracking", "tests.test_errors", "-v"], package, new Dictionary<string, string>
+        var (exit, output) = await ChildProcess.RunPythonTestsAsync(["tests.test_tracking", "tests.test_errors"], new Dictionary<string, string>
         {
             ["MODELOPS_TRACKING_TARGET"] = $"{address.Host}:{address.Port}",
             ["MODELOPS_TOKEN"] = _tracking.Environment.Tokens.CreateToken("python-pipeline", ["pipeline"]),
-            ["PYTHONPATH"] = package,
-            ["PYTHONDONTWRITEBYTECODE"] = "1",
         }, Cancellation);
         Assert.True(exit == 0, output);
         Assert.DoesNotContain("skipped", output, StringComparison.Ordinal);
