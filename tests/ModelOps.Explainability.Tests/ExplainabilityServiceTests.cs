@@ -325,7 +325,7 @@ public sealed partial class ExplainabilityServiceTests(InfrastructureFixture inf
         await using var run = await _trainer.StartRunAsync(experiment.ExperimentId, cancellationToken: Cancellation);
         foreach (var (path, content) in files)
         {
-            await _trainer.UploadArtifactAsync(run.RunId, path, new MemoryStream(content), path.EndsWith(".json", StringComparison.Ordinal) ? "application/json" : "text/csv", Cancellation);
+            await _trainer.UploadArtifactAsync(run.RunId, path, new MemoryStream(content), Path.GetExtension(path) switch { ".json" => "application/json", ".zip" => "application/zip", _ => "text/csv" }, Cancellation);
         }
 
         run.Complete();

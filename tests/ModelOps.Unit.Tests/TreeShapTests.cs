@@ -268,7 +268,7 @@ public sealed class TreeShapTests
     // Shapley values over the tree's own features by enumerating every coalition, each valued by the path-dependent
     // conditional expectation (Lundberg et al., Algorithm 1): known features follow the row, unknown ones average both
     // children by cover.
-    private static void BruteForce(Tree tree, SplitRule rule, double[] row, double[] phi)
+    internal static void BruteForce(Tree tree, SplitRule rule, double[] row, double[] phi)
     {
         var used = Enumerable.Range(0, tree.Nodes).Where(n => !tree.IsLeaf(n)).Select(n => tree.Feature[n]).Distinct().ToArray();
         var m = used.Length;

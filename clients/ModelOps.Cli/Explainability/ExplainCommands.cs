@@ -43,6 +43,15 @@ public static class ExplainCommands
         var path = new Option<string>("--path") { Description = "The dataset artifact (.csv or .parquet, a column per feature)", Required = true };
         var idColumn = new Option<string?>("--id-column") { Description = "The column holding each row's id (a decision's request id)" };
         Dataset DatasetOf(ParseResult parse) => new() { RunId = parse.GetValue(run)!, ArtifactPath = parse.GetValue(path)!, IdColumn = parse.GetValue(idColumn) ?? "" };
+        var background = new Option<string?>("--background")
+        {
+            Description = "Background rows for a model that keeps no covers (ML.NET): RUN_ID/PATH, a run's dataset artifact (default for dataset and importance: the dataset itself)",
+        };
+        Dataset? BackgroundOf(ParseResult parse) => parse.GetValue(background) is { } given
+            ? given.IndexOf('/', StringComparison.Ordinal) is var slash and > 0
+                ? new Dataset { RunId = given[..slash], ArtifactPath = given[(slash + 1)..] }
+                : throw new FormatException("--background takes RUN_ID/PATH: the tracking run's id, a slash, and the dataset artifact's path")
+            : null;
 
         var describe = new Command("describe", "The version's model: format, objective, features, trees and base value") { model, version };
         describe.SetAction((parse, cancellationToken) => Guard(async () =>
@@ -54,8 +63,11 @@ public static class ExplainCommands
                 return 0;
             }
 
+            var baseValue = description.HasBaseValue
+                ? string.Create(CultureInfo.InvariantCulture, $"base value {description.BaseValue:G6}")
+                : "base value from background rows (--background)";
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"{description.Model.Model} {description.Model.Version}: {description.Format}, {description.Objective}, {description.Trees} trees, output {description.Output}, base value {description.BaseValue:G6}"));
+                $"{description.Model.Model} {description.Model.Version}: {description.Format}, {description.Objective}, {description.Trees} trees, output {description.Output}, {baseValue}"));
             await output.WriteLineAsync($"features: {string.Join(", ", description.Features)}");
             return 0;
         }));
@@ -65,10 +77,10 @@ public static class ExplainCommands
             Description = "A row: feature=value pairs separated by commas (a feature left out is missing), or the values in the model's order; repeatable",
             AllowMultipleArgumentsPerToken = false, Required = true,
         };
-        var rows = new Command("rows", "Explain rows: attributions, prediction and reason codes; with -o, their waterfall page") { model, version, values, topK, threshold, file };
+        var rows = new Command("rows", "Explain rows: attributions, prediction and reason codes; with -o, their waterfall page") { model, version, values, topK, threshold, file, background };
         rows.SetAction((parse, cancellationToken) => Guard(async () =>
         {
-            var request = new ExplainRequest { Model = Reference(parse), TopK = parse.GetValue(topK) };
+            var request = new ExplainRequest { Model = Reference(parse), TopK = parse.GetValue(topK), Background = BackgroundOf(parse) };
             if (parse.GetValue(threshold) is { } cut)
             {
                 request.Threshold = cut;
@@ -88,10 +100,10 @@ public static class ExplainCommands
             return 0;
         }));
 
-        var dataset = new Command("dataset", "Explain every row of a run's dataset, streamed; prints one line per row (JSON lines with --json)") { model, version, run, path, idColumn, topK, threshold };
+        var dataset = new Command("dataset", "Explain every row of a run's dataset, streamed; prints one line per row (JSON lines with --json)") { model, version, run, path, idColumn, topK, threshold, background };
         dataset.SetAction((parse, cancellationToken) => Guard(async () =>
         {
-            var request = new ExplainDatasetRequest { Model = Reference(parse), Dataset = DatasetOf(parse), TopK = parse.GetValue(topK) };
+            var request = new ExplainDatasetRequest { Model = Reference(parse), Dataset = DatasetOf(parse), TopK = parse.GetValue(topK), Background = BackgroundOf(parse) };
             if (parse.GetValue(threshold) is { } cut)
             {
                 request.Threshold = cut;
@@ -108,10 +120,10 @@ public static class ExplainCommands
             return 0;
         }));
 
-        var importance = new Command("importance", "Compute and store the global importance of the version's features on a run's dataset") { model, version, run, path };
+        var importance = new Command("importance", "Compute and store the global importance of the version's features on a run's dataset") { model, version, run, path, background };
         importance.SetAction((parse, cancellationToken) => Guard(async () =>
         {
-            var report = await Connect(parse).ComputeImportanceAsync(new ComputeImportanceRequest { Model = Reference(parse), Dataset = DatasetOf(parse) },
+            var report = await Connect(parse).ComputeImportanceAsync(new ComputeImportanceRequest { Model = Reference(parse), Dataset = DatasetOf(parse), Background = BackgroundOf(parse) },
                 Headers(parse), cancellationToken: cancellationToken);
             await PrintImportance(output, parse.GetValue(json), report);
             return 0;

@@ -25,10 +25,18 @@ def _row(row, row_id=""):
     return pb.Row(id=row_id, values=[math.nan if v is None else float(v) for v in row])
 
 
-def _request(model, version, rows, ids, top_k, threshold):
+def _dataset(dataset, id_column=""):
+    """A run's dataset artifact given as (run_id, artifact_path), or None."""
+    if dataset is None:
+        return None
+    run_id, artifact_path = dataset
+    return pb.Dataset(run_id=run_id, artifact_path=artifact_path, id_column=id_column)
+
+
+def _request(model, version, rows, ids, top_k, threshold, background):
     ids = list(ids) if ids is not None else [""] * len(rows)
     request = pb.ExplainRequest(model=pb.ModelRef(model=model, version=int(version)), top_k=top_k,
-                                rows=[_row(row, row_id) for row, row_id in zip(rows, ids)])
+                                rows=[_row(row, row_id) for row, row_id in zip(rows, ids)], background=_dataset(background))
     if threshold is not None:
         request.threshold = threshold
     return request
@@ -50,28 +58,31 @@ class Explainability(Connection):
         """The version's model: format, objective, features (the order values follow), trees and base value."""
         return self.call("DescribeModel", pb.DescribeModelRequest(model=pb.ModelRef(model=model, version=int(version))))
 
-    def explain(self, model, version, rows, ids=None, top_k=0, threshold=None):
-        """Exact SHAP values (margin space), prediction, decision and reason codes of up to 1000 rows."""
-        return self.call("Explain", _request(model, version, rows, ids, top_k, threshold))
+    def explain(self, model, version, rows, ids=None, top_k=0, threshold=None, background=None):
+        """Exact SHAP values (margin space), prediction, decision and reason codes of up to 1000 rows.
 
-    def html(self, model, version, rows, ids=None, top_k=0, threshold=None):
+        background: (run_id, artifact_path) of rows whose counts stand in for covers, for a model that keeps none (ML.NET)."""
+        return self.call("Explain", _request(model, version, rows, ids, top_k, threshold, background))
+
+    def html(self, model, version, rows, ids=None, top_k=0, threshold=None, background=None):
         """Up to 20 rows as a self-contained HTML page: a waterfall and the reason codes of each."""
-        return self.call("RenderExplanation", _request(model, version, rows, ids, top_k, threshold)).html
+        return self.call("RenderExplanation", _request(model, version, rows, ids, top_k, threshold, background)).html
 
-    def explain_dataset(self, model, version, run_id, artifact_path, id_column="", batch_size=0, top_k=0, threshold=None):
-        """Every row of a run's CSV or Parquet artifact, explained and streamed: yields RowExplanation in the file's order."""
+    def explain_dataset(self, model, version, run_id, artifact_path, id_column="", batch_size=0, top_k=0, threshold=None, background=None):
+        """Every row of a run's CSV or Parquet artifact, explained and streamed: yields RowExplanation in the file's order.
+        A model that keeps no covers takes the dataset itself as its background unless one is given."""
         request = pb.ExplainDatasetRequest(model=pb.ModelRef(model=model, version=int(version)), batch_size=batch_size, top_k=top_k,
-                                           dataset=pb.Dataset(run_id=run_id, artifact_path=artifact_path, id_column=id_column))
+                                           dataset=_dataset((run_id, artifact_path), id_column), background=_dataset(background))
         if threshold is not None:
             request.threshold = threshold
         for batch in self.stream("ExplainDataset", request):
             yield from batch.rows
 
-    def importance(self, model, version, run_id, artifact_path):
+    def importance(self, model, version, run_id, artifact_path, background=None):
         """Computes and stores the global importance of the version's features on a run's dataset; report.weights are
-        the normalised mean |SHAP| a drift monitoring policy's importance takes."""
+        the normalised mean |SHAP| a drift monitoring policy's importance takes. background as in explain_dataset."""
         return self.call("ComputeImportance", pb.ComputeImportanceRequest(
-            model=pb.ModelRef(model=model, version=int(version)), dataset=pb.Dataset(run_id=run_id, artifact_path=artifact_path)))
+            model=pb.ModelRef(model=model, version=int(version)), dataset=_dataset((run_id, artifact_path)), background=_dataset(background)))
 
     def importance_html(self, report_id):
         """An importance report as a self-contained HTML page (bars and beeswarm)."""

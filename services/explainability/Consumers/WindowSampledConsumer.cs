@@ -104,6 +104,17 @@ internal sealed partial class WindowSampledConsumer(
             return;
         }
 
+        // A model that keeps no covers is explained with the background its reference report was computed with.
+        try
+        {
+            model = await models.WithBackgroundAsync(model, reference.Background ?? reference.Dataset, "background", cancellationToken);
+        }
+        catch (ServiceException exception) when (exception.Kind is ErrorKind.NotFound or ErrorKind.FailedPrecondition or ErrorKind.InvalidArgument)
+        {
+            judged.Reason = $"the reference report's background rows cannot be read: {exception.Message}";
+            return;
+        }
+
         ModelOps.Drift.V1.WindowSample sample;
         try
         {

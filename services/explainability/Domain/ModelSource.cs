@@ -10,18 +10,22 @@ namespace ModelOps.Explainability.Domain;
 /// <summary>
 /// Reads registered model versions: the registry names the run artifact and pins its SHA-256, tracking and the object
 /// store give bytes that must hash to tracking's record and to the registry's pin, and only then is the file parsed.
-/// Explainers are kept by content hash (the last <see cref="Cached"/>), so a version is read once while it is used.
+/// Models are kept by content hash (the last <see cref="Cached"/>), so a version is read once while it is used; a model
+/// that keeps no covers is kept once per background it was explained with, covers counted.
 /// </summary>
 internal sealed class ModelSource(RegistryService.RegistryServiceClient registry, RunArtifacts artifacts)
 {
     /// <summary>Largest model artifact read.</summary>
     public const long MaxModelBytes = 512L << 20;
 
-    /// <summary>How many explainers are kept.</summary>
+    /// <summary>Largest dataset artifact read (explained rows or background rows).</summary>
+    public const long MaxDatasetBytes = 2L << 30;
+
+    /// <summary>How many models (and explainers with a background) are kept.</summary>
     public const int Cached = 4;
 
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
-    private readonly LinkedList<(string Sha256, TreeExplainer Explainer)> _cache = new();
+    private readonly LinkedList<(string Key, TreeEnsemble Ensemble, TreeExplainer? Explainer)> _cache = new();
     private readonly SemaphoreSlim _loading = new(1, 1);
 
     /// <summary>Checks a model reference as the request's field <paramref name="field"/>.</summary>
@@ -38,6 +42,10 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         violations.Require(reference.Version >= 1, $"{field}.version", "must be a registered version number (≥ 1)");
     }
 
+    /// <summary>
+    /// The version's model, with its explainer when the file keeps covers; one that does not needs
+    /// <c>WithBackgroundAsync</c> before it explains anything.
+    /// </summary>
     public async Task<ExplainedModel> LoadAsync(ModelRef reference, CancellationToken cancellationToken)
     {
         ModelVersion version;
@@ -52,37 +60,107 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
                 $"Version {reference.Version} of model {TextRules.Echo(reference.Model)} is not registered.");
         }
 
+        var (ensemble, explainer) = await CachedAsync(version.ArtifactSha256, () => ReadAsync(version, cancellationToken), cancellationToken);
+        return new ExplainedModel(reference, version.ArtifactSha256, ensemble, explainer, null);
+    }
+
+    /// <summary>
+    /// The model ready to explain: as it is when its file keeps covers, otherwise with covers counted on the rows of
+    /// <paramref name="background"/> (the request's field <paramref name="field"/>), which it then requires.
+    /// </summary>
+    public async Task<ExplainedModel> WithBackgroundAsync(ExplainedModel model, Dataset? background, string field, CancellationToken cancellationToken)
+    {
+        if (!model.NeedsBackground)
+        {
+            return model;
+        }
+
+        if (background is null || background.RunId.Length == 0)
+        {
+            throw ServiceErrors.FailedPrecondition("BACKGROUND_REQUIRED",
+                $"Version {model.Reference.Version} of {TextRules.Echo(model.Reference.Model)} is an ML.NET model ({model.Ensemble.Format}), which keeps no record of how much data reached each node: " +
+                $"name background rows (a dataset artifact with the model's features) in {field}, and its covers are counted on them.",
+                "MODEL_FORMAT", $"{model.Reference.Model}/{model.Reference.Version}");
+        }
+
+        return await WithBackgroundAsync(model, background, await ReadDatasetAsync(model.Ensemble.FeatureNames, background, field, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>As <see cref="WithBackgroundAsync(ExplainedModel, Dataset?, string, CancellationToken)"/>, with the background's rows read already.</summary>
+    public async Task<ExplainedModel> WithBackgroundAsync(ExplainedModel model, Dataset background, (FeatureTable Table, string Sha256) read, CancellationToken cancellationToken)
+    {
+        if (!model.NeedsBackground)
+        {
+            return model;
+        }
+
+        var (table, sha256) = read;
+        var (_, explainer) = await CachedAsync($"{model.Sha256}/{sha256}",
+            () => Task.Run(() => (model.Ensemble, (TreeExplainer?)new TreeExplainer(model.Ensemble.WithCovers(table.Values, table.Rows))), cancellationToken),
+            cancellationToken);
+        return model with { Background = (background, sha256), Loaded = explainer };
+    }
+
+    /// <summary>
+    /// Reads a dataset artifact (CSV, or Parquet by its extension) into the model's feature order, refusing what the
+    /// table refuses as the request's field <paramref name="field"/>.
+    /// </summary>
+    public async Task<(FeatureTable Table, string Sha256)> ReadDatasetAsync(IReadOnlyList<string> features, Dataset dataset, string field, CancellationToken cancellationToken)
+    {
+        var parquet = dataset.ArtifactPath.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase);
+        await using var artifact = await artifacts.ReadAsync(dataset.RunId, dataset.ArtifactPath, $"{field}.artifact_path", MaxDatasetBytes, cancellationToken);
+        var table = new FeatureTable(features, dataset.IdColumn.Length > 0 ? dataset.IdColumn : null);
+        try
+        {
+            await TableReader.ReadAsync(artifact.Content, parquet, table, FeatureTable.MaxRows, cancellationToken);
+        }
+        catch (DatasetException exception)
+        {
+            throw ServiceErrors.InvalidArgument(exception.Field.StartsWith("dataset", StringComparison.Ordinal) ? field + exception.Field["dataset".Length..] : exception.Field,
+                $"{TextRules.Echo(dataset.ArtifactPath)}: {TextRules.Clip(exception.Message, 250)}");
+        }
+
+        if (table.Rows == 0)
+        {
+            throw ServiceErrors.InvalidArgument($"{field}.artifact_path", $"{TextRules.Echo(dataset.ArtifactPath)} has a header but no rows");
+        }
+
+        return (table, artifact.Sha256);
+    }
+
+    // The cached entry under the key, or the one read (one at a time: a burst of requests for a new model reads it once).
+    private async Task<(TreeEnsemble Ensemble, TreeExplainer? Explainer)> CachedAsync(string key, Func<Task<(TreeEnsemble, TreeExplainer?)>> read, CancellationToken cancellationToken)
+    {
         lock (_cache)
         {
-            if (Find(version.ArtifactSha256) is { } known)
+            if (Find(key) is { } known)
             {
-                return new ExplainedModel(reference, version.ArtifactSha256, known);
+                return known;
             }
         }
 
-        // One model is read at a time: a burst of requests for a new version reads it once.
         await _loading.WaitAsync(cancellationToken);
         try
         {
             lock (_cache)
             {
-                if (Find(version.ArtifactSha256) is { } known)
+                if (Find(key) is { } known)
                 {
-                    return new ExplainedModel(reference, version.ArtifactSha256, known);
+                    return known;
                 }
             }
 
-            var explainer = await ReadAsync(version, cancellationToken);
+            var (ensemble, explainer) = await read();
             lock (_cache)
             {
-                _cache.AddFirst((version.ArtifactSha256, explainer));
+                _cache.AddFirst((key, ensemble, explainer));
                 while (_cache.Count > Cached)
                 {
                     _cache.RemoveLast();
                 }
             }
 
-            return new ExplainedModel(reference, version.ArtifactSha256, explainer);
+            return (ensemble, explainer);
         }
         finally
         {
@@ -90,22 +168,22 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         }
     }
 
-    private TreeExplainer? Find(string sha256)
+    private (TreeEnsemble, TreeExplainer?)? Find(string key)
     {
         for (var node = _cache.First; node is not null; node = node.Next)
         {
-            if (node.Value.Sha256 == sha256)
+            if (node.Value.Key == key)
             {
                 _cache.Remove(node);
                 _cache.AddFirst(node);
-                return node.Value.Explainer;
+                return (node.Value.Ensemble, node.Value.Explainer);
             }
         }
 
         return null;
     }
 
-    private async Task<TreeExplainer> ReadAsync(ModelVersion version, CancellationToken cancellationToken)
+    private async Task<(TreeEnsemble, TreeExplainer?)> ReadAsync(ModelVersion version, CancellationToken cancellationToken)
     {
         await using var artifact = await artifacts.ReadAsync(version.RunId, version.ArtifactPath, "model", MaxModelBytes, cancellationToken);
         if (!string.Equals(artifact.Sha256, version.ArtifactSha256, StringComparison.OrdinalIgnoreCase))
@@ -119,7 +197,11 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         await artifact.Content.ReadExactlyAsync(bytes, cancellationToken);
         try
         {
-            return await Task.Run(() => new TreeExplainer(ModelFiles.Read(bytes)), cancellationToken);
+            return await Task.Run(() =>
+            {
+                var ensemble = ModelFiles.Read(bytes);
+                return (ensemble, ensemble.HasCover ? new TreeExplainer(ensemble) : null);
+            }, cancellationToken);
         }
         catch (Exception exception) when (exception is UnsupportedModelException or ModelFormatException)
         {

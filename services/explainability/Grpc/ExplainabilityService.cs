@@ -15,7 +15,7 @@ namespace ModelOps.Explainability.Grpc;
 
 /// <summary>The explainability API: SHAP values and reason codes of registered tree models, global importance reports and their pages, feature dictionaries.</summary>
 [Authorize]
-internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSource models, RunArtifacts artifacts, ExplainabilityMetrics metrics)
+internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSource models, ExplainabilityMetrics metrics)
     : V1.ExplainabilityService.ExplainabilityServiceBase
 {
     /// <summary>Most rows of an Explain request.</summary>
@@ -29,9 +29,6 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
 
     /// <summary>Default and largest batch of ExplainDataset.</summary>
     public const int DefaultBatch = 500, MaxBatch = 1000;
-
-    /// <summary>Largest dataset artifact read.</summary>
-    public const long MaxDatasetBytes = 2L << 30;
 
     /// <summary>Most entries of a feature dictionary; longest name and description.</summary>
     public const int MaxEntries = 10_000, MaxNameLength = 200, MaxDescriptionLength = 1000;
@@ -75,14 +72,18 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         var cancellationToken = context.CancellationToken;
         var violations = new FieldViolations();
         ModelSource.Check(violations, "model", request.Model);
-        CheckDataset(violations, request.Dataset ??= new Dataset());
+        CheckDataset(violations, "dataset", request.Dataset ??= new Dataset());
+        CheckBackground(violations, request.Background);
         violations.Require(request.BatchSize is >= 0 and <= MaxBatch, "batch_size", $"must lie in [0, {MaxBatch}] (0 means {DefaultBatch})");
         CheckTopK(violations, request.TopK);
         CheckThreshold(violations, request.HasThreshold, request.Threshold);
         violations.ThrowIfAny();
 
-        var model = await models.LoadAsync(request.Model, cancellationToken);
-        var (table, _) = await ReadDatasetAsync(model, request.Dataset, cancellationToken);
+        var loaded = await models.LoadAsync(request.Model, cancellationToken);
+        var (table, sha256) = await models.ReadDatasetAsync(loaded.Ensemble.FeatureNames, request.Dataset, "dataset", cancellationToken);
+        var model = request.Background is null
+            ? await models.WithBackgroundAsync(loaded, request.Dataset, (table, sha256), cancellationToken)
+            : await models.WithBackgroundAsync(loaded, request.Background, "background", cancellationToken);
         var (phi, margins) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
@@ -114,11 +115,15 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         var cancellationToken = context.CancellationToken;
         var violations = new FieldViolations();
         ModelSource.Check(violations, "model", request.Model);
-        CheckDataset(violations, request.Dataset ??= new Dataset());
+        CheckDataset(violations, "dataset", request.Dataset ??= new Dataset());
+        CheckBackground(violations, request.Background);
         violations.ThrowIfAny("No report was stored.");
 
-        var model = await models.LoadAsync(request.Model, cancellationToken);
-        var (table, sha256) = await ReadDatasetAsync(model, request.Dataset, cancellationToken);
+        var loaded = await models.LoadAsync(request.Model, cancellationToken);
+        var (table, sha256) = await models.ReadDatasetAsync(loaded.Ensemble.FeatureNames, request.Dataset, "dataset", cancellationToken);
+        var model = request.Background is null
+            ? await models.WithBackgroundAsync(loaded, request.Dataset, (table, sha256), cancellationToken)
+            : await models.WithBackgroundAsync(loaded, request.Background, "background", cancellationToken);
         var (phi, _) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var report = Importance.Summarise(model.Ensemble.FeatureNames, table.Values, phi, table.Rows, dictionary);
@@ -130,6 +135,12 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         report.Dataset = request.Dataset;
         report.DatasetSha256 = sha256;
         report.BaseValue = model.Explainer.BaseValue;
+        if (model.Background is { } background)
+        {
+            report.Background = background.Dataset;
+            report.BackgroundSha256 = background.Sha256;
+        }
+
         report.CreatedAt = Now();
         report.CreatedBy = caller.Actor;
         await store.SaveImportanceAsync(report, new ImportanceComputed
@@ -240,9 +251,11 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
             violations.Require(row.Id.Length <= FeatureTable.MaxIdLength, $"rows[{r}].id", $"at most {FeatureTable.MaxIdLength} characters");
         }
 
+        CheckBackground(violations, request.Background);
         violations.ThrowIfAny();
-        var model = await models.LoadAsync(request.Model, cancellationToken);
-        var values = Matrix(model, request.Rows);
+        var loaded = await models.LoadAsync(request.Model, cancellationToken);
+        var values = Matrix(loaded, request.Rows);
+        var model = await models.WithBackgroundAsync(loaded, request.Background, "background", cancellationToken);
         var (phi, margins) = await ComputeAsync(model, values, request.Rows.Count, cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
@@ -312,28 +325,6 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
     private static string Preview(IReadOnlyList<string> names) =>
         string.Join(", ", names.Take(10).Select(n => TextRules.Echo(TextRules.Clip(n, 40)))) + (names.Count > 10 ? ", …" : "");
 
-    private async Task<(FeatureTable Table, string Sha256)> ReadDatasetAsync(ExplainedModel model, Dataset dataset, CancellationToken cancellationToken)
-    {
-        var parquet = dataset.ArtifactPath.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase);
-        await using var artifact = await artifacts.ReadAsync(dataset.RunId, dataset.ArtifactPath, "dataset.artifact_path", MaxDatasetBytes, cancellationToken);
-        var table = new FeatureTable(model.Ensemble.FeatureNames, dataset.IdColumn.Length > 0 ? dataset.IdColumn : null);
-        try
-        {
-            await TableReader.ReadAsync(artifact.Content, parquet, table, FeatureTable.MaxRows, cancellationToken);
-        }
-        catch (DatasetException exception)
-        {
-            throw ServiceErrors.InvalidArgument(exception.Field, $"{TextRules.Echo(dataset.ArtifactPath)}: {TextRules.Clip(exception.Message, 250)}");
-        }
-
-        if (table.Rows == 0)
-        {
-            throw ServiceErrors.InvalidArgument("dataset.artifact_path", $"{TextRules.Echo(dataset.ArtifactPath)} has a header but no rows");
-        }
-
-        return (table, artifact.Sha256);
-    }
-
     // TreeSHAP is CPU work: off the request thread, on every core.
     private static async Task<(double[] Phi, double[] Margins)> ComputeAsync(ExplainedModel model, double[] values, int rows, CancellationToken cancellationToken)
     {
@@ -349,13 +340,22 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
 
     private static double? Threshold(ExplainedModel model, double? given) => given ?? model.DefaultThreshold;
 
-    private static void CheckDataset(FieldViolations violations, Dataset dataset)
+    private static void CheckDataset(FieldViolations violations, string field, Dataset dataset)
     {
-        RunArtifacts.CheckRunId(violations, "dataset.run_id", dataset.RunId);
-        dataset.ArtifactPath = TextRules.Name(violations, "dataset.artifact_path", dataset.ArtifactPath, 1024);
+        RunArtifacts.CheckRunId(violations, $"{field}.run_id", dataset.RunId);
+        dataset.ArtifactPath = TextRules.Name(violations, $"{field}.artifact_path", dataset.ArtifactPath, 1024);
         if (dataset.IdColumn.Length > 0)
         {
-            TextRules.Name(violations, "dataset.id_column", dataset.IdColumn, MaxNameLength);
+            TextRules.Name(violations, $"{field}.id_column", dataset.IdColumn, MaxNameLength);
+        }
+    }
+
+    // Background rows are optional; named, they are checked as any dataset.
+    private static void CheckBackground(FieldViolations violations, Dataset? background)
+    {
+        if (background is not null)
+        {
+            CheckDataset(violations, "background", background);
         }
     }
 

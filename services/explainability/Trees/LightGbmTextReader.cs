@@ -102,12 +102,7 @@ internal static class LightGbmTextReader
         var leafValue = Doubles(Get(fields, "leaf_value"));
         if (leaves == 1)
         {
-            // A tree of one leaf: no splits, its value is added to every row.
-            return new Tree
-            {
-                Left = [-1], Right = [-1], Feature = [0], Threshold = [0], DefaultLeft = [false], Missing = [MissingRule.NaN],
-                Value = [leafValue[0]], Cover = [1],
-            };
+            return Tree.Leaf(leafValue[0], 1);
         }
 
         var splits = leaves - 1;
@@ -132,11 +127,7 @@ internal static class LightGbmTextReader
         // Splits keep their numbers; leaf i becomes node splits + i (LightGBM writes a leaf child as ~i).
         var nodes = splits + leaves;
         int Node(int child) => child >= 0 ? child : splits + ~child;
-        var tree = new Tree
-        {
-            Left = new int[nodes], Right = new int[nodes], Feature = new int[nodes], Threshold = new double[nodes],
-            DefaultLeft = new bool[nodes], Missing = new MissingRule[nodes], Value = new double[nodes], Cover = new double[nodes],
-        };
+        var tree = Tree.Allocate(nodes);
         for (var i = 0; i < splits; i++)
         {
             if (leftChild[i] < -leaves || leftChild[i] >= splits || rightChild[i] < -leaves || rightChild[i] >= splits)

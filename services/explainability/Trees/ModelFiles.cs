@@ -16,7 +16,8 @@ internal static class ModelFiles
     public const int MaxDepth = 256;
 
     /// <summary>The formats read, as a refusal lists them.</summary>
-    public const string Supported = "XGBoost JSON (save_model(\"model.json\"), gbtree, one output) and LightGBM text (save_model(\"model.txt\"), one output)";
+    public const string Supported = "XGBoost JSON (save_model(\"model.json\"), gbtree, one output), LightGBM text (save_model(\"model.txt\"), one output) " +
+        "and ML.NET .zip (FastTree or LightGBM regression or binary classification, after Concatenate only; explained with background rows)";
 
     public static TreeEnsemble Read(ReadOnlyMemory<byte> content)
     {
@@ -52,7 +53,7 @@ internal static class ModelFiles
 
         if (span.StartsWith("PK\u0003\u0004"u8))
         {
-            throw new UnsupportedModelException("the file is a zip archive (an ML.NET model?), which is not read yet");
+            return MlNetZipReader.Read(content, MaxTrees, MaxNodes, MaxDepth);
         }
 
         if (span.StartsWith("tree\n"u8) || span.StartsWith("tree\r\n"u8))

@@ -8,6 +8,9 @@ internal enum SplitRule : byte
 
     /// <summary>LightGBM: left when value ≤ threshold (doubles).</summary>
     LessOrEqual,
+
+    /// <summary>ML.NET: value and threshold as float32, left when value ≤ threshold.</summary>
+    LessOrEqualSingle,
 }
 
 /// <summary>Which values take a split's default direction instead of the comparison.</summary>
@@ -49,6 +52,19 @@ internal sealed class Tree
 
     public int Nodes => Left.Length;
 
+    /// <summary>A tree of <paramref name="nodes"/> nodes, every array zeroed, for a reader to fill.</summary>
+    public static Tree Allocate(int nodes) => new()
+    {
+        Left = new int[nodes], Right = new int[nodes], Feature = new int[nodes], Threshold = new double[nodes],
+        DefaultLeft = new bool[nodes], Missing = new MissingRule[nodes], Value = new double[nodes], Cover = new double[nodes],
+    };
+
+    /// <summary>A tree of one leaf: no splits, its value added to every row.</summary>
+    public static Tree Leaf(double value, double cover) => new()
+    {
+        Left = [-1], Right = [-1], Feature = [0], Threshold = [0], DefaultLeft = [false], Missing = [MissingRule.NaN], Value = [value], Cover = [cover],
+    };
+
     public bool IsLeaf(int node) => Left[node] < 0;
 
     /// <summary>Whether <paramref name="value"/> goes left at <paramref name="node"/>.</summary>
@@ -70,7 +86,12 @@ internal sealed class Tree
                 break;
         }
 
-        return rule == SplitRule.LessThanSingle ? (float)value < (float)Threshold[node] : value <= Threshold[node];
+        return rule switch
+        {
+            SplitRule.LessThanSingle => (float)value < (float)Threshold[node],
+            SplitRule.LessOrEqualSingle => (float)value <= (float)Threshold[node],
+            _ => value <= Threshold[node],
+        };
     }
 
     /// <summary>The leaf value <paramref name="row"/> reaches.</summary>
@@ -172,6 +193,15 @@ internal sealed class TreeEnsemble
     /// <summary>LightGBM's sigmoid parameter (a logistic transform's slope).</summary>
     public double Scale { get; init; } = 1;
 
+    /// <summary>Added to the scaled margin before a logistic transform (ML.NET's Platt calibration has one).</summary>
+    public double Offset { get; init; }
+
+    /// <summary>
+    /// Whether the file said how much training data reached each node. ML.NET's does not: its covers are counted on
+    /// background rows (<see cref="WithCovers"/>) before it can be explained.
+    /// </summary>
+    public bool HasCover { get; init; } = true;
+
     public int Features => FeatureNames.Count;
 
     public double Margin(ReadOnlySpan<double> row)
@@ -187,7 +217,7 @@ internal sealed class TreeEnsemble
 
     public double Output(double margin) => Transform switch
     {
-        OutputTransform.Logistic => 1 / (1 + Math.Exp(-Scale * margin)),
+        OutputTransform.Logistic => 1 / (1 + Math.Exp(-((Scale * margin) + Offset))),
         OutputTransform.Exp => Math.Exp(margin),
         _ => margin,
     };
@@ -202,5 +232,43 @@ internal sealed class TreeEnsemble
         }
 
         return sum;
+    }
+
+    /// <summary>
+    /// The same ensemble with each node's cover the number of the <paramref name="count"/> background rows (row-major,
+    /// <see cref="Features"/> values each) that reach it, so the expected margin is their mean margin. A node no row
+    /// reaches has cover 0; TreeSHAP then weighs its children equally.
+    /// </summary>
+    public TreeEnsemble WithCovers(double[] rows, int count)
+    {
+        var trees = new Tree[Trees.Length];
+        Parallel.For(0, Trees.Length, t =>
+        {
+            var tree = Trees[t];
+            var cover = new double[tree.Nodes];
+            for (var r = 0; r < count; r++)
+            {
+                var row = rows.AsSpan(r * Features, Features);
+                var node = 0;
+                cover[0]++;
+                while (!tree.IsLeaf(node))
+                {
+                    node = tree.GoesLeft(node, row[tree.Feature[node]], Rule) ? tree.Left[node] : tree.Right[node];
+                    cover[node]++;
+                }
+            }
+
+            trees[t] = new Tree
+            {
+                Left = tree.Left, Right = tree.Right, Feature = tree.Feature, Threshold = tree.Threshold, DefaultLeft = tree.DefaultLeft,
+                Missing = tree.Missing, Value = tree.Value, Cover = cover,
+            };
+        });
+
+        return new TreeEnsemble
+        {
+            Format = Format, Objective = Objective, FeatureNames = FeatureNames, Trees = trees, BaseMargin = BaseMargin, Rule = Rule,
+            Transform = Transform, Scale = Scale, Offset = Offset, HasCover = true,
+        };
     }
 }
