@@ -238,6 +238,39 @@ public sealed class DriftServiceTests(InfrastructureFixture infrastructure) : IA
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task CountWindowsThatStartAtOneInstantAreEachAddressedByTheirNumber()
+    {
+        var model = $"same-{Guid.NewGuid():N}"[..12];
+        await _pipeline.SetReferenceAsync(Header(model, new WindowPolicy { Records = 10 }), Rows(new LoanTraffic(9), 2000, shifted: false), Cancellation);
+        var traffic = new LoanTraffic(10);
+        var at = DateTimeOffset.UtcNow;
+        Assert.Equal(30, (await _serving.IngestAsync(Enumerable.Range(0, 30).Select(i => Record(model, traffic, shifted: i >= 10, at)), Cancellation)).Accepted);
+
+        List<WindowReport> listed = [];
+        Assert.True(await Eventually.HoldsAsync(async () =>
+            (listed = [.. (await _serving.Raw.ListWindowReportsAsync(new ListWindowReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports]).Count == 3,
+            TimeSpan.FromSeconds(30)));
+        // Three windows with one start and one end: only their numbers tell them apart.
+        Assert.Single(listed.Select(r => (r.WindowStart, r.WindowEnd)).Distinct());
+        Assert.Equal([0L, 1L, 2L], listed.Select(r => r.CountWindow).Order());
+        foreach (var number in new long[] { 0, 1, 2 })
+        {
+            var found = await _serving.Raw.GetWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", CountWindow = number }, cancellationToken: Cancellation);
+            Assert.Equal(number, found.CountWindow);
+            Assert.Equal(listed.Single(r => r.CountWindow == number).Columns.Select(c => c.Statistic), found.Columns.Select(c => c.Statistic));
+        }
+
+        Assert.NotEqual(listed[0].Columns.Select(c => c.Statistic), listed[1].Columns.Select(c => c.Statistic));
+        var byStart = await _serving.Raw.GetWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", WindowStart = listed[0].WindowStart }, cancellationToken: Cancellation);
+        Assert.Equal(0, byStart.CountWindow);
+        var negative = await Assert.ThrowsAsync<RpcException>(() =>
+            _serving.Raw.GetWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", CountWindow = -1 }, cancellationToken: Cancellation).ResponseAsync);
+        Assert.Equal("count_window", Violations(negative).Single().Field);
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(() =>
+            _serving.Raw.GetWindowReportAsync(new GetWindowReportRequest { Model = model, Version = "1", CountWindow = 3 }, cancellationToken: Cancellation).ResponseAsync)).StatusCode);
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task RecordsThatDoNotFitAreRefusedNamingTheRecordAndColumnAndTheOnesBeforeAreKept()
     {
         var model = $"bad-{Guid.NewGuid():N}"[..12];

@@ -56,21 +56,37 @@ public static class DriftCommands
             {
                 Model = parse.GetValue(model)!, Version = parse.GetValue(version)!, PageSize = 100,
             }, CliOutput.Headers(parse.GetValue(token), "pipeline"), cancellationToken: cancellationToken);
-            await CliOutput.Print(output, parse.GetValue(json), response.Reports, ["WINDOW START", "WINDOW END", "ROWS", "SHARE", "DRIFTED"],
-                r => [CliOutput.Time(r.WindowStart), CliOutput.Time(r.WindowEnd), r.Rows.ToString(CultureInfo.InvariantCulture),
+            // WINDOW is what `drift report --window` takes: a count window's number (count windows can share a start), or the start.
+            await CliOutput.Print(output, parse.GetValue(json), response.Reports, ["WINDOW", "START", "END", "ROWS", "SHARE", "DRIFTED"],
+                r => [r.HasCountWindow ? r.CountWindow.ToString(CultureInfo.InvariantCulture) : r.WindowStart.ToDateTimeOffset().ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture),
+                      CliOutput.Time(r.WindowStart), CliOutput.Time(r.WindowEnd), r.Rows.ToString(CultureInfo.InvariantCulture),
                       r.DriftShare.ToString("P0", CultureInfo.InvariantCulture), string.Join(",", r.Columns.Where(c => c.Drifted).Select(c => c.Column))]);
             return 0;
         }));
 
-        var window = new Option<DateTimeOffset>("--window") { Description = "The window's start (ISO 8601), as `drift reports` lists it", Required = true };
+        var window = new Option<string>("--window")
+        {
+            Description = "The window, as the WINDOW column of `drift reports` gives it: a count window's number, or a window's start (ISO 8601)", Required = true,
+        };
         var file = new Option<FileInfo?>("--output", "-o") { Description = "Write the HTML page here (default: print the report as a table)" };
         var report = new Command("report", "One window's report; with -o, the self-contained HTML page to open in a browser") { model, version, window, file };
         report.SetAction((parse, cancellationToken) => Guard(error, async () =>
         {
-            var request = new GetWindowReportRequest
+            var request = new GetWindowReportRequest { Model = parse.GetValue(model)!, Version = parse.GetValue(version)! };
+            var named = parse.GetValue(window)!.Trim();
+            if (long.TryParse(named, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
             {
-                Model = parse.GetValue(model)!, Version = parse.GetValue(version)!, WindowStart = Timestamp.FromDateTimeOffset(parse.GetValue(window)),
-            };
+                request.CountWindow = number;
+            }
+            else if (DateTimeOffset.TryParse(named, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var start))
+            {
+                request.WindowStart = Timestamp.FromDateTimeOffset(start);
+            }
+            else
+            {
+                throw new FormatException($"--window takes a count window's number or a window's start (ISO 8601, e.g. 2026-03-01T10:00:00Z), not '{named}'");
+            }
+
             var headers = CliOutput.Headers(parse.GetValue(token), "pipeline");
             if (parse.GetValue(file) is { } target)
             {

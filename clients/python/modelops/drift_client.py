@@ -94,6 +94,14 @@ def _chunks(items, size=PER_MESSAGE):
         yield chunk
 
 
+def _window_request(model, version, window_start, count_window):
+    if (window_start is None) == (count_window is None):
+        raise ValueError("name the window by window_start or by count_window (one of them)")
+    if count_window is not None:
+        return pb.GetWindowReportRequest(model=model, version=version, count_window=int(count_window))
+    return pb.GetWindowReportRequest(model=model, version=version, window_start=_timestamp(window_start))
+
+
 class Drift(Connection):
     """A connection to the drift service.
 
@@ -204,13 +212,14 @@ class Drift(Connection):
         """Every window report of the version, newest first (paged under the hood)."""
         return self.pages("ListWindowReports", pb.ListWindowReportsRequest(model=model, version=version, page_size=page_size), "reports")
 
-    def report(self, model, version, window_start):
-        """One window's report; window_start is a report's window_start (a Timestamp) or an aware datetime."""
-        return self.call("GetWindowReport", pb.GetWindowReportRequest(model=model, version=version, window_start=_timestamp(window_start)))
+    def report(self, model, version, window_start=None, count_window=None):
+        """One window's report. window_start is a report's window_start (a Timestamp) or an aware datetime; a count
+        window is better named by its number (a report's count_window): count windows can start at one instant."""
+        return self.call("GetWindowReport", _window_request(model, version, window_start, count_window))
 
-    def render(self, model, version, window_start):
-        """One window's report as a self-contained HTML page (a string)."""
-        return self.call("RenderWindowReport", pb.GetWindowReportRequest(model=model, version=version, window_start=_timestamp(window_start))).html
+    def render(self, model, version, window_start=None, count_window=None):
+        """One window's report as a self-contained HTML page (a string); the window as in report()."""
+        return self.call("RenderWindowReport", _window_request(model, version, window_start, count_window)).html
 
     def status(self, include_unwatched=False):
         """The latest report of every version that has one (each column's verdict, without its histogram)."""

@@ -48,10 +48,10 @@ class DriftTest(unittest.TestCase):
         # Three windows of 1000 records, sent column by column; income moves by 2.5 σ in the third.
         records = list(_applicants(rng, 2000)) + list(_applicants(rng, 1000, shift=20_000))
         ids = [f"req-{i}" for i in range(len(records))]
-        # A millisecond apart: count windows are addressed by their first record's time, so each needs its own.
-        start = int(time.time() * 1000) - len(records)
+        # All at one instant: count windows are told apart by their numbers, not their starts.
+        now = int(time.time() * 1000)
         accepted = self.drift.ingest(self.model, "1", {name: [r[name] for r in records] for name in ["income", "region", "owner", "score"]},
-                                     timestamps=[start + i for i in range(len(records))], request_ids=ids)
+                                     timestamps=[now] * len(records), request_ids=ids)
         self.assertEqual(3000, accepted.accepted)
 
         reports = []
@@ -62,10 +62,13 @@ class DriftTest(unittest.TestCase):
         self.assertEqual(3, len(reports))
         newest_first = [[c.column for c in r.columns if c.drifted] for r in reports]
         self.assertEqual([["income"], [], []], newest_first)
-        one = self.drift.report(self.model, "1", reports[0].window_start)
-        self.assertEqual((reports[0].window_start, reports[0].rows), (one.window_start, one.rows))
+        self.assertEqual([2, 1, 0], [r.count_window for r in reports])
+        one = self.drift.report(self.model, "1", count_window=reports[0].count_window)
+        self.assertEqual((reports[0].window_start, reports[0].rows, 2), (one.window_start, one.rows, one.count_window))
         self.assertEqual([(c.column, c.drifted) for c in reports[0].columns], [(c.column, c.drifted) for c in one.columns])
-        self.assertIn("income", self.drift.render(self.model, "1", reports[0].window_start))
+        self.assertIn("income", self.drift.render(self.model, "1", count_window=2))
+        with self.assertRaises(ValueError):
+            self.drift.report(self.model, "1")
 
         # Labels join their predictions by request id; the same labels again are counted as unmatched.
         labels = {request_id: record["score"] > 0.5 for request_id, record in zip(ids, records)}

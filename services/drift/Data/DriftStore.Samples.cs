@@ -56,18 +56,18 @@ public sealed partial class DriftStore
     }
 
     /// <summary>
-    /// The sample of the reported window of a model version that starts at <paramref name="start"/>: its
+    /// The sample of the reported window of a model version at <paramref name="window"/>: its
     /// <paramref name="rows"/> records of least priority, their columns the union of theirs; null without a report or a sample.
     /// </summary>
-    public async Task<WindowSample?> GetSampleAsync(string model, string version, DateTimeOffset start, int rows, CancellationToken cancellationToken)
+    public async Task<WindowSample?> GetSampleAsync(string model, string version, WindowAddress window, int rows, CancellationToken cancellationToken)
     {
         await using var select = dataSource.Command(
-            """
-            SELECT r.window_end, r.rows, s.request_id, s.columns, s."values" FROM window_reports r
+            $"""
+            SELECT r.window_end, r.rows, s.request_id, s.columns, s."values", r.window_start FROM window_reports r
             JOIN window_samples s ON s.model = r.model AND s.version = r.version AND s.count_window = r.count_window AND s.window_key = r.window_key
-            WHERE r.model = $1 AND r.version = $2 AND r.window_start = $3
+            WHERE r.model = $1 AND r.version = $2 AND {window.Condition("r.", 3)}
             ORDER BY s.priority LIMIT $4
-            """, model, version, start, rows);
+            """, model, version, window.Value, rows);
         await using var reader = await select.ExecuteReaderAsync(cancellationToken);
         WindowSample? sample = null;
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -76,7 +76,7 @@ public sealed partial class DriftStore
         {
             sample ??= new WindowSample
             {
-                Model = model, Version = version, WindowStart = Timestamp.FromDateTimeOffset(start),
+                Model = model, Version = version, WindowStart = Timestamp.FromDateTimeOffset(reader.GetFieldValue<DateTimeOffset>(5)),
                 WindowEnd = Timestamp.FromDateTimeOffset(reader.GetFieldValue<DateTimeOffset>(0)), Records = reader.GetInt64(1),
             };
             var columns = reader.GetFieldValue<string[]>(3);

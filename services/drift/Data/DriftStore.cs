@@ -26,6 +26,25 @@ public sealed record KeptPrediction(string RequestId, long WindowKey, DateTimeOf
 /// <summary>A window whose partials are all in: ready for its report.</summary>
 public sealed record DueWindow(string Model, string Version, bool CountWindow, long Key);
 
+/// <summary>
+/// How a request names a window: a count window by its number (several can start at one instant), any other by its start.
+/// </summary>
+/// <param name="Start">The window's start, when it is named by it.</param>
+/// <param name="CountWindow">A count window's number, when it is named by it.</param>
+public sealed record WindowAddress(DateTimeOffset? Start, long? CountWindow)
+{
+    /// <summary>The SQL condition on a window_reports row aliased <paramref name="alias"/>, with the address as parameter <paramref name="parameter"/>.</summary>
+    public string Condition(string alias, int parameter) => CountWindow is null
+        ? $"{alias}window_start = ${parameter}"
+        : $"{alias}count_window AND {alias}window_key = ${parameter}";
+
+    /// <summary>The parameter <see cref="Condition"/> compares with.</summary>
+    public object Value => CountWindow is { } number ? number : Start!.Value;
+
+    /// <inheritdoc />
+    public override string ToString() => CountWindow is { } number ? $"count window {number}" : $"{Start:O}";
+}
+
 /// <summary>The merged partials of a window being reported, and the times of their first and last records.</summary>
 public sealed record ClaimedWindow(DatasetProfile Profile, DateTimeOffset First, DateTimeOffset Last);
 
@@ -278,9 +297,9 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
     public Task<List<WindowReport>> ListReportsAsync(string model, string version, int limit, long offset, CancellationToken cancellationToken) =>
         QueryReportsAsync($"WHERE model = $1 AND version = $2 ORDER BY window_end DESC, window_key DESC LIMIT {limit} OFFSET {offset}", [model, version], cancellationToken);
 
-    /// <summary>The report of the window of a model version that starts at <paramref name="start"/>, or null.</summary>
-    public async Task<WindowReport?> GetReportAsync(string model, string version, DateTimeOffset start, CancellationToken cancellationToken) =>
-        (await QueryReportsAsync("WHERE model = $1 AND version = $2 AND window_start = $3 ORDER BY window_key LIMIT 1", [model, version, start], cancellationToken))
+    /// <summary>The report of the window of a model version at <paramref name="window"/>, or null.</summary>
+    public async Task<WindowReport?> GetReportAsync(string model, string version, WindowAddress window, CancellationToken cancellationToken) =>
+        (await QueryReportsAsync($"WHERE model = $1 AND version = $2 AND {window.Condition("", 3)} ORDER BY window_key LIMIT 1", [model, version, window.Value], cancellationToken))
         .FirstOrDefault();
 
     /// <summary>The newest report of every model version.</summary>
@@ -292,7 +311,7 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
     {
         // A report's performance grows as labels arrive after it was made: it is joined on every read.
         await using var command = dataSource.CreateCommand(
-            $"SELECT r.report, p.predictions, p.performance FROM window_reports r LEFT JOIN window_performance p USING (model, version, count_window, window_key) {clause}");
+            $"SELECT r.report, p.predictions, p.performance, count_window, window_key FROM window_reports r LEFT JOIN window_performance p USING (model, version, count_window, window_key) {clause}");
         foreach (var value in values)
         {
             command.Parameters.Add(new NpgsqlParameter { Value = value });
@@ -303,6 +322,11 @@ public sealed partial class DriftStore(NpgsqlDataSource dataSource)
         while (await reader.ReadAsync(cancellationToken))
         {
             var report = WindowReport.Parser.ParseFrom(reader.GetFieldValue<byte[]>(0));
+            if (reader.GetBoolean(3))
+            {
+                report.CountWindow = reader.GetInt64(4); // reports stored before the number was in them have it too
+            }
+
             if (!reader.IsDBNull(1))
             {
                 var predictions = reader.GetInt64(1);

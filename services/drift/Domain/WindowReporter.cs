@@ -76,6 +76,10 @@ public sealed partial class WindowReporter(
             : (DateTimeOffset.FromUnixTimeSeconds(window.Key), DateTimeOffset.FromUnixTimeSeconds(window.Key) + duration);
         var verdict = Verdicts.Judge(reference, claimed.Profile, policy, options.Value.DatasetThreshold);
         var report = Reports.Build(window.Model, window.Version, start, end, claimed.Profile.Rows, verdict);
+        if (window.CountWindow)
+        {
+            report.CountWindow = window.Key;
+        }
         var drifted = Announcements.Drifted(verdict);
         if (!await DriftStore.SaveReportAsync(tx, window, reference.Revision, report, drifted, verdict.Features, cancellationToken))
         {
@@ -103,6 +107,7 @@ public sealed partial class WindowReporter(
             {
                 Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end, Records = claimed.Profile.Rows,
                 Sampled = sampled, MaxShift = explain.MaxShift, TopK = explain.TopK, MinOverlap = explain.MinOverlap, Watched = announced is not null,
+                CountWindow = window.CountWindow ? window.Key : null,
             });
         }
 

@@ -190,11 +190,11 @@ public sealed partial class DriftService(
         var violations = new FieldViolations();
         CheckKey(violations, "model", request.Model);
         CheckKey(violations, "version", request.Version);
-        var start = Timestamps.Check(violations, "window_start", request.WindowStart, required: true);
+        var window = Address(violations, request);
         violations.ThrowIfAny();
-        return await store.GetReportAsync(request.Model, request.Version, start!.Value, context.CancellationToken)
-               ?? throw ServiceErrors.NotFound("window_report", $"{request.Model}/{request.Version}@{start:O}",
-                   $"No report of a window of {TextRules.Echo(request.Model)} version {TextRules.Echo(request.Version)} starts at {start:O}.");
+        return await store.GetReportAsync(request.Model, request.Version, window, context.CancellationToken)
+               ?? throw ServiceErrors.NotFound("window_report", $"{request.Model}/{request.Version}@{window}",
+                   $"No report of a window of {TextRules.Echo(request.Model)} version {TextRules.Echo(request.Version)} at {window}.");
     }
 
     /// <inheritdoc />
@@ -204,13 +204,13 @@ public sealed partial class DriftService(
         var violations = new FieldViolations();
         CheckKey(violations, "model", request.Model);
         CheckKey(violations, "version", request.Version);
-        var start = Timestamps.Check(violations, "window_start", request.WindowStart, required: true);
+        var window = Address(violations, request);
         violations.ThrowIfAny();
         var policy = await store.GetPolicyAsync(request.Model, context.CancellationToken);
         var rows = WindowSamples.Watches(policy) ? WindowSamples.RowsOf(policy!.Explainability) : WindowSamples.MaxRows;
-        return await store.GetSampleAsync(request.Model, request.Version, start!.Value, rows, context.CancellationToken)
-               ?? throw ServiceErrors.NotFound("window_sample", $"{request.Model}/{request.Version}@{start:O}",
-                   $"No sample of a reported window of {TextRules.Echo(request.Model)} version {TextRules.Echo(request.Version)} starting at {start:O} is kept.");
+        return await store.GetSampleAsync(request.Model, request.Version, window, rows, context.CancellationToken)
+               ?? throw ServiceErrors.NotFound("window_sample", $"{request.Model}/{request.Version}@{window}",
+                   $"No sample of a reported window of {TextRules.Echo(request.Model)} version {TextRules.Echo(request.Version)} at {window} is kept.");
     }
 
     /// <inheritdoc />
@@ -262,6 +262,18 @@ public sealed partial class DriftService(
         var report = await GetWindowReport(request, context);
         var history = await store.ListReportsAsync(request.Model, request.Version, ReportPage.HistoryWindows, 0, context.CancellationToken);
         return new V1.HtmlReport { Html = ReportPage.Render(report, history) };
+    }
+
+    // A count window by its number, any window by its start.
+    private static WindowAddress Address(FieldViolations violations, GetWindowReportRequest request)
+    {
+        if (request.HasCountWindow)
+        {
+            violations.Require(request.CountWindow >= 0, "count_window", "must be a count window's number (≥ 0), as its report gives it");
+            return new WindowAddress(null, request.CountWindow);
+        }
+
+        return new WindowAddress(Timestamps.Check(violations, "window_start", request.WindowStart, required: true), null);
     }
 
     private static Profiles.WindowPolicy Policy(V1.WindowPolicy? window, FieldViolations violations, string field)

@@ -118,10 +118,16 @@ internal sealed partial class WindowSampledConsumer(
         ModelOps.Drift.V1.WindowSample sample;
         try
         {
-            sample = await drift.GetWindowSampleAsync(new ModelOps.Drift.V1.GetWindowReportRequest
+            var request = new ModelOps.Drift.V1.GetWindowReportRequest
             {
                 Model = window.Model, Version = window.Version, WindowStart = Timestamp.FromDateTimeOffset(window.WindowStart),
-            }, deadline: DateTime.UtcNow.Add(Deadline), cancellationToken: cancellationToken);
+            };
+            if (window.CountWindow is { } number)
+            {
+                request.CountWindow = number;
+            }
+
+            sample = await drift.GetWindowSampleAsync(request, deadline: DateTime.UtcNow.Add(Deadline), cancellationToken: cancellationToken);
         }
         catch (RpcException exception) when (exception.StatusCode == StatusCode.NotFound)
         {

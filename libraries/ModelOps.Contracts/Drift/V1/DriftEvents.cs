@@ -255,6 +255,9 @@ public sealed record WindowSampled : Contracts.IntegrationEvent
     /// <summary>Rows in the sample.</summary>
     public required int Sampled { get; init; }
 
+    /// <summary>A count window's number (GetWindowSample addresses it by that: count windows can share a start); null for a time window.</summary>
+    public long? CountWindow { get; init; }
+
     /// <summary>The policy's largest importance shift (0: the explainability service's default).</summary>
     public double MaxShift { get; init; }
 
