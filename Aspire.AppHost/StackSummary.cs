@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Aspire.Hosting.ApplicationModel;
 using Microsoft.Extensions.Configuration;
@@ -18,7 +19,9 @@ namespace ModelOps.AppHost;
 /// </summary>
 internal sealed class StackSummary(IServiceProvider services, AppHostOptions options, string verifierKey) : BackgroundService
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // The file is read by clients and people, never embedded in a page: characters such as the verifier key's '+' are
+    // written as themselves rather than escaped for HTML (\u002B).
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

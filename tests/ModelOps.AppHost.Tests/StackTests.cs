@@ -84,6 +84,21 @@ public sealed partial class StackTests(RunningStack running) : IClassFixture<Run
     }
 
     [Fact]
+    public async Task TheEndpointsFileNamesEveryServiceAndTheVerifierKeyAsWrittenAndNoSecret()
+    {
+        var path = Path.Combine(running.StateDirectory, "endpoints.json");
+        Assert.True(await Eventually.HoldsAsync(() => Task.FromResult(File.Exists(path)), TimeSpan.FromSeconds(30)));
+        var raw = await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken);
+        using var document = System.Text.Json.JsonDocument.Parse(raw);
+        var verifierKey = document.RootElement.GetProperty("verifierKey").GetString()!;
+        Assert.Contains(verifierKey, raw, StringComparison.Ordinal); // as it is, no \u002B for its '+'
+        Assert.DoesNotContain("\\u00", raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("password", raw, StringComparison.OrdinalIgnoreCase);
+        Assert.Superset(running.ServiceGrpcAddresses.Keys.ToHashSet(), document.RootElement.GetProperty("services").EnumerateArray().Select(s => s.GetString()!).ToHashSet());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+    }
+
+    [Fact]
     public async Task AuthenticatedCallWithAnIssuedTokenSucceeds()
     {
         foreach (var (service, address) in running.ServiceGrpcAddresses)

@@ -286,7 +286,7 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         foreach (var lr in new[] { "0.1", "0.2" })
         {
             var run = await Client.StartRunAsync(new StartRunRequest { ExperimentId = experiment, RunName = $"lr-{lr}" }, _pipeline, cancellationToken: Cancellation);
-            await Client.LogBatchAsync(new LogBatchRequest { RunId = run.RunId, Params = { new Param { Key = "lr", Value = lr } }, Metrics = { new Metric { Key = "auc", Value = double.Parse(lr, System.Globalization.CultureInfo.InvariantCulture) + 0.6 } } }, _pipeline, cancellationToken: Cancellation);
+            await Client.LogBatchAsync(new LogBatchRequest { RunId = run.RunId, Params = { new Param { Key = "lr", Value = lr } }, Metrics = { new Metric { Key = "auc", Value = double.Parse(lr, System.Globalization.CultureInfo.InvariantCulture) + 0.72 } } }, _pipeline, cancellationToken: Cancellation);
             runs.Add(run.RunId);
         }
 
@@ -345,6 +345,10 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
         Assert.Equal(0, exit);
         Assert.Contains("provenance lacks: git_sha", output, StringComparison.Ordinal);
         Assert.Matches(@"params\n  lr\s+0\.1", output.Replace("\r", "", StringComparison.Ordinal));
+        // 0.2 + 0.72 is 0.9199999999999999 as a double: shown for reading as 0.92, kept exactly in --json.
+        (exit, output, _) = await CliAsync(["runs", "show", runs[1], .. connection]);
+        Assert.Equal(0, exit);
+        Assert.Matches(@"metrics\n  auc\s+0\.92\s", output.Replace("\r", "", StringComparison.Ordinal));
     }
 
     private static async Task<(int Exit, string Output, string Error)> CliAsync(string[] args)

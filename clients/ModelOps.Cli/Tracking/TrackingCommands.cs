@@ -131,7 +131,8 @@ public static class TrackingCommands
 
             await CliOutput.Section(output, "params", run.Params.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new[] { p.Key, p.Value }));
             await CliOutput.Section(output, "tags", run.Tags.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new[] { p.Key, p.Value }));
-            await CliOutput.Section(output, "metrics", run.LatestMetrics.Select(m => new[] { m.Key, m.Value.ToString("R", CultureInfo.InvariantCulture), $"step {m.Step}" }));
+            // 12 significant digits for reading: 0.1 + 0.72 shows as 0.82, not 0.8200000000000001 (--json keeps every digit).
+            await CliOutput.Section(output, "metrics", run.LatestMetrics.Select(m => new[] { m.Key, m.Value.ToString("G12", CultureInfo.InvariantCulture), $"step {m.Step}" }));
             await CliOutput.Section(output, "inputs", run.Inputs.Select(i => new[] { i.DatasetId, i.Hash, CliOutput.Time(i.SnapshotAt), i.Context }));
             await output.WriteLineAsync(provenance.Missing.Count == 0
                 ? "provenance complete"
