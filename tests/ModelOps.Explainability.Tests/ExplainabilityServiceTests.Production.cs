@@ -44,14 +44,16 @@ public sealed partial class ExplainabilityServiceTests
         await admin.Raw.SetWatchAsync(new DriftV1.SetWatchRequest { Model = model, Version = versionName, Watch = true, Reason = "scores applicants" }, cancellationToken: Cancellation);
 
         // Three windows of 400 records, sent once each to drift: as the reference, then with the main driver (f0) stuck
-        // at 0 and f4 four times as spread, then as the reference again.
+        // at 0 and f4 four times as spread, then as the reference again. All made at one instant: the three count windows
+        // start together, and each is judged on its own sample.
+        var at = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
         var explain = new ExplainabilityService.ExplainabilityServiceClient(_stack.Invoker("explainability", _stack.As("audrey", ["auditor"])));
         for (var window = 0; window < 3; window++)
         {
             var traffic = Applicants(400, seed: 10 + window, shifted: window == 1);
             var records = traffic.Select((row, i) => new DriftV1.InferenceRecord
             {
-                Model = model, Version = versionName, RequestId = $"w{window}-{i}", Features = { Values(row) },
+                Model = model, Version = versionName, RequestId = $"w{window}-{i}", Timestamp = at, Features = { Values(row) },
             }).ToList();
             Assert.Equal(400, (await serving.IngestAsync(records, Cancellation)).Accepted);
             Assert.True(await Eventually.HoldsAsync(async () =>
@@ -62,6 +64,8 @@ public sealed partial class ExplainabilityServiceTests
         var windows = (await explain.ListAttributionWindowsAsync(new ListImportanceRequest { Model = model, Version = version.Version }, cancellationToken: Cancellation))
             .Windows.Reverse().ToList();
         Assert.All(windows, w => Assert.Equal((true, 400L, 300L, importance.Id), (w.Judged, w.Records, w.Sampled, w.ReferenceReportId)));
+        Assert.Equal([0L, 1L, 2L], windows.Select(w => w.CountWindow));
+        Assert.Single(windows.Select(w => w.WindowStart).Distinct());
         Assert.Equal([false, true, false], windows.Select(w => w.Drifted));
         Assert.True(windows[1].Shift > 0.3 && windows[0].Shift < 0.3 && windows[2].Shift < 0.3, string.Join(", ", windows.Select(w => w.Shift)));
         Assert.Equal("f0", importance.Features[0].Feature);

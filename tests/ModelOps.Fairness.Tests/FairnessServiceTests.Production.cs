@@ -34,13 +34,14 @@ public sealed partial class FairnessServiceTests
         await admin.Raw.SetWatchAsync(new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "serves credit decisions" }, cancellationToken: Cancellation);
 
         // Three windows of 600 records, sent once each to drift: fair, biased against women, fair again. Labels join the
-        // predictions of each as they arrive.
+        // predictions of each as they arrive. All made at one instant: the count windows start together and are each judged.
+        var at = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
         for (var window = 0; window < 3; window++)
         {
             var traffic = CreditData.Generate(600, bias: window == 1 ? 0.25 : 0, seed: 100 + window);
             var records = traffic.Select((a, i) => new InferenceRecord
             {
-                Model = model, Version = "1", RequestId = $"w{window}-{i}",
+                Model = model, Version = "1", RequestId = $"w{window}-{i}", Timestamp = at,
                 Features = { ["sex"] = Value.ForString(a.Sex), ["age_band"] = a.AgeBand is null ? Value.ForNull() : Value.ForString(a.AgeBand) },
                 Prediction = Value.ForNumber(a.Score),
             }).ToList();
@@ -54,6 +55,7 @@ public sealed partial class FairnessServiceTests
         var reports = (await _fairness.ListWindowReportsAsync(new ListReportsRequest { Model = model, Version = "1" }, cancellationToken: Cancellation)).Reports.Reverse().ToList();
         Assert.Equal([false, true, false], reports.Select(r => r.Window.Biased));
         Assert.All(reports, r => Assert.Equal((600L, true), (r.Window.Records, r.Window.Watched)));
+        Assert.Equal([0L, 1L, 2L], reports.Select(r => r.Window.CountWindow));
         var biased = reports[1].Groupings.Single(g => g.Name == "sex");
         var ratio = biased.Disparities.Single(d => d.Name == "demographic_parity_ratio");
         Assert.True(ratio.Value < 0.8, $"{ratio}");

@@ -97,6 +97,7 @@ public sealed partial class WindowReporter(
                 Actor = "drift", Model = window.Model, Version = window.Version, WindowStart = start, WindowEnd = end,
                 SensitiveColumns = [.. watch.SensitiveColumns], Groups = counted.Groups, OmittedGroups = counted.Omitted, DecisionThreshold = spec.Threshold, MinRatio = watch.MinRatio,
                 MaxDifference = watch.MaxDifference, MinGroupSize = watch.MinGroupSize, Watched = announced is not null,
+                CountWindow = window.CountWindow ? window.Key : null,
             });
         }
 

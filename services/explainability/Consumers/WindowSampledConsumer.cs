@@ -48,6 +48,11 @@ internal sealed partial class WindowSampledConsumer(
             MaxShift = window.MaxShift > 0 ? window.MaxShift : AttributionDrift.DefaultMaxShift, TopK = window.TopK > 0 ? window.TopK : AttributionDrift.DefaultTopK,
             MinOverlap = window.MinOverlap > 0 ? window.MinOverlap : AttributionDrift.DefaultMinOverlap,
         };
+        if (window.CountWindow is { } number)
+        {
+            judged.CountWindow = number;
+        }
+
         await JudgeAsync(judged, window, cancellationToken);
         if (!await store.InsertWindowAsync(transaction, judged, window.OccurredAt, cancellationToken))
         {
@@ -55,7 +60,7 @@ internal sealed partial class WindowSampledConsumer(
         }
 
         metrics.Record(judged);
-        var (wasDrifting, newer) = await store.AttributionStateAsync(transaction, window.Model, version, window.WindowStart, cancellationToken);
+        var (wasDrifting, newer) = await store.AttributionStateAsync(transaction, window.Model, version, window.WindowStart, window.CountWindow ?? -1, cancellationToken);
         if (!judged.Judged || newer)
         {
             return; // an unjudged window changes nothing; a later window decided the state already

@@ -108,20 +108,23 @@ public sealed class ExplainabilityStore(NpgsqlDataSource dataSource)
     public async Task<bool> InsertWindowAsync(NpgsqlTransaction transaction, AttributionWindow window, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var insert = transaction.Connection!.Command(transaction,
-            "INSERT INTO attribution_windows (model, version, window_start, created_at, body) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            window.Model.Model, window.Model.Version, window.WindowStart.ToDateTimeOffset(), at, window.ToByteArray());
+            "INSERT INTO attribution_windows (model, version, window_start, count_window, created_at, body) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            window.Model.Model, window.Model.Version, window.WindowStart.ToDateTimeOffset(), window.HasCountWindow ? window.CountWindow : -1L, at, window.ToByteArray());
         return await insert.ExecuteNonQueryAsync(cancellationToken) > 0;
     }
 
-    /// <summary>The state last announced for a version (null: never judged), locked, and whether a window later than <paramref name="start"/> is stored.</summary>
+    /// <summary>
+    /// The state last announced for a version (null: never judged), locked, and whether a window later than the one at
+    /// <paramref name="start"/> (and count window <paramref name="countWindow"/>, -1 for a time window) is stored.
+    /// </summary>
     public async Task<(bool? Drifting, bool Newer)> AttributionStateAsync(NpgsqlTransaction transaction, string model, int version, DateTimeOffset start,
-        CancellationToken cancellationToken)
+        long countWindow, CancellationToken cancellationToken)
     {
         await using var state = transaction.Connection!.Command(transaction,
             "SELECT drifting FROM attribution_states WHERE model = $1 AND version = $2 FOR UPDATE", model, version);
         var drifting = await state.ExecuteScalarAsync(cancellationToken) as bool?;
         await using var newer = transaction.Connection!.Command(transaction,
-            "SELECT EXISTS (SELECT 1 FROM attribution_windows WHERE model = $1 AND version = $2 AND window_start > $3)", model, version, start);
+            "SELECT EXISTS (SELECT 1 FROM attribution_windows WHERE model = $1 AND version = $2 AND (window_start, count_window) > ($3, $4))", model, version, start, countWindow);
         return (drifting, (bool)(await newer.ExecuteScalarAsync(cancellationToken))!);
     }
 
@@ -141,7 +144,7 @@ public sealed class ExplainabilityStore(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<AttributionWindow>> ListWindowsAsync(string model, int version, int limit, long offset, CancellationToken cancellationToken)
     {
         await using var select = dataSource.Command(
-            "SELECT body FROM attribution_windows WHERE model = $1 AND version = $2 ORDER BY window_start DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
+            "SELECT body FROM attribution_windows WHERE model = $1 AND version = $2 ORDER BY window_start DESC, count_window DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
         return await WindowsAsync(select, cancellationToken);
     }
 
@@ -150,7 +153,7 @@ public sealed class ExplainabilityStore(NpgsqlDataSource dataSource)
     {
         await using var select = dataSource.Command(
             """
-            SELECT body FROM (SELECT DISTINCT ON (model, version) body, window_start FROM attribution_windows ORDER BY model, version, window_start DESC) latest
+            SELECT body FROM (SELECT DISTINCT ON (model, version) body, window_start FROM attribution_windows ORDER BY model, version, window_start DESC, count_window DESC) latest
             ORDER BY window_start DESC LIMIT $1
             """, limit);
         return await WindowsAsync(select, cancellationToken);

@@ -45,6 +45,11 @@ public static class WindowAnalysis
                 Watched = window.Watched, MinRatio = minRatio, MaxDifference = maxDifference, OmittedGroups = window.OmittedGroups,
             },
         };
+        if (window.CountWindow is { } number)
+        {
+            report.Window.CountWindow = number;
+        }
+
         report.Rows = report.Window.Records;
         report.Overall = Metrics(FairnessAnalysis.Everyone, [], window.Groups, minGroupSize);
         report.Overall.TooSmall = false;

@@ -32,11 +32,11 @@ public sealed class WindowGroupsReportedConsumer(NpgsqlDataSource dataSource, Fa
         report.CreatedBy = window.Actor;
         await using (var insert = new NpgsqlCommand(
                          """
-                         INSERT INTO window_reports (id, model, version, window_start, created_at, body) VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (model, version, window_start) DO NOTHING
+                         INSERT INTO window_reports (id, model, version, window_start, count_window, created_at, body) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (model, version, window_start, count_window) DO NOTHING
                          """, transaction.Connection, transaction))
         {
-            foreach (var value in new object[] { id, window.Model, window.Version, window.WindowStart, window.OccurredAt, report.ToByteArray() })
+            foreach (var value in new object[] { id, window.Model, window.Version, window.WindowStart, window.CountWindow ?? -1L, window.OccurredAt, report.ToByteArray() })
             {
                 insert.Parameters.Add(new NpgsqlParameter { Value = value });
             }
@@ -55,11 +55,12 @@ public sealed class WindowGroupsReportedConsumer(NpgsqlDataSource dataSource, Fa
             wasBiased = await state.ExecuteScalarAsync(cancellationToken) as bool?;
         }
 
-        await using (var newer = new NpgsqlCommand("SELECT count(*) FROM window_reports WHERE model = $1 AND version = $2 AND window_start > $3", transaction.Connection, transaction))
+        await using (var newer = new NpgsqlCommand("SELECT count(*) FROM window_reports WHERE model = $1 AND version = $2 AND (window_start, count_window) > ($3, $4)", transaction.Connection, transaction))
         {
             newer.Parameters.Add(new NpgsqlParameter { Value = window.Model });
             newer.Parameters.Add(new NpgsqlParameter { Value = window.Version });
             newer.Parameters.Add(new NpgsqlParameter { Value = window.WindowStart });
+            newer.Parameters.Add(new NpgsqlParameter { Value = window.CountWindow ?? -1L });
             if ((long)(await newer.ExecuteScalarAsync(cancellationToken))! > 0)
             {
                 metrics.Record(report);

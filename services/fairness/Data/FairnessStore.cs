@@ -64,7 +64,7 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
     public async Task<IReadOnlyList<FairnessReport>> ListWindowReportsAsync(string model, string version, int limit, long offset, CancellationToken cancellationToken)
     {
         await using var select = dataSource.Command(
-            "SELECT body FROM window_reports WHERE model = $1 AND version = $2 ORDER BY window_start DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
+            "SELECT body FROM window_reports WHERE model = $1 AND version = $2 ORDER BY window_start DESC, count_window DESC LIMIT $3 OFFSET $4", model, version, limit, offset);
         return await ReportsAsync(select, cancellationToken);
     }
 
@@ -73,7 +73,7 @@ public sealed class FairnessStore(NpgsqlDataSource dataSource)
     {
         await using var select = dataSource.Command(
             """
-            SELECT body FROM (SELECT DISTINCT ON (model, version) body, window_start FROM window_reports ORDER BY model, version, window_start DESC) latest
+            SELECT body FROM (SELECT DISTINCT ON (model, version) body, window_start FROM window_reports ORDER BY model, version, window_start DESC, count_window DESC) latest
             ORDER BY window_start DESC LIMIT $1
             """, limit);
         return await ReportsAsync(select, cancellationToken);

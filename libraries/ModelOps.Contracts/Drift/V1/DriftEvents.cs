@@ -202,6 +202,9 @@ public sealed record WindowGroupsReported : Contracts.IntegrationEvent
     /// <summary>The window's end.</summary>
     public required DateTimeOffset WindowEnd { get; init; }
 
+    /// <summary>A count window's number (count windows can share a start); null for a time window.</summary>
+    public long? CountWindow { get; init; }
+
     /// <summary>The sensitive columns, in the policy's order.</summary>
     public required IReadOnlyList<string> SensitiveColumns { get; init; }
 

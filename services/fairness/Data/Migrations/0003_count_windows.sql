@@ -1,0 +1,5 @@
+-- Count windows can start at one instant: a window is its start and, for a count window, its number (-1 for a time
+-- window), so two count windows that start together are both judged.
+ALTER TABLE window_reports ADD COLUMN count_window bigint NOT NULL DEFAULT -1;
+ALTER TABLE window_reports DROP CONSTRAINT window_reports_pkey;
+ALTER TABLE window_reports ADD PRIMARY KEY (model, version, window_start, count_window);
