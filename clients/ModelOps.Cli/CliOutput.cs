@@ -1,6 +1,8 @@
+using System.Buffers.Text;
 using System.Globalization;
 using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Net.Client;
 using ModelOps.Client;
 using ModelOps.Ledger.Verification;
 
@@ -12,9 +14,36 @@ internal static class CliOutput
     /// <summary>Protobuf JSON, indented, without default values.</summary>
     public static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false).WithIndentation());
 
+    // What the running command presented, and to which address: a refusal for want of a valid token names them. Guard
+    // puts a fresh one in place for each command; Headers, Presenting and Channel fill it in.
+    private static readonly AsyncLocal<PresentedCall?> Current = new();
+
     /// <summary>The bearer header for <paramref name="token"/>, or the token of <paramref name="role"/> (see <see cref="ModelOpsCli.ResolveToken"/>).</summary>
     public static Metadata Headers(string? token, string role) =>
-        ModelOpsCli.ResolveToken(token, role) is { } resolved ? new Metadata { { "Authorization", $"Bearer {resolved}" } } : [];
+        Presenting(token, role) is { } resolved ? new Metadata { { "Authorization", $"Bearer {resolved}" } } : [];
+
+    /// <summary>The token for <paramref name="token"/> or <paramref name="role"/> (see <see cref="ModelOpsCli.ResolveToken"/>), noted for a refusal's explanation.</summary>
+    public static string? Presenting(string? token, string role)
+    {
+        var resolved = ModelOpsCli.ResolveToken(token, role);
+        if (Current.Value is { } call)
+        {
+            (call.Token, call.Source) = (resolved, TokenSource(token, role));
+        }
+
+        return resolved;
+    }
+
+    /// <summary>A channel to <paramref name="address"/>, noted for a refusal's explanation.</summary>
+    public static GrpcChannel Channel(string address, int maxReceiveMessageSize = 4 << 20)
+    {
+        if (Current.Value is { } call)
+        {
+            call.Address = address;
+        }
+
+        return GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = maxReceiveMessageSize });
+    }
 
     /// <summary>An instant as <c>yyyy-MM-dd HH:mm:ssZ</c>; empty when unset.</summary>
     public static string Time(Google.Protobuf.WellKnownTypes.Timestamp? time) =>
@@ -61,6 +90,8 @@ internal static class CliOutput
     /// </summary>
     public static async Task<int> Guard(TextWriter error, string service, Func<Task<int>> action)
     {
+        var call = new PresentedCall();
+        Current.Value = call;
         try
         {
             return await action();
@@ -73,6 +104,14 @@ internal static class CliOutput
             {
                 await error.WriteLineAsync(line);
             }
+
+            if (exception.StatusCode == StatusCode.Unauthenticated)
+            {
+                foreach (var line in call.Explain(service))
+                {
+                    await error.WriteLineAsync(line);
+                }
+            }
         }
         catch (Exception exception) when (exception is IOException or InvalidDataException or NoteException or UnauthorizedAccessException
                                               or System.Text.Json.JsonException or InvalidProtocolBufferException or HttpRequestException or FormatException)
@@ -81,5 +120,82 @@ internal static class CliOutput
         }
 
         return ModelOpsCli.UsageOrConnectionError;
+    }
+
+    // Where ModelOpsCli.ResolveToken found the token, in the words a person would use to fix it.
+    private static string TokenSource(string? token, string role)
+    {
+        if (!string.IsNullOrWhiteSpace(token))
+        {
+            var path = token.Trim().TrimStart('@');
+            return token.Trim().StartsWith('@') || File.Exists(path) ? $"--token file {Path.GetFullPath(path)}" : "--token";
+        }
+
+        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(Credentials.TokenVariable)))
+        {
+            return $"${Credentials.TokenVariable}";
+        }
+
+        var file = Path.GetFullPath(Path.Combine(".modelops", "tokens", $"{role}.jwt"));
+        return File.Exists(file) ? file : $"nowhere (no --token, no ${Credentials.TokenVariable}, no {file})";
+    }
+
+    /// <summary>The token a command presented, where it came from, and the address that refused it.</summary>
+    private sealed class PresentedCall
+    {
+        public string? Token { get; set; }
+        public string? Source { get; set; }
+        public string? Address { get; set; }
+
+        /// <summary>Why <paramref name="service"/> may have refused the token, and how to fix it.</summary>
+        public IEnumerable<string> Explain(string service)
+        {
+            var at = Address is null ? $"the {service}" : $"the {service} at {Address}";
+            if (Token is null)
+            {
+                yield return $"hint: no token was presented to {at}: the token came from {Source ?? "nowhere"}.";
+                yield return $"hint: pass --token (a token, or a file holding one) or set ${Credentials.TokenVariable}; the stack writes its tokens to <state folder>/tokens.";
+                yield break;
+            }
+
+            var (issuer, expires, roles) = Claims(Token);
+            var described = issuer is null ? "is not a JWT" : $"was issued by {issuer}" + (roles.Length > 0 ? $" for {string.Join(", ", roles)}" : "");
+            yield return $"hint: {at} refused the token from {Source}, which {described}.";
+            if (expires is { } until && until <= DateTimeOffset.UtcNow)
+            {
+                yield return $"hint: it expired at {until:yyyy-MM-dd HH:mm:ss'Z'}: take a fresh one from the stack's token endpoint or its <state folder>/tokens.";
+            }
+            else
+            {
+                yield return "hint: every stack signs its own tokens: with two stacks on this machine, this may be the other one's. " +
+                             "Use the tokens of the stack you mean (its endpoints.json names their folder), or pass --token.";
+            }
+        }
+
+        // A JWT's issuer, expiry and roles, read without checking its signature (only to explain a refusal).
+        private static (string? Issuer, DateTimeOffset? Expires, string[] Roles) Claims(string token)
+        {
+            var parts = token.Split('.');
+            if (parts.Length != 3)
+            {
+                return (null, null, []);
+            }
+
+            try
+            {
+                using var payload = System.Text.Json.JsonDocument.Parse(Base64Url.DecodeFromChars(parts[1]));
+                var root = payload.RootElement;
+                var issuer = root.TryGetProperty("iss", out var iss) ? iss.GetString() : "an unnamed issuer";
+                DateTimeOffset? expires = root.TryGetProperty("exp", out var exp) && exp.TryGetInt64(out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : null;
+                string[] roles = root.TryGetProperty("role", out var role) || root.TryGetProperty("roles", out role)
+                    ? role.ValueKind == System.Text.Json.JsonValueKind.Array ? [.. role.EnumerateArray().Select(r => r.ToString())] : [role.ToString()]
+                    : [];
+                return (issuer, expires, roles);
+            }
+            catch (Exception exception) when (exception is System.Text.Json.JsonException or FormatException or ArgumentException or InvalidOperationException)
+            {
+                return (null, null, []);
+            }
+        }
     }
 }

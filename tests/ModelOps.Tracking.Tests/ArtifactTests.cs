@@ -1,4 +1,5 @@
 extern alias service;
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
@@ -315,6 +316,20 @@ public sealed class ArtifactTests(InfrastructureFixture infrastructure) : IAsync
             (bad, _, problem) = await CliAsync(["runs", "show", new string('0', 32), "--tracking", connection[1], "--token", tokenFile]);
             Assert.Equal(2, bad);
             Assert.Contains("NotFound (RUN_NOT_FOUND)", problem, StringComparison.Ordinal);
+
+            // A token another stack issued (a second stack on this machine): the refusal names the token's file, its
+            // issuer and the address that refused it, and says what to do; an expired one says it expired.
+            static string Jwt(string payload) => $"{Base64Url.EncodeToString("{\"alg\":\"HS256\",\"typ\":\"JWT\"}"u8)}.{Base64Url.EncodeToString(Encoding.UTF8.GetBytes(payload))}.c2lnbmF0dXJl";
+            var future = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds();
+            await File.WriteAllTextAsync(tokenFile, Jwt($"{{\"iss\":\"http://127.0.0.1:7999/other-stack\",\"exp\":{future},\"role\":\"pipeline\"}}"), Cancellation);
+            (bad, _, problem) = await CliAsync(["runs", "show", runs[0], "--tracking", connection[1], "--token", tokenFile]);
+            Assert.Equal(2, bad);
+            Assert.Contains($"hint: the tracking service at {connection[1]} refused the token from --token file {Path.GetFullPath(tokenFile)}, " +
+                            "which was issued by http://127.0.0.1:7999/other-stack for pipeline.", problem, StringComparison.Ordinal);
+            Assert.Contains("this may be the other one's", problem, StringComparison.Ordinal);
+            await File.WriteAllTextAsync(tokenFile, Jwt("{\"iss\":\"http://127.0.0.1:7999/other-stack\",\"exp\":1700000000}"), Cancellation);
+            (bad, _, problem) = await CliAsync(["runs", "show", runs[0], "--tracking", connection[1], "--token", tokenFile]);
+            Assert.Contains("hint: it expired at 2023-11-14 22:13:20Z", problem, StringComparison.Ordinal);
         }
         finally
         {

@@ -34,7 +34,7 @@ public static class AlertingCommands
 
     private sealed record Common(Option<string> Address, Option<string?> Token, Option<bool> Json, TextWriter Output, TextWriter Error)
     {
-        public AlertingService.AlertingServiceClient Connect(ParseResult parse) => new(GrpcChannel.ForAddress(parse.GetValue(Address)!));
+        public AlertingService.AlertingServiceClient Connect(ParseResult parse) => new(CliOutput.Channel(parse.GetValue(Address)!));
 
         public Grpc.Core.Metadata Headers(ParseResult parse, string role) => CliOutput.Headers(parse.GetValue(Token), role);
 

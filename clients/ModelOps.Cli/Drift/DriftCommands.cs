@@ -29,7 +29,7 @@ public static class DriftCommands
         };
         var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/pipeline.jwt)", Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
-        DriftService.DriftServiceClient Connect(ParseResult parse) => new(GrpcChannel.ForAddress(parse.GetValue(address)!));
+        DriftService.DriftServiceClient Connect(ParseResult parse) => new(CliOutput.Channel(parse.GetValue(address)!));
 
         var all = new Option<bool>("--all") { Description = "Also versions not watched (not in Production)" };
         var status = new Command("status", "Every watched (production) model version: its latest window, detectors and drifted columns") { all };

@@ -29,7 +29,7 @@ public static class ExplainCommands
         var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/pipeline.jwt)", Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
         ExplainabilityService.ExplainabilityServiceClient Connect(ParseResult parse) =>
-            new(GrpcChannel.ForAddress(parse.GetValue(address)!, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20 }));
+            new(CliOutput.Channel(parse.GetValue(address)!, 64 << 20));
         Metadata Headers(ParseResult parse) => CliOutput.Headers(parse.GetValue(token), "pipeline");
         Task<int> Guard(Func<Task<int>> action) => CliOutput.Guard(error, "explainability service", action);
 

@@ -25,7 +25,7 @@ public static class FairnessCommands
         };
         var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/pipeline.jwt)", Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
-        FairnessService.FairnessServiceClient Connect(ParseResult parse) => new(GrpcChannel.ForAddress(parse.GetValue(address)!));
+        FairnessService.FairnessServiceClient Connect(ParseResult parse) => new(CliOutput.Channel(parse.GetValue(address)!));
 
         var model = new Argument<string>("model") { Description = "The model" };
         var version = new Argument<string>("version") { Description = "Its version" };

@@ -95,7 +95,7 @@ public static class LedgerCommands
             return new BundleLedgerSource(bundle);
         }
 
-        return GrpcLedgerSource.Connect(address, ModelOpsCli.ResolveToken(token, "auditor"), out _);
+        return GrpcLedgerSource.Connect(address, CliOutput.Presenting(token, "auditor"), out _);
     }
 
     private static async Task<NoteVerifier> ResolveVerifierAsync(string? key, ILedgerSource source, TextWriter error, CancellationToken cancellationToken)

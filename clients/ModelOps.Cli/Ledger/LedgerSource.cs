@@ -38,7 +38,7 @@ public sealed class GrpcLedgerSource(LedgerService.LedgerServiceClient client, M
     /// <summary>Connects to <paramref name="address"/> presenting <paramref name="token"/>.</summary>
     public static GrpcLedgerSource Connect(string address, string? token, out GrpcChannel channel)
     {
-        channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 * 1024 * 1024 });
+        channel = CliOutput.Channel(address, 64 * 1024 * 1024);
         var headers = new Metadata();
         if (!string.IsNullOrWhiteSpace(token))
         {

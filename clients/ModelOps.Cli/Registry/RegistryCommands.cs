@@ -35,7 +35,7 @@ public static class RegistryCommands
         };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
 
-        RegistryService.RegistryServiceClient Connect(ParseResult parse) => new(GrpcChannel.ForAddress(parse.GetValue(address)!));
+        RegistryService.RegistryServiceClient Connect(ParseResult parse) => new(CliOutput.Channel(parse.GetValue(address)!));
         Metadata As(ParseResult parse, string role) => CliOutput.Headers(parse.GetValue(token), role);
 
         var modelName = new Argument<string>("model") { Description = "A registered model's name" };

@@ -31,7 +31,7 @@ public static class TrackingCommands
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
 
         TrackingClient Connect(ParseResult parse) => new(
-            GrpcChannel.ForAddress(parse.GetValue(address)!, new GrpcChannelOptions { MaxReceiveMessageSize = 8 << 20 }),
+            CliOutput.Channel(parse.GetValue(address)!, 8 << 20),
             Headers(parse.GetValue(token)));
 
         // ------------------------------------------------------------------ experiments
