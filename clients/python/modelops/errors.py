@@ -4,6 +4,9 @@ Every refusal is a ModelOpsError; each service's client raises its own subclass 
 DriftError, FairnessError, ExplainabilityError), so a program can tell which service refused, or catch them all.
 """
 
+import base64
+import datetime
+import json
 import os
 
 import grpc
@@ -36,6 +39,8 @@ class ModelOpsError(Exception):
         #: [(type, subject, description)] from google.rpc.PreconditionFailure.
         self.preconditions = list(preconditions or [])
         self.retry_after = retry_after
+        #: For UNAUTHENTICATED: the token presented, its issuer, the target that refused it and how to fix it.
+        self.hint = ""
         detail = "; ".join(f"{field}: {description}" for field, description in self.violations)
         label = f"{code.name}/{reason}" if reason else code.name
         super().__init__(f"{label}: {message}" + (f" ({detail})" if detail else ""))
@@ -109,8 +114,11 @@ class Connection:
     error_type = ModelOpsError
 
     def __init__(self, stub_class, target, token, channel, target_variable, default_target, options=()):
+        self._target_source = "the target argument" if target else (f"${target_variable}" if os.environ.get(target_variable) else "the default target")
         target = target or os.environ.get(target_variable, default_target)
+        self._token_source = "the token argument" if token is not None else ("$MODELOPS_TOKEN" if os.environ.get("MODELOPS_TOKEN") else None)
         token = token if token is not None else os.environ.get("MODELOPS_TOKEN", "")
+        self._target, self._token = target, token
         self._channel = channel or grpc.insecure_channel(target, options=list(options))
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self.stub = stub_class(self._channel)
@@ -126,7 +134,29 @@ class Connection:
 
     def call(self, name, request):
         """Calls a unary method by name, raising ModelOpsError for a refusal."""
-        return translate(getattr(self.stub, name), request, error_type=self.error_type, metadata=self._metadata)
+        try:
+            return translate(getattr(self.stub, name), request, error_type=self.error_type, metadata=self._metadata)
+        except ModelOpsError as error:
+            raise self._explained(error) from None
+
+    def _explained(self, error):
+        """A refusal for want of a valid token, with what was presented, to whom, and how to fix it."""
+        if error.code != grpc.StatusCode.UNAUTHENTICATED:
+            return error
+        where = f"{self._target} (from {self._target_source})"
+        if not self._token:
+            error.hint = f"no token was presented to {where}: pass token= or set $MODELOPS_TOKEN (the stack writes its tokens to <state folder>/tokens)"
+        else:
+            issuer, expires, roles = _claims(self._token)
+            issued = f"was issued by {issuer}" + (f" for {', '.join(roles)}" if roles else "") if issuer else "is not a JWT"
+            error.hint = f"{where} refused the token from {self._token_source}, which {issued}; "
+            if expires is not None and expires <= datetime.datetime.now(datetime.timezone.utc):
+                error.hint += f"it expired at {expires:%Y-%m-%d %H:%M:%SZ}: take a fresh one from the stack"
+            else:
+                error.hint += ("every stack signs its own tokens: with several stacks on this machine, this may be another one's; "
+                               "use the tokens of the stack you mean (its endpoints.json names their folder)")
+        error.args = (f"{error.args[0]} [{error.hint}]",)
+        return error
 
     def pages(self, name, request, items):
         """Calls a paged unary method by name, following next_page_token, and yields the `items` field of every page."""
@@ -144,5 +174,23 @@ class Connection:
             yield from responses
         except grpc.RpcError as error:
             if isinstance(error, grpc.Call):
-                raise self.error_type.from_rpc(error) from None
+                raise self._explained(self.error_type.from_rpc(error)) from None
             raise
+
+
+def _claims(token):
+    """A JWT's issuer, expiry and roles, read without checking its signature (only to explain a refusal)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None, None, []
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None, None, []
+    if not isinstance(payload, dict):
+        return None, None, []
+    expires = payload.get("exp")
+    expires = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc) if isinstance(expires, (int, float)) else None
+    roles = payload.get("role", payload.get("roles", []))
+    roles = [str(r) for r in roles] if isinstance(roles, list) else [str(roles)]
+    return payload.get("iss", "an unnamed issuer"), expires, roles

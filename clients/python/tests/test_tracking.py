@@ -4,8 +4,10 @@ Needs MODELOPS_TRACKING_TARGET (host:port) and MODELOPS_TOKEN (a pipeline token)
 suite provides; skipped without them.
 """
 
+import base64
 import datetime
 import hashlib
+import json
 import math
 import os
 import random
@@ -136,6 +138,25 @@ class TrackingTest(unittest.TestCase):
             run.end()
         self.assertEqual("messages[0].metrics[0].key", bad.exception.violations[0][0])
         self.assertEqual("RUN_STATUS_FAILED", modelops.client.pb.RunStatus.Name(self.client.get_run(run.run_id).status))
+
+    def test_a_token_another_stack_issued_is_explained(self):
+        def jwt(payload):
+            encode = lambda data: base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+            header = encode(json.dumps({"alg": "HS256"}).encode())
+            return f"{header}.{encode(json.dumps(payload).encode())}.c2ln"
+
+        target = os.environ["MODELOPS_TRACKING_TARGET"]
+        with modelops.Client(token=jwt({"iss": "http://127.0.0.1:7999/other-stack", "exp": 4102444800, "role": "pipeline"})) as foreign:
+            with self.assertRaises(modelops.TrackingError) as refused:
+                foreign.get_run("0" * 32)
+        self.assertEqual(grpc.StatusCode.UNAUTHENTICATED, refused.exception.code)
+        self.assertIn(f"{target} (from $MODELOPS_TRACKING_TARGET) refused the token from the token argument, "
+                      "which was issued by http://127.0.0.1:7999/other-stack for pipeline", str(refused.exception))
+        self.assertIn("may be another one's", refused.exception.hint)
+        with modelops.Client(token=jwt({"iss": "http://127.0.0.1:7999/other-stack", "exp": 1700000000})) as expired:
+            with self.assertRaises(modelops.TrackingError) as refused:
+                expired.get_run("0" * 32)
+        self.assertIn("it expired at 2023-11-14 22:13:20Z", refused.exception.hint)
 
 
 class ProvenanceTest(unittest.TestCase):
