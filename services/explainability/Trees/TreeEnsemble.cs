@@ -39,7 +39,7 @@ internal enum OutputTransform : byte
 /// training data reached the node (XGBoost's sum of hessians, LightGBM's counts): path-dependent TreeSHAP takes the
 /// conditional expectation of an unknown feature as the cover-weighted mean of both children.
 /// </summary>
-internal sealed class Tree
+internal sealed record Tree
 {
     public required int[] Left { get; init; }
     public required int[] Right { get; init; }
@@ -180,7 +180,7 @@ internal sealed class Tree
 /// A tree ensemble read from a model file: its margin is <see cref="BaseMargin"/> plus the sum of its trees' leaves, and
 /// its prediction the margin through <see cref="Transform"/>.
 /// </summary>
-internal sealed class TreeEnsemble
+internal sealed record TreeEnsemble
 {
     public required string Format { get; init; }
     public required string Objective { get; init; }
@@ -258,17 +258,9 @@ internal sealed class TreeEnsemble
                 }
             }
 
-            trees[t] = new Tree
-            {
-                Left = tree.Left, Right = tree.Right, Feature = tree.Feature, Threshold = tree.Threshold, DefaultLeft = tree.DefaultLeft,
-                Missing = tree.Missing, Value = tree.Value, Cover = cover,
-            };
+            trees[t] = tree with { Cover = cover };
         });
 
-        return new TreeEnsemble
-        {
-            Format = Format, Objective = Objective, FeatureNames = FeatureNames, Trees = trees, BaseMargin = BaseMargin, Rule = Rule,
-            Transform = Transform, Scale = Scale, Offset = Offset, HasCover = true,
-        };
+        return this with { Trees = trees, HasCover = true };
     }
 }
