@@ -79,11 +79,7 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         CheckThreshold(violations, request.HasThreshold, request.Threshold);
         violations.ThrowIfAny();
 
-        var loaded = await models.LoadAsync(request.Model, cancellationToken);
-        var (table, sha256) = await models.ReadDatasetAsync(loaded.Ensemble.FeatureNames, request.Dataset, "dataset", cancellationToken);
-        var model = request.Background is null
-            ? await models.WithBackgroundAsync(loaded, request.Dataset, (table, sha256), cancellationToken)
-            : await models.WithBackgroundAsync(loaded, request.Background, "background", cancellationToken);
+        var (model, table, _) = await LoadWithDatasetAsync(request.Model, request.Dataset, request.Background, cancellationToken);
         var (phi, margins) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
@@ -119,11 +115,7 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         CheckBackground(violations, request.Background);
         violations.ThrowIfAny("No report was stored.");
 
-        var loaded = await models.LoadAsync(request.Model, cancellationToken);
-        var (table, sha256) = await models.ReadDatasetAsync(loaded.Ensemble.FeatureNames, request.Dataset, "dataset", cancellationToken);
-        var model = request.Background is null
-            ? await models.WithBackgroundAsync(loaded, request.Dataset, (table, sha256), cancellationToken)
-            : await models.WithBackgroundAsync(loaded, request.Background, "background", cancellationToken);
+        var (model, table, sha256) = await LoadWithDatasetAsync(request.Model, request.Dataset, request.Background, cancellationToken);
         var (phi, _) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var report = Importance.Summarise(model.Ensemble.FeatureNames, table.Values, phi, table.Rows, dictionary);
@@ -269,6 +261,19 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         }
 
         return (model, explanations);
+    }
+
+    // The model, a dataset's rows in its feature order, and the dataset's SHA-256; a model that keeps no covers has them
+    // counted on the background, or on the dataset itself (read once) when none is named.
+    private async Task<(ExplainedModel Model, FeatureTable Table, string Sha256)> LoadWithDatasetAsync(
+        ModelRef reference, Dataset dataset, Dataset? background, CancellationToken cancellationToken)
+    {
+        var loaded = await models.LoadAsync(reference, cancellationToken);
+        var (table, sha256) = await models.ReadDatasetAsync(loaded.Ensemble.FeatureNames, dataset, "dataset", cancellationToken);
+        var model = background is null
+            ? await models.WithBackgroundAsync(loaded, dataset, (table, sha256), cancellationToken)
+            : await models.WithBackgroundAsync(loaded, background, "background", cancellationToken);
+        return (model, table, sha256);
     }
 
     // The rows in the model's feature order; a wrong count or an unknown name is refused naming the row and column.
