@@ -18,17 +18,23 @@ internal static class CliOutput
     // puts a fresh one in place for each command; Headers, Presenting and Channel fill it in.
     private static readonly AsyncLocal<PresentedCall?> Current = new();
 
-    /// <summary>The bearer header for <paramref name="token"/>, or the token of <paramref name="role"/> (see <see cref="ModelOpsCli.ResolveToken"/>).</summary>
+    /// <summary>The bearer header for <paramref name="token"/>, or the token of <paramref name="role"/> (see <see cref="Credentials.ResolveToken"/>).</summary>
     public static Metadata Headers(string? token, string role) =>
         Presenting(token, role) is { } resolved ? new Metadata { { "Authorization", $"Bearer {resolved}" } } : [];
 
-    /// <summary>The token for <paramref name="token"/> or <paramref name="role"/> (see <see cref="ModelOpsCli.ResolveToken"/>), noted for a refusal's explanation.</summary>
+    /// <summary>The token for <paramref name="token"/> or <paramref name="role"/> (see <see cref="Credentials.ResolveToken"/>), noted for a refusal's explanation.</summary>
     public static string? Presenting(string? token, string role)
     {
-        var resolved = ModelOpsCli.ResolveToken(token, role);
+        var (resolved, origin, file) = Credentials.Resolve(token, role);
         if (Current.Value is { } call)
         {
-            (call.Token, call.Source) = (resolved, TokenSource(token, role));
+            (call.Token, call.Source) = (resolved, origin switch
+            {
+                TokenOrigin.Given => file is null ? "--token" : $"--token file {file}",
+                TokenOrigin.Variable => file is null ? $"${Credentials.TokenVariable}" : $"${Credentials.TokenVariable} (file {file})",
+                TokenOrigin.Default => file!,
+                _ => $"nowhere (no --token, no ${Credentials.TokenVariable}, no {Path.GetFullPath(Credentials.DefaultTokenPath(role))})",
+            });
         }
 
         return resolved;
@@ -120,24 +126,6 @@ internal static class CliOutput
         }
 
         return ModelOpsCli.UsageOrConnectionError;
-    }
-
-    // Where ModelOpsCli.ResolveToken found the token, in the words a person would use to fix it.
-    private static string TokenSource(string? token, string role)
-    {
-        if (!string.IsNullOrWhiteSpace(token))
-        {
-            var path = token.Trim().TrimStart('@');
-            return token.Trim().StartsWith('@') || File.Exists(path) ? $"--token file {Path.GetFullPath(path)}" : "--token";
-        }
-
-        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(Credentials.TokenVariable)))
-        {
-            return $"${Credentials.TokenVariable}";
-        }
-
-        var file = Path.GetFullPath(Path.Combine(".modelops", "tokens", $"{role}.jwt"));
-        return File.Exists(file) ? file : $"nowhere (no --token, no ${Credentials.TokenVariable}, no {file})";
     }
 
     /// <summary>The token a command presented, where it came from, and the address that refused it.</summary>

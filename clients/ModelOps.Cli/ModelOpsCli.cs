@@ -18,13 +18,6 @@ public static class ModelOpsCli
     /// <summary>Exit code of a bad command line, an unreachable server or an unreadable file.</summary>
     public const int UsageOrConnectionError = 2;
 
-    /// <summary>
-    /// The bearer token to send: <paramref name="token"/> when given (the token itself, <c>@path</c>, or the path of a file
-    /// holding it), else <c>$MODELOPS_TOKEN</c>, else the AppHost's development token for <paramref name="role"/>
-    /// (<c>.modelops/tokens/&lt;role&gt;.jwt</c>) when present.
-    /// </summary>
-    public static string? ResolveToken(string? token, string role) => Client.Credentials.ResolveToken(token, role);
-
     /// <summary>Runs the command line <paramref name="args"/>, writing to <paramref name="output"/> and <paramref name="error"/>.</summary>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {

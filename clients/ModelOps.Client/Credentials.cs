@@ -14,28 +14,38 @@ public static class Credentials
     /// token of <paramref name="role"/> in <c>.modelops/tokens/&lt;role&gt;.jwt</c> when there is one. A value that is
     /// <c>@path</c>, or the path of an existing file, means the token in that file. Null when there is none.
     /// </summary>
-    public static string? ResolveToken(string? value, string? role = null)
+    public static string? ResolveToken(string? value, string? role = null) => Resolve(value, role).Token;
+
+    /// <summary>
+    /// The token <see cref="ResolveToken"/> finds (null when none), and where: <see cref="TokenOrigin"/> says which of
+    /// the three places, and the file, when it was read from one, its full path.
+    /// </summary>
+    public static (string? Token, TokenOrigin Origin, string? File) Resolve(string? value, string? role = null)
     {
-        value = string.IsNullOrWhiteSpace(value) ? Environment.GetEnvironmentVariable(TokenVariable) : value;
-        if (string.IsNullOrWhiteSpace(value) && role is not null && File.Exists(Path.Combine(".modelops", "tokens", $"{role}.jwt")))
+        var origin = TokenOrigin.Given;
+        if (string.IsNullOrWhiteSpace(value))
         {
-            value = "@" + Path.Combine(".modelops", "tokens", $"{role}.jwt");
+            (value, origin) = (Environment.GetEnvironmentVariable(TokenVariable), TokenOrigin.Variable);
+        }
+
+        if (string.IsNullOrWhiteSpace(value) && role is not null && File.Exists(DefaultTokenPath(role)))
+        {
+            (value, origin) = ("@" + DefaultTokenPath(role), TokenOrigin.Default);
         }
 
         if (string.IsNullOrWhiteSpace(value))
         {
-            return null;
+            return (null, TokenOrigin.None, null);
         }
 
         value = value.Trim();
-        if (value.StartsWith('@'))
-        {
-            return File.ReadAllText(value[1..]).Trim();
-        }
-
         // A token is never the name of an existing file: a path given without '@' is read all the same.
-        return File.Exists(value) ? File.ReadAllText(value).Trim() : value;
+        var path = value.StartsWith('@') ? value[1..] : File.Exists(value) ? value : null;
+        return path is null ? (value, origin, null) : (File.ReadAllText(path).Trim(), origin, Path.GetFullPath(path));
     }
+
+    /// <summary>Where the development token of <paramref name="role"/> is looked for: <c>.modelops/tokens/&lt;role&gt;.jwt</c>, relative to the current folder.</summary>
+    public static string DefaultTokenPath(string role) => Path.Combine(".modelops", "tokens", $"{role}.jwt");
 
     /// <summary>Call credentials that present <paramref name="token"/> as a bearer token.</summary>
     public static CallCredentials Bearer(string token) =>
@@ -57,4 +67,20 @@ public static class Credentials
             UnsafeUseInsecureChannelCallCredentials = true,
             MaxReceiveMessageSize = maxReceiveMessageSize,
         });
+}
+
+/// <summary>Where <see cref="Credentials.Resolve"/> found a token.</summary>
+public enum TokenOrigin
+{
+    /// <summary>No token was found.</summary>
+    None,
+
+    /// <summary>The value the caller gave (a flag, an argument).</summary>
+    Given,
+
+    /// <summary><c>$MODELOPS_TOKEN</c>.</summary>
+    Variable,
+
+    /// <summary>The role's development token file.</summary>
+    Default,
 }
