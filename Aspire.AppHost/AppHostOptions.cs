@@ -8,7 +8,11 @@ namespace ModelOps.AppHost;
 /// <param name="Fresh">Wipe the state first (<c>--fresh</c>).</param>
 /// <param name="DynamicPorts">Ignore the preferred ports and take free ones (<c>--dynamic-ports</c>), to run stacks side by side.</param>
 /// <param name="AlertingConfig">An Alertmanager-style YAML file that alerting loads at start (<c>--alerting-config FILE</c>).</param>
-public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool DynamicPorts, string? AlertingConfig = null)
+/// <param name="UserFile">
+/// The user-level file that names the stack started last, for clients outside the repository (<c>--user-file FILE</c>,
+/// <c>none</c> to leave it alone; default <see cref="ModelOps.Client.Stack.UserFile"/>).
+/// </param>
+public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool DynamicPorts, string? AlertingConfig = null, string? UserFile = null)
 {
     /// <summary>Where the ready-made development tokens are written.</summary>
     public string TokensDirectory => Path.Combine(StateDirectory, "tokens");
@@ -19,6 +23,7 @@ public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool Dyna
         var state = Path.Combine(LocalContext.RepositoryRoot, ".modelops");
         bool fresh = false, dynamicPorts = false;
         string? alertingConfig = null;
+        string? userFile = ModelOps.Client.Stack.UserFile(Environment.GetEnvironmentVariable);
         var rest = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
@@ -36,13 +41,16 @@ public sealed record AppHostOptions(string StateDirectory, bool Fresh, bool Dyna
                 case "--alerting-config" when i + 1 < args.Length:
                     alertingConfig = Path.GetFullPath(args[++i]);
                     break;
+                case "--user-file" when i + 1 < args.Length:
+                    userFile = args[++i] == "none" ? null : Path.GetFullPath(args[i]);
+                    break;
                 default:
                     rest.Add(args[i]);
                     break;
             }
         }
 
-        return (new AppHostOptions(Path.GetFullPath(state), fresh, dynamicPorts, alertingConfig), [.. rest]);
+        return (new AppHostOptions(Path.GetFullPath(state), fresh, dynamicPorts, alertingConfig, userFile), [.. rest]);
     }
 
     /// <summary>The state folder (wiped first with <see cref="Fresh"/>), ports and logs the local resources share.</summary>

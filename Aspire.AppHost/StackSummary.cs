@@ -14,8 +14,9 @@ namespace ModelOps.AppHost;
 /// <summary>
 /// Once every resource is healthy, prints where everything is (the dashboard with its login link, each service's
 /// endpoints, the servers, the token issuer and the ledger's verifier key) and how long start-up took, and writes the
-/// same to <c>endpoints.json</c> in the state folder (readable by its owner only) for clients and scripts. A resource
-/// that fails to start is printed with its reason as soon as it fails.
+/// same to <c>endpoints.json</c> in the state folder (readable by its owner only) for clients and scripts, whose path
+/// goes to the user-level file that names the stack started last. A resource that fails to start is printed with its
+/// reason as soon as it fails. When the stack stops, both files go: a client then finds no stack rather than a dead one.
 /// </summary>
 internal sealed class StackSummary(IServiceProvider services, AppHostOptions options, string verifierKey) : BackgroundService
 {
@@ -50,7 +51,26 @@ internal sealed class StackSummary(IServiceProvider services, AppHostOptions opt
         Console.WriteLine(Table(rows));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ModelOps is ready in {elapsed.TotalSeconds:0.0} s. Press Ctrl+C to stop."));
         await WriteEndpointsAsync(model, rows, stoppingToken);
+        if (options.UserFile is { } userFile)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(userFile)!);
+            await File.WriteAllTextAsync(userFile, EndpointsFile + "\n", stoppingToken);
+        }
     }
+
+    /// <inheritdoc />
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        if (options.UserFile is { } userFile && File.Exists(userFile) && (await File.ReadAllTextAsync(userFile, cancellationToken)).Trim() == EndpointsFile)
+        {
+            File.Delete(userFile);
+        }
+
+        File.Delete(EndpointsFile);
+    }
+
+    private string EndpointsFile => Path.Combine(options.StateDirectory, ModelOps.Client.Stack.EndpointsFileName);
 
     // Asks every resource itself, five times a second, until each answers: a service its /health, a server its protocol.
     // Aspire's own health checks back off to five seconds between tries while a resource starts, which would report the
@@ -177,7 +197,7 @@ internal sealed class StackSummary(IServiceProvider services, AppHostOptions opt
             }),
             services = model.Resources.OfType<ModelOpsServiceResource>().Select(p => p.Name).ToArray(),
         };
-        var path = Path.Combine(options.StateDirectory, "endpoints.json");
+        var path = EndpointsFile;
         await using (var file = new FileStream(path, new FileStreamOptions
                      {
                          Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,

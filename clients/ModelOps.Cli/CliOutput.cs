@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.CommandLine;
 using System.Globalization;
 using Google.Protobuf;
 using Grpc.Core;
@@ -38,6 +39,22 @@ internal static class CliOutput
         }
 
         return resolved;
+    }
+
+    /// <summary>
+    /// The recursive <c>--&lt;service&gt;</c> option naming <paramref name="service"/>'s gRPC address: by default
+    /// <c>$MODELOPS_&lt;SERVICE&gt;_URL</c>, else the address the stack in use publishes (<see cref="Stack.Current"/>),
+    /// else <paramref name="defaultAddress"/>.
+    /// </summary>
+    public static Option<string> AddressOption(string service, string what, string defaultAddress)
+    {
+        var variable = $"MODELOPS_{service.ToUpperInvariant()}_URL";
+        return new Option<string>($"--{service}")
+        {
+            Description = $"{what} gRPC address (default: ${variable}, else the stack's, see modelops stack, else {defaultAddress})",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable(variable) ?? Stack.Current?.GrpcAddress(service) ?? defaultAddress,
+            Recursive = true,
+        };
     }
 
     /// <summary>A channel to <paramref name="address"/>, noted for a refusal's explanation.</summary>
@@ -158,6 +175,10 @@ internal static class CliOutput
                 yield return "hint: every stack signs its own tokens: with two stacks on this machine, this may be the other one's. " +
                              "Use the tokens of the stack you mean (its endpoints.json names their folder), or pass --token.";
             }
+
+            yield return Stack.Current is { } stack
+                ? $"hint: the stack in use is {stack.File}, found by {stack.FoundBy}; set ${Stack.Variable} to another stack's state folder to use that one."
+                : $"hint: no running stack was found (${Stack.Variable}, .modelops/endpoints.json here or above, {Stack.UserFile(Environment.GetEnvironmentVariable)}): the default addresses were used.";
         }
 
         // A JWT's issuer, expiry and roles, read without checking its signature (only to explain a refusal).

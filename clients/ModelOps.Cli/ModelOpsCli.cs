@@ -26,6 +26,7 @@ public static class ModelOpsCli
         root.Subcommands.Add(DriftCommands.Create(output, error));
         root.Subcommands.Add(FairnessCommands.Create(output, error));
         root.Subcommands.Add(ExplainCommands.Create(output, error));
+        root.Subcommands.Add(StackCommand.Create(output));
         foreach (var command in TrackingCommands.Create(output, error).Concat(RegistryCommands.Create(output, error)).Concat(AlertingCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);

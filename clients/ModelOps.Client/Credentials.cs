@@ -11,7 +11,7 @@ public static class Credentials
 
     /// <summary>
     /// The token to present: <paramref name="value"/> when given, else <c>$MODELOPS_TOKEN</c>, else the development
-    /// token of <paramref name="role"/> in <c>.modelops/tokens/&lt;role&gt;.jwt</c> when there is one. A value that is
+    /// token of <paramref name="role"/> (see <see cref="DefaultTokenPath"/>) when there is one. A value that is
     /// <c>@path</c>, or the path of an existing file, means the token in that file. Null when there is none.
     /// </summary>
     public static string? ResolveToken(string? value, string? role = null) => Resolve(value, role).Token;
@@ -44,8 +44,12 @@ public static class Credentials
         return path is null ? (value, origin, null) : (File.ReadAllText(path).Trim(), origin, Path.GetFullPath(path));
     }
 
-    /// <summary>Where the development token of <paramref name="role"/> is looked for: <c>.modelops/tokens/&lt;role&gt;.jwt</c>, relative to the current folder.</summary>
-    public static string DefaultTokenPath(string role) => Path.Combine(".modelops", "tokens", $"{role}.jwt");
+    /// <summary>
+    /// Where the development token of <paramref name="role"/> is looked for: <c>&lt;role&gt;.jwt</c> in the tokens folder
+    /// of the stack the client belongs to (<see cref="Stack.Current"/>), else <c>.modelops/tokens/</c> under the current folder.
+    /// </summary>
+    public static string DefaultTokenPath(string role) =>
+        Path.GetFullPath(Path.Combine(Stack.Current?.Tokens ?? Path.Combine(".modelops", "tokens"), $"{role}.jwt"));
 
     /// <summary>Call credentials that present <paramref name="token"/> as a bearer token.</summary>
     public static CallCredentials Bearer(string token) =>

@@ -89,7 +89,7 @@ public sealed class RunningStack : IAsyncLifetime
         await File.WriteAllTextAsync(alertingConfig,
             AlertingConfig.Replace("SINK", Receivers.Address, StringComparison.Ordinal).Replace("JIRA", Jira.Address, StringComparison.Ordinal), cancellationToken);
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.ModelOps_AppHost>(
-            ["--state", StateDirectory, "--dynamic-ports", "--alerting-config", alertingConfig, $"--ASPIRE_DASHBOARD_FRONTEND_BROWSERTOKEN={BrowserToken}"],
+            ["--state", StateDirectory, "--dynamic-ports", "--user-file", "none", "--alerting-config", alertingConfig, $"--ASPIRE_DASHBOARD_FRONTEND_BROWSERTOKEN={BrowserToken}"],
             (options, _) =>
             {
                 options.DisableDashboard = false;

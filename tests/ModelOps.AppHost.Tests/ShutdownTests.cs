@@ -12,11 +12,14 @@ public sealed class ShutdownTests
     {
         var cancellationToken = TestContext.Current.CancellationToken;
         var state = Path.Combine(Path.GetTempPath(), "modelops-stack-tests", Guid.NewGuid().ToString("N")[..12]);
+        // The user-level file that names the stack started last lives under a config folder of the test's own.
+        var config = Path.Combine(state, "config");
+        var userFile = Path.Combine(config, "modelops", "stack");
         var project = Projects.ModelOps_AppHost.ProjectPath;
         var appHost = Path.Combine(Directory.Exists(project) ? project : Path.GetDirectoryName(project)!, "bin", Configuration, "net10.0", "ModelOps.AppHost.dll");
         var info = new ProcessStartInfo(ServiceProcess.DotnetHost())
         {
-            ArgumentList = { "exec", appHost, "--state", state, "--dynamic-ports" },
+            ArgumentList = { "exec", appHost, "--state", state, "--dynamic-ports", "--user-file", userFile },
             WorkingDirectory = Path.GetDirectoryName(appHost)!,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -41,10 +44,33 @@ public sealed class ShutdownTests
             var stack = StackProcesses(process.Id, state);
             Assert.True(stack.Count >= 14, $"only {stack.Count} processes found: {Describe(stack)}{Environment.NewLine}{Joined()}");
 
+            // From a folder outside the repository, with nothing set but where the user's config lives, the command line
+            // finds the stack (on ports other than the defaults) and its tokens.
+            var endpoints = Path.Combine(state, "endpoints.json");
+            Assert.Equal(endpoints, (await File.ReadAllTextAsync(userFile, cancellationToken)).Trim());
+            var (found, shown) = await CliAsync(config, cancellationToken, "stack");
+            Assert.True(found == 0, shown);
+            using (var document = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(endpoints, cancellationToken)))
+            {
+                var registry = document.RootElement.GetProperty("resources").GetProperty("registry").GetProperty("endpoints").GetProperty("grpc").GetString()!;
+                Assert.DoesNotContain(":7102", registry, StringComparison.Ordinal);
+                Assert.Contains($"registry        {registry}", shown, StringComparison.Ordinal);
+            }
+
+            Assert.Contains(endpoints, shown, StringComparison.Ordinal);
+            var (listed, models) = await CliAsync(config, cancellationToken, "models", "list");
+            Assert.True(listed == 0, models);
+
             LocalProcess.Kill(process.Id, LocalProcess.SigTerm);
             await process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(90), cancellationToken);
 
             Assert.Equal(0, process.ExitCode);
+            // A stopped stack leaves no endpoints behind for a client to mistake for a running one.
+            Assert.False(File.Exists(endpoints), "endpoints.json outlived the stack");
+            Assert.False(File.Exists(userFile), "the user-level file still names the stopped stack");
+            var (none, said) = await CliAsync(config, cancellationToken, "stack");
+            Assert.True(none == 1, said);
+            Assert.Contains("No running stack was found", said, StringComparison.Ordinal);
             var deadline = DateTime.UtcNow.AddSeconds(10);
             while (stack.Any(ProcessTree.IsAlive) && DateTime.UtcNow < deadline)
             {
@@ -96,6 +122,11 @@ public sealed class ShutdownTests
             }
         }
     }
+
+    // The command line, run as a user runs it: its own process, in a folder of no stack, with the user's config in config.
+    private static Task<(int Exit, string Output)> CliAsync(string config, CancellationToken cancellationToken, params string[] arguments) =>
+        ChildProcess.RunAsync(ServiceProcess.DotnetHost(), ["exec", Path.Combine(AppContext.BaseDirectory, "modelops.dll"), .. arguments], Path.GetTempPath(),
+            new Dictionary<string, string> { ["XDG_CONFIG_HOME"] = config }, cancellationToken);
 
 #if DEBUG
     private const string Configuration = "Debug";

@@ -53,12 +53,14 @@ public static class ChildProcess
     /// <summary>
     /// Runs <paramref name="modules"/> of the Python package's tests (clients/python/tests) with Debian's /usr/bin/python3
     /// and <c>unittest -v</c>, its stubs generated first, with <paramref name="environment"/> and the package on PYTHONPATH.
+    /// <c>$MODELOPS_STACK</c> names no stack, so a developer's running stack never answers in place of the test's services.
     /// </summary>
     public static async Task<(int Exit, string Output)> RunPythonTestsAsync(
         IEnumerable<string> modules, IReadOnlyDictionary<string, string> environment, CancellationToken cancellationToken)
     {
         var package = await PreparePythonPackageAsync(cancellationToken);
         var variables = new Dictionary<string, string>(environment) { ["PYTHONPATH"] = package, ["PYTHONDONTWRITEBYTECODE"] = "1" };
+        variables.TryAdd("MODELOPS_STACK", Path.Combine(Path.GetTempPath(), "modelops-no-stack"));
         return await RunAsync("/usr/bin/python3", ["-m", "unittest", .. modules, "-v"], package, variables, cancellationToken);
     }
 }

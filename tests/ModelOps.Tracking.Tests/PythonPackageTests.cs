@@ -3,9 +3,9 @@ using ModelOps.Testing;
 namespace ModelOps.Tracking.Tests;
 
 /// <summary>
-/// The Python package's tracking and error tests (clients/python/tests/test_tracking.py, test_errors.py), run with
-/// Debian's /usr/bin/python3 and python3-grpcio against a real tracking service: it logs a run with params, 10,000
-/// metric points, a dataset input, provenance and a 100 MiB artifact, and reads everything back. The drift client's
+/// The Python package's tracking, error and stack-discovery tests (clients/python/tests/test_tracking.py, test_errors.py,
+/// test_stack.py), run with Debian's /usr/bin/python3 and python3-grpcio against a real tracking service: it logs a run
+/// with params, 10,000 metric points, a dataset input, provenance and a 100 MiB artifact, and reads everything back. The drift client's
 /// tests run against a drift service in DriftServiceTests.
 /// </summary>
 public sealed class PythonPackageTests(InfrastructureFixture infrastructure) : IAsyncLifetime
@@ -23,7 +23,7 @@ public sealed class PythonPackageTests(InfrastructureFixture infrastructure) : I
     public async Task ThePythonSuitePassesAgainstTheService()
     {
         var address = new Uri(_tracking.Channel.Target.StartsWith("http", StringComparison.Ordinal) ? _tracking.Channel.Target : $"http://{_tracking.Channel.Target}");
-        var (exit, output) = await ChildProcess.RunPythonTestsAsync(["tests.test_tracking", "tests.test_errors"], new Dictionary<string, string>
+        var (exit, output) = await ChildProcess.RunPythonTestsAsync(["tests.test_tracking", "tests.test_errors", "tests.test_stack"], new Dictionary<string, string>
         {
             ["MODELOPS_TRACKING_TARGET"] = $"{address.Host}:{address.Port}",
             ["MODELOPS_TOKEN"] = _tracking.Environment.Tokens.CreateToken("python-pipeline", ["pipeline"]),

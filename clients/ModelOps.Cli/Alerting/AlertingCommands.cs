@@ -18,12 +18,7 @@ public static class AlertingCommands
     /// <summary>The <c>alerts</c>, <c>silences</c> and <c>retrain</c> commands.</summary>
     public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
     {
-        var address = new Option<string>("--alerting")
-        {
-            Description = "The alerting service's gRPC address (default: $MODELOPS_ALERTING_URL, else " + DefaultAddress + ")",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELOPS_ALERTING_URL") ?? DefaultAddress,
-            Recursive = true,
-        };
+        var address = CliOutput.AddressOption("alerting", "The alerting service's", DefaultAddress);
         var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else the development token of the role the command needs)", Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
         var common = new Common(address, token, json, output, error);

@@ -21,13 +21,8 @@ public static class DriftCommands
     /// <summary>The <c>drift</c> command.</summary>
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var address = new Option<string>("--drift")
-        {
-            Description = "The drift service's gRPC address (default: $MODELOPS_DRIFT_URL, else " + DefaultAddress + ")",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELOPS_DRIFT_URL") ?? DefaultAddress,
-            Recursive = true,
-        };
-        var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/pipeline.jwt)", Recursive = true };
+        var address = CliOutput.AddressOption("drift", "The drift service's", DefaultAddress);
+        var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else the pipeline token of the stack (see modelops stack))", Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
         DriftService.DriftServiceClient Connect(ParseResult parse) => new(CliOutput.Channel(parse.GetValue(address)!));
 

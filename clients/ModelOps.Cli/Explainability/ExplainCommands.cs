@@ -20,13 +20,8 @@ public static class ExplainCommands
     /// <summary>The <c>explain</c> command.</summary>
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var address = new Option<string>("--explainability")
-        {
-            Description = "The explainability service's gRPC address (default: $MODELOPS_EXPLAINABILITY_URL, else " + DefaultAddress + ")",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELOPS_EXPLAINABILITY_URL") ?? DefaultAddress,
-            Recursive = true,
-        };
-        var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/pipeline.jwt)", Recursive = true };
+        var address = CliOutput.AddressOption("explainability", "The explainability service's", DefaultAddress);
+        var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else the pipeline token of the stack (see modelops stack))", Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
         ExplainabilityService.ExplainabilityServiceClient Connect(ParseResult parse) =>
             new(CliOutput.Channel(parse.GetValue(address)!, 64 << 20));

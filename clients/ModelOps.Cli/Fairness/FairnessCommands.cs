@@ -17,13 +17,8 @@ public static class FairnessCommands
     /// <summary>The <c>fairness</c> command.</summary>
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var address = new Option<string>("--fairness")
-        {
-            Description = "The fairness service's gRPC address (default: $MODELOPS_FAIRNESS_URL, else " + DefaultAddress + ")",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELOPS_FAIRNESS_URL") ?? DefaultAddress,
-            Recursive = true,
-        };
-        var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/pipeline.jwt)", Recursive = true };
+        var address = CliOutput.AddressOption("fairness", "The fairness service's", DefaultAddress);
+        var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else the pipeline token of the stack (see modelops stack))", Recursive = true };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };
         FairnessService.FairnessServiceClient Connect(ParseResult parse) => new(CliOutput.Channel(parse.GetValue(address)!));
 

@@ -13,15 +13,10 @@ public static class LedgerCommands
     /// <summary>The <c>ledger</c> command and its subcommands.</summary>
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var address = new Option<string>("--ledger")
-        {
-            Description = "The ledger's gRPC address (default: $MODELOPS_LEDGER_URL, else " + DefaultAddress + ")",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELOPS_LEDGER_URL") ?? DefaultAddress,
-            Recursive = true,
-        };
+        var address = CliOutput.AddressOption("ledger", "The ledger's", DefaultAddress);
         var token = new Option<string?>("--token")
         {
-            Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/auditor.jwt when present)",
+            Description = "A bearer token (default: $MODELOPS_TOKEN, else the stack's tokens/auditor.jwt when present)",
             Recursive = true,
         };
         var key = new Option<string?>("--key")

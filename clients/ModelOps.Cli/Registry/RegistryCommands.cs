@@ -22,15 +22,10 @@ public static class RegistryCommands
     /// <summary>The registry's commands.</summary>
     public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
     {
-        var address = new Option<string>("--registry")
-        {
-            Description = "The registry's gRPC address (default: $MODELOPS_REGISTRY_URL, else " + DefaultAddress + ")",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELOPS_REGISTRY_URL") ?? DefaultAddress,
-            Recursive = true,
-        };
+        var address = CliOutput.AddressOption("registry", "The registry's", DefaultAddress);
         var token = new Option<string?>("--token")
         {
-            Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/<role>.jwt: pipeline, reviewer to review, admin for policies)",
+            Description = "A bearer token (default: $MODELOPS_TOKEN, else the stack's tokens/<role>.jwt: pipeline, reviewer to review, admin for policies)",
             Recursive = true,
         };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };

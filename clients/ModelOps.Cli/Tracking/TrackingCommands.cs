@@ -17,15 +17,10 @@ public static class TrackingCommands
     /// <summary>The <c>experiments</c>, <c>runs</c> and <c>artifacts</c> commands.</summary>
     public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
     {
-        var address = new Option<string>("--tracking")
-        {
-            Description = "The tracking service's gRPC address (default: $MODELOPS_TRACKING_URL, else " + DefaultAddress + ")",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MODELOPS_TRACKING_URL") ?? DefaultAddress,
-            Recursive = true,
-        };
+        var address = CliOutput.AddressOption("tracking", "The tracking service's", DefaultAddress);
         var token = new Option<string?>("--token")
         {
-            Description = "A bearer token (default: $MODELOPS_TOKEN, else .modelops/tokens/pipeline.jwt when present)",
+            Description = "A bearer token (default: $MODELOPS_TOKEN, else the stack's tokens/pipeline.jwt when present)",
             Recursive = true,
         };
         var json = new Option<bool>("--json") { Description = "Print JSON (protobuf JSON mapping) instead of a table", Recursive = true };

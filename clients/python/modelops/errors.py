@@ -11,7 +11,7 @@ import os
 
 import grpc
 
-from modelops import _rpc_pb2
+from modelops import _rpc_pb2, stack
 
 _BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -106,18 +106,39 @@ def translate(call, *args, error_type=ModelOpsError, **kwargs):
 class Connection:
     """A channel to one ModelOps service with the caller's bearer token: the base of every service's client.
 
-    target falls back to the environment variable target_variable, then to default_target (host:port, plaintext
-    HTTP/2); token to $MODELOPS_TOKEN. Refusals raise the client's error_type.
+    target falls back to the environment variable target_variable, then to the address the stack this client belongs
+    to publishes (see modelops.stack), then to default_target (host:port, plaintext HTTP/2); token to $MODELOPS_TOKEN,
+    then to the stack's development token of the client's role. Refusals raise the client's error_type.
     """
 
     #: The ModelOpsError subclass this service's refusals raise.
     error_type = ModelOpsError
+    #: The role whose development token the client presents when given none.
+    role = "pipeline"
 
     def __init__(self, stub_class, target, token, channel, target_variable, default_target, options=()):
-        self._target_source = "the target argument" if target else (f"${target_variable}" if os.environ.get(target_variable) else "the default target")
-        target = target or os.environ.get(target_variable, default_target)
-        self._token_source = "the token argument" if token is not None else ("$MODELOPS_TOKEN" if os.environ.get("MODELOPS_TOKEN") else None)
-        token = token if token is not None else os.environ.get("MODELOPS_TOKEN", "")
+        service = target_variable[len("MODELOPS_"):-len("_TARGET")].lower()
+        given_target = target or os.environ.get(target_variable)
+        given_token = token if token is not None else os.environ.get("MODELOPS_TOKEN")
+        found = None if given_target and given_token is not None else stack.find()
+        if target:
+            self._target_source = "the target argument"
+        elif os.environ.get(target_variable):
+            self._target_source, target = f"${target_variable}", os.environ[target_variable]
+        elif found is not None and found.target(service):
+            self._target_source, target = f"the stack {found.file}, found by {found.found_by}", found.target(service)
+        else:
+            self._target_source, target = "the default target (no running stack was found)", default_target
+        if token is not None:
+            self._token_source = "the token argument"
+        elif os.environ.get("MODELOPS_TOKEN"):
+            self._token_source, token = "$MODELOPS_TOKEN", os.environ["MODELOPS_TOKEN"]
+        elif found is not None and found.token_file(self.role) and os.path.isfile(found.token_file(self.role)):
+            self._token_source = found.token_file(self.role)
+            with open(self._token_source, encoding="utf-8") as file:
+                token = file.read().strip()
+        else:
+            self._token_source, token = None, ""
         self._target, self._token = target, token
         self._channel = channel or grpc.insecure_channel(target, options=list(options))
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
@@ -145,7 +166,8 @@ class Connection:
             return error
         where = f"{self._target} (from {self._target_source})"
         if not self._token:
-            error.hint = f"no token was presented to {where}: pass token= or set $MODELOPS_TOKEN (the stack writes its tokens to <state folder>/tokens)"
+            error.hint = (f"no token was presented to {where}: pass token= or set $MODELOPS_TOKEN "
+                          f"(the stack writes its tokens to <state folder>/tokens, and ${stack.VARIABLE} names a stack's state folder)")
         else:
             issuer, expires, roles = _claims(self._token)
             issued = f"was issued by {issuer}" + (f" for {', '.join(roles)}" if roles else "") if issuer else "is not a JWT"
@@ -154,7 +176,7 @@ class Connection:
                 error.hint += f"it expired at {expires:%Y-%m-%d %H:%M:%SZ}: take a fresh one from the stack"
             else:
                 error.hint += ("every stack signs its own tokens: with several stacks on this machine, this may be another one's; "
-                               "use the tokens of the stack you mean (its endpoints.json names their folder)")
+                               f"use the tokens of the stack you mean (its endpoints.json names their folder), or set ${stack.VARIABLE} to its state folder")
         error.args = (f"{error.args[0]} [{error.hint}]",)
         return error
 

@@ -1,0 +1,64 @@
+using System.CommandLine;
+using System.Globalization;
+using ModelOps.Cli.Alerting;
+using ModelOps.Cli.Drift;
+using ModelOps.Cli.Explainability;
+using ModelOps.Cli.Fairness;
+using ModelOps.Cli.Ledger;
+using ModelOps.Cli.Registry;
+using ModelOps.Cli.Tracking;
+using ModelOps.Client;
+
+namespace ModelOps.Cli;
+
+/// <summary><c>modelops stack</c>: which stack the commands talk to, how it was found, and each service's address.</summary>
+internal static class StackCommand
+{
+    private static readonly (string Service, string Default)[] Services =
+    [
+        ("tracking", TrackingCommands.DefaultAddress), ("registry", RegistryCommands.DefaultAddress), ("drift", DriftCommands.DefaultAddress),
+        ("fairness", FairnessCommands.DefaultAddress), ("explainability", ExplainCommands.DefaultAddress), ("alerting", AlertingCommands.DefaultAddress),
+        ("ledger", LedgerCommands.DefaultAddress),
+    ];
+
+    public static Command Create(TextWriter output)
+    {
+        var command = new Command("stack",
+            $"Show the stack the commands talk to: ${Stack.Variable} (a state folder), else .modelops/endpoints.json in this folder or above, " +
+            "else the stack started last (~/.config/modelops/stack); exits 1 when none runs and the default addresses are used");
+        command.SetAction(async (_, _) =>
+        {
+            var stack = Stack.Current;
+            var rows = new List<(string, string, string)>();
+            if (stack is null)
+            {
+                await output.WriteLineAsync($"No running stack was found (${Stack.Variable}, .modelops/endpoints.json here or above, {Stack.UserFile(Environment.GetEnvironmentVariable)}).");
+            }
+            else
+            {
+                rows.Add(("stack", stack.File, stack.FoundBy));
+                rows.Add(("apphost", stack.AppHostPid?.ToString(CultureInfo.InvariantCulture) ?? "", stack.IsRunning ? "running" : "not running"));
+                rows.Add(("dashboard", stack.Dashboard ?? "", ""));
+                rows.Add(("issuer", stack.Issuer ?? "", ""));
+                rows.Add(("tokens", stack.Tokens ?? "", ""));
+            }
+
+            foreach (var (service, fallback) in Services)
+            {
+                var variable = $"MODELOPS_{service.ToUpperInvariant()}_URL";
+                rows.Add(Environment.GetEnvironmentVariable(variable) is { Length: > 0 } overridden
+                    ? (service, overridden, $"${variable}")
+                    : stack?.GrpcAddress(service) is { } published ? (service, published, "the stack") : (service, fallback, "the default"));
+            }
+
+            var width = rows.Max(r => r.Item2.Length);
+            foreach (var (what, value, from) in rows)
+            {
+                await output.WriteLineAsync($"{what,-15} {value.PadRight(width)}  {from}".TrimEnd());
+            }
+
+            return stack is { IsRunning: true } ? 0 : ModelOpsCli.VerificationFailed;
+        });
+        return command;
+    }
+}
