@@ -18,10 +18,11 @@ from modelops.errors import DriftError, ExplainabilityError, FairnessError, Mode
 from modelops.explainability_client import Explainability
 from modelops.fairness_client import Fairness
 from modelops.registry_client import Registry
+from modelops.stack import Stack, find as find_stack
 
 __all__ = [
     "ActiveRun", "Client", "Drift", "DriftError", "Explainability", "ExplainabilityError", "Fairness", "FairnessError", "ModelOpsError",
-    "Registry", "RegistryError", "TrackingError", "active_run", "log_artifact", "log_input", "log_metric", "log_metrics",
+    "Registry", "RegistryError", "Stack", "TrackingError", "active_run", "find_stack", "log_artifact", "log_input", "log_metric", "log_metrics",
     "log_param", "log_params", "provenance_message", "set_tag", "start_run",
 ]
 
