@@ -3,7 +3,7 @@
 #   PostgreSQL and RabbitMQ (Debian packages), s3rver (npm, locked by scripts/package-lock.json),
 #   Debian's Python gRPC toolchain, Debian's scipy and numpy (the drift statistics' oracle), scikit-learn and pandas (the fairness metrics' oracle), and Debian's chromium with
 #   playwright-core (npm) for the browser test of the Aspire dashboard, and Debian's Prometheus and Alertmanager (a real
-#   client of alerting, and its oracle). Safe to run again: it installs only what is missing.
+#   client of alerting, and its oracle); then the modelops command line on PATH (scripts/install-cli.sh). Safe to run again: it installs only what is missing.
 # Run as root, or as a user that may use sudo.
 set -euo pipefail
 
@@ -85,6 +85,9 @@ fi
 if command -v minio >/dev/null 2>&1; then
   say "minio found on PATH: it will be used as the object store"
 fi
+
+# The modelops command line, on PATH (/usr/local/bin as root, else ~/.local/bin).
+"$here/install-cli.sh"
 
 say "PostgreSQL $(ls /usr/lib/postgresql | sort -V | tail -n1), RabbitMQ $(ls /usr/lib/rabbitmq/lib | sed 's/rabbitmq_server-//'), protoc $(protoc --version | cut -d' ' -f2)"
 say "done"
