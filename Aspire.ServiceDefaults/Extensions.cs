@@ -94,10 +94,14 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Adds the liveness check; readiness checks are added by the database, bus and object store.</summary>
+    /// <summary>Adds the liveness check and the log of readiness; readiness checks are added by the database, bus and object store.</summary>
     public static TBuilder AddDefaultHealthChecks<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), [LiveTag]);
+        // Readiness is logged as it changes (HealthLog), not as a failure line at every probe while the service starts.
+        builder.Services.AddSingleton<IHealthCheckPublisher, HealthLog>();
+        builder.Services.Configure<HealthCheckPublisherOptions>(options => (options.Delay, options.Period) = (TimeSpan.FromSeconds(1), HealthLog.Period));
+        builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
         return builder;
     }
 
