@@ -41,6 +41,7 @@ internal static class StackCommand
                 rows.Add(("dashboard", stack.Dashboard ?? "", ""));
                 rows.Add(("issuer", stack.Issuer ?? "", ""));
                 rows.Add(("tokens", stack.Tokens ?? "", ""));
+                rows.Add(("verifier-key", stack.VerifierKey ?? "", "the ledger's; pin it with ledger verify --key"));
             }
 
             foreach (var (service, fallback) in Services)

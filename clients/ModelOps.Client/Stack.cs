@@ -45,6 +45,7 @@ public sealed class Stack
         }
 
         Tokens = Text(document, "tokens");
+        VerifierKey = Text(document, "verifierKey");
         Dashboard = Text(document, "dashboard");
         AppHostPid = document.TryGetProperty("appHostPid", out var pid) && pid.TryGetInt32(out var value) ? value : null;
     }
@@ -66,6 +67,9 @@ public sealed class Stack
 
     /// <summary>The stack's dashboard, with its login link.</summary>
     public string? Dashboard { get; }
+
+    /// <summary>The ledger's verifier key, as the AppHost printed it (<c>name+hash+base64</c>).</summary>
+    public string? VerifierKey { get; }
 
     /// <summary>The process id of the stack's AppHost.</summary>
     public int? AppHostPid { get; }

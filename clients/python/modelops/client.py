@@ -54,8 +54,9 @@ def _sha256_of(path):
 class Client(Connection):
     """A connection to the tracking service.
 
-    target defaults to $MODELOPS_TRACKING_TARGET (host:port, plaintext HTTP/2), token to $MODELOPS_TOKEN (a bearer
-    token with the pipeline role to write). Refusals raise TrackingError.
+    target defaults to $MODELOPS_TRACKING_TARGET (host:port, plaintext HTTP/2), else the stack's (modelops.stack);
+    token to $MODELOPS_TOKEN, else the stack's pipeline token (a bearer token with the pipeline role to write).
+    Refusals raise TrackingError.
     """
 
     error_type = TrackingError
