@@ -10,7 +10,7 @@ import time
 import grpc
 from google.protobuf import timestamp_pb2
 
-from modelops.errors import Connection, TrackingError, translate
+from modelops.errors import Connection, TrackingError
 from modelops.provenance import detect, hostname
 from modelops.tracking.v1 import tracking_pb2 as pb
 from modelops.tracking.v1 import tracking_pb2_grpc
@@ -130,7 +130,7 @@ class Client(Connection):
                 for block in iter(lambda: source.read(CHUNK_BYTES), b""):
                     yield pb.UploadArtifactRequest(chunk=block)
 
-        return translate(self.stub.UploadArtifact, parts(), error_type=TrackingError, metadata=self._metadata)
+        return self.invoke(self.stub.UploadArtifact, parts())
 
     def download_artifact(self, run_id, artifact_path, destination):
         """Writes an artifact to the file destination, checking its size and SHA-256; returns its record.
@@ -156,7 +156,7 @@ class Client(Connection):
             os.replace(temporary, destination)
             return artifact
         except grpc.RpcError as error:
-            raise TrackingError.from_rpc(error) from None
+            raise self._explained(TrackingError.from_rpc(error)) from None
         finally:
             if os.path.exists(temporary):
                 os.remove(temporary)
@@ -219,7 +219,7 @@ class _MetricSender(threading.Thread):
 
     def run(self):
         try:
-            self.response = translate(self._client.stub.LogMetrics, self._messages(), error_type=TrackingError, metadata=self._client._metadata)
+            self.response = self._client.invoke(self._client.stub.LogMetrics, self._messages())
         except Exception as error:  # surfaced to the caller by ActiveRun
             self.error = error
 

@@ -22,7 +22,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from modelops.drift.v1 import drift_pb2 as pb
 from modelops.drift.v1 import drift_pb2_grpc
-from modelops.errors import Connection, DriftError, translate
+from modelops.errors import Connection, DriftError
 
 _KINDS = {"numeric": pb.COLUMN_KIND_NUMERIC, "categorical": pb.COLUMN_KIND_CATEGORICAL, "boolean": pb.COLUMN_KIND_BOOLEAN}
 _TASKS = {None: pb.MODEL_TASK_UNSPECIFIED, "binary": pb.MODEL_TASK_BINARY_CLASSIFICATION, "regression": pb.MODEL_TASK_REGRESSION}
@@ -136,7 +136,7 @@ class Drift(Connection):
                 yield pb.SetReferenceRequest(rows=pb.RowBatch(rows=[
                     pb.Row(values={name: _value(value) for name, value in row.items()}) for row in chunk]))
 
-        reference = self._translate(self.stub.SetReference, messages())
+        reference = self.invoke(self.stub.SetReference, messages())
         self._remember(reference)
         return reference
 
@@ -191,7 +191,7 @@ class Drift(Connection):
                     model=model, version=version, timestamps=stamps[start:end], request_ids=ids[start:end],
                     columns=[_column(name, values[i][start:end], kinds[name]) for i, name in enumerate(names)]))
 
-        return self._translate(self.stub.Ingest, messages())
+        return self.invoke(self.stub.Ingest, messages())
 
     def ingest_labels(self, model, version, labels):
         """Sends labels that arrived after their predictions: a dict (or pairs) of request id to label (a bool or 0/1
@@ -204,7 +204,7 @@ class Drift(Connection):
                 yield pb.IngestLabelsRequest(model=model, version=version,
                                              labels=[pb.Label(request_id=request_id, value=_value(value)) for request_id, value in chunk])
 
-        return self._translate(self.stub.IngestLabels, messages())
+        return self.invoke(self.stub.IngestLabels, messages())
 
     # -------------------------------------------------------------- reports
 
@@ -226,9 +226,6 @@ class Drift(Connection):
         return self.pages("GetStatus", pb.GetStatusRequest(include_unwatched=include_unwatched), "models")
 
     # --------------------------------------------------------------
-
-    def _translate(self, method, messages):
-        return translate(method, messages, error_type=DriftError, metadata=self._metadata)
 
     def _remember(self, reference):
         kinds = {column.name: column.kind for column in reference.columns}

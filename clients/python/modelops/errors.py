@@ -155,8 +155,13 @@ class Connection:
 
     def call(self, name, request):
         """Calls a unary method by name, raising ModelOpsError for a refusal."""
+        return self.invoke(getattr(self.stub, name), request)
+
+    def invoke(self, method, request):
+        """Calls a stub's method with a request, or with an iterator of messages for a client stream, raising the
+        client's error type for a refusal (with, for want of a valid token, what was presented and how to fix it)."""
         try:
-            return translate(getattr(self.stub, name), request, error_type=self.error_type, metadata=self._metadata)
+            return translate(method, request, error_type=self.error_type, metadata=self._metadata)
         except ModelOpsError as error:
             raise self._explained(error) from None
 

@@ -153,6 +153,17 @@ class TrackingTest(unittest.TestCase):
         self.assertIn(f"{target} (from $MODELOPS_TRACKING_TARGET) refused the token from the token argument, "
                       "which was issued by http://127.0.0.1:7999/other-stack for pipeline", str(refused.exception))
         self.assertIn("may be another one's", refused.exception.hint)
+        # Streams (an upload, a download) are explained as unary calls are.
+        with modelops.Client(token=jwt({"iss": "http://127.0.0.1:7999/other-stack", "exp": 4102444800})) as foreign, tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.bin")
+            with open(path, "wb") as file:
+                file.write(b"weights")
+            with self.assertRaises(modelops.TrackingError) as refused:
+                foreign.upload_artifact("0" * 32, path, "model/model.bin")
+            self.assertIn("refused the token from the token argument", refused.exception.hint)
+            with self.assertRaises(modelops.TrackingError) as refused:
+                foreign.download_artifact("0" * 32, "model/model.bin", os.path.join(folder, "copy.bin"))
+            self.assertIn("refused the token from the token argument", refused.exception.hint)
         with modelops.Client(token=jwt({"iss": "http://127.0.0.1:7999/other-stack", "exp": 1700000000})) as expired:
             with self.assertRaises(modelops.TrackingError) as refused:
                 expired.get_run("0" * 32)
