@@ -49,12 +49,14 @@ def applicants(count, seed, shifted=False):
     return x, (rng.random(count) < 1 / (1 + np.exp(-margin))).astype(int)
 
 
-def write_csv(path, x, scores):
+def write_csv(path, x, scores, extra=None):
+    """The rows' features and scores, and the columns of extra (name -> values) after them."""
+    extra = extra or {}
     with open(path, "w", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(FEATURES + ["score"])
-        for row, score in zip(x, scores):
-            writer.writerow([repr(float(v)) for v in row] + [repr(float(score))])
+        writer.writerow(FEATURES + ["score"] + list(extra))
+        for i, (row, score) in enumerate(zip(x, scores)):
+            writer.writerow([repr(float(v)) for v in row] + [repr(float(score))] + [values[i] for values in extra.values()])
 
 
 def sha256_of(path):
@@ -76,6 +78,12 @@ def train(args):
     model_file, validation_file = os.path.join(args.out, "model.json"), os.path.join(args.out, "validation.csv")
     booster.save_model(model_file)
     write_csv(validation_file, validation, scores)
+    # The evaluation data for fairness: the same rows with the outcome and the applicants' sex and age band (not
+    # features of the model, recorded to check its decisions across groups).
+    evaluation_file = os.path.join(args.out, "evaluation.csv")
+    sex = np.random.default_rng(8).choice(["F", "M"], len(validation)).tolist()
+    age_band = ["under_30" if age < 30 else "30_to_60" if age < 60 else "over_60" for age in validation[:, 2]]
+    write_csv(evaluation_file, validation, scores, {"default": labels.tolist(), "sex": sex, "age_band": age_band})
     snapshot = datetime.datetime(2026, 11, 30, tzinfo=UTC)
     # What the process cannot tell about itself (git, hardware and the command line it fills in): where the training
     # data came from, how it was split, the seeds, the image it ran in.
@@ -98,6 +106,7 @@ def train(args):
         run.log_input("applicants-synthetic", hash="sha256:" + sha256_of(validation_file), snapshot_at=snapshot, context="validation")
         run.log_artifact(model_file, "model/model.json")
         run.log_artifact(validation_file, "validation.csv")
+        run.log_artifact(evaluation_file, "evaluation.csv")
 
     with modelops.Registry() as registry, modelops.Drift() as drift:
         version = registry.register_version(args.model, run.run_id, "model/model.json", risk_tier="MEDIUM",
@@ -105,8 +114,10 @@ def train(args):
         # The drift reference: the validation split with the model's scores, in windows of WINDOW records.
         reference = drift.set_reference_from_artifact(args.model, str(version.version), run.run_id, "validation.csv",
                                                       window_records=WINDOW, prediction_column="score", task="binary")
-    print(json.dumps({"model": args.model, "version": version.version, "run_id": run.run_id, "auc": round(auc, 4),
-                      "reference_rows": reference.rows}))
+    trained = {"model": args.model, "version": version.version, "run_id": run.run_id, "auc": round(auc, 4), "reference_rows": reference.rows}
+    with open(os.path.join(args.out, "trained.json"), "w") as out:
+        json.dump(trained, out)
+    print(json.dumps(trained))
 
 
 def promote(args):

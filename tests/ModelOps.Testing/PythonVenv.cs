@@ -10,13 +10,24 @@ public static class PythonVenv
     /// <summary>Installs the package into a venv under <paramref name="root"/>; returns the venv's python.</summary>
     public static async Task<string> InstallAsync(string root, CancellationToken cancellationToken)
     {
-        var repository = ChildProcess.RepositoryRoot();
-        Copy(Path.Combine(repository, "protos"), Path.Combine(root, "protos"));
-        Copy(Path.Combine(repository, "clients", "python"), Path.Combine(root, "clients", "python"));
+        CopySources(root);
         var venv = Path.Combine(root, "venv");
         await RunAsync("/usr/bin/python3", ["-m", "venv", "--system-site-packages", venv], cancellationToken);
         await RunAsync(Path.Combine(venv, "bin", "pip"), ["install", "--no-build-isolation", "--no-index", "--quiet", Path.Combine(root, "clients", "python")], cancellationToken);
         return Path.Combine(venv, "bin", "python");
+    }
+
+    /// <summary>
+    /// Copies what a user's commands read from a checkout (the protos, the Python package without its generated stubs,
+    /// the samples) to <paramref name="root"/>, laid out as in the repository.
+    /// </summary>
+    public static void CopySources(string root)
+    {
+        var repository = ChildProcess.RepositoryRoot();
+        foreach (var folder in new[] { "protos", Path.Combine("clients", "python"), "samples" })
+        {
+            Copy(Path.Combine(repository, folder), Path.Combine(root, folder));
+        }
     }
 
     private static async Task RunAsync(string program, string[] arguments, CancellationToken cancellationToken)
@@ -35,7 +46,7 @@ public static class PythonVenv
         Directory.CreateDirectory(to);
         foreach (var file in Directory.EnumerateFiles(from))
         {
-            if (!file.EndsWith("_pb2.py", StringComparison.Ordinal) && !file.EndsWith(".pyc", StringComparison.Ordinal))
+            if (!file.EndsWith("_pb2.py", StringComparison.Ordinal) && !file.EndsWith("_pb2_grpc.py", StringComparison.Ordinal) && !file.EndsWith(".pyc", StringComparison.Ordinal))
             {
                 File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
             }
@@ -45,7 +56,7 @@ public static class PythonVenv
         foreach (var folder in Directory.EnumerateDirectories(from))
         {
             var name = Path.GetFileName(folder);
-            if (!(inPackage && generated.Contains(name)) && name is not ("__pycache__" or "build") && !name.EndsWith(".egg-info", StringComparison.Ordinal))
+            if (!(inPackage && generated.Contains(name)) && name is not ("__pycache__" or "build" or "credit-risk-out") && !name.EndsWith(".egg-info", StringComparison.Ordinal))
             {
                 Copy(folder, Path.Combine(to, name));
             }

@@ -146,7 +146,23 @@ public static class AlertingCommands
         }));
 
         var matchers = new Argument<string[]>("matchers") { Description = "What to mute, in Alertmanager's syntax: model=\"credit\" severity=~\"warn.*\"", Arity = ArgumentArity.OneOrMore };
-        var duration = new Option<TimeSpan>("--duration", "-d") { Description = "How long (default 2 h)", DefaultValueFactory = _ => TimeSpan.FromHours(2) };
+        var duration = new Option<TimeSpan>("--duration", "-d")
+        {
+            Description = "How long, as Prometheus writes durations: 4h, 1h30m, 2d (default 2h)",
+            DefaultValueFactory = _ => TimeSpan.FromHours(2),
+            CustomParser = result =>
+            {
+                try
+                {
+                    return ModelOps.Alerting.Domain.PromDuration.Parse(result.Tokens.Single().Value);
+                }
+                catch (FormatException exception)
+                {
+                    result.AddError($"--duration: {exception.Message}");
+                    return default;
+                }
+            },
+        };
         var comment = new Option<string>("--comment", "-m") { Description = "Why (required)", Required = true };
         var add = new Command("add", "Mutes the alerts matching every matcher, from now (reviewer or admin)") { matchers, duration, comment };
         add.SetAction((parse, cancellationToken) => c.Guard(async () =>
