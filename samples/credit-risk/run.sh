@@ -6,7 +6,8 @@
 #   3. ask for Production (pipeline.py promote); two reviewers approve from the command line;
 #   4. serve: ask the registry what is in Production, score six windows of applicants (a recession from the fourth)
 #      and send the decisions and the late outcomes to drift (pipeline.py serve);
-#   5. read what drift made of it, write the first shifted window's report, and verify the ledger that recorded it all.
+#   5. read what drift made of it, write the first shifted window's report, and verify the ledger that recorded it all;
+#   6. judge the decisions' fairness across sex and age band, the features' importance, and show the alerts raised.
 # The clients find the stack themselves; PYTHON names a Python with the modelops package (default python3), MODEL the
 # model's name (default credit-risk), OUT where the files go (default ./credit-risk-out).
 set -euo pipefail
@@ -58,5 +59,11 @@ modelops drift status
 modelops drift reports "$model" "$version"
 modelops drift report "$model" "$version" --window 3 -o "$out/drift-window-3.html"
 modelops ledger verify --key "$verifier_key" --save-checkpoint "$out/checkpoint.note"
+
+step "6. fair across sex and age band? what drives the decisions? what alerting made of the drift"
+modelops fairness evaluate "$model" "$version" --run "$run_id" --artifact evaluation.csv --label default --score score \
+    --sensitive sex,age_band --privileged sex=M
+modelops explain importance "$model" "$version" --run "$run_id" --path validation.csv
+modelops alerts -f "model=\"$model\""
 echo
 echo "Done. Open $out/drift-window-3.html, and the dashboard: $(awk '$1 == "dashboard" { print $2 }' <<<"$stack")"

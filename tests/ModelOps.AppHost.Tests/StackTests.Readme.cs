@@ -8,12 +8,14 @@ public sealed partial class StackTests
 {
     // The README's shell blocks are one story: run in order, as one script, from a folder laid out as a checkout (a git
     // repository of the protos, the Python package and the samples), with a home of its own (the venv goes to
-    // ~/.venvs), the command line on PATH, and the stack found by $MODELOPS_STACK. A block whose language is followed
-    // by a file name is written to that file first. The first block (the stack itself and the test suite) is what runs this.
+    // ~/.venvs), the command line on PATH, and the stack (on free ports, while the default ones are held as by another
+    // stack) found by $MODELOPS_STACK alone. A block whose language is followed by a file name is written to that file
+    // first. The first block (the stack itself and the test suite) is what runs this.
     [Fact(Timeout = 600_000)]
     public async Task TheReadmeRunsAsWrittenBlockAfterBlock()
     {
         var root = Directory.CreateTempSubdirectory("modelops-readme-").FullName;
+        using var defaults = HoldDefaultPorts();
         try
         {
             PythonVenv.CopySources(root);
@@ -64,6 +66,54 @@ public sealed partial class StackTests
         finally
         {
             Directory.Delete(root, recursive: true);
+        }
+    }
+
+    // As if another stack held the default ports (the services' and the issuer's): a connection there is closed at once,
+    // so a client that fell back to a default address would fail. A port already taken is held by someone else anyway.
+    private static HeldPorts HoldDefaultPorts()
+    {
+        var held = new HeldPorts();
+        var stop = held.Stop;
+        foreach (var port in new[] { 7101, 7102, 7103, 7104, 7105, 7106, 7107, 18880 })
+        {
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            try
+            {
+                listener.Start();
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                continue;
+            }
+
+            stop.Token.Register(listener.Stop);
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        using var connection = await listener.AcceptTcpClientAsync(stop.Token);
+                    }
+                }
+                catch (Exception exception) when (exception is OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException)
+                {
+                }
+            });
+        }
+
+        return held;
+    }
+
+    private sealed class HeldPorts : IDisposable
+    {
+        public CancellationTokenSource Stop { get; } = new();
+
+        public void Dispose()
+        {
+            Stop.Cancel();
+            Stop.Dispose();
         }
     }
 
