@@ -178,7 +178,7 @@ internal static class CliOutput
 
             yield return Stack.Current is { } stack
                 ? $"hint: the stack in use is {stack.File}, found by {stack.FoundBy}; set ${Stack.Variable} to another stack's state folder to use that one."
-                : $"hint: no running stack was found (${Stack.Variable}, .modelops/endpoints.json here or above, {Stack.UserFile(Environment.GetEnvironmentVariable)}): the default addresses were used.";
+                : $"hint: {Stack.NotFound(Environment.GetEnvironmentVariable)}: the default addresses were used.";
         }
 
         // A JWT's issuer, expiry and roles, read without checking its signature (only to explain a refusal).

@@ -26,7 +26,12 @@ public static class ModelOpsCli
         root.Subcommands.Add(DriftCommands.Create(output, error));
         root.Subcommands.Add(FairnessCommands.Create(output, error));
         root.Subcommands.Add(ExplainCommands.Create(output, error));
-        root.Subcommands.Add(StackCommand.Create(output));
+        root.Subcommands.Add(StackCommand.Create(output,
+        [
+            ("tracking", TrackingCommands.DefaultAddress), ("registry", RegistryCommands.DefaultAddress), ("drift", DriftCommands.DefaultAddress),
+            ("fairness", FairnessCommands.DefaultAddress), ("explainability", ExplainCommands.DefaultAddress),
+            ("alerting", AlertingCommands.DefaultAddress), ("ledger", LedgerCommands.DefaultAddress),
+        ]));
         foreach (var command in TrackingCommands.Create(output, error).Concat(RegistryCommands.Create(output, error)).Concat(AlertingCommands.Create(output, error)))
         {
             root.Subcommands.Add(command);

@@ -1,12 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using ModelOps.Cli.Alerting;
-using ModelOps.Cli.Drift;
-using ModelOps.Cli.Explainability;
-using ModelOps.Cli.Fairness;
-using ModelOps.Cli.Ledger;
-using ModelOps.Cli.Registry;
-using ModelOps.Cli.Tracking;
 using ModelOps.Client;
 
 namespace ModelOps.Cli;
@@ -14,14 +7,8 @@ namespace ModelOps.Cli;
 /// <summary><c>modelops stack</c>: which stack the commands talk to, how it was found, and each service's address.</summary>
 internal static class StackCommand
 {
-    private static readonly (string Service, string Default)[] Services =
-    [
-        ("tracking", TrackingCommands.DefaultAddress), ("registry", RegistryCommands.DefaultAddress), ("drift", DriftCommands.DefaultAddress),
-        ("fairness", FairnessCommands.DefaultAddress), ("explainability", ExplainCommands.DefaultAddress), ("alerting", AlertingCommands.DefaultAddress),
-        ("ledger", LedgerCommands.DefaultAddress),
-    ];
-
-    public static Command Create(TextWriter output)
+    /// <summary>The command, showing <paramref name="services"/> (each service with the address it has when nothing names one).</summary>
+    public static Command Create(TextWriter output, IReadOnlyList<(string Service, string Default)> services)
     {
         var command = new Command("stack",
             $"Show the stack the commands talk to: ${Stack.Variable} (a state folder), else .modelops/endpoints.json in this folder or above, " +
@@ -32,7 +19,8 @@ internal static class StackCommand
             var rows = new List<(string, string, string)>();
             if (stack is null)
             {
-                await output.WriteLineAsync($"No running stack was found (${Stack.Variable}, .modelops/endpoints.json here or above, {Stack.UserFile(Environment.GetEnvironmentVariable)}).");
+                var why = Stack.NotFound(Environment.GetEnvironmentVariable);
+                await output.WriteLineAsync($"{char.ToUpperInvariant(why[0])}{why[1..]}: the default addresses are used.");
             }
             else
             {
@@ -44,7 +32,7 @@ internal static class StackCommand
                 rows.Add(("verifier-key", stack.VerifierKey ?? "", "the ledger's; pin it with ledger verify --key"));
             }
 
-            foreach (var (service, fallback) in Services)
+            foreach (var (service, fallback) in services)
             {
                 var variable = $"MODELOPS_{service.ToUpperInvariant()}_URL";
                 rows.Add(Environment.GetEnvironmentVariable(variable) is { Length: > 0 } overridden

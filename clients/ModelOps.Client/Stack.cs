@@ -126,6 +126,12 @@ public sealed class Stack
         return ReadText(user)?.Trim() is { Length: > 0 } pointed && Read(pointed, $"{user} (the stack started last)") is { IsRunning: true } last ? last : null;
     }
 
+    /// <summary>Why <see cref="Find"/> found no stack, naming where it looked, for messages.</summary>
+    public static string NotFound(Func<string, string?> environment) =>
+        environment(Variable) is { Length: > 0 } named
+            ? $"${Variable} names {named}, which holds no {EndpointsFileName} (is that stack running?)"
+            : $"no running stack was found (${Variable}, .modelops/{EndpointsFileName} here or above, {UserFile(environment)})";
+
     /// <summary>The stack described by <paramref name="file"/>, or null when it does not exist or is not an endpoints file.</summary>
     public static Stack? Read(string file, string foundBy)
     {

@@ -68,6 +68,15 @@ public sealed class StackDiscoveryTests : IDisposable
     }
 
     [Fact]
+    public void WhyNoStackWasFoundNamesWhereItLooked()
+    {
+        Assert.Equal($"$MODELOPS_STACK names {_root}, which holds no endpoints.json (is that stack running?)",
+            Stack.NotFound(Variables((Stack.Variable, _root))));
+        Assert.Equal($"no running stack was found ($MODELOPS_STACK, .modelops/endpoints.json here or above, {Path.Combine(_root, ".config", "modelops", "stack")})",
+            Stack.NotFound(Variables(("HOME", _root))));
+    }
+
+    [Fact]
     public void AnUnreadableOrForeignFileIsNoStack()
     {
         var folder = Directory.CreateDirectory(Path.Combine(_root, ".modelops")).FullName;
