@@ -27,8 +27,14 @@ try {
     } catch {
       continue;
     }
-    await row.click();
-    await page.waitForURL(/\/traces\/detail\//, { timeout: 10000 });
+    // On a loaded machine the click may land while the list re-renders, or the page may take long to open: try
+    // again until the deadline rather than give up at the first miss.
+    try {
+      await row.click();
+      await page.waitForURL(/\/traces\/detail\//, { timeout: 10000 });
+    } catch {
+      continue;
+    }
     // Spans keep arriving for a moment (the ledger sequences in batches): look again until all are there.
     for (let attempt = 0; attempt < 10 && !result.found; attempt++) {
       await page.waitForTimeout(1000);
