@@ -45,6 +45,10 @@ declare -A wanted=(
   [prometheus]=/usr/bin/prometheus
   [prometheus-alertmanager]=/usr/bin/prometheus-alertmanager
 )
+# The README installs the Python package into a venv on Debian's python3: venv needs ensurepip (python3-venv, shipped
+# apart), and the offline build setuptools (python3-setuptools; Python 3.12's venvs carry none of their own).
+wanted[python3-setuptools]=/usr/lib/python3/dist-packages/setuptools
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || wanted[python3-venv]=/usr/lib/python3/dist-packages/ensurepip-missing
 command -v node >/dev/null 2>&1 || wanted[nodejs]=/usr/bin/node
 command -v npm >/dev/null 2>&1 || wanted[npm]=/usr/bin/npm
 
