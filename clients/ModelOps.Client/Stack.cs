@@ -29,7 +29,8 @@ public sealed class Stack
         {
             foreach (var resource in resources.EnumerateObject())
             {
-                if (resource.Value.TryGetProperty("endpoints", out var endpoints) && endpoints.ValueKind == JsonValueKind.Object)
+                if (resource.Value.ValueKind == JsonValueKind.Object && resource.Value.TryGetProperty("endpoints", out var endpoints) &&
+                    endpoints.ValueKind == JsonValueKind.Object)
                 {
                     if (endpoints.TryGetProperty("grpc", out var grpc) && grpc.ValueKind == JsonValueKind.String)
                     {
@@ -47,7 +48,7 @@ public sealed class Stack
         Tokens = Text(document, "tokens");
         VerifierKey = Text(document, "verifierKey");
         Dashboard = Text(document, "dashboard");
-        AppHostPid = document.TryGetProperty("appHostPid", out var pid) && pid.TryGetInt32(out var value) ? value : null;
+        AppHostPid = document.TryGetProperty("appHostPid", out var pid) && pid.ValueKind == JsonValueKind.Number && pid.TryGetInt32(out var value) ? value : null;
     }
 
     /// <summary>The stack this process finds from its current folder and environment (see <see cref="Find"/>), looked for once.</summary>

@@ -86,6 +86,10 @@ public sealed class StackDiscoveryTests : IDisposable
         Assert.Null(Stack.Read(Path.Combine(folder, "endpoints.json"), "test"));
         File.WriteAllText(Path.Combine(folder, "endpoints.json"), "{}");
         Assert.False(Stack.Read(Path.Combine(folder, "endpoints.json"), "test")!.IsRunning);
+        File.WriteAllText(Path.Combine(folder, "endpoints.json"), """{"resources": {"tracking": "http://x", "drift": {"endpoints": 7}}, "appHostPid": "1"}""");
+        var odd = Stack.Read(Path.Combine(folder, "endpoints.json"), "test")!;
+        Assert.Empty(odd.GrpcAddresses);
+        Assert.Null(odd.AppHostPid);
     }
 
     private static Func<string, string?> Variables(params (string Name, string Value)[] variables) =>

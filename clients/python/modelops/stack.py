@@ -30,7 +30,7 @@ class Stack:
         #: The folder of the stack's development tokens (<role>.jwt), its token issuer and its dashboard.
         self.tokens, self.dashboard = _text(document, "tokens"), _text(document, "dashboard")
         pid = document.get("appHostPid")
-        self.apphost_pid = pid if isinstance(pid, int) else None
+        self.apphost_pid = pid if isinstance(pid, int) and not isinstance(pid, bool) else None
         self.issuer, self._grpc = None, {}
         resources = document.get("resources")
         for name, resource in (resources.items() if isinstance(resources, dict) else ()):

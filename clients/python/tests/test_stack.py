@@ -88,7 +88,7 @@ class StackTests(unittest.TestCase):
     def test_an_unreadable_or_foreign_file_is_no_stack(self):
         folder = os.path.join(self.root, ".modelops")
         os.makedirs(folder)
-        for text in ("{ not json", "[1, 2]"):
+        for text in ("{ not json", "[1, 2]", '{"resources": {"tracking": "x"}, "appHostPid": true}'):
             with open(os.path.join(folder, "endpoints.json"), "w", encoding="utf-8") as file:
                 file.write(text)
             self.assertIsNone(stack.find(cwd=self.root, environ={"HOME": self.root}))
