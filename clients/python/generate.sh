@@ -15,11 +15,11 @@ if [ -z "$include" ] || [ ! -f "$include/google/protobuf/timestamp.proto" ]; the
 fi
 
 out="$here"
-rm -rf "$out/modelops/tracking" "$out/modelops/registry" "$out/modelops/fairness" "$out/modelops/explainability" "$out/modelops/drift" "$out/modelops/_rpc_pb2.py"
+rm -rf "$out/modelops/tracking" "$out/modelops/registry" "$out/modelops/fairness" "$out/modelops/explainability" "$out/modelops/drift" "$out/modelops/alerting" "$out/modelops/_rpc_pb2.py"
 protoc -I "$root/protos" -I "$include" --python_out="$out" --grpc_out="$out" \
   --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin \
   "$root/protos/modelops/tracking/v1/tracking.proto" "$root/protos/modelops/registry/v1/registry.proto" \
   "$root/protos/modelops/fairness/v1/fairness.proto" "$root/protos/modelops/explainability/v1/explainability.proto" \
-  "$root/protos/modelops/drift/v1/drift.proto"
+  "$root/protos/modelops/drift/v1/drift.proto" "$root/protos/modelops/alerting/v1/alerting.proto"
 protoc -I "$here/protos" -I "$include" --python_out="$out/modelops" "$here/protos/_rpc.proto"
 echo "generate.sh: stubs written under $out/modelops"

@@ -42,7 +42,7 @@ public static class PythonVenv
     // The sources only: no generated stubs (the Python package's generated folders), caches or build output.
     private static void Copy(string from, string to)
     {
-        string[] generated = ["tracking", "registry", "fairness", "explainability", "drift"];
+        string[] generated = ["tracking", "registry", "fairness", "explainability", "drift", "alerting"];
         Directory.CreateDirectory(to);
         foreach (var file in Directory.EnumerateFiles(from))
         {

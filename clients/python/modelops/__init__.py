@@ -1,4 +1,4 @@
-"""ModelOps tracking, registry, fairness and explainability for Python pipelines.
+"""ModelOps tracking, registry, drift, fairness, explainability and alerting for Python pipelines.
 
     import modelops
 
@@ -12,16 +12,17 @@
 The module-level functions act on the innermost run started with modelops.start_run.
 """
 
+from modelops.alerting_client import Alerting
 from modelops.client import ActiveRun, Client, provenance_message
 from modelops.drift_client import Drift
-from modelops.errors import DriftError, ExplainabilityError, FairnessError, ModelOpsError, RegistryError, TrackingError
+from modelops.errors import AlertingError, DriftError, ExplainabilityError, FairnessError, ModelOpsError, RegistryError, TrackingError
 from modelops.explainability_client import Explainability
 from modelops.fairness_client import Fairness
 from modelops.registry_client import Registry
 from modelops.stack import Stack, find as find_stack
 
 __all__ = [
-    "ActiveRun", "Client", "Drift", "DriftError", "Explainability", "ExplainabilityError", "Fairness", "FairnessError", "ModelOpsError",
+    "ActiveRun", "Alerting", "AlertingError", "Client", "Drift", "DriftError", "Explainability", "ExplainabilityError", "Fairness", "FairnessError", "ModelOpsError",
     "Registry", "RegistryError", "Stack", "TrackingError", "active_run", "find_stack", "log_artifact", "log_input", "log_metric", "log_metrics",
     "log_param", "log_params", "provenance_message", "set_tag", "start_run",
 ]

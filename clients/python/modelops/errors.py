@@ -1,7 +1,7 @@
 """Errors raised by the clients, with the service's field violations, and their connection to a service.
 
 Every refusal is a ModelOpsError; each service's client raises its own subclass (TrackingError, RegistryError,
-DriftError, FairnessError, ExplainabilityError), so a program can tell which service refused, or catch them all.
+DriftError, FairnessError, ExplainabilityError, AlertingError), so a program can tell which service refused, or catch them all.
 """
 
 import base64
@@ -91,6 +91,10 @@ class FairnessError(ModelOpsError):
 
 class ExplainabilityError(ModelOpsError):
     """A call the explainability service refused."""
+
+
+class AlertingError(ModelOpsError):
+    """A call the alerting service refused."""
 
 
 def translate(call, *args, error_type=ModelOpsError, **kwargs):
