@@ -1,8 +1,6 @@
 """A credit model explained: exact SHAP reason codes for each declined applicant, and what drives it overall.
 
-    MODELOPS_TRACKING_TARGET=127.0.0.1:7101 MODELOPS_REGISTRY_TARGET=127.0.0.1:7102 MODELOPS_EXPLAINABILITY_TARGET=127.0.0.1:7105 \
-    MODELOPS_TOKEN=$(cat .modelops/tokens/pipeline.jwt) PYTHONPATH=clients/python \
-        /usr/bin/python3 clients/python/examples/explain_credit.py --model credit-explained --html declined.html
+    ~/.venvs/modelops/bin/python clients/python/examples/explain_credit.py --model credit-explained --html declined.html
 
 Trains an XGBoost classifier of default risk (Debian's python3-xgboost) on synthetic applicants, logs it as a JSON
 model (save_model("model.json")) with its evaluation data, and registers it. Then gives the model's features readable

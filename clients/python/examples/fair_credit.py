@@ -1,8 +1,6 @@
 """A credit model with a bias against one sex: blocked by the fairness gate, mitigated, and promoted once fair.
 
-    MODELOPS_TRACKING_TARGET=127.0.0.1:7101 MODELOPS_REGISTRY_TARGET=127.0.0.1:7102 MODELOPS_FAIRNESS_TARGET=127.0.0.1:7104 \
-    MODELOPS_TOKEN=$(cat .modelops/tokens/pipeline.jwt) PYTHONPATH=clients/python \
-        /usr/bin/python3 clients/python/examples/fair_credit.py --model credit-fair
+    ~/.venvs/modelops/bin/python clients/python/examples/fair_credit.py --model credit-fair
 
 Trains a logistic regression (numpy) on applicants whose recorded repayment history understates women's (the bias
 built in), logs the model and its evaluation data (label, score, sex, age band), registers it and has the fairness

@@ -1,7 +1,6 @@
 """Logs a complete training run to ModelOps tracking and reads it back.
 
-    MODELOPS_TRACKING_TARGET=127.0.0.1:7101 MODELOPS_TOKEN=$(cat .modelops/tokens/pipeline.jwt) \
-        PYTHONPATH=clients/python /usr/bin/python3 clients/python/examples/log_a_run.py
+    ~/.venvs/modelops/bin/python clients/python/examples/log_a_run.py
 
 Params, 10,000 metric points, a dataset input, full provenance and a 100 MiB artifact; then every one of them is
 read back and compared. Exits 1 on any difference.

@@ -1,8 +1,6 @@
 """The end of a training pipeline: log the run, register the model it produced, ask for Production.
 
-    MODELOPS_TRACKING_TARGET=127.0.0.1:7101 MODELOPS_REGISTRY_TARGET=127.0.0.1:7102 \
-    MODELOPS_TOKEN=$(cat .modelops/tokens/pipeline.jwt) PYTHONPATH=clients/python \
-        /usr/bin/python3 clients/python/examples/train_and_register.py --model credit-scoring
+    ~/.venvs/modelops/bin/python clients/python/examples/train_and_register.py --model credit-scoring
 
 Logs a run with full provenance (less the fields named by --omit), metrics including per-subgroup AUCs, a model
 file, a model card and a security review; registers the model file as a new version and requests its promotion.
