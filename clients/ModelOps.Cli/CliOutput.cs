@@ -34,7 +34,7 @@ internal static class CliOutput
                 TokenOrigin.Given => file is null ? "--token" : $"--token file {file}",
                 TokenOrigin.Variable => file is null ? $"${Credentials.TokenVariable}" : $"${Credentials.TokenVariable} (file {file})",
                 TokenOrigin.Default => file!,
-                _ => $"nowhere (no --token, no ${Credentials.TokenVariable}, no {Path.GetFullPath(Credentials.DefaultTokenPath(role))})",
+                _ => $"nowhere (no --token, no ${Credentials.TokenVariable}, no {Credentials.DefaultTokenPath(role)})",
             });
         }
 
@@ -46,16 +46,27 @@ internal static class CliOutput
     /// <c>$MODELOPS_&lt;SERVICE&gt;_URL</c>, else the address the stack in use publishes (<see cref="Stack.Current"/>),
     /// else <paramref name="defaultAddress"/>.
     /// </summary>
-    public static Option<string> AddressOption(string service, string what, string defaultAddress)
-    {
-        var variable = $"MODELOPS_{service.ToUpperInvariant()}_URL";
-        return new Option<string>($"--{service}")
+    public static Option<string> AddressOption(string service, string what, string defaultAddress) =>
+        new($"--{service}")
         {
-            Description = $"{what} gRPC address (default: ${variable}, else the stack's, see modelops stack, else {defaultAddress})",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable(variable) ?? Stack.Current?.GrpcAddress(service) ?? defaultAddress,
+            Description = $"{what} gRPC address (default: ${AddressVariable(service)}, else the stack's, see modelops stack, else {defaultAddress})",
+            DefaultValueFactory = _ => DefaultAddress(service, defaultAddress).Address,
             Recursive = true,
         };
+
+    /// <summary>
+    /// The address of <paramref name="service"/> when no flag names one, and where it comes from:
+    /// <c>$MODELOPS_&lt;SERVICE&gt;_URL</c>, else the stack in use (<see cref="Stack.Current"/>), else <paramref name="fallback"/>.
+    /// </summary>
+    public static (string Address, string Source) DefaultAddress(string service, string fallback)
+    {
+        var variable = AddressVariable(service);
+        return Environment.GetEnvironmentVariable(variable) is { } set ? (set, $"${variable}")
+            : Stack.Current?.GrpcAddress(service) is { } published ? (published, "the stack")
+            : (fallback, "the default");
     }
+
+    private static string AddressVariable(string service) => $"MODELOPS_{service.ToUpperInvariant()}_URL";
 
     /// <summary>A channel to <paramref name="address"/>, noted for a refusal's explanation.</summary>
     public static GrpcChannel Channel(string address, int maxReceiveMessageSize = 4 << 20)

@@ -34,10 +34,8 @@ internal static class StackCommand
 
             foreach (var (service, fallback) in services)
             {
-                var variable = $"MODELOPS_{service.ToUpperInvariant()}_URL";
-                rows.Add(Environment.GetEnvironmentVariable(variable) is { Length: > 0 } overridden
-                    ? (service, overridden, $"${variable}")
-                    : stack?.GrpcAddress(service) is { } published ? (service, published, "the stack") : (service, fallback, "the default"));
+                var (address, source) = CliOutput.DefaultAddress(service, fallback);
+                rows.Add((service, address, source));
             }
 
             var width = rows.Max(r => r.Item2.Length);
