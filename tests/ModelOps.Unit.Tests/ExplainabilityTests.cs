@@ -60,7 +60,7 @@ public sealed class ExplainabilityTests
             Format = "test", Objective = "binary:logistic", FeatureNames = ["income", "debt", "age", "tenure"], Trees = [tree], BaseMargin = 0,
             Rule = SplitRule.LessOrEqual, Transform = OutputTransform.Logistic,
         };
-        var model = new ExplainedModel(new ModelRef { Model = "credit", Version = 1 }, "sha", ensemble, new TreeExplainer(ensemble), null);
+        var model = new ExplainedModel(new ModelRef { Model = "credit", Version = 1 }, "sha", new TreeModel(ensemble), new TreeExplainer(ensemble), null);
         double[] row = [1, double.NaN, 30, 2];
         double[] phi = [0.4, 0.9, -0.2, 0.4];
         var dictionary = new Dictionary<string, FeatureEntry> { ["debt"] = new() { Feature = "debt", DisplayName = "Debt ratio", Description = "debt over income" } };

@@ -204,11 +204,12 @@ public sealed class TreeShapTests
     [InlineData("{\"learner\": {\"objective\": {\"name\": \"multi:softprob\"}}}", "multi:softprob is not explained")]
     [InlineData("{\"model\": 1}", "not an XGBoost model")]
     [InlineData("PK\u0003\u0004rest", "zip archive")]
-    [InlineData("\u0008\u0007\u0012\u0004onnx", "neither an XGBoost JSON nor a LightGBM text model")]
+    [InlineData("\u0008\u0007\u0012\u0004onnx", "ONNX Runtime cannot load the file")]
+    [InlineData("plain text", "not a model in any of the formats read")]
     [InlineData("{\"learner\": ", "not valid JSON")]
     public void UnreadableModelsAreRefusedWithTheSupportedFormats(string content, string message)
     {
-        var exception = Assert.ThrowsAny<Exception>(() => ModelFiles.Read(Encoding.UTF8.GetBytes(content)));
+        var exception = Assert.ThrowsAny<Exception>(() => ModelFiles.ReadModel(Encoding.UTF8.GetBytes(content)));
         Assert.Contains(message, exception.Message);
         Assert.True(exception.Message.Contains("supported", StringComparison.Ordinal), exception.Message);
     }

@@ -40,7 +40,7 @@ public static class ExplainCommands
         Dataset DatasetOf(ParseResult parse) => new() { RunId = parse.GetValue(run)!, ArtifactPath = parse.GetValue(path)!, IdColumn = parse.GetValue(idColumn) ?? "" };
         var background = new Option<string?>("--background")
         {
-            Description = "Background rows for a model that keeps no covers (ML.NET): RUN_ID/PATH, a run's dataset artifact (default for dataset and importance: the dataset itself)",
+            Description = "Background rows for a model that keeps no covers (ML.NET) or is explained model-agnostically (ONNX): RUN_ID/PATH, a run's dataset artifact (default for dataset and importance: the dataset itself)",
         };
         Dataset? BackgroundOf(ParseResult parse) => parse.GetValue(background) is { } given
             ? given.IndexOf('/', StringComparison.Ordinal) is var slash and > 0
@@ -61,8 +61,15 @@ public static class ExplainCommands
             var baseValue = description.HasBaseValue
                 ? string.Create(CultureInfo.InvariantCulture, $"base value {description.BaseValue:G6}")
                 : "base value from background rows (--background)";
+            var shape = description.Trees > 0 ? string.Create(CultureInfo.InvariantCulture, $"{description.Trees} trees") : "explained model-agnostically";
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"{description.Model.Model} {description.Model.Version}: {description.Format}, {description.Objective}, {description.Trees} trees, output {description.Output}, {baseValue}"));
+                $"{description.Model.Model} {description.Model.Version}: {description.Format}, {description.Objective}, {shape}, output {description.Output}, {baseValue}"));
+            if (description.Method.Length > 0 && description.Coalitions > 0)
+            {
+                await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"method: {description.Method}, {description.Coalitions} coalitions × {description.BackgroundRows} background rows per row{(description.Seed != 0 ? $", seed {description.Seed}" : "")}"));
+            }
+
             await output.WriteLineAsync($"features: {string.Join(", ", description.Features)}");
             return 0;
         }));
@@ -247,8 +254,12 @@ public static class ExplainCommands
                 $"{(row.Id.Length > 0 ? row.Id : $"row {row.Row}")}: prediction {row.Prediction:G6}{(row.HasDecision ? row.Decision ? " (at or above threshold)" : " (below threshold)" : "")}; reasons: {(reasons.Length > 0 ? reasons : "none")}"));
             if (!oneLine)
             {
-                await CliOutput.Section(output, "  attributions:", model.Features.Select((f, i) => new[] { f, row.Attributions[i].ToString("G6", CultureInfo.InvariantCulture) })
-                    .OrderByDescending(r => Math.Abs(double.Parse(r[1], CultureInfo.InvariantCulture))).Take(10));
+                // Kernel SHAP's estimates carry their standard errors.
+                await CliOutput.Section(output, "  attributions:", model.Features.Select((f, i) => (Feature: f, Index: i))
+                    .OrderByDescending(r => Math.Abs(row.Attributions[r.Index])).Take(10)
+                    .Select(r => row.AttributionErrors.Count > 0
+                        ? new[] { r.Feature, row.Attributions[r.Index].ToString("G6", CultureInfo.InvariantCulture), "± " + row.AttributionErrors[r.Index].ToString("G2", CultureInfo.InvariantCulture) }
+                        : [r.Feature, row.Attributions[r.Index].ToString("G6", CultureInfo.InvariantCulture)]));
             }
         }
     }

@@ -147,7 +147,7 @@ internal sealed partial class WindowSampledConsumer(
         }
 
         // The sample's columns by the model's feature names; a feature the traffic lacks is missing in every row.
-        var features = model.Ensemble.FeatureNames;
+        var features = model.FeatureNames;
         var columns = sample.Columns.Select((name, i) => (name, i)).ToDictionary(c => c.name, c => c.i, StringComparer.Ordinal);
         var rows = sample.Rows.Count;
         var values = new double[rows * features.Count];
@@ -160,7 +160,7 @@ internal sealed partial class WindowSampledConsumer(
         }
 
         var phi = new double[values.Length];
-        await Task.Run(() => model.Explainer.Explain(values, rows, phi, new double[rows], Environment.ProcessorCount, cancellationToken), cancellationToken);
+        await Task.Run(() => model.Explainer.Explain(values, rows, phi, new double[rows], null, Environment.ProcessorCount, cancellationToken), cancellationToken);
         var importance = Importance.Summarise(features, values, phi, rows, new Dictionary<string, FeatureEntry>());
         var (shift, overlap, windowTop, referenceTop) = AttributionDrift.Compare(importance, reference, judged.TopK);
         judged.Sampled = rows;

@@ -17,15 +17,15 @@ internal static class Explanations
     /// the largest |φ|. Ties are broken by the model's feature order, so the same row always gets the same codes.
     /// </summary>
     public static RowExplanation Explain(ExplainedModel model, long index, string id, ReadOnlySpan<double> row, ReadOnlySpan<double> phi, double margin,
-        double? threshold, int topK, IReadOnlyDictionary<string, FeatureEntry> dictionary)
+        double? threshold, int topK, IReadOnlyDictionary<string, FeatureEntry> dictionary, ReadOnlySpan<double> errors = default)
     {
-        var ensemble = model.Ensemble;
         var explanation = new RowExplanation
         {
-            Row = index, Id = id, BaseValue = model.Explainer.BaseValue, Margin = margin, Prediction = ensemble.Output(margin),
+            Row = index, Id = id, BaseValue = model.Explainer.BaseValue, Margin = margin, Prediction = model.Model.Prediction(margin),
         };
         var attributions = phi.ToArray();
         explanation.Attributions.Add(attributions);
+        explanation.AttributionErrors.Add(errors.ToArray());
         bool? decision = threshold is { } cut ? explanation.Prediction >= cut : null;
         if (decision is { } d)
         {
@@ -44,7 +44,7 @@ internal static class Explanations
         candidates.Sort((a, b) => Math.Abs(attributions[b]).CompareTo(Math.Abs(attributions[a])) is var c && c != 0 ? c : a.CompareTo(b));
         foreach (var f in candidates.Take(topK))
         {
-            var name = ensemble.FeatureNames[f];
+            var name = model.FeatureNames[f];
             var entry = dictionary.GetValueOrDefault(name);
             var reason = new ReasonCode
             {

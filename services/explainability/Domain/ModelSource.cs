@@ -1,5 +1,6 @@
 using Grpc.Core;
 using ModelOps.Datasets;
+using ModelOps.Explainability.Agnostic;
 using ModelOps.Explainability.Trees;
 using ModelOps.Explainability.V1;
 using ModelOps.Registry.V1;
@@ -11,7 +12,7 @@ namespace ModelOps.Explainability.Domain;
 /// Reads registered model versions: the registry names the run artifact and pins its SHA-256, tracking and the object
 /// store give bytes that must hash to tracking's record and to the registry's pin, and only then is the file parsed.
 /// Models are kept by content hash (the last <see cref="Cached"/>), so a version is read once while it is used; a model
-/// that keeps no covers is kept once per background it was explained with, covers counted.
+/// explained with background rows is kept once per background, with its explainer.
 /// </summary>
 internal sealed class ModelSource(RegistryService.RegistryServiceClient registry, RunArtifacts artifacts)
 {
@@ -25,7 +26,7 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
     public const int Cached = 4;
 
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
-    private readonly LinkedList<(string Key, TreeEnsemble Ensemble, TreeExplainer? Explainer)> _cache = new();
+    private readonly LinkedList<(string Key, IExplainable Model, IExplainer? Explainer)> _cache = new();
     private readonly SemaphoreSlim _loading = new(1, 1);
 
     /// <summary>Checks a model reference as the request's field <paramref name="field"/>.</summary>
@@ -43,8 +44,8 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
     }
 
     /// <summary>
-    /// The version's model, with its explainer when the file keeps covers; one that does not needs
-    /// <c>WithBackgroundAsync</c> before it explains anything.
+    /// The version's model, with its explainer when the file is enough to explain it; one explained with background
+    /// rows needs <c>WithBackgroundAsync</c> before it explains anything.
     /// </summary>
     public async Task<ExplainedModel> LoadAsync(ModelRef reference, CancellationToken cancellationToken)
     {
@@ -60,13 +61,14 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
                 $"Version {reference.Version} of model {TextRules.Echo(reference.Model)} is not registered.");
         }
 
-        var (ensemble, explainer) = await CachedAsync(version.ArtifactSha256, () => ReadAsync(version, cancellationToken), cancellationToken);
-        return new ExplainedModel(reference, version.ArtifactSha256, ensemble, explainer, null);
+        var (model, explainer) = await CachedAsync(version.ArtifactSha256, () => ReadAsync(version, cancellationToken), cancellationToken);
+        return new ExplainedModel(reference, version.ArtifactSha256, model, explainer, null);
     }
 
     /// <summary>
-    /// The model ready to explain: as it is when its file keeps covers, otherwise with covers counted on the rows of
-    /// <paramref name="background"/> (the request's field <paramref name="field"/>), which it then requires.
+    /// The model ready to explain: as it is when its file is enough, otherwise with the rows of
+    /// <paramref name="background"/> (the request's field <paramref name="field"/>), which it then requires: an ML.NET
+    /// tree ensemble's covers are counted on them, any other model's values average over them.
     /// </summary>
     public async Task<ExplainedModel> WithBackgroundAsync(ExplainedModel model, Dataset? background, string field, CancellationToken cancellationToken)
     {
@@ -77,13 +79,14 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
 
         if (background is null || background.RunId.Length == 0)
         {
-            throw ServiceErrors.FailedPrecondition("BACKGROUND_REQUIRED",
-                $"Version {model.Reference.Version} of {TextRules.Echo(model.Reference.Model)} is an ML.NET model ({model.Ensemble.Format}), which keeps no record of how much data reached each node: " +
-                $"name background rows (a dataset artifact with the model's features) in {field}, and its covers are counted on them.",
+            var why = model.Model.TreeCount > 0
+                ? $"is an ML.NET model ({model.Model.Format}), which keeps no record of how much data reached each node: name background rows (a dataset artifact with the model's features) in {field}, and its covers are counted on them."
+                : $"is an {model.Model.Format} model, explained model-agnostically against background rows: name them (a dataset artifact with the model's features) in {field}.";
+            throw ServiceErrors.FailedPrecondition("BACKGROUND_REQUIRED", $"Version {model.Reference.Version} of {TextRules.Echo(model.Reference.Model)} {why}",
                 "MODEL_FORMAT", $"{model.Reference.Model}/{model.Reference.Version}");
         }
 
-        return await WithBackgroundAsync(model, background, await ReadDatasetAsync(model.Ensemble.FeatureNames, background, field, cancellationToken), cancellationToken);
+        return await WithBackgroundAsync(model, background, await ReadDatasetAsync(model.FeatureNames, background, field, cancellationToken), cancellationToken);
     }
 
     /// <summary>As <see cref="WithBackgroundAsync(ExplainedModel, Dataset?, string, CancellationToken)"/>, with the background's rows read already.</summary>
@@ -96,7 +99,7 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
 
         var (table, sha256) = read;
         var (_, explainer) = await CachedAsync($"{model.Sha256}/{sha256}",
-            () => Task.Run(() => (model.Ensemble, (TreeExplainer?)new TreeExplainer(model.Ensemble.WithCovers(table.Values, table.Rows))), cancellationToken),
+            () => Task.Run(() => (model.Model, (IExplainer?)model.Model.Explainer(table.Values, table.Rows)), cancellationToken),
             cancellationToken);
         return model with { Background = (background, sha256), Loaded = explainer };
     }
@@ -129,7 +132,7 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
     }
 
     // The cached entry under the key, or the one read (one at a time: a burst of requests for a new model reads it once).
-    private async Task<(TreeEnsemble Ensemble, TreeExplainer? Explainer)> CachedAsync(string key, Func<Task<(TreeEnsemble, TreeExplainer?)>> read, CancellationToken cancellationToken)
+    private async Task<(IExplainable Model, IExplainer? Explainer)> CachedAsync(string key, Func<Task<(IExplainable, IExplainer?)>> read, CancellationToken cancellationToken)
     {
         lock (_cache)
         {
@@ -150,17 +153,17 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
                 }
             }
 
-            var (ensemble, explainer) = await read();
+            var (model, explainer) = await read();
             lock (_cache)
             {
-                _cache.AddFirst((key, ensemble, explainer));
+                _cache.AddFirst((key, model, explainer));
                 while (_cache.Count > Cached)
                 {
                     _cache.RemoveLast();
                 }
             }
 
-            return (ensemble, explainer);
+            return (model, explainer);
         }
         finally
         {
@@ -168,7 +171,7 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         }
     }
 
-    private (TreeEnsemble, TreeExplainer?)? Find(string key)
+    private (IExplainable, IExplainer?)? Find(string key)
     {
         for (var node = _cache.First; node is not null; node = node.Next)
         {
@@ -176,14 +179,14 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
             {
                 _cache.Remove(node);
                 _cache.AddFirst(node);
-                return (node.Value.Ensemble, node.Value.Explainer);
+                return (node.Value.Model, node.Value.Explainer);
             }
         }
 
         return null;
     }
 
-    private async Task<(TreeEnsemble, TreeExplainer?)> ReadAsync(ModelVersion version, CancellationToken cancellationToken)
+    private async Task<(IExplainable, IExplainer?)> ReadAsync(ModelVersion version, CancellationToken cancellationToken)
     {
         await using var artifact = await artifacts.ReadAsync(version.RunId, version.ArtifactPath, "model", MaxModelBytes, cancellationToken);
         if (!string.Equals(artifact.Sha256, version.ArtifactSha256, StringComparison.OrdinalIgnoreCase))
@@ -199,8 +202,8 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         {
             return await Task.Run(() =>
             {
-                var ensemble = ModelFiles.Read(bytes);
-                return (ensemble, ensemble.HasCover ? new TreeExplainer(ensemble) : null);
+                var model = ModelFiles.ReadModel(bytes);
+                return (model, model.NeedsBackground ? null : model.Explainer());
             }, cancellationToken);
         }
         catch (Exception exception) when (exception is UnsupportedModelException or ModelFormatException)

@@ -20,12 +20,27 @@ internal static class Pages
     /// <summary>Bars of a waterfall before the rest are folded into one.</summary>
     public const int WaterfallBars = 12;
 
+    // " ± se" after a Kernel SHAP estimate.
+    private static string StandardError(ModelDescription model, RowExplanation row, string feature) =>
+        row.AttributionErrors.Count > 0 && model.Features.IndexOf(feature) is >= 0 and var f
+            ? string.Create(CultureInfo.InvariantCulture, $" <span class=\"muted\">± {row.AttributionErrors[f]:G2}</span>")
+            : "";
+
     public static string Explanation(ModelDescription model, IReadOnlyList<RowExplanation> rows, double? threshold)
     {
         var html = Begin($"Explanations of {model.Model.Model} version {model.Model.Version}");
         html.Append(CultureInfo.InvariantCulture,
-            $"<p>{Encode(model.Format)} model, objective <code>{Encode(model.Objective)}</code>, {model.Trees} trees, sha256 <code>{Encode(model.ArtifactSha256)}</code>. ")
-            .Append("Attributions are exact SHAP values (path-dependent TreeSHAP) in the model's margin space")
+            $"<p>{Encode(model.Format)} model, {(model.Trees > 0 ? "objective" : "output")} <code>{Encode(model.Objective)}</code>, ")
+            .Append(model.Trees > 0 ? string.Create(CultureInfo.InvariantCulture, $"{model.Trees} trees, ") : "")
+            .Append(CultureInfo.InvariantCulture, $"sha256 <code>{Encode(model.ArtifactSha256)}</code>. ")
+            .Append(model.Method switch
+            {
+                "exact_interventional" => string.Create(CultureInfo.InvariantCulture,
+                    $"Attributions are exact interventional Shapley values (every coalition of features, averaged over {model.BackgroundRows} background rows) in the model's output space"),
+                "kernel_shap" => string.Create(CultureInfo.InvariantCulture,
+                    $"Attributions are Kernel SHAP estimates ({model.Coalitions} coalitions per row, {model.BackgroundRows} background rows, seed {model.Seed}; each with its standard error) in the model's output space"),
+                _ => "Attributions are exact SHAP values (path-dependent TreeSHAP) in the model's margin space",
+            })
             .Append(model.Output == "logistic" ? " (log-odds)" : model.Output == "exp" ? " (log)" : "")
             .Append(CultureInfo.InvariantCulture, $": the base value {Number(model.BaseValue)} plus a row's attributions is its margin.")
             .Append(threshold is { } t ? string.Create(CultureInfo.InvariantCulture, $" Decision: prediction ≥ {t:G4}.") : "").Append("</p>");
@@ -42,7 +57,7 @@ internal static class Pages
                 html.Append(CultureInfo.InvariantCulture,
                     $"<tr><td>{reason.Rank}</td><td>{Encode(reason.DisplayName)}{(reason.DisplayName != reason.Feature ? $" <span class=\"muted\">({Encode(reason.Feature)})</span>" : "")}</td>")
                     .Append("<td>").Append(reason.HasValue ? Number(reason.Value) : "<span class=\"muted\">missing</span>").Append("</td>")
-                    .Append(CultureInfo.InvariantCulture, $"<td class=\"{(reason.Attribution > 0 ? "up" : "down")}\">{Signed(reason.Attribution)}</td><td>{Encode(reason.Description)}</td></tr>");
+                    .Append(CultureInfo.InvariantCulture, $"<td class=\"{(reason.Attribution > 0 ? "up" : "down")}\">{Signed(reason.Attribution)}{StandardError(model, row, reason.Feature)}</td><td>{Encode(reason.Description)}</td></tr>");
             }
 
             html.Append("</tbody></table>");

@@ -13,7 +13,7 @@ using ModelOps.ServiceDefaults.Identity;
 
 namespace ModelOps.Explainability.Grpc;
 
-/// <summary>The explainability API: SHAP values and reason codes of registered tree models, global importance reports and their pages, feature dictionaries.</summary>
+/// <summary>The explainability API: SHAP values and reason codes of registered models, global importance reports and their pages, feature dictionaries.</summary>
 [Authorize]
 internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSource models, ExplainabilityMetrics metrics)
     : V1.ExplainabilityService.ExplainabilityServiceBase
@@ -32,6 +32,9 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
 
     /// <summary>Most entries of a feature dictionary; longest name and description.</summary>
     public const int MaxEntries = 10_000, MaxNameLength = 200, MaxDescriptionLength = 1000;
+
+    /// <summary>Most model evaluations one request may take (a model-agnostic explainer costs coalitions × background rows per row).</summary>
+    public const long MaxEvaluations = 2_000_000_000;
 
     /// <summary>Threads one request explains on.</summary>
     private static readonly int Threads = Math.Max(1, Environment.ProcessorCount);
@@ -80,12 +83,12 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         violations.ThrowIfAny();
 
         var (model, table, _) = await LoadWithDatasetAsync(request.Model, request.Dataset, request.Background, cancellationToken);
-        var (phi, margins) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
+        var (phi, margins, errors) = await ComputeAsync(model, table.Values, table.Rows, "dataset", cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
         var topK = request.TopK == 0 ? Explanations.DefaultTopK : request.TopK;
         var batch = request.BatchSize == 0 ? DefaultBatch : request.BatchSize;
-        var features = model.Ensemble.Features;
+        var features = model.FeatureNames.Count;
         for (var first = 0; first < table.Rows; first += batch)
         {
             var message = new ExplainBatch();
@@ -97,7 +100,7 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
             for (var r = first; r < Math.Min(table.Rows, first + batch); r++)
             {
                 message.Rows.Add(Explanations.Explain(model, r, table.Ids.Count > 0 ? table.Ids[r] : "", table.Values.AsSpan(r * features, features),
-                    phi.AsSpan(r * features, features), margins[r], threshold, topK, dictionary));
+                    phi.AsSpan(r * features, features), margins[r], threshold, topK, dictionary, Slice(errors, r, features)));
             }
 
             await responseStream.WriteAsync(message, cancellationToken);
@@ -116,9 +119,9 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         violations.ThrowIfAny("No report was stored.");
 
         var (model, table, sha256) = await LoadWithDatasetAsync(request.Model, request.Dataset, request.Background, cancellationToken);
-        var (phi, _) = await ComputeAsync(model, table.Values, table.Rows, cancellationToken);
+        var (phi, _, _) = await ComputeAsync(model, table.Values, table.Rows, "dataset", cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
-        var report = Importance.Summarise(model.Ensemble.FeatureNames, table.Values, phi, table.Rows, dictionary);
+        var report = Importance.Summarise(model.FeatureNames, table.Values, phi, table.Rows, dictionary);
 
         var caller = context.GetCaller();
         report.Id = Guid.CreateVersion7().ToString();
@@ -248,16 +251,16 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         var loaded = await models.LoadAsync(request.Model, cancellationToken);
         var values = Matrix(loaded, request.Rows);
         var model = await models.WithBackgroundAsync(loaded, request.Background, "background", cancellationToken);
-        var (phi, margins) = await ComputeAsync(model, values, request.Rows.Count, cancellationToken);
+        var (phi, margins, errors) = await ComputeAsync(model, values, request.Rows.Count, "rows", cancellationToken);
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
         var topK = request.TopK == 0 ? Explanations.DefaultTopK : request.TopK;
-        var features = model.Ensemble.Features;
+        var features = model.FeatureNames.Count;
         var explanations = new List<RowExplanation>(request.Rows.Count);
         for (var r = 0; r < request.Rows.Count; r++)
         {
             explanations.Add(Explanations.Explain(model, r, request.Rows[r].Id, values.AsSpan(r * features, features), phi.AsSpan(r * features, features),
-                margins[r], threshold, topK, dictionary));
+                margins[r], threshold, topK, dictionary, Slice(errors, r, features)));
         }
 
         return (model, explanations);
@@ -269,7 +272,7 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         ModelRef reference, Dataset dataset, Dataset? background, CancellationToken cancellationToken)
     {
         var loaded = await models.LoadAsync(reference, cancellationToken);
-        var (table, sha256) = await models.ReadDatasetAsync(loaded.Ensemble.FeatureNames, dataset, "dataset", cancellationToken);
+        var (table, sha256) = await models.ReadDatasetAsync(loaded.FeatureNames, dataset, "dataset", cancellationToken);
         var model = background is null
             ? await models.WithBackgroundAsync(loaded, dataset, (table, sha256), cancellationToken)
             : await models.WithBackgroundAsync(loaded, background, "background", cancellationToken);
@@ -279,7 +282,7 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
     // The rows in the model's feature order; a wrong count or an unknown name is refused naming the row and column.
     private static double[] Matrix(ExplainedModel model, IReadOnlyList<Row> rows)
     {
-        var names = model.Ensemble.FeatureNames;
+        var names = model.FeatureNames;
         var features = names.Count;
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var f = features - 1; f >= 0; f--)
@@ -330,14 +333,26 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
     private static string Preview(IReadOnlyList<string> names) =>
         string.Join(", ", names.Take(10).Select(n => TextRules.Echo(TextRules.Clip(n, 40)))) + (names.Count > 10 ? ", …" : "");
 
-    // TreeSHAP is CPU work: off the request thread, on every core.
-    private static async Task<(double[] Phi, double[] Margins)> ComputeAsync(ExplainedModel model, double[] values, int rows, CancellationToken cancellationToken)
+    // Explaining is CPU work: off the request thread, on every core. A model-agnostic explainer's cost is bounded
+    // first, so a request that would run for hours is refused before any of it is done.
+    private static async Task<(double[] Phi, double[] Margins, double[]? Errors)> ComputeAsync(ExplainedModel model, double[] values, int rows, string field, CancellationToken cancellationToken)
     {
+        var explainer = model.Explainer;
+        if (explainer.EvaluationsPerRow * rows > MaxEvaluations)
+        {
+            throw ServiceErrors.InvalidArgument(field, string.Create(CultureInfo.InvariantCulture,
+                $"has {rows} rows; at most {MaxEvaluations / explainer.EvaluationsPerRow} rows of this model fit one request ({MaxEvaluations:N0} model evaluations; " +
+                $"{explainer.Method.Name} takes {explainer.Method.Coalitions} coalitions × {explainer.Method.BackgroundRows} background rows per row)"));
+        }
+
         var phi = new double[values.Length];
         var margins = new double[rows];
-        await Task.Run(() => model.Explainer.Explain(values, rows, phi, margins, Threads, cancellationToken), cancellationToken);
-        return (phi, margins);
+        var errors = explainer.Method.Estimates ? new double[values.Length] : null;
+        await Task.Run(() => explainer.Explain(values, rows, phi, margins, errors, Threads, cancellationToken), cancellationToken);
+        return (phi, margins, errors);
     }
+
+    private static ReadOnlySpan<double> Slice(double[]? errors, int row, int features) => errors is null ? default : errors.AsSpan(row * features, features);
 
     private async Task<IReadOnlyDictionary<string, FeatureEntry>> DictionaryAsync(string model, CancellationToken cancellationToken) =>
         (await store.GetDictionaryAsync(model, cancellationToken))?.Entries.ToDictionary(e => e.Feature, StringComparer.Ordinal)

@@ -1,5 +1,7 @@
 using System.Text;
 using System.Text.Json;
+using ModelOps.Explainability.Agnostic;
+using ModelOps.Explainability.Domain;
 
 namespace ModelOps.Explainability.Trees;
 
@@ -17,7 +19,11 @@ internal static class ModelFiles
 
     /// <summary>The formats read, as a refusal lists them.</summary>
     public const string Supported = "XGBoost JSON (save_model(\"model.json\"), gbtree, one output), LightGBM text (save_model(\"model.txt\"), one output) " +
-        "and ML.NET .zip (FastTree or LightGBM regression or binary classification, after Concatenate only; explained with background rows)";
+        "and ML.NET .zip (FastTree or LightGBM regression or binary classification, after Concatenate only; explained with background rows), " +
+        "and ONNX (float or double tensor inputs and output, at most 256 features; explained model-agnostically with background rows)";
+
+    /// <summary>Reads a model file of any supported format: a tree ensemble, or an ONNX model.</summary>
+    public static IExplainable ReadModel(byte[] content) => OnnxModel.Recognises(content) ? OnnxModel.Read(content) : new TreeModel(Read(content));
 
     public static TreeEnsemble Read(ReadOnlyMemory<byte> content)
     {
@@ -61,7 +67,7 @@ internal static class ModelFiles
             return LightGbmTextReader.Read(Encoding.UTF8.GetString(span), MaxTrees, MaxNodes, MaxDepth);
         }
 
-        throw new UnsupportedModelException("the file is neither an XGBoost JSON nor a LightGBM text model");
+        throw new UnsupportedModelException("the file is not a model in any of the formats read");
     }
 }
 

@@ -1,3 +1,5 @@
+using ModelOps.Explainability.Domain;
+
 namespace ModelOps.Explainability.Trees;
 
 /// <summary>
@@ -5,7 +7,7 @@ namespace ModelOps.Explainability.Trees;
 /// <see cref="BaseValue"/> equal the row's margin. Trees are explained from their <see cref="LeafTables"/> while these
 /// fit in <see cref="TableBudget"/> values, the rest by <see cref="PathShap"/>'s recursion.
 /// </summary>
-internal sealed class TreeExplainer
+internal sealed class TreeExplainer : IExplainer
 {
     /// <summary>Most values all of a model's leaf tables hold (128 MiB).</summary>
     public const long TableBudget = 16L << 20;
@@ -36,6 +38,10 @@ internal sealed class TreeExplainer
     /// <summary>The expected margin: what the attributions of any row add to.</summary>
     public double BaseValue { get; }
 
+    public ExplainerMethod Method => ExplainerMethod.PathDependent;
+
+    public long EvaluationsPerRow => 1;
+
     /// <summary>How many trees are explained from tables.</summary>
     public int TabledTrees => _tables.Count(t => t is not null);
 
@@ -44,6 +50,10 @@ internal sealed class TreeExplainer
     /// values each, NaN for a missing value) into <paramref name="phi"/> (the same shape) and their margins into
     /// <paramref name="margins"/>, on up to <paramref name="threads"/> threads.
     /// </summary>
+    public void Explain(double[] rows, int count, double[] phi, double[] margins, double[]? errors, int threads, CancellationToken cancellationToken = default) =>
+        Explain(rows, count, phi, margins, threads, cancellationToken);
+
+    /// <inheritdoc cref="IExplainer.Explain"/>
     public void Explain(double[] rows, int count, double[] phi, double[] margins, int threads, CancellationToken cancellationToken = default)
     {
         var features = Ensemble.Features;
