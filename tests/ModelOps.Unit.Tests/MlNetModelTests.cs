@@ -1,4 +1,5 @@
 extern alias explainability;
+using explainability::ModelOps.Explainability.Agnostic;
 using explainability::ModelOps.Explainability.Trees;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -91,6 +92,106 @@ public sealed class MlNetModelTests
         var refusal = Assert.Throws<ModelFormatException>(() => ModelFiles.Read(zip.ToArray()));
         Assert.Contains("NormalizingTransformer", refusal.Message, StringComparison.Ordinal);
         Assert.Contains("Concatenate", refusal.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void APipelineThatIsNotABareTreeEnsembleIsExplainedModelAgnosticallyByMlNetItself()
+    {
+        // Normalised input and a FastTree classifier: TreeSHAP would explain the normalised values, so the pipeline is
+        // run by ML.NET and its probability explained over the raw input columns (the label column is no feature).
+        var context = new MLContext(seed: 7);
+        var examples = Examples(300, seed: 13);
+        var data = context.Data.LoadFromEnumerable(examples);
+        var trained = context.Transforms.Concatenate("Features", Example.Names)
+            .Append(context.Transforms.NormalizeMinMax("Features"))
+            .Append(context.BinaryClassification.Trainers.FastTree(labelColumnName: "Approved", numberOfTrees: 10, numberOfLeaves: 6, minimumExampleCountPerLeaf: 5))
+            .Fit(data);
+        using var zip = new MemoryStream();
+        context.Model.Save(trained, data.Schema, zip);
+
+        var model = Assert.IsType<MlNetPipeline>(ModelFiles.ReadModel(zip.ToArray()));
+        Assert.Equal(("mlnet-zip", "Probability", 0, (double?)0.5), (model.Format, model.Objective, model.TreeCount, model.DefaultThreshold));
+        Assert.Equal(Example.Names, model.FeatureNames);
+
+        var background = examples.Take(20).ToList();
+        var explained = examples.Skip(100).Take(4).ToList();
+        var explainer = model.Explainer([.. background.SelectMany(e => e.Values())], background.Count);
+        Assert.Equal(("exact_interventional", 20, 62), (explainer.Method.Name, explainer.Method.BackgroundRows, explainer.Method.Coalitions));
+        var features = Example.Names.Length;
+        var (phi, margins) = (new double[explained.Count * features], new double[explained.Count]);
+        explainer.Explain([.. explained.SelectMany(e => e.Values())], explained.Count, phi, margins, null, threads: 2, TestContext.Current.CancellationToken);
+
+        // The oracle: ML.NET's own scoring of typed rows, every ordering of the six features.
+        double Probability(IEnumerable<Example> rows) => trained.Transform(context.Data.LoadFromEnumerable(rows)).GetColumn<float>("Probability").Average(p => (double)p);
+        Assert.Equal(Probability(background), explainer.BaseValue, 1e-6);
+        for (var r = 0; r < explained.Count; r++)
+        {
+            var x = explained[r];
+            Assert.Equal(Probability([x]), margins[r], 1e-6);
+            var worth = new Dictionary<int, double>();
+            double Worth(int coalition) => worth.TryGetValue(coalition, out var known) ? known : worth[coalition] = Probability(background.Select(b => Mixed(x, b, coalition)));
+            var expected = new double[features];
+            foreach (var order in Orderings(features))
+            {
+                var coalition = 0;
+                foreach (var f in order)
+                {
+                    expected[f] += (Worth(coalition | (1 << f)) - Worth(coalition)) / 720;
+                    coalition |= 1 << f;
+                }
+            }
+
+            for (var f = 0; f < features; f++)
+            {
+                Assert.Equal(expected[f], phi[(r * features) + f], 1e-6);
+            }
+
+            Assert.Equal(0, phi[(r * features) + 4]); // Constant: every background row has its value
+        }
+    }
+
+    [Fact]
+    public void AFastForestIsExplainedThroughMlNetAndAPipelineOfTextIsRefused()
+    {
+        var context = new MLContext(seed: 7);
+        var data = context.Data.LoadFromEnumerable(Examples(200, seed: 3));
+        var forest = context.Transforms.Concatenate("Features", Example.Names)
+            .Append(context.Regression.Trainers.FastForest(numberOfTrees: 5, numberOfLeaves: 4, minimumExampleCountPerLeaf: 5))
+            .Fit(data);
+        using var zip = new MemoryStream();
+        context.Model.Save(forest, data.Schema, zip);
+        var model = Assert.IsType<MlNetPipeline>(ModelFiles.ReadModel(zip.ToArray()));
+        Assert.Equal(("Score", (double?)null), (model.Objective, model.DefaultThreshold));
+
+        var texts = context.Data.LoadFromEnumerable(Enumerable.Range(0, 50).Select(i => new Review { Text = i % 2 == 0 ? "good loan" : "bad loan", Label = i % 2 == 0 }));
+        var text = context.Transforms.Text.FeaturizeText("Features", "Text")
+            .Append(context.BinaryClassification.Trainers.FastTree(numberOfTrees: 2, numberOfLeaves: 2, minimumExampleCountPerLeaf: 2))
+            .Fit(texts);
+        using var textZip = new MemoryStream();
+        context.Model.Save(text, texts.Schema, textZip);
+        var refusal = Assert.Throws<UnsupportedModelException>(() => ModelFiles.ReadModel(textZip.ToArray()));
+        Assert.Contains("no Single input columns", refusal.Message, StringComparison.Ordinal);
+        Assert.Contains("the ML.NET pipeline transforms its input with", refusal.Message, StringComparison.Ordinal);
+    }
+
+    private static Example Mixed(Example x, Example b, int coalition)
+    {
+        float Pick(int f, float mine, float theirs) => (coalition & (1 << f)) != 0 ? mine : theirs;
+        return new Example
+        {
+            Age = Pick(0, x.Age, b.Age), Income = Pick(1, x.Income, b.Income), Debt = Pick(2, x.Debt, b.Debt),
+            Tenure = Pick(3, x.Tenure, b.Tenure), Constant = Pick(4, x.Constant, b.Constant), Noise = Pick(5, x.Noise, b.Noise),
+        };
+    }
+
+    private static IEnumerable<int[]> Orderings(int n) => n == 0
+        ? [[]]
+        : Orderings(n - 1).SelectMany(shorter => Enumerable.Range(0, n).Select(at => (int[])[.. shorter[..at], n - 1, .. shorter[at..]]));
+
+    private sealed class Review
+    {
+        public string Text { get; set; } = "";
+        public bool Label { get; set; }
     }
 
     [Fact]

@@ -19,11 +19,30 @@ internal static class ModelFiles
 
     /// <summary>The formats read, as a refusal lists them.</summary>
     public const string Supported = "XGBoost JSON (save_model(\"model.json\"), gbtree, one output), LightGBM text (save_model(\"model.txt\"), one output) " +
-        "and ML.NET .zip (FastTree or LightGBM regression or binary classification, after Concatenate only; explained with background rows), " +
+        "ML.NET .zip (FastTree or LightGBM regression or binary classification after Concatenate only, by TreeSHAP; any other pipeline on Single input columns " +
+        "with a Probability or Score output, model-agnostically; both with background rows), " +
         "and ONNX (float or double tensor inputs and output, at most 256 features; explained model-agnostically with background rows)";
 
-    /// <summary>Reads a model file of any supported format: a tree ensemble, or an ONNX model.</summary>
-    public static IExplainable ReadModel(byte[] content) => OnnxModel.Recognises(content) ? OnnxModel.Read(content) : new TreeModel(Read(content));
+    /// <summary>
+    /// Reads a model file of any supported format: a tree ensemble; an ONNX model; an ML.NET model that is not a bare
+    /// tree ensemble, run by ML.NET (both explained model-agnostically).
+    /// </summary>
+    public static IExplainable ReadModel(byte[] content)
+    {
+        if (OnnxModel.Recognises(content))
+        {
+            return OnnxModel.Read(content);
+        }
+
+        try
+        {
+            return new TreeModel(Read(content));
+        }
+        catch (ModelFormatException exception) when (content.AsSpan().StartsWith("PK\u0003\u0004"u8))
+        {
+            return MlNetPipeline.Read(content, exception.Message);
+        }
+    }
 
     public static TreeEnsemble Read(ReadOnlyMemory<byte> content)
     {
