@@ -39,7 +39,7 @@ internal sealed class KernelDesign
     public static KernelDesign Build(int features, int budget, Random random)
     {
         var m = features;
-        var sizes = (m - 1 + 1) / 2;
+        var sizes = m / 2; // ⌈(m − 1) / 2⌉ sizes, each with its complement
         var paired = (m - 1) / 2;
         var weight = new double[sizes];
         for (var s = 1; s <= sizes; s++)

@@ -1,6 +1,5 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Trainers.LightGbm;
 using ModelOps.Explainability.Domain;
 using ModelOps.Explainability.Trees;
 
@@ -46,14 +45,7 @@ internal sealed class MlNetPipeline : IExplainable, IModelFunction
     /// </summary>
     public static MlNetPipeline Read(byte[] content, string whyNotTrees)
     {
-        var context = new MLContext(seed: 0);
-        context.ComponentCatalog.RegisterAssembly(typeof(LightGbmBinaryModelParameters).Assembly);
-        ITransformer model;
-        DataViewSchema input;
-        using (var stream = new MemoryStream(content, writable: false))
-        {
-            model = context.Model.Load(stream, out input);
-        }
+        var (model, input) = MlNetZipReader.Load(content);
 
         // Candidate features: the Single input columns. A column the pipeline runs without (a training label kept in
         // the saved schema) is not one of the model's features.

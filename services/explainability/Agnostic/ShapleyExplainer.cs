@@ -107,7 +107,7 @@ internal sealed class ShapleyExplainer : IExplainer
         Parallel.For(0, count, options, () => new Scratch(_features), (r, _, scratch) =>
         {
             var x = rows.AsSpan(r * _features, _features).ToArray();
-            margins[r] = Value(x, scratch, [new byte[_features]], allFeatures: true)[0];
+            margins[r] = Output(x, scratch);
             var attribution = phi.AsSpan(r * _features, _features);
             var error = errors is null ? default : errors.AsSpan(r * _features, _features);
             attribution.Clear();
@@ -144,7 +144,7 @@ internal sealed class ShapleyExplainer : IExplainer
             for (var b = 0; b < _rows; b++)
             {
                 var value = _background[(b * _features) + f];
-                if (!(value.Equals(x[f])))
+                if (!value.Equals(x[f]))
                 {
                     varying.Add(f);
                     break;
@@ -175,7 +175,7 @@ internal sealed class ShapleyExplainer : IExplainer
         var value = new double[full + 1];
         value[0] = BaseValue;
         value[full] = margin;
-        Value(x, scratch, masks, allFeatures: false).CopyTo(value.AsSpan(1));
+        Value(x, scratch, masks).CopyTo(value.AsSpan(1));
 
         // w(s) = s!(m−s−1)!/m! = 1 / (m · C(m−1, s)).
         var weight = new double[m];
@@ -221,7 +221,7 @@ internal sealed class ShapleyExplainer : IExplainer
 
             return coalition;
         }).ToList();
-        var values = Value(x, scratch, masks, allFeatures: false);
+        var values = Value(x, scratch, masks);
         for (var k = 0; k < values.Length; k++)
         {
             values[k] -= BaseValue;
@@ -230,17 +230,18 @@ internal sealed class ShapleyExplainer : IExplainer
         return design.Solve(values, delta, deviations);
     }
 
+    // The model's output for the row itself: v(all features).
+    private double Output(double[] x, Scratch scratch)
+    {
+        var output = scratch.Output(1);
+        _model.Evaluate(x, 1, output);
+        return output[0];
+    }
+
     // v(S) for each coalition: the model's mean output over the background rows with the row's values on S.
-    private double[] Value(double[] x, Scratch scratch, IReadOnlyList<byte[]> masks, bool allFeatures)
+    private double[] Value(double[] x, Scratch scratch, IReadOnlyList<byte[]> masks)
     {
         var values = new double[masks.Count];
-        if (allFeatures)
-        {
-            _model.Evaluate(x, 1, scratch.Outputs);
-            values[0] = scratch.Outputs[0];
-            return values;
-        }
-
         var perCall = Math.Max(1, ChunkRows / _rows);
         for (var first = 0; first < masks.Count; first += perCall)
         {
@@ -323,8 +324,6 @@ internal sealed class ShapleyExplainer : IExplainer
     {
         private double[] _rows = new double[features];
         private double[] _outputs = new double[1];
-
-        public double[] Outputs => _outputs;
 
         public double[] Rows(int length) => _rows.Length >= length ? _rows : _rows = new double[length];
 

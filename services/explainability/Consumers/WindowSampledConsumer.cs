@@ -109,7 +109,7 @@ internal sealed partial class WindowSampledConsumer(
             return;
         }
 
-        // A model that keeps no covers is explained with the background its reference report was computed with.
+        // A model explained with background rows (no covers, or model-agnostically) uses its reference report's.
         try
         {
             model = await models.WithBackgroundAsync(model, reference.Background ?? reference.Dataset, "background", cancellationToken);

@@ -20,23 +20,7 @@ internal static class MlNetZipReader
 {
     public static TreeEnsemble Read(ReadOnlyMemory<byte> content, int maxTrees, int maxNodes, int maxDepth)
     {
-        var context = new MLContext(seed: 0);
-        // LightGBM's parameters live in their own assembly, which ML.NET finds only once told of it.
-        context.ComponentCatalog.RegisterAssembly(typeof(LightGbmBinaryModelParameters).Assembly);
-        ITransformer model;
-        DataViewSchema input;
-        try
-        {
-            using var stream = new MemoryStream(content.ToArray(), writable: false);
-            model = context.Model.Load(stream, out input);
-        }
-        catch (Exception exception) when (exception is not OutOfMemoryException)
-        {
-            // ML.NET's loader throws what its checks happen to throw (InvalidOperationException, FormatException,
-            // InvalidDataException, its own exceptions); any of them means the archive is not a model it can load.
-            throw new UnsupportedModelException($"ML.NET cannot load the zip archive ({FirstLine(exception.Message)})");
-        }
-
+        var (model, input) = Load(content);
         var chain = model is IEnumerable<ITransformer> transformers ? transformers.ToList() : [model];
         if (chain.Count == 0 || chain[^1] is not ISingleFeaturePredictionTransformer<object> predictor)
         {
@@ -91,6 +75,26 @@ internal static class MlNetZipReader
             Offset = offset,
             HasCover = false,
         };
+    }
+
+    /// <summary>The archive's model and the input schema it was saved with, through ML.NET's own loader.</summary>
+    public static (ITransformer Model, DataViewSchema Input) Load(ReadOnlyMemory<byte> content)
+    {
+        var context = new MLContext(seed: 0);
+        // LightGBM's parameters live in their own assembly, which ML.NET finds only once told of it.
+        context.ComponentCatalog.RegisterAssembly(typeof(LightGbmBinaryModelParameters).Assembly);
+        try
+        {
+            using var stream = new MemoryStream(content.ToArray(), writable: false);
+            var model = context.Model.Load(stream, out var input);
+            return (model, input);
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            // ML.NET's loader throws what its checks happen to throw (InvalidOperationException, FormatException,
+            // InvalidDataException, its own exceptions); any of them means the archive is not a model it can load.
+            throw new UnsupportedModelException($"ML.NET cannot load the zip archive ({FirstLine(exception.Message)})");
+        }
     }
 
     // A calibrated binary classifier: its trees' score through Platt's sigmoid, p = 1 / (1 + exp(slope·s + offset)).
