@@ -82,6 +82,43 @@ public sealed class ExplainabilityTests
         Assert.Equal(["debt", "income"], noThreshold.Reasons.Select(r => r.Feature));
     }
 
+    [Theory]
+    [InlineData(10_000, 5, 0, false, 1000)]
+    [InlineData(60, 50, 1000, false, 1000)]
+    [InlineData(256, 50, 1000, true, 1000)]
+    [InlineData(3, 3, 0, false, 1000)]
+    public void AStreamedBatchStaysWithinAClientsDefaultMessageLimitWhateverTheFeaturesAndDictionary(int features, int topK, int description, bool errors, int requested)
+    {
+        // The worst a batch can hold: every attribution and error a full double, every reason code with the longest
+        // dictionary entry (descriptions of three-byte characters).
+        var names = Enumerable.Range(0, features).Select(f => $"feature_{f:D6}").ToList();
+        var dictionary = names.Take(description > 0 ? topK : 0)
+            .ToDictionary(n => n, n => new FeatureEntry { Feature = n, DisplayName = new string('名', 200), Description = new string('説', description) });
+        var rows = Explanations.BatchRows(requested, features, topK, Explanations.LargestReason(names, dictionary), errors);
+        var batch = new ExplainBatch();
+        for (var r = 0; r < rows; r++)
+        {
+            var row = new RowExplanation { Row = long.MaxValue, Id = new string('i', 200), BaseValue = 0.1, Margin = 0.2, Prediction = 0.3, Decision = true };
+            row.Attributions.Add(Enumerable.Repeat(Math.PI, features));
+            if (errors)
+            {
+                row.AttributionErrors.Add(Enumerable.Repeat(Math.E, features));
+            }
+
+            row.Reasons.Add(names.Take(topK).Select((name, i) => dictionary.GetValueOrDefault(name) is { } e
+                ? new ReasonCode { Rank = i + 1, Feature = name, DisplayName = e.DisplayName, Description = e.Description, Value = 1.5, Attribution = -2.5 }
+                : new ReasonCode { Rank = i + 1, Feature = name, DisplayName = name, Value = 1.5, Attribution = -2.5 }));
+            batch.Rows.Add(row);
+        }
+
+        Assert.InRange(batch.CalculateSize(), 1, 4 << 20);
+        Assert.InRange(rows, 1, requested);
+        if (features <= 10 && description == 0)
+        {
+            Assert.Equal(requested, rows); // small rows are never cut
+        }
+    }
+
     [Fact]
     public void AttributionShiftIsTheTotalVariationBetweenImportancesAndOverlapCountsTopFeatures()
     {

@@ -11,6 +11,26 @@ internal static class Explanations
     /// <summary>Most reason codes per row.</summary>
     public const int MaxTopK = 50;
 
+    /// <summary>Largest streamed batch (2 MiB): half a client's default 4 MiB message limit.</summary>
+    public const int MaxBatchBytes = 2 << 20;
+
+    /// <summary>
+    /// Rows per streamed batch: the requested number, fewer when a row's attributions (and standard errors) and its
+    /// <paramref name="topK"/> reason codes, each at most <paramref name="largestReason"/> bytes of names and
+    /// description, would make the batch larger than <see cref="MaxBatchBytes"/>; at least one.
+    /// </summary>
+    public static int BatchRows(int requested, int features, int topK, int largestReason, bool errors)
+    {
+        var perRow = (features * (errors ? 18L : 9L)) + (Math.Min(topK, features) * (largestReason + 48L)) + 96;
+        return (int)Math.Clamp(MaxBatchBytes / perRow, 1, requested);
+    }
+
+    /// <summary>The most bytes a reason code's feature name, readable name and description take, from the model and its dictionary.</summary>
+    public static int LargestReason(IReadOnlyList<string> features, IReadOnlyDictionary<string, FeatureEntry> dictionary) =>
+        features.Select(f => System.Text.Encoding.UTF8.GetByteCount(f) * 2).Concat(dictionary.Values.Select(e =>
+            System.Text.Encoding.UTF8.GetByteCount(e.Feature) + System.Text.Encoding.UTF8.GetByteCount(e.DisplayName) + System.Text.Encoding.UTF8.GetByteCount(e.Description)))
+            .DefaultIfEmpty(0).Max();
+
     /// <summary>
     /// The explanation of one row. With a threshold, the decision is prediction ≥ threshold and the reason codes are the
     /// features that pushed the margin toward it (φ &gt; 0 for true, φ &lt; 0 for false), strongest first; without one,

@@ -87,8 +87,9 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         var dictionary = await DictionaryAsync(model.Reference.Model, cancellationToken);
         var threshold = Threshold(model, request.HasThreshold ? request.Threshold : null);
         var topK = request.TopK == 0 ? Explanations.DefaultTopK : request.TopK;
-        var batch = request.BatchSize == 0 ? DefaultBatch : request.BatchSize;
         var features = model.FeatureNames.Count;
+        var batch = Explanations.BatchRows(request.BatchSize == 0 ? DefaultBatch : request.BatchSize, features, topK,
+            Explanations.LargestReason(model.FeatureNames, dictionary), errors is not null);
         for (var first = 0; first < table.Rows; first += batch)
         {
             var message = new ExplainBatch();
