@@ -25,9 +25,16 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
     /// <summary>How many models (and explainers with a background) are kept.</summary>
     public const int Cached = 4;
 
+    /// <summary>Most models read at once: a model may take 512 MiB, so a burst of first reads is bounded in memory.</summary>
+    public const int ConcurrentLoads = 2;
+
+    /// <summary>Longest a model (or an explainer with its background) may take to load.</summary>
+    public static readonly TimeSpan LoadTimeout = TimeSpan.FromMinutes(5);
+
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private readonly SemaphoreSlim _reading = new(ConcurrentLoads, ConcurrentLoads);
     private readonly LinkedList<(string Key, IExplainable Model, IExplainer? Explainer)> _cache = new();
-    private readonly SemaphoreSlim _loading = new(1, 1);
+    private readonly Dictionary<string, Task<(IExplainable, IExplainer?)>> _loading = new(StringComparer.Ordinal);
 
     /// <summary>Checks a model reference as the request's field <paramref name="field"/>.</summary>
     public static void Check(FieldViolations violations, string field, ModelRef? reference)
@@ -61,7 +68,7 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
                 $"Version {reference.Version} of model {TextRules.Echo(reference.Model)} is not registered.");
         }
 
-        var (model, explainer) = await CachedAsync(version.ArtifactSha256, () => ReadAsync(version, cancellationToken), cancellationToken);
+        var (model, explainer) = await CachedAsync(version.ArtifactSha256, token => ReadAsync(version, token), cancellationToken);
         return new ExplainedModel(reference, version.ArtifactSha256, model, explainer, null);
     }
 
@@ -99,7 +106,7 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
 
         var (table, sha256) = read;
         var (_, explainer) = await CachedAsync($"{model.Sha256}/{sha256}",
-            () => Task.Run(() => (model.Model, (IExplainer?)model.Model.Explainer(table.Values, table.Rows)), cancellationToken),
+            token => Task.Run(() => (model.Model, (IExplainer?)model.Model.Explainer(table.Values, table.Rows)), token),
             cancellationToken);
         return model with { Background = (background, sha256), Loaded = explainer };
     }
@@ -131,29 +138,46 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         return (table, artifact.Sha256);
     }
 
-    // The cached entry under the key, or the one read (one at a time: a burst of requests for a new model reads it once).
-    private async Task<(IExplainable Model, IExplainer? Explainer)> CachedAsync(string key, Func<Task<(IExplainable, IExplainer?)>> read, CancellationToken cancellationToken)
+    // The cached entry under the key, or the one read. A key is read once however many requests want it at the same
+    // time, and reads of different keys do not wait for each other. The read belongs to no single request: it runs to
+    // its end (at most LoadTimeout) for whoever still waits, so one caller giving up does not fail the others.
+    private async Task<(IExplainable Model, IExplainer? Explainer)> CachedAsync(string key, Func<CancellationToken, Task<(IExplainable, IExplainer?)>> read, CancellationToken cancellationToken)
     {
+        Task<(IExplainable, IExplainer?)> loading;
         lock (_cache)
         {
             if (Find(key) is { } known)
             {
                 return known;
             }
+
+            if (!_loading.TryGetValue(key, out loading!))
+            {
+                loading = _loading[key] = LoadAsync(key, read);
+            }
         }
 
-        await _loading.WaitAsync(cancellationToken);
+        return await loading.WaitAsync(cancellationToken);
+    }
+
+    private async Task<(IExplainable, IExplainer?)> LoadAsync(string key, Func<CancellationToken, Task<(IExplainable, IExplainer?)>> read)
+    {
+        await Task.Yield(); // the caller registers the load before it runs
         try
         {
-            lock (_cache)
+            using var timeout = new CancellationTokenSource(LoadTimeout);
+            await _reading.WaitAsync(timeout.Token);
+            (IExplainable Model, IExplainer? Explainer) loaded;
+            try
             {
-                if (Find(key) is { } known)
-                {
-                    return known;
-                }
+                loaded = await read(timeout.Token);
+            }
+            finally
+            {
+                _reading.Release();
             }
 
-            var (model, explainer) = await read();
+            var (model, explainer) = loaded;
             lock (_cache)
             {
                 _cache.AddFirst((key, model, explainer));
@@ -167,7 +191,10 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         }
         finally
         {
-            _loading.Release();
+            lock (_cache)
+            {
+                _loading.Remove(key);
+            }
         }
     }
 
