@@ -103,7 +103,7 @@ public sealed partial class ExplainabilityServiceTests
     }
 
     [Fact(Timeout = 120_000)]
-    public async Task AFileOnnxRuntimeCannotLoadIsAnUnsupportedModel()
+    public async Task AFileOnnxRuntimeCannotLoadIsAnUnsupportedModelAndOneThatFailsOnItsRowsIsTheModelsFailure()
     {
         var model = $"broken-{Guid.NewGuid():N}"[..20];
         var runId = await RunWithAsync(("model.onnx", [0x08, 0x07, 0x3A, 0x40, 0x0A, 0x02]));
@@ -113,6 +113,21 @@ public sealed partial class ExplainabilityServiceTests
         Assert.Equal((StatusCode.FailedPrecondition, "UNSUPPORTED_MODEL"), (refused.StatusCode, refused.GetRpcStatus()?.GetDetail<ErrorInfo>()?.Reason));
         Assert.Contains("ONNX Runtime cannot load", refused.Status.Detail, StringComparison.Ordinal);
         Assert.Contains("ONNX (float or double", refused.Status.Detail, StringComparison.Ordinal);
+
+        // A model that loads but fails on a batch of rows: the model's failure, FAILED_PRECONDITION, never INTERNAL.
+        var failing = $"failing-{Guid.NewGuid():N}"[..20];
+        var names = new[] { "a", "b", "c" };
+        var failingRun = await RunWithAsync(("model.onnx", OnnxNetwork.Random(3, hidden: 2, seed: 26).ToOnnx(names: names, failsOnBatches: true)),
+            ("background.csv", Encoding.UTF8.GetBytes(Csv(names, Table(20, 3, seed: 27)))));
+        var failingVersion = await _pipeline.RegisterVersionAsync(failing, failingRun, "model.onnx", RiskTier.Low, cancellationToken: Cancellation);
+        var request = new ExplainRequest
+        {
+            Model = new ModelRef { Model = failing, Version = failingVersion.Version }, Background = new Dataset { RunId = failingRun, ArtifactPath = "background.csv" },
+            Rows = { new Row { Values = { 0.1, 0.2, 0.3 } } },
+        };
+        var failed = await Assert.ThrowsAsync<RpcException>(() => _explain.ExplainAsync(request, cancellationToken: Cancellation).ResponseAsync);
+        Assert.Equal((StatusCode.FailedPrecondition, "MODEL_FAILED"), (failed.StatusCode, failed.GetRpcStatus()?.GetDetail<ErrorInfo>()?.Reason));
+        Assert.Contains("ONNX Runtime failed to run the model", failed.Status.Detail, StringComparison.Ordinal);
     }
 
     private static double[][] Table(int rows, int features, int seed)

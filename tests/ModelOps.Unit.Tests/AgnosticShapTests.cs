@@ -194,6 +194,21 @@ public sealed class AgnosticShapTests
         Assert.Contains("modelops.features", names.Message, StringComparison.Ordinal);
         var wide = Assert.Throws<UnsupportedModelException>(() => ModelFiles.ReadModel(OnnxNetwork.Linear(new float[OnnxModel.MaxFeatures + 1], 0).ToOnnx()));
         Assert.Contains("at most 256", wide.Message, StringComparison.Ordinal);
+        var fixedBatch = Assert.Throws<UnsupportedModelException>(() => ModelFiles.ReadModel(network.ToOnnx(fixedBatch: true)));
+        Assert.Contains("inputs must have a dynamic first (batch) dimension", fixedBatch.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AModelThatFailsOnItsRowsSaysSoAsTheModelsFailureNotTheExplainers()
+    {
+        // Declares a batch dimension but reshapes to one row: one row runs, a batch does not.
+        var network = OnnxNetwork.Random(3, hidden: 2, seed: 13);
+        using var model = Read(network.ToOnnx(failsOnBatches: true));
+        var one = new double[1];
+        model.Evaluate([0.1, 0.2, 0.3], 1, one);
+        Assert.Equal(network.Forward([0.1, 0.2, 0.3]), one[0], 1e-6);
+        var failure = Assert.Throws<ModelRunException>(() => model.Explainer(Rows(10, 3, seed: 14), 10));
+        Assert.Contains("ONNX Runtime failed to run the model", failure.Message, StringComparison.Ordinal);
     }
 
     private static OnnxModel Read(byte[] content) => Assert.IsType<OnnxModel>(ModelFiles.ReadModel(content));

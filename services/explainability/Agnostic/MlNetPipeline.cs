@@ -108,15 +108,29 @@ internal sealed class MlNetPipeline : IExplainable, IModelFunction
 
     public void Evaluate(double[] rows, int count, double[] outputs)
     {
-        var scored = _model.Transform(new RowsView(this, rows, count));
-        var column = scored.Schema[_output];
-        using var cursor = scored.GetRowCursor([column]);
-        var getter = cursor.GetGetter<float>(column);
-        var value = 0f;
-        for (var r = 0; r < count && cursor.MoveNext(); r++)
+        var written = 0;
+        try
         {
-            getter(ref value);
-            outputs[r] = value;
+            var scored = _model.Transform(new RowsView(this, rows, count));
+            var column = scored.Schema[_output];
+            using var cursor = scored.GetRowCursor([column]);
+            var getter = cursor.GetGetter<float>(column);
+            var value = 0f;
+            for (; written < count && cursor.MoveNext(); written++)
+            {
+                getter(ref value);
+                outputs[written] = value;
+            }
+        }
+        catch (Exception exception) when (exception is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // What an ML.NET transform throws on rows it refuses.
+            throw new ModelRunException($"ML.NET failed to run the pipeline ({exception.Message.Split('\n')[0]})", exception);
+        }
+
+        if (written != count)
+        {
+            throw new ModelRunException($"the ML.NET pipeline answered {written} rows of {count}");
         }
     }
 

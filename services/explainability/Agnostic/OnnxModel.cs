@@ -115,8 +115,14 @@ internal sealed class OnnxModel : IExplainable, IModelFunction, IDisposable
                 values.Add(Tensor(rows, count, features, 0, features, [count, features]));
             }
 
-            using var results = _session.Run(_run, _inputs, values, [_output]);
+            using var results = Run(values);
             var result = results[0];
+            if (result.GetTensorTypeAndShape().ElementCount < (long)count * _outputWidth)
+            {
+                throw new ModelRunException(string.Create(CultureInfo.InvariantCulture,
+                    $"the ONNX model answered {result.GetTensorTypeAndShape().ElementCount} values of {_output} for {count} rows (expected {count * _outputWidth})"));
+            }
+
             if (result.GetTensorTypeAndShape().ElementDataType == TensorElementType.Double)
             {
                 var data = result.GetTensorDataAsSpan<double>();
@@ -140,6 +146,18 @@ internal sealed class OnnxModel : IExplainable, IModelFunction, IDisposable
             {
                 value.Dispose();
             }
+        }
+    }
+
+    private IDisposableReadOnlyCollection<OrtValue> Run(List<OrtValue> values)
+    {
+        try
+        {
+            return _session.Run(_run, _inputs, values, [_output]);
+        }
+        catch (OnnxRuntimeException exception)
+        {
+            throw new ModelRunException($"ONNX Runtime failed to run the model ({TrimOrt(exception.Message)})", exception);
         }
     }
 
@@ -188,6 +206,12 @@ internal sealed class OnnxModel : IExplainable, IModelFunction, IDisposable
         if (types.Count != 1 || types[0] is not (TensorElementType.Float or TensorElementType.Double))
         {
             throw new UnsupportedModelException("an ONNX model's inputs must all be float or all double tensors");
+        }
+
+        // (An output's shape may be inferred through the graph; a wrong one is caught when the model runs.)
+        if (inputs.Values.Any(i => i.Dimensions is [> 0, ..]))
+        {
+            throw new UnsupportedModelException("the ONNX model's inputs must have a dynamic first (batch) dimension; export it with one (dynamic_axes, or None as the batch size)");
         }
 
         var isDouble = types[0] == TensorElementType.Double;

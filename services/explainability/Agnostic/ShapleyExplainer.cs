@@ -7,9 +7,15 @@ internal interface IModelFunction
 {
     IReadOnlyList<string> FeatureNames { get; }
 
-    /// <summary>The model's output for <paramref name="count"/> rows (row-major, one value per feature, NaN missing). Safe to call from several threads.</summary>
+    /// <summary>
+    /// The model's output for <paramref name="count"/> rows (row-major, one value per feature, NaN missing). Safe to
+    /// call from several threads. A model that fails on the rows throws <see cref="ModelRunException"/>.
+    /// </summary>
     void Evaluate(double[] rows, int count, double[] outputs);
 }
+
+/// <summary>The model itself failed on rows (its runtime refused them, or answered the wrong number of values).</summary>
+internal sealed class ModelRunException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// Interventional (marginal) Shapley values of any model, as SHAP's KernelExplainer defines them: a coalition S of
@@ -104,6 +110,18 @@ internal sealed class ShapleyExplainer : IExplainer
     public void Explain(double[] rows, int count, double[] phi, double[] margins, double[]? errors, int threads, CancellationToken cancellationToken = default)
     {
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = cancellationToken };
+        try
+        {
+            Explain(rows, count, phi, margins, errors, options);
+        }
+        catch (AggregateException exception) when (exception.InnerExceptions.FirstOrDefault(e => e is ModelRunException) is { } failed)
+        {
+            throw failed; // the model's own failure, not a defect of the explainer
+        }
+    }
+
+    private void Explain(double[] rows, int count, double[] phi, double[] margins, double[]? errors, ParallelOptions options)
+    {
         Parallel.For(0, count, options, () => new Scratch(_features), (r, _, scratch) =>
         {
             var x = rows.AsSpan(r * _features, _features).ToArray();

@@ -6,6 +6,7 @@ using MassTransit;
 using ModelOps.Contracts;
 using ModelOps.Contracts.Drift.V1;
 using ModelOps.Contracts.Explainability.V1;
+using ModelOps.Explainability.Agnostic;
 using ModelOps.Explainability.Data;
 using ModelOps.Explainability.Domain;
 using ModelOps.Explainability.V1;
@@ -160,7 +161,15 @@ internal sealed partial class WindowSampledConsumer(
         }
 
         var phi = new double[values.Length];
-        await Task.Run(() => model.Explainer.Explain(values, rows, phi, new double[rows], null, Environment.ProcessorCount, cancellationToken), cancellationToken);
+        try
+        {
+            await Task.Run(() => model.Explainer.Explain(values, rows, phi, new double[rows], null, Environment.ProcessorCount, cancellationToken), cancellationToken);
+        }
+        catch (ModelRunException exception)
+        {
+            judged.Reason = $"the model failed on the window's sample: {exception.Message}";
+            return;
+        }
         var importance = Importance.Summarise(features, values, phi, rows, new Dictionary<string, FeatureEntry>());
         var (shift, overlap, windowTop, referenceTop) = AttributionDrift.Compare(importance, reference, judged.TopK);
         judged.Sampled = rows;

@@ -105,11 +105,24 @@ internal sealed class ModelSource(RegistryService.RegistryServiceClient registry
         }
 
         var (table, sha256) = read;
-        var (_, explainer) = await CachedAsync($"{model.Sha256}/{sha256}",
-            token => Task.Run(() => (model.Model, (IExplainer?)model.Model.Explainer(table.Values, table.Rows)), token),
-            cancellationToken);
-        return model with { Background = (background, sha256), Loaded = explainer };
+        try
+        {
+            var (_, explainer) = await CachedAsync($"{model.Sha256}/{sha256}",
+                token => Task.Run(() => (model.Model, (IExplainer?)model.Model.Explainer(table.Values, table.Rows)), token),
+                cancellationToken);
+            return model with { Background = (background, sha256), Loaded = explainer };
+        }
+        catch (ModelRunException exception)
+        {
+            throw Failed(model.Reference, exception);
+        }
     }
+
+    /// <summary>FAILED_PRECONDITION (MODEL_FAILED): the model itself failed on the rows it was given.</summary>
+    public static ServiceException Failed(ModelRef reference, ModelRunException exception) =>
+        ServiceErrors.FailedPrecondition("MODEL_FAILED",
+            $"Version {reference.Version} of {TextRules.Echo(reference.Model)} failed on the rows it was given: {TextRules.Clip(exception.Message, 400)}.",
+            "MODEL_FORMAT", $"{reference.Model}/{reference.Version}");
 
     /// <summary>
     /// Reads a dataset artifact (CSV, or Parquet by its extension) into the model's feature order, refusing what the

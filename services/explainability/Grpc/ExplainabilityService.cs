@@ -4,6 +4,7 @@ using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
 using ModelOps.Contracts.Explainability.V1;
 using ModelOps.Datasets;
+using ModelOps.Explainability.Agnostic;
 using ModelOps.Explainability.Data;
 using ModelOps.Explainability.Domain;
 using ModelOps.Explainability.V1;
@@ -349,7 +350,15 @@ internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSour
         var phi = new double[values.Length];
         var margins = new double[rows];
         var errors = explainer.Method.Estimates ? new double[values.Length] : null;
-        await Task.Run(() => explainer.Explain(values, rows, phi, margins, errors, Threads, cancellationToken), cancellationToken);
+        try
+        {
+            await Task.Run(() => explainer.Explain(values, rows, phi, margins, errors, Threads, cancellationToken), cancellationToken);
+        }
+        catch (ModelRunException exception)
+        {
+            throw ModelSource.Failed(model.Reference, exception);
+        }
+
         return (phi, margins, errors);
     }
 

@@ -63,24 +63,37 @@ public sealed record OnnxNetwork(int Features, int Hidden, float[] W1, float[] B
     /// <summary>
     /// The ONNX model: one input "x" [N, Features], or one input [N, 1] per feature named by <paramref name="names"/>
     /// when <paramref name="perFeature"/>; the output "y" [N, 1], or "probabilities" [N, 2] (1 − p, p) when
-    /// <paramref name="twoColumns"/>. <paramref name="metadata"/> becomes the model's metadata_props.
+    /// <paramref name="twoColumns"/>. <paramref name="metadata"/> becomes the model's metadata_props. Two defects of
+    /// real exports: <paramref name="fixedBatch"/> declares a batch of exactly 1, <paramref name="failsOnBatches"/>
+    /// declares N but reshapes its input to one row, so ONNX Runtime fails on more.
     /// </summary>
-    public byte[] ToOnnx(IReadOnlyList<string>? names = null, bool perFeature = false, bool twoColumns = false, IReadOnlyDictionary<string, string>? metadata = null)
+    public byte[] ToOnnx(IReadOnlyList<string>? names = null, bool perFeature = false, bool twoColumns = false, IReadOnlyDictionary<string, string>? metadata = null,
+        bool fixedBatch = false, bool failsOnBatches = false)
     {
         var graph = new GraphProto { Name = "network" };
+        var batch = fixedBatch ? 1 : 0;
         if (perFeature)
         {
             var inputs = names ?? [.. Enumerable.Range(0, Features).Select(f => $"x{f}")];
             foreach (var name in inputs)
             {
-                graph.Input.Add(Value(name, 1));
+                graph.Input.Add(Value(name, 1, batch));
             }
 
             graph.Node.Add(Node("Concat", [.. inputs], "x", ("axis", 1)));
         }
+        else if (failsOnBatches)
+        {
+            graph.Input.Add(Value("raw", Features, batch));
+            var shape = new TensorProto { Name = "one_row", DataType = (int)TensorProto.Types.DataType.Int64 };
+            shape.Dims.Add(2);
+            shape.Int64Data.Add([1, Features]);
+            graph.Initializer.Add(shape);
+            graph.Node.Add(Node("Reshape", ["raw", "one_row"], "x"));
+        }
         else
         {
-            graph.Input.Add(Value("x", Features));
+            graph.Input.Add(Value("x", Features, batch));
         }
 
         if (Hidden > 0)
@@ -113,12 +126,12 @@ public sealed record OnnxNetwork(int Features, int Hidden, float[] W1, float[] B
             graph.Initializer.Add(Tensor("one", [1f], 1));
             graph.Node.Add(Node("Sub", ["one", last], "q"));
             graph.Node.Add(Node("Concat", ["q", last], "probabilities", ("axis", 1)));
-            graph.Output.Add(Value("probabilities", 2));
+            graph.Output.Add(Value("probabilities", 2, batch));
         }
         else
         {
             graph.Node.Add(Node("Identity", [last], "y"));
-            graph.Output.Add(Value("y", 1));
+            graph.Output.Add(Value("y", 1, batch));
         }
 
         var model = new ModelProto { IrVersion = 8, ProducerName = "modelops-tests", Graph = graph };
@@ -136,7 +149,8 @@ public sealed record OnnxNetwork(int Features, int Hidden, float[] W1, float[] B
         return model.ToByteArray();
     }
 
-    private static ValueInfoProto Value(string name, int width) => new()
+    // A float tensor [N, width]; a batch of 0 declares N dynamic.
+    private static ValueInfoProto Value(string name, int width, int batch) => new()
     {
         Name = name,
         Type = new TypeProto
@@ -144,7 +158,14 @@ public sealed record OnnxNetwork(int Features, int Hidden, float[] W1, float[] B
             TensorType = new TypeProto.Types.Tensor
             {
                 ElemType = (int)TensorProto.Types.DataType.Float,
-                Shape = new TensorShapeProto { Dim = { new TensorShapeProto.Types.Dimension { DimParam = "N" }, new TensorShapeProto.Types.Dimension { DimValue = width } } },
+                Shape = new TensorShapeProto
+                {
+                    Dim =
+                    {
+                        batch > 0 ? new TensorShapeProto.Types.Dimension { DimValue = batch } : new TensorShapeProto.Types.Dimension { DimParam = "N" },
+                        new TensorShapeProto.Types.Dimension { DimValue = width },
+                    },
+                },
             },
         },
     };
