@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Net.Client.Configuration;
 using Grpc.Net.ClientFactory;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -42,6 +43,30 @@ public static class GrpcExtensions
     /// that service (see <see cref="ServiceTokens"/>) when it has credentials.
     /// </summary>
     public static IHttpClientBuilder AddServiceGrpcClient<TClient>(this IServiceCollection services, string serviceName)
+        where TClient : class =>
+        services.AddModelOpsGrpcClient<TClient>(serviceName, async (context, provider) =>
+            await provider.GetRequiredService<ServiceTokens>().GetAsync(serviceName, context.CancellationToken));
+
+    /// <summary>
+    /// A typed gRPC client of another ModelOps service, as <see cref="AddServiceGrpcClient{TClient}"/>, that presents the
+    /// bearer token of the HTTP request being served: a gateway acts as its caller, whose roles the callee checks, never
+    /// with a privilege of its own. A call made outside a request carries no token (and is refused).
+    /// </summary>
+    public static IHttpClientBuilder AddCallerGrpcClient<TClient>(this IServiceCollection services, string serviceName)
+        where TClient : class
+    {
+        services.AddHttpContextAccessor();
+        return services.AddModelOpsGrpcClient<TClient>(serviceName, (_, provider) =>
+        {
+            var header = provider.GetRequiredService<IHttpContextAccessor>().HttpContext?.Request.Headers.Authorization.ToString();
+            return Task.FromResult(header is { } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+                ? value["Bearer ".Length..].Trim()
+                : null);
+        });
+    }
+
+    private static IHttpClientBuilder AddModelOpsGrpcClient<TClient>(
+        this IServiceCollection services, string serviceName, Func<AuthInterceptorContext, IServiceProvider, Task<string?>> token)
         where TClient : class
     {
         // RemoveAllResilienceHandlers is marked experimental (EXTEXP0001); the package is pinned centrally,
@@ -51,10 +76,9 @@ public static class GrpcExtensions
             .AddGrpcClient<TClient>(options => options.Address = new Uri($"http://_grpc.{serviceName}"))
             .AddCallCredentials(async (context, metadata, provider) =>
             {
-                var token = await provider.GetRequiredService<ServiceTokens>().GetAsync(serviceName, context.CancellationToken);
-                if (!string.IsNullOrEmpty(token))
+                if (await token(context, provider) is { Length: > 0 } value)
                 {
-                    metadata.Add("Authorization", $"Bearer {token}");
+                    metadata.Add("Authorization", $"Bearer {value}");
                 }
             })
             // The HTTP resilience handler of ConfigureHttpClientDefaults would time out long streaming calls and retry
