@@ -84,13 +84,20 @@ if (builder.Configuration["ASPNETCORE_URLS"] is { Length: > 0 } dashboardUrls)
     alerting.WithEnvironment("Alerting__TraceUrl", $"{dashboardUrls.Split(';')[0]}/traces/detail/{{traceId}}");
 }
 
+// MLflow's REST API over tracking and the registry: MLFLOW_TRACKING_URI points at its http endpoint.
+var mlflow = builder.AddService<Projects.ModelOps_Mlflow>("mlflow", ports.Take(7108), ports.Take(7208))
+    .WithReference(identity)
+    .WithReference(tracking)
+    .WithReference(registry)
+    .WithUrlForEndpoint("http", url => url.DisplayText = "MLflow API");
+
 if (options.AlertingConfig is { } alertingConfig)
 {
     alerting.WithEnvironment("Alerting__ConfigFile", alertingConfig);
 }
 
 // The services' objectives (deploy/prometheus), evaluated by Prometheus; their alerts go to alerting like any other.
-builder.AddLocalPrometheus("prometheus", context, 19090, [tracking, registry, drift, fairness, explainability, alerting, ledger], alerting,
+builder.AddLocalPrometheus("prometheus", context, 19090, [tracking, registry, drift, fairness, explainability, alerting, ledger, mlflow], alerting,
     Path.Combine(options.TokensDirectory, "service.jwt"));
 
 builder.Services.AddHostedService(services => new StackSummary(services, options, verifierKey));

@@ -2,7 +2,8 @@
 # Installs what ModelOps needs to run locally and to run its tests, on Debian 12 / Ubuntu 22.04+:
 #   PostgreSQL and RabbitMQ (Debian packages), s3rver (npm, locked by scripts/package-lock.json),
 #   Debian's Python gRPC toolchain, Debian's scipy and numpy (the drift statistics' oracle), scikit-learn and pandas (the fairness metrics' oracle), and Debian's chromium with
-#   playwright-core (npm) for the browser test of the Aspire dashboard, and Debian's Prometheus and Alertmanager (a real
+#   playwright-core (npm) for the browser test of the Aspire dashboard, the npm MLflow client (mlflow 2.0.7) for the
+#   end-to-end test of the MLflow-compatible API, and Debian's Prometheus and Alertmanager (a real
 #   client of alerting, and its oracle); then the modelops command line on PATH (scripts/install-cli.sh). Safe to run again: it installs only what is missing.
 # Run as root, or as a user that may use sudo.
 set -euo pipefail
@@ -76,14 +77,14 @@ else
   say "Debian packages already present: ${!wanted[*]}"
 fi
 
-# s3rver (the S3-compatible store used when no minio binary is available) and playwright-core.
-if [ -x "$here/node_modules/.bin/s3rver" ] && [ -e "$here/node_modules/playwright-core/package.json" ] &&
+# s3rver (the S3-compatible store used when no minio binary is available), playwright-core and the npm MLflow client.
+if [ -x "$here/node_modules/.bin/s3rver" ] && [ -e "$here/node_modules/playwright-core/package.json" ] && [ -e "$here/node_modules/mlflow/package.json" ] &&
    [ "$here/node_modules/.package-lock.json" -nt "$here/package-lock.json" ]; then
-  say "s3rver and playwright-core already installed under scripts/node_modules"
+  say "s3rver, playwright-core and mlflow already installed under scripts/node_modules"
 else
-  say "installing s3rver and playwright-core from scripts/package-lock.json"
+  say "installing s3rver, playwright-core and mlflow from scripts/package-lock.json"
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  say "installed s3rver $(node -p "require('$here/node_modules/s3rver/package.json').version"), playwright-core $(node -p "require('$here/node_modules/playwright-core/package.json').version")"
+  say "installed s3rver $(node -p "require('$here/node_modules/s3rver/package.json').version"), playwright-core $(node -p "require('$here/node_modules/playwright-core/package.json').version"), mlflow $(node -p "require('$here/node_modules/mlflow/package.json').version")"
 fi
 
 if command -v minio >/dev/null 2>&1; then

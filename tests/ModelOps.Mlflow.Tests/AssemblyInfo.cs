@@ -1,0 +1,3 @@
+using ModelOps.Testing;
+
+[assembly: AssemblyFixture(typeof(InfrastructureFixture))]
