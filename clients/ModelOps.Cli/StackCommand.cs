@@ -30,6 +30,7 @@ internal static class StackCommand
                 rows.Add(("issuer", stack.Issuer ?? "", ""));
                 rows.Add(("tokens", stack.Tokens ?? "", ""));
                 rows.Add(("verifier-key", stack.VerifierKey ?? "", "the ledger's; pin it with ledger verify --key"));
+                rows.Add(("mlflow", stack.MlflowTrackingUri ?? "", "MLflow's API: MLFLOW_TRACKING_URI"));
             }
 
             foreach (var (service, fallback) in services)

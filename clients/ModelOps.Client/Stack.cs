@@ -37,6 +37,11 @@ public sealed class Stack
                         _grpc[resource.Name] = grpc.GetString()!;
                     }
 
+                    if (resource.Name == "mlflow" && endpoints.TryGetProperty("http", out var mlflow) && mlflow.ValueKind == JsonValueKind.String)
+                    {
+                        MlflowTrackingUri = mlflow.GetString();
+                    }
+
                     if (endpoints.TryGetProperty("issuer", out var issuer) && issuer.ValueKind == JsonValueKind.String)
                     {
                         Issuer = issuer.GetString();
@@ -50,6 +55,9 @@ public sealed class Stack
         Dashboard = Text(document, "dashboard");
         AppHostPid = document.TryGetProperty("appHostPid", out var pid) && pid.ValueKind == JsonValueKind.Number && pid.TryGetInt32(out var value) ? value : null;
     }
+
+    /// <summary>The MLflow-compatible API's address: what MLflow clients take as <c>MLFLOW_TRACKING_URI</c>.</summary>
+    public string? MlflowTrackingUri { get; }
 
     /// <summary>The stack this process finds from its current folder and environment (see <see cref="Find"/>), looked for once.</summary>
     public static Stack? Current => CurrentStack.Value;

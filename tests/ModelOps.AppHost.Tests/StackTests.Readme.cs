@@ -61,6 +61,9 @@ public sealed partial class StackTests
             Assert.Contains("approved by dev-reviewer, dev-reviewer-2", output, StringComparison.Ordinal);
             Assert.Contains("""{"window": 2, "drifted": []}, {"window": 3, "drifted": ["income", "debt_ratio"]}""", output, StringComparison.Ordinal);
             Assert.Matches(@"OK: \d+ entries of modelops\.local/ledger verified", output);
+            // Coming from MLflow: the pipeline's transition waits for a second principal, the reviewer's applies it.
+            Assert.Contains("\"error_code\":\"INVALID_STATE_TRANSITION\"", output, StringComparison.Ordinal);
+            Assert.Contains("\"current_stage\":\"Staging\"", output, StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(root, "report.html")) && File.Exists(Path.Combine(root, "fairness.html")) && File.Exists(Path.Combine(root, "importance.html")), output);
         }
         finally
