@@ -175,14 +175,9 @@ public static class RegistryApi
         var clock = context.RequestServices.GetRequiredService<TimeProvider>();
         var window = (clock.GetUtcNow().ToUnixTimeMilliseconds() / (long)RunApi.CreateReplayWindow.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         var (registry, mapping) = Services(context);
-        var version = await registry.CreateModelVersionAsync(new CreateModelVersionRequest
-        {
-            Model = name,
-            RunId = run.RunId,
-            ArtifactPath = pinned,
-            Description = request.Description ?? "",
-            ClientRequestId = RunMapping.IdempotencyKey("model-versions/create", window, request),
-        }, cancellationToken: cancellationToken);
+        var create = new CreateModelVersionRequest { Model = name, RunId = run.RunId, ArtifactPath = pinned, Description = request.Description ?? "" };
+        create.ClientRequestId = RunMapping.IdempotencyKey("model-versions/create", window, create);
+        var version = await registry.CreateModelVersionAsync(create, cancellationToken: cancellationToken);
         return new { model_version = await mapping.ToMlflowAsync(version, cancellationToken) };
     }
 

@@ -71,7 +71,7 @@ public static class RunApi
         // request within CreateReplayWindow counts as a retry.
         var clock = context.RequestServices.GetRequiredService<TimeProvider>();
         var window = request.StartTime is null ? (clock.GetUtcNow().ToUnixTimeMilliseconds() / (long)CreateReplayWindow.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
-        start.ClientRequestId = RunMapping.IdempotencyKey("runs/create", window, request);
+        start.ClientRequestId = RunMapping.IdempotencyKey("runs/create", window, start);
         var run = await tracking.StartRunAsync(start, cancellationToken: cancellationToken);
         return new { run = RunMapping.ToMlflow(run, ids) };
     }

@@ -29,7 +29,7 @@ public static class RunLogging
         var id = RunApi.RequireRunId(string.IsNullOrEmpty(request.RunId) ? request.RunUuid : request.RunId);
         var batch = new LogBatchRequest { RunId = id };
         batch.Metrics.Add(RunMapping.ToTracking(request.Key, request.Value, request.Timestamp, request.Step, ""));
-        return WriteAsync(context, batch, "runs/log-metric", request, cancellationToken);
+        return WriteAsync(context, batch, cancellationToken);
     }
 
     private static Task<object> LogParamAsync(RunKeyValueIn request, HttpContext context, CancellationToken cancellationToken)
@@ -41,7 +41,7 @@ public static class RunLogging
             Key = string.IsNullOrEmpty(request.Key) ? throw MlflowError.Missing("key") : request.Key,
             Value = request.Value ?? throw MlflowError.Missing("value"),
         });
-        return WriteAsync(context, batch, "runs/log-parameter", request, cancellationToken);
+        return WriteAsync(context, batch, cancellationToken);
     }
 
     private static async Task<object> SetTagAsync(RunKeyValueIn request, HttpContext context, CancellationToken cancellationToken)
@@ -50,7 +50,7 @@ public static class RunLogging
         var batch = new LogBatchRequest { RunId = id };
         batch.Tags.Add(new RunTag { Key = TagRules.ClientKey(request.Key, "key"), Value = request.Value ?? "" });
         await RequireNameUnchangedAsync(context, batch, cancellationToken);
-        return await WriteAsync(context, batch, "runs/set-tag", request, cancellationToken);
+        return await WriteAsync(context, batch, cancellationToken);
     }
 
     /// <summary>A tag is evidence and is not deleted; a tag the run does not have is MLflow's 404.</summary>
@@ -108,7 +108,7 @@ public static class RunLogging
 
         batch.Tags.AddRange(tagValues.Select(t => new RunTag { Key = t.Key, Value = t.Value }));
         await RequireNameUnchangedAsync(context, batch, cancellationToken);
-        return await WriteAsync(context, batch, "runs/log-batch", request, cancellationToken);
+        return await WriteAsync(context, batch, cancellationToken);
     }
 
     private static Task<object> LogInputsAsync(LogInputsIn request, HttpContext context, CancellationToken cancellationToken)
@@ -127,7 +127,7 @@ public static class RunLogging
             });
         }
 
-        return WriteAsync(context, batch, "runs/log-inputs", request, cancellationToken);
+        return WriteAsync(context, batch, cancellationToken);
     }
 
     /// <summary>MLflow renames a run by its mlflow.runName tag; a ModelOps run keeps the name it started with.</summary>
@@ -145,9 +145,10 @@ public static class RunLogging
         }
     }
 
-    private static async Task<object> WriteAsync<T>(HttpContext context, LogBatchRequest batch, string kind, T request, CancellationToken cancellationToken)
+    private static async Task<object> WriteAsync(HttpContext context, LogBatchRequest batch, CancellationToken cancellationToken)
     {
-        batch.BatchId = RunMapping.IdempotencyKey(kind, batch.RunId, request);
+        // Keyed by what is written, whichever endpoint wrote it: the same write again is written once.
+        batch.BatchId = RunMapping.IdempotencyKey("runs/log", batch.RunId, batch);
         await RunApi.Services(context).Tracking.LogBatchAsync(batch, cancellationToken: cancellationToken);
         return Routes.Empty;
     }

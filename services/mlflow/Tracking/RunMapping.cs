@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
 using ModelOps.Mlflow.Wire;
 using ModelOps.Tracking.V1;
@@ -109,12 +108,15 @@ public static class RunMapping
     }
 
     /// <summary>
-    /// An idempotency key for a write: a hash of what it writes, so that a client's retry of a write whose first attempt
-    /// committed (the Python client retries POSTs on 5xx and lost connections) is written once.
+    /// An idempotency key for a write: a hash of what it writes (the service request, before its own key is set), so that
+    /// a client's retry of a write whose first attempt committed (the Python client retries POSTs on 5xx and lost
+    /// connections) is written once.
     /// </summary>
-    public static string IdempotencyKey<T>(string kind, string scope, T request)
+    public static string IdempotencyKey(string kind, string scope, Google.Protobuf.IMessage request)
     {
-        var bytes = Encoding.UTF8.GetBytes($"{kind}\n{scope}\n{JsonSerializer.Serialize(request, MlflowJson.Options)}");
-        return "mlflow:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes($"{kind}\n{scope}\n"));
+        hash.AppendData(Google.Protobuf.MessageExtensions.ToByteArray(request));
+        return "mlflow:" + Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 }

@@ -17,9 +17,13 @@ public static class MlflowJson
     /// <summary>Largest JSON request body: MLflow's own log-batch bound (1 MB) with room for UTF-8 and escapes.</summary>
     public const int MaxBodyBytes = 4 * 1024 * 1024;
 
+    /// <summary>Deepest nesting of a request body (MLflow's messages nest three levels).</summary>
+    public const int MaxDepth = 16;
+
     /// <summary>The serializer options of every request and response.</summary>
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.General)
     {
+        MaxDepth = MaxDepth,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowReadingFromString | JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
@@ -33,25 +37,44 @@ public static class MlflowJson
     /// </summary>
     public static async Task<T> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken) where T : new()
     {
-        JsonNode? node;
         if (HttpMethods.IsGet(request.Method))
         {
-            node = FromQuery(request.Query);
+            return Bind<T>(FromQuery(request.Query));
         }
-        else
+
+        var body = await ReadBodyAsync(request, cancellationToken);
+        var content = body.AsSpan().Trim(" \t\r\n"u8);
+        if (content.Length == 0)
         {
-            var body = await ReadBodyAsync(request, cancellationToken);
-            node = body.Length == 0 && HttpMethods.IsDelete(request.Method) ? FromQuery(request.Query) : Parse(body);
+            return HttpMethods.IsDelete(request.Method) ? Bind<T>(FromQuery(request.Query)) : new T();
+        }
+
+        if (content[0] == (byte)'"')
+        {
+            Validate(content);
+            body = Encoding.UTF8.GetBytes(JsonSerializer.Deserialize<string>(content, Options) ?? "");
+            content = body.AsSpan().Trim(" \t\r\n"u8);
+            if (content.Length == 0)
+            {
+                return new T();
+            }
+        }
+
+        if (content[0] != (byte)'{')
+        {
+            Validate(content);
+            throw MlflowError.InvalidParameter("The request body must be a JSON object.");
         }
 
         try
         {
-            return node.Deserialize<T>(Options) ?? new T();
+            return JsonSerializer.Deserialize<T>(content, Options) ?? new T();
         }
         catch (JsonException exception)
         {
-            throw MlflowError.InvalidParameter(
-                $"Invalid value in the request{(exception.Path is { Length: > 0 } path ? $" at {path}" : "")}: expected {Describe(typeof(T), exception.Path)}.");
+            // Read again only when it failed: a syntax error and a field of the wrong type get their own messages.
+            Validate(content);
+            throw Mismatch<T>(exception);
         }
     }
 
@@ -78,6 +101,23 @@ public static class MlflowJson
             throw TooLarge();
         }
 
+        if (request.ContentLength is { } length)
+        {
+            // The common case: the size is known (the server reads no further), and the body is read once into a buffer of
+            // that size.
+            var exact = new byte[length];
+            try
+            {
+                await request.Body.ReadExactlyAsync(exact, cancellationToken);
+            }
+            catch (EndOfStreamException)
+            {
+                throw MlflowError.InvalidParameter("The request body is shorter than its Content-Length.");
+            }
+
+            return exact;
+        }
+
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int read;
@@ -96,28 +136,35 @@ public static class MlflowJson
 
     private static MlflowError TooLarge() => MlflowError.InvalidParameter($"The request body is over {MaxBodyBytes} bytes.");
 
-    private static JsonNode Parse(byte[] body)
+    private static void Validate(ReadOnlySpan<byte> content)
     {
-        if (body.AsSpan().Trim(" \t\r\n"u8).Length == 0)
-        {
-            return new JsonObject();
-        }
-
+        var reader = new Utf8JsonReader(content, new JsonReaderOptions { MaxDepth = MaxDepth });
         try
         {
-            var node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 16 });
-            if (node is JsonValue value && value.TryGetValue<string>(out var encoded))
+            while (reader.Read())
             {
-                node = string.IsNullOrWhiteSpace(encoded) ? new JsonObject() : JsonNode.Parse(encoded, documentOptions: new JsonDocumentOptions { MaxDepth = 16 });
             }
-
-            return node as JsonObject ?? throw MlflowError.InvalidParameter("The request body must be a JSON object.");
         }
         catch (JsonException exception)
         {
             throw MlflowError.InvalidParameter($"The request body is not valid JSON (line {exception.LineNumber + 1}, byte {exception.BytePositionInLine + 1}).");
         }
     }
+
+    private static T Bind<T>(JsonNode node) where T : new()
+    {
+        try
+        {
+            return node.Deserialize<T>(Options) ?? new T();
+        }
+        catch (JsonException exception)
+        {
+            throw Mismatch<T>(exception);
+        }
+    }
+
+    private static MlflowError Mismatch<T>(JsonException exception) => MlflowError.InvalidParameter(
+        $"Invalid value in the request{(exception.Path is { Length: > 0 } path ? $" at {path}" : "")}: expected {Describe(typeof(T), exception.Path)}.");
 
     private static JsonObject FromQuery(IQueryCollection query)
     {
