@@ -34,6 +34,7 @@ app.MapGet("/version", () => Results.Text(Identity.MlflowVersion)).AllowAnonymou
 var api = app.MapGroup("/api/2.0/mlflow");
 ExperimentApi.Map(api);
 RunApi.Map(api);
+LoggedModelApi.Map(api);
 RegistryApi.Map(api);
 // MLflow 1.x clients call the registry under the preview prefix.
 RegistryApi.Map(app.MapGroup("/api/2.0/preview/mlflow"));

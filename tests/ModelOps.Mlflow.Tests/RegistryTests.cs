@@ -146,6 +146,60 @@ public sealed class RegistryTests(MlflowStack stack)
         Assert.Equal(["churn"], models["registered_models"].AsArray().Select(m => m!["name"]!.GetValue<string>()));
     }
 
+    [Fact]
+    public async Task An_mlflow_3_logged_model_is_logged_finalised_found_and_registered()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        // What MLflow 3's log_model sends inside a run (the wire specification's 3.x sequence).
+        var experiment = (await _trainer.PostAsync("experiments/create", """{"name": "churn-3x"}"""))["experiment_id"].GetValue<string>();
+        var sourceRun = (await _trainer.PostAsync("runs/create", $$"""{"experiment_id": "{{experiment}}", "run_name": "train-3x", "start_time": 1764590000000}"""))["run"]["info"]["run_id"]!.GetValue<string>();
+        await _trainer.PostAsync("runs/log-inputs", $$"""{"run_id": "{{sourceRun}}", "datasets": [{"dataset": {"name": "churn-2026-12", "digest": "7f3a", "source_type": "s3", "source": "s3://data/churn"} }]}""");
+        var created = await _trainer.PostAsync("logged-models", $$"""
+            {"experiment_id": "{{experiment}}", "name": "model", "model_type": "sklearn", "source_run_id": "{{sourceRun}}",
+             "params": [{"key": "max_depth", "value": "6"}],
+             "tags": [{"key": "mlflow.user", "value": "alice"}, {"key": "mlflow.source.git.commit", "value": "89abcdef0123456789abcdef0123456789abcdef"}]}
+            """);
+        Assert.Equal(200, created.Status);
+        var info = created["model"]["info"];
+        var modelId = info["model_id"]!.GetValue<string>();
+        Assert.Matches("^m-[0-9a-f]{32}$", modelId);
+        Assert.Equal(("LOGGED_MODEL_PENDING", sourceRun, "sklearn"), (info["status"]!.GetValue<string>(), info["source_run_id"]!.GetValue<string>(), info["model_type"]!.GetValue<string>()));
+        var uri = info["artifact_uri"]!.GetValue<string>();
+        Assert.Equal($"mlflow-artifacts:/{experiment}/models/{modelId}/artifacts", uri);
+        Assert.Equal(200, (await _trainer.PostAsync("runs/outputs", $$"""{"run_id": "{{sourceRun}}", "models": [{"model_id": "{{modelId}}", "step": 0}]}""")).Status);
+
+        var root = "/api/2.0/mlflow-artifacts/artifacts/" + uri["mlflow-artifacts:/".Length..];
+        Assert.Equal(200, (await _trainer.SendBytesAsync(HttpMethod.Put, $"{root}/MLmodel", "artifact_path: model\nflavors: {}\n"u8.ToArray(), "text/plain")).Status);
+        Assert.Equal(200, (await _trainer.SendBytesAsync(HttpMethod.Put, $"{root}/model.pkl", Pickle, "application/octet-stream")).Status);
+        var ready = await _trainer.SendAsync(HttpMethod.Patch, $"logged-models/{modelId}", $$"""{"model_id": "{{modelId}}", "status": "LOGGED_MODEL_READY"}""");
+        Assert.Equal("LOGGED_MODEL_READY", ready["model"]["info"]["status"].GetValue<string>());
+        Assert.Equal(200, (await _trainer.SendAsync(HttpMethod.Patch, $"logged-models/{modelId}", """{"status": "LOGGED_MODEL_READY"}""")).Status);
+        Assert.Equal(404, (await _trainer.GetAsync("logged-models/m-0123456789abcdef0123456789abcdef")).Status);
+
+        // Found as register_model("runs:/…/model") finds it; the source run shows it as an output; runs searches leave it out.
+        var found = await _trainer.PostAsync("logged-models/search", $$"""{"experiment_ids": ["{{experiment}}"], "filter": "name = 'model'", "max_results": 50}""");
+        Assert.Equal([modelId], found["models"].AsArray().Select(m => m!["info"]!["model_id"]!.GetValue<string>()));
+        Assert.Equal("6", found["models"][0]!["data"]!["params"]![0]!["value"]!.GetValue<string>());
+        var source = (await _trainer.GetAsync($"runs/get?run_id={sourceRun}"))["run"];
+        Assert.Equal(modelId, source["outputs"]!["model_outputs"]![0]!["model_id"]!.GetValue<string>());
+        var runs = await _trainer.PostAsync("runs/search", $$"""{"experiment_ids": ["{{experiment}}"]}""");
+        Assert.Equal([sourceRun], runs["runs"].AsArray().Select(r => r!["info"]!["run_id"]!.GetValue<string>()));
+
+        // Registered from models:/m-…: the version pins the model's manifest, and downloads from the model's root.
+        await _trainer.PostAsync("registered-models/create", """{"name": "churn-3x", "tags": [{"key": "risk_tier", "value": "low"}]}""");
+        var version = (await _trainer.PostAsync("model-versions/create", $$"""{"name": "churn-3x", "source": "models:/{{modelId}}", "run_id": "{{sourceRun}}", "model_id": "{{modelId}}"}"""))["model_version"];
+        Assert.Equal(($"models:/{modelId}", modelId, sourceRun), (version["source"]!.GetValue<string>(), version["model_id"]!.GetValue<string>(), version["run_id"]!.GetValue<string>()));
+        Assert.Equal(uri, (await _trainer.GetAsync("model-versions/get-download-uri?name=churn-3x&version=1"))["artifact_uri"].GetValue<string>());
+        var registered = await stack.Registry("auditor-1", "auditor").GetModelVersionAsync(new GetModelVersionRequest { Model = "churn-3x", Version = 1 }, cancellationToken: cancellationToken);
+        Assert.Equal("modelops-manifest.json", registered.ArtifactPath);
+        // The model's run carries the provenance its source run had: the gates see the data it was trained on.
+        var provenance = await stack.Tracking("auditor-1", "auditor").GetProvenanceAsync(new ModelOps.Tracking.V1.GetProvenanceRequest { RunId = registered.RunId }, cancellationToken: cancellationToken);
+        Assert.Contains("git_sha", provenance.Present);
+        Assert.Contains("dataset_hash", provenance.Present);
+        var pickle = await _trainer.Http.GetByteArrayAsync($"{root}/model.pkl", cancellationToken);
+        Assert.Equal(Pickle, pickle);
+    }
+
     private async Task<string> RootAsync(string runId)
     {
         var uri = (await _trainer.GetAsync($"runs/get?run_id={runId}"))["run"]["info"]["artifact_uri"]!.GetValue<string>();

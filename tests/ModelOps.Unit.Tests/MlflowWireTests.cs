@@ -102,6 +102,18 @@ public sealed class MlflowWireTests
     }
 
     [Fact]
+    public void Logged_model_filters_become_filters_of_their_runs()
+    {
+        var clauses = MlflowFilter.Parse("name = 'model' AND model_id IN ('m-0123456789abcdef0123456789abcdef') AND status = 'LOGGED_MODEL_READY' AND metrics.auc > 0.8")
+            .Select(LoggedModels.ToRunClause);
+        Assert.Equal(
+            "attributes.run_name = 'model' AND (attributes.run_id = '0123456789abcdef0123456789abcdef') AND attributes.status = 'FINISHED' AND metrics.`auc` > 0.8",
+            RunSearch.Render(clauses));
+        Assert.Equal("tags.`modelops.logged_model.source_run` = 'r'", RunSearch.Render(MlflowFilter.Parse("source_run_id = 'r'").Select(LoggedModels.ToRunClause)));
+        Assert.Equal(400, Assert.Throws<MlflowError>(() => LoggedModels.ToRunClause(MlflowFilter.Parse("artifact_uri = 'x'")[0])).Status);
+    }
+
+    [Fact]
     public void A_filter_is_bounded_before_it_is_parsed()
     {
         var error = Assert.Throws<MlflowError>(() => MlflowFilter.Parse(new string('(', MlflowFilter.MaxLength + 1)));
@@ -129,6 +141,9 @@ public sealed class MlflowWireTests
     [Theory]
     [InlineData("1/0123456789abcdef0123456789abcdef/artifacts/model/model.pkl", "0123456789abcdef0123456789abcdef", "model/model.pkl")]
     [InlineData("0/abc/artifacts/a/b/c.txt", "abc", "a/b/c.txt")]
+    [InlineData("1/models/m-0123456789abcdef0123456789abcdef/artifacts/MLmodel", "0123456789abcdef0123456789abcdef", "MLmodel")]
+    [InlineData("1/models/m-0123456789ABCDEF0123456789abcdef/artifacts/MLmodel", null, null)]
+    [InlineData("1/models/m-0123456789abcdef0123456789abcdef/artifacts", null, null)]
     [InlineData("0/abc/artifacts/../x", null, null)]
     [InlineData("0/abc/artifacts/a/./x", null, null)]
     [InlineData("0/abc/artifacts/a//x", null, null)]
@@ -147,11 +162,13 @@ public sealed class MlflowWireTests
     [InlineData("mlflow-artifacts:/1/abc/artifacts/model", null, "abc", "model")]
     [InlineData("mlflow-artifacts://host:5000/1/abc/artifacts/model/MLmodel", "abc", "abc", "model/MLmodel")]
     [InlineData("runs:/abc/model", "", "abc", "model")]
+    [InlineData("models:/m-0123456789abcdef0123456789abcdef", "fedcba98765432100123456789abcdef", "0123456789abcdef0123456789abcdef", "")]
     public void Version_sources_name_a_run_and_its_artifact(string source, string? runId, string run, string path) =>
         Assert.Equal((run, path), RegistryMapping.ParseSource(source, runId));
 
     [Theory]
     [InlineData("models:/m-0123/artifacts", null, "Unsupported model version source")]
+    [InlineData("models:/churn/1", null, "Unsupported model version source")]
     [InlineData("s3://bucket/model", null, "Unsupported model version source")]
     [InlineData("mlflow-artifacts:/1/abc/artifacts/../x", null, "Unsupported model version source")]
     [InlineData("runs:/abc/model", "def", "run_id is def")]

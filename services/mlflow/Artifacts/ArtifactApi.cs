@@ -201,7 +201,10 @@ public static class ArtifactApi
     }
 }
 
-/// <summary>A run's artifact as the proxy names it: <c>&lt;experiment&gt;/&lt;run&gt;/artifacts/&lt;path&gt;</c>.</summary>
+/// <summary>
+/// A run's artifact as the proxy names it: <c>&lt;experiment&gt;/&lt;run&gt;/artifacts/&lt;path&gt;</c>, or a logged model's,
+/// <c>&lt;experiment&gt;/models/m-&lt;run&gt;/artifacts/&lt;path&gt;</c> (a logged model is a run, see <see cref="Tracking.LoggedModels"/>).
+/// </summary>
 public sealed record ArtifactPath(string ExperimentId, string RunId, string Path)
 {
     /// <summary>
@@ -221,6 +224,11 @@ public sealed record ArtifactPath(string ExperimentId, string RunId, string Path
         if (segments.Any(s => s is "" or "." or ".."))
         {
             return null;
+        }
+
+        if (segments.Length >= 4 && segments[1] == "models" && segments[3] == "artifacts" && Tracking.LoggedModels.RunOf(segments[2]) is { } run)
+        {
+            return !allowRoot && segments.Length < 5 ? null : new ArtifactPath(segments[0], run, string.Join('/', segments.Skip(4)));
         }
 
         if (segments.Length < 3 || segments[2] != "artifacts" || (!allowRoot && segments.Length < 4))

@@ -155,6 +155,11 @@ public static class RegistryApi
     {
         var name = RequireName(request.Name);
         var (runId, path) = RegistryMapping.ParseSource(request.Source, request.RunId);
+        if (!string.IsNullOrEmpty(request.ModelId) && LoggedModels.RunOf(request.ModelId) != runId)
+        {
+            throw MlflowError.InvalidParameter($"model_id '{request.ModelId}' is not the logged model the source names.");
+        }
+
         var tracking = context.RequestServices.GetRequiredService<TrackingService.TrackingServiceClient>();
         var run = await RunApi.GetRunAsync(tracking, runId, cancellationToken);
         if (run.Status == RunStatus.Running)
@@ -164,11 +169,13 @@ public static class RegistryApi
                 "End the run first, then register (mlflow.register_model(\"runs:/<run_id>/<path>\", name)).");
         }
 
-        var listed = await tracking.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId, PathPrefix = path, PageSize = ServiceDefaults.Grpc.Paging.MaxPageSize }, cancellationToken: cancellationToken);
+        // Paths list in order, so a file at the path itself comes first among those it prefixes.
         var manifest = path.Length == 0 ? ModelManifest.FileName : $"{path}/{ModelManifest.FileName}";
-        var pinned = listed.Artifacts.Any(a => a.Path == path) ? path
-            : listed.Artifacts.Any(a => a.Path == manifest) ? manifest
-            : throw MlflowError.InvalidParameter(listed.Artifacts.Count == 0
+        var first = (await tracking.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId, PathPrefix = path, PageSize = 1 }, cancellationToken: cancellationToken)).Artifacts;
+        var pinned = path.Length > 0 && first.Count > 0 && first[0].Path == path ? path
+            : (await tracking.ListArtifactsAsync(new ListArtifactsRequest { RunId = run.RunId, PathPrefix = manifest, PageSize = 1 }, cancellationToken: cancellationToken))
+                .Artifacts.Any(a => a.Path == manifest) ? manifest
+            : throw MlflowError.InvalidParameter(first.Count == 0
                 ? $"Run {run.RunId} has no artifact at '{path}'."
                 : $"'{path}' of run {run.RunId} is a directory without {ModelManifest.FileName} (written when a run holding an MLflow model ends through this API): register a file, or a directory with an MLmodel file.");
 
@@ -223,7 +230,7 @@ public static class RegistryApi
                         "name" => shaped.Name,
                         "version_number" => (object)version.Version,
                         "run_id" => shaped.RunId,
-                        _ => shaped.Source,
+                        _ => (object)shaped.Source,
                     })))
                 {
                     found.Add(shaped);
@@ -239,7 +246,7 @@ public static class RegistryApi
     {
         var (registry, mapping) = Services(context);
         var version = await GetVersionAsync(registry, RequireName(request.Name), RegistryMapping.ParseVersion(request.Version), cancellationToken);
-        return new { artifact_uri = await mapping.SourceAsync(version, cancellationToken) };
+        return new { artifact_uri = await mapping.DownloadUriAsync(version, cancellationToken) };
     }
 
     private static async Task<object> GetAliasAsync(RegistryIn request, HttpContext context, CancellationToken cancellationToken)

@@ -47,10 +47,14 @@ public sealed class RegistryMapping(TrackingService.TrackingServiceClient tracki
     public async Task<ModelVersion> ToMlflowAsync(V1.ModelVersion version, CancellationToken cancellationToken)
     {
         var created = ExperimentIds.Millis(version.CreatedAt);
+        var run = await runs.OfAsync(tracking, version.RunId, cancellationToken);
+        // A logged model's version names it as MLflow 3 does (models:/m-…); its run is the one it was logged from.
         return new ModelVersion(
             version.Model, version.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), created, created, version.CreatedBy,
-            StageName(version.Stage), version.Description, await SourceAsync(version, cancellationToken), version.RunId, "READY", null, [],
-            [.. version.Aliases]);
+            StageName(version.Stage), version.Description,
+            run.LoggedModel ? $"models:/{LoggedModels.IdOf(version.RunId)}" : await DownloadUriAsync(version, cancellationToken),
+            run.LoggedModel ? run.SourceRun : version.RunId, "READY", null, [], [.. version.Aliases],
+            run.LoggedModel ? LoggedModels.IdOf(version.RunId) : null);
     }
 
     /// <summary>A registered model in MLflow's shape, with the latest version of each stage among <paramref name="versions"/>.</summary>
@@ -69,14 +73,19 @@ public sealed class RegistryMapping(TrackingService.TrackingServiceClient tracki
                 .Select(a => new Alias(a.Target.Alias, a.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)))]);
     }
 
-    /// <summary>Where MLflow clients download the version from: the pinned file, or the model directory its manifest covers.</summary>
-    public async Task<string> SourceAsync(V1.ModelVersion version, CancellationToken cancellationToken)
+    /// <summary>
+    /// Where MLflow clients download the version from: the pinned file, or the model directory its manifest covers (a
+    /// logged model's whole artifact root).
+    /// </summary>
+    public async Task<string> DownloadUriAsync(V1.ModelVersion version, CancellationToken cancellationToken)
     {
-        var experiment = await runs.ExperimentOfAsync(tracking, version.RunId, cancellationToken);
+        var run = await runs.OfAsync(tracking, version.RunId, cancellationToken);
         await ids.KnowDefaultAsync(cancellationToken);
         var path = ModelManifest.DirectoryOf(version.ArtifactPath) ?? version.ArtifactPath;
         // The proxy finds an artifact by its run; a run the caller cannot see still gets a well-formed URI.
-        return $"{RunMapping.ArtifactUri(experiment.Length > 0 ? ids.ToMlflow(experiment) : "_", version.RunId)}/{path}";
+        var experiment = run.Experiment.Length > 0 ? ids.ToMlflow(run.Experiment) : "_";
+        var root = run.LoggedModel ? LoggedModels.ArtifactUri(experiment, version.RunId) : RunMapping.ArtifactUri(experiment, version.RunId);
+        return path.Length == 0 ? root : $"{root}/{path}";
     }
 
     /// <summary>
@@ -105,6 +114,11 @@ public sealed class RegistryMapping(TrackingService.TrackingServiceClient tracki
                 parsed = (location.RunId, location.Path);
             }
         }
+        else if (source.StartsWith("models:/", StringComparison.Ordinal) && LoggedModels.RunOf(source["models:/".Length..].Trim('/')) is { } loggedRun)
+        {
+            // MLflow 3: a logged model, registered whole.
+            parsed = (loggedRun, "");
+        }
         else if (source.StartsWith("runs:/", StringComparison.Ordinal))
         {
             var rest = source["runs:/".Length..].TrimStart('/');
@@ -118,11 +132,11 @@ public sealed class RegistryMapping(TrackingService.TrackingServiceClient tracki
         if (parsed is not { } found)
         {
             throw MlflowError.InvalidParameter(
-                $"Unsupported model version source '{source}': expected mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path> or runs:/<run_id>/<path> " +
+                $"Unsupported model version source '{source}': expected mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>, runs:/<run_id>/<path> or models:/<logged model id> " +
                 "(ModelOps registers versions from tracked runs' artifacts).");
         }
 
-        if (!string.IsNullOrEmpty(runId) && runId != found.Run)
+        if (!string.IsNullOrEmpty(runId) && runId != found.Run && !source.StartsWith("models:/", StringComparison.Ordinal))
         {
             throw MlflowError.InvalidParameter($"The source names run {found.Run}, but run_id is {runId}.");
         }
@@ -131,15 +145,18 @@ public sealed class RegistryMapping(TrackingService.TrackingServiceClient tracki
     }
 }
 
-/// <summary>Which experiment each run belongs to (it never changes), remembered.</summary>
+/// <summary>What a version's run is: its experiment, whether it backs a logged model, and that model's source run.</summary>
+public sealed record RunFacts(string Experiment, bool LoggedModel, string SourceRun);
+
+/// <summary>The facts of each run (they never change), remembered.</summary>
 public sealed class RunExperiments
 {
-    private readonly ConcurrentDictionary<string, string> _experiments = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunFacts> _runs = new(StringComparer.Ordinal);
 
-    /// <summary>The experiment of <paramref name="runId"/>; empty when the caller cannot see the run.</summary>
-    public async Task<string> ExperimentOfAsync(TrackingService.TrackingServiceClient tracking, string runId, CancellationToken cancellationToken)
+    /// <summary>The facts of <paramref name="runId"/>; an empty experiment when the caller cannot see the run.</summary>
+    public async Task<RunFacts> OfAsync(TrackingService.TrackingServiceClient tracking, string runId, CancellationToken cancellationToken)
     {
-        if (_experiments.TryGetValue(runId, out var known))
+        if (_runs.TryGetValue(runId, out var known))
         {
             return known;
         }
@@ -147,16 +164,16 @@ public sealed class RunExperiments
         try
         {
             var run = await tracking.GetRunAsync(new GetRunRequest { RunId = runId }, cancellationToken: cancellationToken);
-            if (_experiments.Count > 100_000)
+            if (_runs.Count > 100_000)
             {
-                _experiments.Clear();
+                _runs.Clear();
             }
 
-            return _experiments[runId] = run.ExperimentId;
+            return _runs[runId] = new RunFacts(run.ExperimentId, LoggedModels.IsLoggedModel(run), run.Tags.GetValueOrDefault(LoggedModels.SourceRunTag) ?? run.RunId);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.PermissionDenied)
         {
-            return "";
+            return new RunFacts("", false, runId);
         }
     }
 }

@@ -179,7 +179,8 @@ public static class RunApi
             search.PageToken = token;
             search.PageSize = Math.Min(maxResults - runs.Count, ServiceDefaults.Grpc.Paging.MaxPageSize);
             var page = await tracking.SearchRunsAsync(search, cancellationToken: cancellationToken);
-            runs.AddRange(page.Runs);
+            // A logged model's run is not a training run: MLflow lists it among models, not runs.
+            runs.AddRange(page.Runs.Where(r => !LoggedModels.IsLoggedModel(r)));
             token = page.NextPageToken;
         }
         while (token.Length > 0 && runs.Count < maxResults);

@@ -46,7 +46,7 @@ public static class RunMapping
         var inputs = new RunInputs([.. run.Inputs.Select(i => new DatasetInput(
             i.Context.Length > 0 ? [new KeyValue(DatasetContextTag, i.Context)] : [],
             new Dataset(i.DatasetId, i.Hash, SourceType: null, Source: i.SourceUri.Length > 0 ? i.SourceUri : null)))]);
-        return new Run(info, data, inputs);
+        return new Run(info, data, inputs, LoggedModels.OutputsOf(run));
     }
 
     /// <summary>Where MLflow clients put and find a run's artifacts: through the façade's artifact proxy.</summary>

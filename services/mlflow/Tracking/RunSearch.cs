@@ -11,15 +11,20 @@ namespace ModelOps.Mlflow.Tracking;
 public static class RunSearch
 {
     /// <summary>Tracking's filter for an MLflow run filter; empty for none.</summary>
-    public static string Filter(string? filter) =>
-        string.Join(" AND ", MlflowFilter.Parse(filter).Select(Clause));
+    public static string Filter(string? filter) => Render(MlflowFilter.Parse(filter));
+
+    /// <summary>Tracking's filter for <paramref name="clauses"/>, ANDed.</summary>
+    public static string Render(IEnumerable<FilterClause> clauses) => string.Join(" AND ", clauses.Select(Clause));
 
     /// <summary>Tracking's ordering for an MLflow order_by entry.</summary>
     public static string Order(string entry)
     {
         var (key, descending) = MlflowFilter.ParseOrder(entry);
-        return $"{Field(key)}{(descending ? " DESC" : "")}";
+        return Order(key, descending);
     }
+
+    /// <summary>Tracking's ordering by <paramref name="key"/>.</summary>
+    public static string Order(FilterKey key, bool descending) => $"{Field(key)}{(descending ? " DESC" : "")}";
 
     private static string Clause(FilterClause clause)
     {

@@ -71,7 +71,7 @@ public sealed record DatasetInput(List<KeyValue> Tags, Dataset Dataset);
 
 public sealed record RunInputs(List<DatasetInput> DatasetInputs);
 
-public sealed record Run(RunInfo Info, RunData Data, RunInputs Inputs);
+public sealed record Run(RunInfo Info, RunData Data, RunInputs Inputs, RunOutputs? Outputs);
 
 public sealed class RunRef
 {
@@ -189,7 +189,7 @@ public sealed record Alias(string AliasName, string Version)
 
 public sealed record ModelVersion(
     string Name, string Version, long CreationTimestamp, long LastUpdatedTimestamp, string UserId, string CurrentStage, string Description,
-    string Source, string RunId, string Status, string? StatusMessage, List<KeyValue> Tags, List<string> Aliases);
+    string Source, string RunId, string Status, string? StatusMessage, List<KeyValue> Tags, List<string> Aliases, string? ModelId);
 
 public sealed class RegistryIn
 {
@@ -199,6 +199,7 @@ public sealed class RegistryIn
     public string? Version { get; set; }
     public string? Source { get; set; }
     public string? RunId { get; set; }
+    public string? ModelId { get; set; }
     public string? Stage { get; set; }
     public bool? ArchiveExistingVersions { get; set; }
     public List<string>? Stages { get; set; }
@@ -209,3 +210,55 @@ public sealed class RegistryIn
     public string? PageToken { get; set; }
     public List<string>? OrderBy { get; set; }
 }
+
+// ------------------------------------------------------------------ logged models (MLflow 3)
+
+public sealed class LoggedModelIn
+{
+    public string? ExperimentId { get; set; }
+    public string? Name { get; set; }
+    public string? ModelType { get; set; }
+    public string? SourceRunId { get; set; }
+    public string? Status { get; set; }
+    public List<KeyValueIn>? Params { get; set; }
+    public List<KeyValueIn>? Tags { get; set; }
+}
+
+public sealed class LoggedModelOrderIn
+{
+    public string? FieldName { get; set; }
+    public bool? Ascending { get; set; }
+}
+
+public sealed class LoggedModelSearchIn
+{
+    public List<string>? ExperimentIds { get; set; }
+    public string? Filter { get; set; }
+    public long? MaxResults { get; set; }
+    public string? PageToken { get; set; }
+    public List<LoggedModelOrderIn>? OrderBy { get; set; }
+}
+
+public sealed class ModelOutputIn
+{
+    public string? ModelId { get; set; }
+    public long? Step { get; set; }
+}
+
+public sealed class RunOutputsIn
+{
+    public string? RunId { get; set; }
+    public List<ModelOutputIn>? Models { get; set; }
+}
+
+public sealed record LoggedModelInfo(
+    string ModelId, string ExperimentId, string Name, long CreationTimestampMs, long LastUpdatedTimestampMs, string ArtifactUri, string Status,
+    string? ModelType, string? SourceRunId, List<KeyValue> Tags);
+
+public sealed record LoggedModelData(List<KeyValue> Params, List<Metric> Metrics);
+
+public sealed record LoggedModel(LoggedModelInfo Info, LoggedModelData Data);
+
+public sealed record ModelOutput(string ModelId, long Step);
+
+public sealed record RunOutputs(List<ModelOutput> ModelOutputs);
