@@ -170,11 +170,7 @@ public static class Transitions
     private static async Task<object> ReviewAsync(RegistryIn request, HttpContext context, bool approve, CancellationToken cancellationToken)
     {
         var (registry, _) = RegistryApi.Services(context);
-        var name = RegistryApi.RequireName(request.Name);
-        var number = RegistryMapping.ParseVersion(request.Version);
-        var target = new Target { Stage = RegistryMapping.ParseStage(request.Stage) };
-        var open = await FindOpenAsync(registry, name, number, target, cancellationToken)
-                   ?? throw MlflowError.NotFound($"No open transition request of '{name}' v{number} to {Describe(target)}.");
+        var (open, target) = await RequireOpenAsync(registry, request, cancellationToken);
         var review = new ReviewPromotionRequest { RequestId = open.RequestId, Comment = request.Comment ?? "" };
         var decided = approve
             ? await registry.ApprovePromotionAsync(review, cancellationToken: cancellationToken)
@@ -207,13 +203,21 @@ public static class Transitions
     private static async Task<object> CancelRequestAsync(RegistryIn request, HttpContext context, CancellationToken cancellationToken)
     {
         var (registry, _) = RegistryApi.Services(context);
+        var (open, target) = await RequireOpenAsync(registry, request, cancellationToken);
+        await registry.CancelPromotionAsync(new CancelPromotionRequest { RequestId = open.RequestId, Comment = request.Comment ?? "" }, cancellationToken: cancellationToken);
+        return Routes.Empty;
+    }
+
+    /// <summary>The open request for the stage move <paramref name="request"/> names, or MLflow's 404.</summary>
+    private static async Task<(PromotionRequest Open, Target Target)> RequireOpenAsync(
+        RegistryService.RegistryServiceClient registry, RegistryIn request, CancellationToken cancellationToken)
+    {
         var name = RegistryApi.RequireName(request.Name);
         var number = RegistryMapping.ParseVersion(request.Version);
         var target = new Target { Stage = RegistryMapping.ParseStage(request.Stage) };
         var open = await FindOpenAsync(registry, name, number, target, cancellationToken)
                    ?? throw MlflowError.NotFound($"No open transition request of '{name}' v{number} to {Describe(target)}.");
-        await registry.CancelPromotionAsync(new CancelPromotionRequest { RequestId = open.RequestId, Comment = request.Comment ?? "" }, cancellationToken: cancellationToken);
-        return Routes.Empty;
+        return (open, target);
     }
 
     private static object Shape(PromotionRequest request) => new
