@@ -15,6 +15,9 @@ public sealed class MlflowStack(InfrastructureFixture infrastructure) : IAsyncLi
 {
     private readonly List<HttpClient> _clients = [];
 
+    /// <summary>Tracking's largest artifact in this stack.</summary>
+    public const long MaxArtifactBytes = 1 << 20;
+
     /// <summary>The running services.</summary>
     public TestStack Stack { get; private set; } = null!;
 
@@ -25,7 +28,8 @@ public sealed class MlflowStack(InfrastructureFixture infrastructure) : IAsyncLi
     public async ValueTask InitializeAsync()
     {
         Stack = await TestStack.CreateAsync(infrastructure, "mlflow");
-        await Stack.StartAsync("tracking", new ServiceProjects.ModelOps_Tracking());
+        // A small artifact bound, so that a test can pass it.
+        await Stack.StartAsync("tracking", new ServiceProjects.ModelOps_Tracking(), settings: new Dictionary<string, string> { ["Tracking:MaxArtifactBytes"] = MaxArtifactBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         await Stack.StartAsync("registry", new ServiceProjects.ModelOps_Registry(), ["tracking"],
             new Dictionary<string, string> { ["ConnectionStrings:artifacts"] = Stack.Shared.ObjectStoreConnectionString });
         await Stack.StartAsync("mlflow", new ServiceProjects.ModelOps_Mlflow(), ["tracking", "registry"]);

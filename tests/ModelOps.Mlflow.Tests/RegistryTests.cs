@@ -34,6 +34,16 @@ public sealed class RegistryTests(MlflowStack stack)
             Assert.True(refused.Status is 400 or 404, $"{hostile}: {refused.Status}");
         }
 
+        // A file over tracking's bound is refused, with the bound, whether its size is declared or streamed.
+        var tooBig = await _trainer.SendBytesAsync(HttpMethod.Put, $"{root}/big.bin", new byte[MlflowStack.MaxArtifactBytes + 1], "application/octet-stream");
+        Assert.Equal((400, "INVALID_PARAMETER_VALUE"), (tooBig.Status, tooBig.ErrorCode));
+        Assert.Contains(MlflowStack.MaxArtifactBytes.ToString(System.Globalization.CultureInfo.InvariantCulture), tooBig.Text, StringComparison.Ordinal);
+        using (var streamed = new HttpRequestMessage(HttpMethod.Put, $"{root}/big-streamed.bin") { Content = new StreamContent(new UnsizedStream(new byte[3 * MlflowStack.MaxArtifactBytes])) })
+        {
+            using var response = await _trainer.Http.SendAsync(streamed, TestContext.Current.CancellationToken);
+            Assert.Equal(400, (int)response.StatusCode);
+        }
+
         var download = await _trainer.Http.GetAsync($"{root}/model/weights.bin", TestContext.Current.CancellationToken);
         Assert.Equal(Pickle, await download.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
         Assert.Equal("attachment", download.Content.Headers.ContentDisposition?.DispositionType);
@@ -207,4 +217,10 @@ public sealed class RegistryTests(MlflowStack stack)
     }
 
     private static string ProxyPath(string root) => root["/api/2.0/mlflow-artifacts/artifacts/".Length..];
+
+    /// <summary>A stream whose length is unknown, so that HTTP sends it chunked, without a Content-Length.</summary>
+    private sealed class UnsizedStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+    }
 }

@@ -97,17 +97,21 @@ public static class ArtifactApi
             }
 
             await call.RequestStream.CompleteAsync();
+        }
+        catch (Exception e) when (e is RpcException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            // The service ended the call before every byte was sent (a size over its bound, a run that ended): its
+            // status, read below, says why.
+        }
+
+        try
+        {
             await call.ResponseAsync;
         }
         catch (RpcException e) when (e.Reason() == "WRITE_ONCE")
         {
             // The same bytes again are a retry and succeed; other bytes at a recorded path are a conflict.
             throw new MlflowError("RESOURCE_CONFLICT", 409, $"{location.Path} of run {location.RunId} holds other content already: artifacts are write-once.");
-        }
-        catch (RpcException) when (call.GetStatus() is { StatusCode: not StatusCode.OK } status)
-        {
-            // A write fails once the service has ended the call: its status says why.
-            throw MlflowError.FromRpc(new RpcException(status, call.GetTrailers()));
         }
 
         await MlflowJson.WriteAsync(context.Response, Routes.Empty, cancellationToken);

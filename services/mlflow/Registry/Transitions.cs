@@ -136,6 +136,8 @@ public static class Transitions
             .Sum(g => int.TryParse(g.Evidence.GetValueOrDefault("required"), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0);
         var waiting = open.State != RequestState.Open
             ? $"request {open.RequestId} is {open.State.ToString().ToUpperInvariant()}"
+            : failing.Count == 0
+                ? $"is being applied; request {open.RequestId} (requested by {open.Requester})"
             : failing.All(g => g.Kind == "approval")
                 ? $"needs approval by a second principal; request {open.RequestId} pending (requested by {open.Requester})"
                 : $"is blocked by its gates ({string.Join("; ", failing.Select(g => $"{g.Name}: {g.Reason}"))}); request {open.RequestId} pending (requested by {open.Requester})";

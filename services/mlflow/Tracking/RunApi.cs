@@ -1,4 +1,5 @@
 using Grpc.Core;
+using ModelOps.Client;
 using ModelOps.Mlflow.Wire;
 using ModelOps.Tracking.V1;
 
@@ -114,21 +115,40 @@ public static class RunApi
                         : endTime;
                 }
 
-                // A model logged in the run becomes registrable as one artifact: its directory's manifest.
-                await Registry.ModelManifest.WriteAsync(tracking, run.RunId, cancellationToken);
-                run = await tracking.EndRunAsync(end, cancellationToken: cancellationToken);
+                // A model logged in a finished run becomes registrable as one artifact: its directory's manifest.
+                if (status == RunStatus.Finished)
+                {
+                    await Registry.ModelManifest.WriteAsync(tracking, run.RunId, cancellationToken);
+                }
+
+                try
+                {
+                    run = await tracking.EndRunAsync(end, cancellationToken: cancellationToken);
+                }
+                catch (RpcException e) when (e.Reason() == "RUN_ENDED")
+                {
+                    // Ended meanwhile, by a retry of this very call whose first answer was lost, or by another caller.
+                    run = await GetRunAsync(tracking, run.RunId, cancellationToken);
+                    if (run.Status != status)
+                    {
+                        throw EndedAs(run, status);
+                    }
+                }
             }
             else if (run.Status != status)
             {
                 throw MlflowError.InvalidParameter(status == RunStatus.Running
                     ? $"Run {run.RunId} ended as {RunMapping.Status(run.Status)}: a ModelOps run's record is sealed when it ends (its hash is in the ledger), so it cannot be resumed. Start a new run."
-                    : $"Run {run.RunId} ended as {RunMapping.Status(run.Status)} already; it cannot end again as {RunMapping.Status(status)}.");
+                    : EndedAs(run, status).Message);
             }
         }
 
         await ids.KnowDefaultAsync(cancellationToken);
         return new { run_info = RunMapping.ToMlflow(run, ids).Info };
     }
+
+    private static MlflowError EndedAs(ModelOps.Tracking.V1.Run run, RunStatus status) =>
+        MlflowError.InvalidParameter($"Run {run.RunId} ended as {RunMapping.Status(run.Status)} already; it cannot end again as {RunMapping.Status(status)}.");
 
     private static async Task<object> LifecycleAsync(RunRef request, HttpContext context, bool delete, CancellationToken cancellationToken)
     {

@@ -58,6 +58,11 @@ public static partial class Routes
         {
             return;
         }
+        catch (BadHttpRequestException exception)
+        {
+            // Malformed framing (a broken chunked body, a body over the server's limit): the client's fault.
+            error = MlflowError.InvalidParameter($"The HTTP request is malformed (HTTP {exception.StatusCode}).");
+        }
 #pragma warning disable CA1031 // The boundary of the API: every defect becomes an INTERNAL_ERROR, logged.
         catch (Exception exception)
 #pragma warning restore CA1031
