@@ -179,6 +179,32 @@ public sealed class TrackingTests(MlflowStack stack)
     }
 
     [Fact]
+    public async Task Metric_history_pages_read_every_point_once_in_order()
+    {
+        var runId = await StartRunAsync(_trainer, "history-pages");
+        int[] steps = [1, 1, 1, 2, 3, 3, 4];
+        var metrics = string.Join(",", steps.Select((step, i) => $$"""{"key": "loss", "value": {{i}}, "timestamp": {{1764590000000 + i}}, "step": {{step}}}"""));
+        Assert.Equal(200, (await _trainer.PostAsync("runs/log-batch", $$"""{"run_id": "{{runId}}", "metrics": [{{metrics}}]}""")).Status);
+        foreach (var size in new[] { 1, 2, 3, 7, 8 })
+        {
+            var read = new List<string>();
+            string? token = null;
+            do
+            {
+                var page = await _trainer.GetAsync($"metrics/get-history?run_id={runId}&metric_key=loss&max_results={size}" + (token is null ? "" : $"&page_token={Uri.EscapeDataString(token)}"));
+                read.AddRange(page["metrics"].AsArray().Select(m => $"{m!["step"]}:{m["value"]}"));
+                token = page.Body!["next_page_token"]?.GetValue<string>();
+            }
+            while (token is not null && read.Count < 100);
+
+            Assert.Equal(steps.Select((step, i) => $"{step}:{i}"), read);
+        }
+
+        var forged = await _trainer.GetAsync($"metrics/get-history?run_id={runId}&metric_key=loss&page_token=bm9wZQ==");
+        Assert.Equal(400, forged.Status);
+    }
+
+    [Fact]
     public async Task The_default_experiment_is_zero()
     {
         var run = await _trainer.PostAsync("runs/create", """{"start_time": 1764590000001, "tags": [{"key": "mlflow.runName", "value": "in-default"}]}""");

@@ -70,7 +70,11 @@ public static class ModelManifest
                     Size = bytes.Length,
                 },
             }, cancellationToken);
-            await call.RequestStream.WriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFrom(bytes) }, cancellationToken);
+            foreach (var chunk in bytes.Chunk(Artifacts.ArtifactApi.ChunkBytes))
+            {
+                await call.RequestStream.WriteAsync(new UploadArtifactRequest { Chunk = ByteString.CopyFrom(chunk) }, cancellationToken);
+            }
+
             await call.RequestStream.CompleteAsync();
             await call.ResponseAsync;
         }

@@ -218,11 +218,36 @@ public static class RunApi
 
         var maxResults = Paging.MaxResults(request.MaxResults, MaxHistoryPoints, MaxHistoryPoints);
         // A bad token is refused before any work.
-        Paging.Offset(request.PageToken);
+        var (fromStep, skip) = Paging.ParseStepToken(request.PageToken);
         var (tracking, _) = Services(context);
         var id = RequireRunId(string.IsNullOrEmpty(request.RunId) ? request.RunUuid : request.RunId);
-        var history = await tracking.GetMetricHistoryAsync(new GetMetricHistoryRequest { RunId = id, MetricKey = request.MetricKey }, cancellationToken: cancellationToken);
-        var (page, next) = Paging.Slice(history.Metrics.Select(m => new ModelOps.Mlflow.Wire.Metric(m.Key, m.Value, m.Timestamp, m.Step)), request.PageToken, maxResults);
+        // Tracking answers at most MaxHistoryPoints points of a history, ordered by (step, timestamp, value), from a
+        // step on: a page starts at a step, past the points of that step an earlier page returned, so a history of any
+        // length is read whole, page after page.
+        var history = await tracking.GetMetricHistoryAsync(new GetMetricHistoryRequest
+        {
+            RunId = id,
+            MetricKey = request.MetricKey,
+            MinStep = fromStep,
+            MaxStep = fromStep == 0 ? 0 : long.MaxValue,
+        }, cancellationToken: cancellationToken);
+        var points = history.Metrics;
+        if (skip > points.Count || (skip == points.Count && history.TotalPoints > points.Count))
+        {
+            throw MlflowError.InvalidParameter($"The history of {request.MetricKey} holds more than {MaxHistoryPoints} points at step {fromStep}: it cannot be paged.");
+        }
+
+        var page = points.Skip(skip).Take(maxResults).Select(m => new ModelOps.Mlflow.Wire.Metric(m.Key, m.Value, m.Timestamp, m.Step)).ToList();
+        var end = skip + page.Count;
+        string? next = null;
+        if (end < points.Count || history.TotalPoints > points.Count)
+        {
+            // The next page starts at the step of the next point (or of the last one read, when the window is used up),
+            // past the points of that step already returned.
+            var step = end < points.Count ? points[end].Step : points[end - 1].Step;
+            next = Paging.StepToken(step, points.Take(end).Count(p => p.Step == step));
+        }
+
         return new { metrics = page, next_page_token = next };
     }
 

@@ -8,6 +8,7 @@ namespace ModelOps.Mlflow.Wire;
 public static class Paging
 {
     private const string OffsetPrefix = "offset:";
+    private const string StepPrefix = "step:";
 
     /// <summary><paramref name="requested"/> or <paramref name="fallback"/>; 400 outside [1, <paramref name="max"/>].</summary>
     public static int MaxResults(long? requested, int fallback, int max)
@@ -56,6 +57,35 @@ public static class Paging
                 int.TryParse(text.AsSpan(OffsetPrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
             {
                 return offset;
+            }
+        }
+        catch (FormatException)
+        {
+        }
+
+        throw MlflowError.InvalidParameter("Invalid page token.");
+    }
+
+    /// <summary>A metric-history token: the page starts at <paramref name="step"/>, past <paramref name="skip"/> of its points.</summary>
+    public static string StepToken(long step, int skip) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{StepPrefix}{step}:{skip}")));
+
+    /// <summary>The step and skip of a <see cref="StepToken"/>; (0, 0) for none.</summary>
+    public static (long Step, int Skip) ParseStepToken(string? token)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            return (0, 0);
+        }
+
+        try
+        {
+            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(token)).Split(':');
+            if (parts.Length == 3 && parts[0] + ":" == StepPrefix &&
+                long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var step) &&
+                int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var skip))
+            {
+                return (step, skip);
             }
         }
         catch (FormatException)
