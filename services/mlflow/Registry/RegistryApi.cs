@@ -179,11 +179,9 @@ public static class RegistryApi
                 ? $"Run {run.RunId} has no artifact at '{path}'."
                 : $"'{path}' of run {run.RunId} is a directory without {ModelManifest.FileName} (written when a run holding an MLflow model ends through this API): register a file, or a directory with an MLmodel file.");
 
-        var clock = context.RequestServices.GetRequiredService<TimeProvider>();
-        var window = (clock.GetUtcNow().ToUnixTimeMilliseconds() / (long)RunApi.CreateReplayWindow.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         var (registry, mapping) = Services(context);
         var create = new CreateModelVersionRequest { Model = name, RunId = run.RunId, ArtifactPath = pinned, Description = request.Description ?? "" };
-        create.ClientRequestId = RunMapping.IdempotencyKey("model-versions/create", window, create);
+        create.ClientRequestId = RunMapping.IdempotencyKey("model-versions/create", RunMapping.ReplayWindow(context), create);
         var version = await registry.CreateModelVersionAsync(create, cancellationToken: cancellationToken);
         return new { model_version = await mapping.ToMlflowAsync(version, cancellationToken) };
     }

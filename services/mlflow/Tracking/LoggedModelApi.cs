@@ -26,16 +26,8 @@ public static class LoggedModelApi
     {
         var (tracking, ids) = RunApi.Services(context);
         var experiment = await ids.RequireAsync(request.ExperimentId, create: true, cancellationToken);
-        var start = new StartRunRequest { ExperimentId = experiment, RunName = request.Name ?? "", Provenance = new Provenance() };
-        foreach (var tag in request.Tags ?? [])
-        {
-            var key = TagRules.ClientKey(tag.Key, "tags");
-            start.Tags[key] = tag.Value ?? "";
-            if (RunMapping.ProvenanceTags.TryGetValue(key, out var fill) && !string.IsNullOrEmpty(tag.Value))
-            {
-                fill(start.Provenance, tag.Value);
-            }
-        }
+        var start = new StartRunRequest { ExperimentId = experiment, RunName = request.Name ?? "" };
+        RunMapping.AddClientTags(start, request.Tags);
 
         start.Tags[LoggedModels.MarkerTag] = "true";
         if (!string.IsNullOrEmpty(request.ModelType))
@@ -51,9 +43,7 @@ public static class LoggedModelApi
             start.Tags[LoggedModels.SourceRunTag] = source.RunId;
         }
 
-        var clock = context.RequestServices.GetRequiredService<TimeProvider>();
-        var window = (clock.GetUtcNow().ToUnixTimeMilliseconds() / (long)RunApi.CreateReplayWindow.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        start.ClientRequestId = RunMapping.IdempotencyKey("logged-models/create", window, start);
+        start.ClientRequestId = RunMapping.IdempotencyKey("logged-models/create", RunMapping.ReplayWindow(context), start);
         var run = await tracking.StartRunAsync(start, cancellationToken: cancellationToken);
 
         var batch = new LogBatchRequest { RunId = run.RunId };

@@ -18,9 +18,6 @@ public static class RunApi
     /// <summary>Most points one metric-history page returns (tracking's own bound on a history).</summary>
     public const int MaxHistoryPoints = 100_000;
 
-    /// <summary>A window within which a repeated runs/create without start_time is a retry, not a new run.</summary>
-    public static readonly TimeSpan CreateReplayWindow = TimeSpan.FromMinutes(10);
-
     /// <summary>Maps the endpoints under <paramref name="api"/>.</summary>
     public static void Map(IEndpointRouteBuilder api)
     {
@@ -38,16 +35,8 @@ public static class RunApi
     {
         var (tracking, ids) = Services(context);
         var experiment = await ids.RequireAsync(string.IsNullOrEmpty(request.ExperimentId) ? ExperimentIds.DefaultId : request.ExperimentId, create: true, cancellationToken);
-        var start = new StartRunRequest { ExperimentId = experiment, Provenance = new Provenance() };
-        foreach (var tag in request.Tags ?? [])
-        {
-            var key = TagRules.ClientKey(tag.Key, "tags");
-            start.Tags[key] = tag.Value ?? "";
-            if (RunMapping.ProvenanceTags.TryGetValue(key, out var fill) && !string.IsNullOrEmpty(tag.Value))
-            {
-                fill(start.Provenance, tag.Value);
-            }
-        }
+        var start = new StartRunRequest { ExperimentId = experiment };
+        RunMapping.AddClientTags(start, request.Tags);
 
         var nameTag = start.Tags.GetValueOrDefault(RunMapping.RunNameTag);
         if (!string.IsNullOrEmpty(request.RunName) && nameTag is not null && nameTag != request.RunName)
@@ -69,9 +58,8 @@ public static class RunApi
 
         // A retried create (the Python client retries on 5xx and lost connections) returns the run the first one
         // started. MLflow clients send start_time, which makes two distinct runs' requests differ; without it, the same
-        // request within CreateReplayWindow counts as a retry.
-        var clock = context.RequestServices.GetRequiredService<TimeProvider>();
-        var window = request.StartTime is null ? (clock.GetUtcNow().ToUnixTimeMilliseconds() / (long)CreateReplayWindow.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) : "";
+        // request within RunMapping.ReplayWindow counts as a retry.
+        var window = request.StartTime is null ? RunMapping.ReplayWindow(context) : "";
         start.ClientRequestId = RunMapping.IdempotencyKey("runs/create", window, start);
         var run = await tracking.StartRunAsync(start, cancellationToken: cancellationToken);
         return new { run = RunMapping.ToMlflow(run, ids) };

@@ -107,6 +107,32 @@ public static class RunMapping
         return new ModelOps.Tracking.V1.Metric { Key = key, Value = number, Timestamp = millis, Step = step ?? 0 };
     }
 
+    /// <summary>How long a repeated create with the same content counts as a retry of the first, not a new object.</summary>
+    public static readonly TimeSpan ReplayPeriod = TimeSpan.FromMinutes(10);
+
+    /// <summary>The current <see cref="ReplayPeriod"/>, as text for an idempotency key's scope.</summary>
+    public static string ReplayWindow(HttpContext context) =>
+        (context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds() / (long)ReplayPeriod.TotalMilliseconds)
+        .ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Adds a client's tags to a run about to start (none in ModelOps' namespace), and fills the provenance fields that
+    /// MLflow's system tags carry (<see cref="ProvenanceTags"/>).
+    /// </summary>
+    public static void AddClientTags(StartRunRequest start, IEnumerable<KeyValueIn>? tags)
+    {
+        start.Provenance ??= new Provenance();
+        foreach (var tag in tags ?? [])
+        {
+            var key = TagRules.ClientKey(tag.Key, "tags");
+            start.Tags[key] = tag.Value ?? "";
+            if (ProvenanceTags.TryGetValue(key, out var fill) && !string.IsNullOrEmpty(tag.Value))
+            {
+                fill(start.Provenance, tag.Value);
+            }
+        }
+    }
+
     /// <summary>
     /// An idempotency key for a write: a hash of what it writes (the service request, before its own key is set), so that
     /// a client's retry of a write whose first attempt committed (the Python client retries POSTs on 5xx and lost
