@@ -91,13 +91,23 @@ var mlflow = builder.AddService<Projects.ModelOps_Mlflow>("mlflow", ports.Take(7
     .WithReference(registry)
     .WithUrlForEndpoint("http", url => url.DisplayText = "MLflow API");
 
+// The governance console: reviewers and auditors sign in with their ModelOps token; it calls the services as them, and
+// verifies the ledger against the key pinned here.
+var console = builder.AddService<Projects.ModelOps_Console>("console", ports.Take(7109), ports.Take(7209))
+    .WithReference(identity)
+    .WithReference(registry)
+    .WithReference(tracking)
+    .WithReference(ledger)
+    .WithEnvironment("Console__LedgerVerifierKey", verifierKey)
+    .WithUrlForEndpoint("http", url => url.DisplayText = "Governance console");
+
 if (options.AlertingConfig is { } alertingConfig)
 {
     alerting.WithEnvironment("Alerting__ConfigFile", alertingConfig);
 }
 
 // The services' objectives (deploy/prometheus), evaluated by Prometheus; their alerts go to alerting like any other.
-builder.AddLocalPrometheus("prometheus", context, 19090, [tracking, registry, drift, fairness, explainability, alerting, ledger, mlflow], alerting,
+builder.AddLocalPrometheus("prometheus", context, 19090, [tracking, registry, drift, fairness, explainability, alerting, ledger, mlflow, console], alerting,
     Path.Combine(options.TokensDirectory, "service.jwt"));
 
 builder.Services.AddHostedService(services => new StackSummary(services, options, verifierKey));

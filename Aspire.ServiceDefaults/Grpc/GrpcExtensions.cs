@@ -65,6 +65,15 @@ public static class GrpcExtensions
         });
     }
 
+    /// <summary>
+    /// A typed gRPC client of another ModelOps service that adds no token of its own: each call carries, in its headers,
+    /// the token of the person it is made for (a web console signs people in and calls as them, outside any HTTP
+    /// request once its pages are interactive).
+    /// </summary>
+    public static IHttpClientBuilder AddUserGrpcClient<TClient>(this IServiceCollection services, string serviceName)
+        where TClient : class =>
+        services.AddModelOpsGrpcClient<TClient>(serviceName, (_, _) => Task.FromResult<string?>(null));
+
     private static IHttpClientBuilder AddModelOpsGrpcClient<TClient>(
         this IServiceCollection services, string serviceName, Func<AuthInterceptorContext, IServiceProvider, Task<string?>> token)
         where TClient : class

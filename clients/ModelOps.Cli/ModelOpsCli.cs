@@ -23,6 +23,7 @@ public static class ModelOpsCli
     {
         var root = new RootCommand("ModelOps: keep ML models in production accountable.");
         root.Subcommands.Add(LedgerCommands.Create(output, error));
+        root.Subcommands.Add(Dossier.DossierCommands.Create(output, error));
         root.Subcommands.Add(DriftCommands.Create(output, error));
         root.Subcommands.Add(FairnessCommands.Create(output, error));
         root.Subcommands.Add(ExplainCommands.Create(output, error));

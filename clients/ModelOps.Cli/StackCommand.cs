@@ -31,6 +31,7 @@ internal static class StackCommand
                 rows.Add(("tokens", stack.Tokens ?? "", ""));
                 rows.Add(("verifier-key", stack.VerifierKey ?? "", "the ledger's; pin it with ledger verify --key"));
                 rows.Add(("mlflow", stack.MlflowTrackingUri ?? "", "MLflow's API: MLFLOW_TRACKING_URI"));
+                rows.Add(("console", stack.ConsoleUrl ?? "", "the governance console: open it in a browser"));
             }
 
             foreach (var (service, fallback) in services)

@@ -42,6 +42,11 @@ public sealed class Stack
                         MlflowTrackingUri = mlflow.GetString();
                     }
 
+                    if (resource.Name == "console" && endpoints.TryGetProperty("http", out var console) && console.ValueKind == JsonValueKind.String)
+                    {
+                        ConsoleUrl = console.GetString();
+                    }
+
                     if (endpoints.TryGetProperty("issuer", out var issuer) && issuer.ValueKind == JsonValueKind.String)
                     {
                         Issuer = issuer.GetString();
@@ -55,6 +60,9 @@ public sealed class Stack
         Dashboard = Text(document, "dashboard");
         AppHostPid = document.TryGetProperty("appHostPid", out var pid) && pid.ValueKind == JsonValueKind.Number && pid.TryGetInt32(out var value) ? value : null;
     }
+
+    /// <summary>The governance console's address (a browser opens it; the CLI fetches dossiers from it).</summary>
+    public string? ConsoleUrl { get; }
 
     /// <summary>The MLflow-compatible API's address: what MLflow clients take as <c>MLFLOW_TRACKING_URI</c>.</summary>
     public string? MlflowTrackingUri { get; }

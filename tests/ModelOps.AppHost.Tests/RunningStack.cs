@@ -13,7 +13,7 @@ namespace ModelOps.AppHost.Tests;
 public sealed class RunningStack : IAsyncLifetime
 {
     /// <summary>Every service the AppHost starts.</summary>
-    public static readonly string[] Services = ["tracking", "registry", "drift", "fairness", "explainability", "alerting", "ledger", "mlflow"];
+    public static readonly string[] Services = ["tracking", "registry", "drift", "fairness", "explainability", "alerting", "ledger", "mlflow", "console"];
 
     // The Aspire dashboard's resource name.
     private const string DashboardResource = "aspire-dashboard";

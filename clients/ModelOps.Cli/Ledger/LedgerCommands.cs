@@ -23,7 +23,10 @@ public static class LedgerCommands
         {
             Description = "The verifier key to trust (name+hash+base64), or @FILE holding it; without it the key the source names is used, with a warning",
         };
-        var bundle = new Option<string?>("--bundle") { Description = "Verify an exported bundle offline instead of a live ledger" };
+        var bundle = new Option<string?>("--bundle")
+        {
+            Description = "Verify an exported bundle offline instead of a live ledger: a ledger export, or a version's audit dossier (its entries' inclusion proofs)",
+        };
         var since = new Option<string?>("--since") { Description = "A checkpoint saved earlier (a file); the log must extend it" };
         var save = new Option<string?>("--save-checkpoint") { Description = "Write the verified checkpoint to this file, for a later --since" };
         var entries = new Option<string[]>("--entry")
@@ -38,6 +41,11 @@ public static class LedgerCommands
         };
         verify.SetAction((parse, cancellationToken) => Guard(error, async () =>
         {
+            if (parse.GetValue(bundle) is { } bundlePath && await DossierBundle.IsDossierAsync(bundlePath, cancellationToken))
+            {
+                return await DossierBundle.VerifyAsync(bundlePath, parse.GetValue(key), output, error, cancellationToken);
+            }
+
             var source = OpenSource(parse.GetValue(bundle), parse.GetValue(address)!, parse.GetValue(token));
             var verifier = await ResolveVerifierAsync(parse.GetValue(key), source, error, cancellationToken);
             var sinceNote = parse.GetValue(since) is { } sincePath ? await File.ReadAllTextAsync(sincePath, cancellationToken) : null;

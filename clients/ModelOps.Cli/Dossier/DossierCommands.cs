@@ -1,0 +1,111 @@
+using System.CommandLine;
+using System.Diagnostics;
+using ModelOps.Cli.Ledger;
+using ModelOps.Cli.Registry;
+using ModelOps.Cli.Tracking;
+using ModelOps.Dossier;
+using ModelOps.Ledger.V1;
+using ModelOps.Ledger.Verification;
+using ModelOps.Registry.V1;
+using ModelOps.Tracking.V1;
+
+namespace ModelOps.Cli.Dossier;
+
+/// <summary><c>modelops dossier MODEL VERSION --out PREFIX [--pdf]</c>: a version's audit dossier, as HTML, JSON and PDF.</summary>
+public static class DossierCommands
+{
+    /// <summary>The command.</summary>
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var registry = CliOutput.AddressOption("registry", "The registry's", RegistryCommands.DefaultAddress);
+        var tracking = CliOutput.AddressOption("tracking", "Tracking's", TrackingCommands.DefaultAddress);
+        var ledger = CliOutput.AddressOption("ledger", "The ledger's", LedgerCommands.DefaultAddress);
+        var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else the stack's tokens/auditor.jwt when present)" };
+        var model = new Argument<string>("model") { Description = "The registered model" };
+        var version = new Argument<int>("version") { Description = "The version" };
+        var prefix = new Option<string>("--out") { Description = "Write PREFIX.json (the bundle) and PREFIX.html (the page)", Required = true };
+        var pdf = new Option<bool>("--pdf") { Description = "Also print the page to PREFIX.pdf with Chromium (--print-to-pdf)" };
+        var chromium = new Option<string>("--chromium")
+        {
+            Description = "The Chromium binary for --pdf",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CHROMIUM") ?? "/usr/bin/chromium",
+        };
+        var command = new Command("dossier", "Export a version's audit dossier: model card, provenance, gates, approvals, deployments and its ledger entries with inclusion proofs (verify offline with 'modelops ledger verify --bundle PREFIX.json')")
+        {
+            registry, tracking, ledger, token, model, version, prefix, pdf, chromium,
+        };
+        command.SetAction((parse, cancellationToken) => CliOutput.Guard(error, "registry", async () =>
+        {
+            var headers = CliOutput.Headers(parse.GetValue(token), "auditor");
+            using var registryChannel = CliOutput.Channel(parse.GetValue(registry)!);
+            using var trackingChannel = CliOutput.Channel(parse.GetValue(tracking)!);
+            using var ledgerChannel = CliOutput.Channel(parse.GetValue(ledger)!, 64 << 20);
+            var builder = new DossierBuilder(
+                new RegistryService.RegistryServiceClient(registryChannel),
+                new TrackingService.TrackingServiceClient(trackingChannel),
+                new LedgerService.LedgerServiceClient(ledgerChannel));
+            var dossier = await builder.BuildAsync(parse.GetValue(model)!, parse.GetValue(version), "modelops dossier", headers, cancellationToken);
+
+            // A dossier that does not verify is not written as if it did.
+            var check = DossierVerification.Verify(dossier.Ledger, new NoteVerifier(dossier.Ledger.VerifierKey));
+            if (!check.Passed)
+            {
+                foreach (var problem in check.Problems)
+                {
+                    await error.WriteLineAsync($"FAILED: {problem}");
+                }
+
+                return ModelOpsCli.VerificationFailed;
+            }
+
+            var path = Path.GetFullPath(parse.GetValue(prefix)!);
+            await File.WriteAllTextAsync(path + ".json", dossier.ToJson(), cancellationToken);
+            await File.WriteAllTextAsync(path + ".html", DossierHtml.Render(dossier), cancellationToken);
+            await output.WriteLineAsync($"Wrote {path}.json and {path}.html: {dossier.Ledger.Entries.Count} ledger entries proven against the checkpoint of size {dossier.Ledger.TreeSize}.");
+            if (parse.GetValue(pdf))
+            {
+                await PrintAsync(parse.GetValue(chromium)!, path + ".html", path + ".pdf", cancellationToken);
+                await output.WriteLineAsync($"Wrote {path}.pdf.");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    // Headless Chromium prints the page as a reader would; no network, no profile of the user's.
+    private static async Task PrintAsync(string chromium, string html, string pdf, CancellationToken cancellationToken)
+    {
+        var profile = Directory.CreateTempSubdirectory("modelops-pdf-");
+        try
+        {
+            var start = new ProcessStartInfo(chromium)
+            {
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            };
+            foreach (var argument in new[]
+                     {
+                         "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", $"--user-data-dir={profile.FullName}", "--no-pdf-header-footer",
+                         $"--print-to-pdf={pdf}", new Uri(html).AbsoluteUri,
+                     })
+            {
+                start.ArgumentList.Add(argument);
+            }
+
+            using var process = Process.Start(start) ?? throw new IOException($"{chromium} did not start.");
+            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+            _ = process.StandardOutput.ReadToEndAsync(cancellationToken);
+            await process.WaitForExitAsync(cancellationToken);
+            if (process.ExitCode != 0 || !File.Exists(pdf))
+            {
+                throw new IOException($"{chromium} could not print the page (exit {process.ExitCode}): {(await stderr).Trim()}");
+            }
+        }
+        finally
+        {
+            profile.Delete(recursive: true);
+        }
+    }
+}

@@ -1,0 +1,74 @@
+using Grpc.Core;
+using ModelOps.Console.Identity;
+using ModelOps.Dossier;
+
+namespace ModelOps.Console.Data;
+
+/// <summary>
+/// <c>GET /dossier/{model}/{version}?format=html|json</c>: a version's audit dossier, for a person signed in to the console
+/// or a program presenting a bearer token (the CLI's <c>modelops dossier export</c>). Gathered as the caller, so the
+/// services' own role checks apply.
+/// </summary>
+public static class DossierEndpoints
+{
+    /// <summary>Maps the endpoint.</summary>
+    public static void Map(WebApplication app) => app.MapGet("/dossier/{model}/{version:int}", async (
+        string model, int version, string? format, HttpContext context, DossierBuilder builder, CancellationToken cancellationToken) =>
+    {
+        if (format is not (null or "html" or "json"))
+        {
+            return Results.BadRequest("format must be html or json");
+        }
+
+        if (model.Length is 0 or > 256 || version < 1)
+        {
+            return Results.BadRequest("model is 1 to 256 characters and version a positive number");
+        }
+
+        var token = context.User.FindFirst(ConsoleSignIn.TokenClaim)?.Value
+                    ?? context.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
+        var headers = new Metadata { { "Authorization", $"Bearer {token}" } };
+        AuditDossier dossier;
+        try
+        {
+            dossier = await builder.BuildAsync(model, version, context.User.FindFirst("sub")?.Value ?? "", headers, cancellationToken);
+        }
+        catch (RpcException exception)
+        {
+            return Results.Problem(statusCode: StatusOf(exception.StatusCode), detail: exception.Status.Detail, title: "The dossier could not be gathered");
+        }
+
+        var name = $"{model}-v{version}.dossier";
+        return format == "json"
+            ? Results.Text(dossier.ToJson(), "application/json", System.Text.Encoding.UTF8)
+                .WithHeader("Content-Disposition", $"attachment; filename=\"{Safe(name)}.json\"")
+            : Results.Text(DossierHtml.Render(dossier), "text/html", System.Text.Encoding.UTF8);
+    });
+
+    private static int StatusOf(StatusCode code) => code switch
+    {
+        StatusCode.NotFound => StatusCodes.Status404NotFound,
+        StatusCode.PermissionDenied => StatusCodes.Status403Forbidden,
+        StatusCode.Unauthenticated => StatusCodes.Status401Unauthorized,
+        StatusCode.InvalidArgument => StatusCodes.Status400BadRequest,
+        StatusCode.ResourceExhausted => StatusCodes.Status413PayloadTooLarge,
+        StatusCode.FailedPrecondition => StatusCodes.Status409Conflict,
+        _ => StatusCodes.Status503ServiceUnavailable,
+    };
+
+    private static string Safe(string name) => new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '_')]);
+}
+
+internal static class ResultHeaders
+{
+    public static IResult WithHeader(this IResult result, string name, string value) => new WithHeaderResult(result, name, value);
+
+    private sealed class WithHeaderResult(IResult inner, string name, string value) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers[name] = value;
+            return inner.ExecuteAsync(httpContext);
+        }
+    }
+}
