@@ -75,11 +75,15 @@ public sealed partial class RegistryStore
     public async Task<PromotionRequest?> GetRequestAsync(Guid requestId, CancellationToken cancellationToken) =>
         (await QueryRequestsAsync("r.request_id = $1", [requestId], 1, 0, cancellationToken)).SingleOrDefault();
 
-    /// <summary>A model's requests, newest first, optionally in one state.</summary>
-    public Task<List<PromotionRequest>> ListRequestsAsync(string model, RequestState state, int limit, long offset, CancellationToken cancellationToken) =>
-        state == RequestState.Unspecified
-            ? QueryRequestsAsync("r.model = $1", [model], limit, offset, cancellationToken)
-            : QueryRequestsAsync("r.model = $1 AND r.state = $2", [model, RequestStates.Name(state)], limit, offset, cancellationToken);
+    /// <summary>A model's requests (every model's when <paramref name="model"/> is null), newest first, optionally in one state.</summary>
+    public Task<List<PromotionRequest>> ListRequestsAsync(string? model, RequestState state, int limit, long offset, CancellationToken cancellationToken) =>
+        (model, state) switch
+        {
+            (null, RequestState.Unspecified) => QueryRequestsAsync("TRUE", [], limit, offset, cancellationToken),
+            (null, _) => QueryRequestsAsync("r.state = $1", [RequestStates.Name(state)], limit, offset, cancellationToken),
+            (_, RequestState.Unspecified) => QueryRequestsAsync("r.model = $1", [model], limit, offset, cancellationToken),
+            _ => QueryRequestsAsync("r.model = $1 AND r.state = $2", [model, RequestStates.Name(state)], limit, offset, cancellationToken),
+        };
 
     /// <summary>
     /// Open requests whose latest evaluation has a PENDING gate other than approvals (a remote gate waiting for its

@@ -36,13 +36,18 @@ public sealed partial class RegistryService
     public override async Task<ListPromotionRequestsResponse> ListPromotionRequests(ListPromotionRequestsRequest request, ServerCallContext context)
     {
         var violations = new FieldViolations();
-        var model = ModelName(violations, "model", request.Model);
+        // No model: every model's requests (a reviewer's queue of what waits, across the models they review).
+        var model = request.Model.Length == 0 ? null : ModelName(violations, "model", request.Model);
         var pageSize = Paging.PageSize(request.PageSize, violations);
         violations.Require(Enum.IsDefined(request.State), "state", "is not a request state");
-        var fingerprint = Paging.Fingerprint("requests", model, request.State.ToString());
+        var fingerprint = Paging.Fingerprint("requests", model ?? "", request.State.ToString());
         var offset = Paging.Offset(request.PageToken, fingerprint, violations);
         violations.ThrowIfAny();
-        await LoadModelAsync(model, context.CancellationToken);
+        if (model is not null)
+        {
+            await LoadModelAsync(model, context.CancellationToken);
+        }
+
         var requests = await store.ListRequestsAsync(model, request.State, pageSize + 1, offset, context.CancellationToken);
         return new ListPromotionRequestsResponse
         {
