@@ -91,13 +91,18 @@ var mlflow = builder.AddService<Projects.ModelOps_Mlflow>("mlflow", ports.Take(7
     .WithReference(registry)
     .WithUrlForEndpoint("http", url => url.DisplayText = "MLflow API");
 
-// The governance console: reviewers and auditors sign in with their ModelOps token; it calls the services as them, and
-// verifies the ledger against the key pinned here.
+// The governance console: reviewers and auditors sign in with their ModelOps token; it calls the services as them,
+// hears every event on the bus (its pages update as they happen), and verifies the ledger against the key pinned here.
 var console = builder.AddService<Projects.ModelOps_Console>("console", ports.Take(7109), ports.Take(7209))
+    .WithEventBus(eventbus)
     .WithReference(identity)
     .WithReference(registry)
     .WithReference(tracking)
     .WithReference(ledger)
+    .WithReference(drift)
+    .WithReference(fairness)
+    .WithReference(explainability)
+    .WithReference(alerting)
     .WithEnvironment("Console__LedgerVerifierKey", verifierKey)
     .WithUrlForEndpoint("http", url => url.DisplayText = "Governance console");
 

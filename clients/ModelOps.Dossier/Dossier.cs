@@ -6,7 +6,7 @@ namespace ModelOps.Dossier;
 /// <summary>
 /// The audit dossier of one model version, as its JSON bundle holds it (<see cref="FormatName"/>): the model card,
 /// the run's provenance, the artifacts with their hashes, every promotion request with its gates, evidence and
-/// approvals, the version's deployments, and every ledger entry about the version with an inclusion proof against one
+/// approvals, the version's deployments and how it behaved in them (drift, concept drift, fairness, explanations, alerts), and every ledger entry about the version with an inclusion proof against one
 /// signed checkpoint, so that the whole can be verified offline (<c>modelops ledger verify --bundle</c>).
 /// </summary>
 public sealed record AuditDossier(
@@ -19,6 +19,7 @@ public sealed record AuditDossier(
     IReadOnlyList<ArtifactFacts> Artifacts,
     IReadOnlyList<PromotionFacts> Promotions,
     IReadOnlyList<DeploymentFacts> Deployments,
+    MonitoringFacts Monitoring,
     LedgerProofs Ledger)
 {
     /// <summary>The bundle format's name and version.</summary>
@@ -40,7 +41,7 @@ public sealed record AuditDossier(
         try
         {
             var dossier = JsonSerializer.Deserialize<AuditDossier>(json, Json);
-            return dossier is { Format: FormatName, Ledger: not null, Model: not null, Version: not null }
+            return dossier is { Format: FormatName, Ledger: not null, Model: not null, Version: not null, Monitoring: not null }
                 ? dossier
                 : throw new InvalidDataException($"The file is not a {FormatName} bundle.");
         }

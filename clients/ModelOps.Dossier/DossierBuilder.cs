@@ -14,7 +14,8 @@ namespace ModelOps.Dossier;
 /// the version (<c>model_version</c>) and about its run (<c>run_id</c>), each proven against the latest checkpoint.
 /// </summary>
 public sealed class DossierBuilder(
-    RegistryService.RegistryServiceClient registry, TrackingService.TrackingServiceClient tracking, LedgerService.LedgerServiceClient ledger)
+    RegistryService.RegistryServiceClient registry, TrackingService.TrackingServiceClient tracking, LedgerService.LedgerServiceClient ledger,
+    MonitoringClients monitoring)
 {
     /// <summary>At most this many ledger entries go into one dossier; a version with more is refused, not cut short.</summary>
     public const int MaxLedgerEntries = 5000;
@@ -23,14 +24,18 @@ public sealed class DossierBuilder(
     public async Task<AuditDossier> BuildAsync(string model, int version, string generatedBy, Metadata headers, CancellationToken cancellationToken)
     {
         CallOptions Call() => new(headers, cancellationToken: cancellationToken);
-        var registered = await registry.GetRegisteredModelAsync(new GetRegisteredModelRequest { Name = model }, Call());
+        var registeredCall = registry.GetRegisteredModelAsync(new GetRegisteredModelRequest { Name = model }, Call()).ResponseAsync;
         var found = await registry.GetModelVersionAsync(new GetModelVersionRequest { Model = model, Version = version }, Call());
 
-        var run = string.IsNullOrEmpty(found.RunId) ? null : await RunAsync(found.RunId, Call);
-        var artifacts = string.IsNullOrEmpty(found.RunId) ? [] : await ArtifactsAsync(found.RunId, Call);
-        var promotions = await PromotionsAsync(model, version, Call);
-        var deployments = await DeploymentsAsync(model, version, Call);
-        var proofs = await LedgerAsync($"{model}/{version}", found.RunId, Call);
+        // What does not depend on another answer is asked at once: a page waits for the slowest service, not their sum.
+        var run = string.IsNullOrEmpty(found.RunId) ? Task.FromResult<RunFacts?>(null) : RunAsync(found.RunId, Call);
+        var artifacts = string.IsNullOrEmpty(found.RunId) ? Task.FromResult<IReadOnlyList<ArtifactFacts>>([]) : ArtifactsAsync(found.RunId, Call);
+        var promotions = PromotionsAsync(model, version, Call);
+        var deployments = DeploymentsAsync(model, version, Call);
+        var watched = monitoring.GatherAsync(model, version, Call);
+        var proofs = LedgerAsync($"{model}/{version}", found.RunId, Call, cancellationToken);
+        var registered = await registeredCall;
+        await Task.WhenAll(run, artifacts, promotions, deployments, watched, proofs);
 
         return new AuditDossier(
             AuditDossier.FormatName,
@@ -43,17 +48,19 @@ public sealed class DossierBuilder(
             new VersionFacts(
                 found.Version, Names.Of(found.Stage), [.. found.Aliases], found.RunId, found.RunAuthor, found.ArtifactPath, found.ArtifactUri,
                 found.ArtifactSha256, found.ArtifactSize, found.Description, Names.At(found.CreatedAt), found.CreatedBy, found.RunRecordSha256),
-            run,
-            artifacts,
-            promotions,
-            deployments,
-            proofs);
+            await run,
+            await artifacts,
+            await promotions,
+            await deployments,
+            await watched,
+            await proofs);
     }
 
-    private async Task<RunFacts> RunAsync(string runId, Func<CallOptions> call)
+    private async Task<RunFacts?> RunAsync(string runId, Func<CallOptions> call)
     {
+        var provenanceCall = tracking.GetProvenanceAsync(new GetProvenanceRequest { RunId = runId }, call()).ResponseAsync;
         var run = await tracking.GetRunAsync(new GetRunRequest { RunId = runId }, call());
-        var provenance = await tracking.GetProvenanceAsync(new GetProvenanceRequest { RunId = runId }, call());
+        var provenance = await provenanceCall;
         return new RunFacts(
             run.RunId, run.RunName, run.Status.ToString(), run.Author, Names.At(run.StartTime), Names.At(run.EndTime),
             run.Params.ToDictionary(), Flatten(provenance.Provenance), [.. provenance.Present], [.. provenance.Missing],
@@ -115,10 +122,11 @@ public sealed class DossierBuilder(
         return list;
     }
 
-    private async Task<LedgerProofs> LedgerAsync(string modelVersion, string runId, Func<CallOptions> call)
+    private async Task<LedgerProofs> LedgerAsync(string modelVersion, string runId, Func<CallOptions> call, CancellationToken cancellationToken)
     {
+        var keyCall = ledger.GetVerifierKeyAsync(new GetVerifierKeyRequest(), call()).ResponseAsync;
         var checkpoint = await ledger.GetCheckpointAsync(new GetCheckpointRequest(), call());
-        var key = await ledger.GetVerifierKeyAsync(new GetVerifierKeyRequest(), call());
+        var key = await keyCall;
         var entries = new SortedDictionary<long, Entry>();
         await CollectAsync("model_version", modelVersion);
         if (runId.Length > 0)
@@ -126,13 +134,17 @@ public sealed class DossierBuilder(
             await CollectAsync("run_id", runId);
         }
 
-        var proven = new List<ProvenEntry>(entries.Count);
-        foreach (var entry in entries.Values)
-        {
-            var proof = await ledger.GetInclusionProofAsync(new GetInclusionProofRequest { Index = entry.Index, TreeSize = checkpoint.TreeSize }, call());
-            proven.Add(new ProvenEntry(entry.Index, entry.EventId, entry.EventType, entry.Actor, Names.At(entry.OccurredAt),
-                entry.Data.ToByteArray(), [.. proof.Hashes.Select(h => h.ToByteArray())]));
-        }
+        // One proof per entry, a few at a time (the ledger reads each proof's nodes from PostgreSQL).
+        var ordered = entries.Values.ToList();
+        var proven = new ProvenEntry[ordered.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, ordered.Count), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+            async (i, _) =>
+            {
+                var entry = ordered[i];
+                var proof = await ledger.GetInclusionProofAsync(new GetInclusionProofRequest { Index = entry.Index, TreeSize = checkpoint.TreeSize }, call());
+                proven[i] = new ProvenEntry(entry.Index, entry.EventId, entry.EventType, entry.Actor, Names.At(entry.OccurredAt),
+                    entry.Data.ToByteArray(), [.. proof.Hashes.Select(h => h.ToByteArray())]);
+            });
 
         return new LedgerProofs(checkpoint.Origin, key.VerifierKey_, checkpoint.Note, checkpoint.TreeSize, proven);
 
@@ -200,6 +212,9 @@ public static class Names
         RiskTier.High => "high",
         _ => "",
     };
+
+    /// <summary>"STABLE", "WARNING", "DRIFT".</summary>
+    public static string Of(Drift.V1.DetectorState state) => state == Drift.V1.DetectorState.Unspecified ? "" : state.ToString().ToUpperInvariant();
 
     /// <summary>"OPEN", "APPROVED", ...</summary>
     public static string Of(RequestState state) => state == RequestState.Unspecified ? "" : state.ToString().ToUpperInvariant();

@@ -20,13 +20,14 @@ public static class DossierHtml
             .Append("<title>").Append(E(title)).Append("</title><style>").Append(Style).Append("</style></head><body><main>");
         html.Append("<h1>").Append(E(title)).Append("</h1>");
         html.Append("<p class=\"meta\">Generated ").Append(E(Time(dossier.GeneratedAt))).Append(" for ").Append(E(dossier.GeneratedBy))
-            .Append(". Every ledger entry below carries an inclusion proof against the signed checkpoint of section 7.</p>");
+            .Append(". Every ledger entry below carries an inclusion proof against the signed checkpoint of section 8.</p>");
 
         Card(html, dossier);
         Provenance(html, dossier.Run);
         Artifacts(html, dossier);
         Promotions(html, dossier.Promotions);
         Deployments(html, dossier.Deployments);
+        Monitoring(html, dossier.Monitoring);
         Ledger(html, dossier);
         Requirements(html);
 
@@ -169,16 +170,92 @@ public static class DossierHtml
         html.Append("</section>");
     }
 
+    private static void Monitoring(StringBuilder html, MonitoringFacts m)
+    {
+        const int width = 480, height = 120;
+        html.Append("<section id=\"monitoring\"><h2>6. Production monitoring</h2>");
+        html.Append("<h3>Data drift</h3>");
+        if (m.DriftWindows.Count == 0)
+        {
+            html.Append("<p>Drift has judged no window of this version.</p>");
+        }
+        else
+        {
+            var share = ChartGeometry.Of(m.DriftWindows.Select((w, i) => ((double)i + 1, w.DriftShare)), width, height);
+            html.Append("<figure>").Append(share.Svg("Share of drifted columns per window", width, height))
+                .Append("<figcaption>Share of drifted columns, windows 1 to ").Append(m.DriftWindows.Count.ToString(CultureInfo.InvariantCulture))
+                .Append(": ").Append(F(share.MinY)).Append(" to ").Append(F(share.MaxY)).Append("</figcaption></figure>");
+            Table(html, ["Window", "Rows", "Drift share", "Drifted", "Drifted columns", "Labelled", "Accuracy"], m.DriftWindows.Select(w => new[]
+            {
+                $"{Time(w.Start)} – {Time(w.End)}", w.Rows.ToString(CultureInfo.InvariantCulture), F(w.DriftShare), w.Drifted ? "yes" : "no",
+                string.Join(", ", w.DriftedColumns), w.Labelled.ToString(CultureInfo.InvariantCulture), w.Accuracy is { } a ? F(a) : "",
+            }));
+        }
+
+        html.Append("<h3>Concept drift</h3>");
+        Table(html, ["Detector", "State", "Drifts", "Last drift"], m.Detectors.Select(d => new[]
+        {
+            d.Detector, d.State, d.Drifts.ToString(CultureInfo.InvariantCulture), Time(d.LastDriftAt),
+        }));
+
+        html.Append("<h3>Fairness</h3>");
+        if (m.Fairness.Count == 0)
+        {
+            html.Append("<p>No fairness report of this version.</p>");
+        }
+
+        foreach (var report in m.Fairness)
+        {
+            html.Append("<h4>").Append(E(report.WindowStart is null ? $"Report {report.ReportId}" : $"Window {Time(report.WindowStart)} – {Time(report.WindowEnd)}"))
+                .Append(report.Biased ? " (outside the policy's limits)" : "").Append(", ").Append(report.Rows.ToString(CultureInfo.InvariantCulture)).Append(" rows</h4>");
+            Table(html, ["Grouping", "Disparity", "Value", "95% interval", "Resamples"], report.Disparities.Select(d => new[]
+            {
+                d.Grouping, d.Name, d.Value is { } v ? F(v) : "undefined", d.Lower is { } lo && d.Upper is { } hi ? $"[{F(lo)}, {F(hi)}]" : "",
+                d.Resamples.ToString(CultureInfo.InvariantCulture),
+            }));
+        }
+
+        html.Append("<h3>Explanations</h3>");
+        if (m.Importance is { } importance)
+        {
+            html.Append("<p>Global importance (mean |SHAP|) over ").Append(importance.Rows.ToString(CultureInfo.InvariantCulture))
+                .Append(" rows, ").Append(E(Time(importance.CreatedAt))).Append(".</p>");
+            Table(html, ["Rank", "Feature", "Mean |SHAP|"], importance.Features.Select(f => new[]
+            {
+                f.Rank.ToString(CultureInfo.InvariantCulture), f.DisplayName.Length > 0 ? $"{f.DisplayName} ({f.Feature})" : f.Feature, F(f.MeanAbs),
+            }));
+        }
+        else
+        {
+            html.Append("<p>No importance report of this version.</p>");
+        }
+
+        Table(html, ["Window", "Records", "Shift", "Top-feature overlap", "Drifted", "Note"], m.AttributionWindows.Select(w => new[]
+        {
+            $"{Time(w.Start)} – {Time(w.End)}", w.Records.ToString(CultureInfo.InvariantCulture), w.Judged ? F(w.Shift) : "", w.Judged ? F(w.Overlap) : "",
+            w.Judged ? (w.Drifted ? "yes" : "no") : "not judged", w.Reason,
+        }));
+
+        html.Append("<h3>Alerts</h3>");
+        Table(html, ["Alert", "Severity", "From", "Until", "Summary"], m.Alerts.Select(a => new[]
+        {
+            a.Name, a.Severity, Time(a.StartsAt), a.EndsAt is { } end && end < DateTimeOffset.UtcNow ? Time(end) : "active", a.Summary,
+        }));
+        html.Append("</section>");
+    }
+
+    private static string F(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+
     private static void Ledger(StringBuilder html, AuditDossier dossier)
     {
         var l = dossier.Ledger;
-        html.Append("<section id=\"ledger\"><h2>6. Ledger entries</h2>");
+        html.Append("<section id=\"ledger\"><h2>7. Ledger entries</h2>");
         Table(html, ["Index", "Event", "Actor", "When", "Leaf hash (SHA-256)"], l.Entries.Select(e => new[]
         {
             e.Index.ToString(CultureInfo.InvariantCulture), e.EventType, e.Actor, Time(e.OccurredAt),
             Convert.ToHexStringLower(global::ModelOps.Ledger.Verification.MerkleTree.LeafHash(e.Data)),
         }));
-        html.Append("</section><section id=\"checkpoint\"><h2>7. Signed checkpoint and how to verify</h2>");
+        html.Append("</section><section id=\"checkpoint\"><h2>8. Signed checkpoint and how to verify</h2>");
         html.Append("<p>Log <code>").Append(E(l.Origin)).Append("</code>, ").Append(l.TreeSize.ToString(CultureInfo.InvariantCulture))
             .Append(" entries. The checkpoint, a C2SP signed note:</p><pre>").Append(E(l.Checkpoint)).Append("</pre>");
         html.Append("<p>Verifier key: <code>").Append(E(l.VerifierKey)).Append("</code>. Pin the key you obtained from the log's operator, not this copy.</p>");
@@ -189,13 +266,13 @@ public static class DossierHtml
     // Which section answers which requirement. The dossier supports these duties; it is not a certification of compliance.
     private static void Requirements(StringBuilder html)
     {
-        html.Append("<section id=\"requirements\"><h2>8. What this dossier documents</h2>");
+        html.Append("<section id=\"requirements\"><h2>9. What this dossier documents</h2>");
         Table(html, ["Requirement", "Where"],
         [
             ["Model inventory (model-risk management guidance such as the US Federal Reserve's SR 11-7, and Brazil's CMN Resolution 4,557 on risk management)", "1. Model card: owner, purpose, risk tier, training data"],
-            ["Validation evidence before use", "4. Gates with their evidence, and the approvals of distinct reviewers"],
-            ["Ongoing monitoring and change control", "5. Deployment history; 6. every governance event about the version"],
-            ["Traceability and integrity of records", "2. Provenance; 3. artifact hashes; 6–7. ledger entries with inclusion proofs"],
+            ["Validation evidence before use", "4. Gates with their evidence, and the approvals of distinct reviewers; 6. fairness with intervals and global importance"],
+            ["Ongoing monitoring and change control", "5. Deployment history; 6. production monitoring (drift, concept drift, fairness, explanations, alerts); 7. every governance event about the version"],
+            ["Traceability and integrity of records", "2. Provenance; 3. artifact hashes; 7–8. ledger entries with inclusion proofs"],
         ]);
         html.Append("<p class=\"meta\">ModelOps holds no certification. This dossier gathers records that support these duties; ")
             .Append("whether they are met is for the institution and its auditors to judge.</p></section>");

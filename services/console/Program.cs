@@ -5,6 +5,7 @@ using Microsoft.FluentUI.AspNetCore.Components;
 using ModelOps.Console.Components;
 using ModelOps.Console.Data;
 using ModelOps.Console.Identity;
+using ModelOps.Console.Live;
 using ModelOps.Ledger.V1;
 using ModelOps.Registry.V1;
 using ModelOps.ServiceDefaults;
@@ -18,21 +19,25 @@ builder.AddServiceDefaults();
 builder.Services.AddUserGrpcClient<RegistryService.RegistryServiceClient>("registry");
 builder.Services.AddUserGrpcClient<TrackingService.TrackingServiceClient>("tracking");
 builder.Services.AddUserGrpcClient<LedgerService.LedgerServiceClient>("ledger");
+builder.Services.AddUserGrpcClient<ModelOps.Drift.V1.DriftService.DriftServiceClient>("drift");
+builder.Services.AddUserGrpcClient<ModelOps.Fairness.V1.FairnessService.FairnessServiceClient>("fairness");
+builder.Services.AddUserGrpcClient<ModelOps.Explainability.V1.ExplainabilityService.ExplainabilityServiceClient>("explainability");
+builder.Services.AddUserGrpcClient<ModelOps.Alerting.V1.AlertingService.AlertingServiceClient>("alerting");
+builder.Services.AddScoped<ModelOps.Dossier.MonitoringClients>();
 builder.Services.AddScoped<ModelOps.Dossier.DossierBuilder>();
 builder.Services.AddScoped<Person>();
 builder.Services.AddScoped<ConsoleApi>();
 builder.Services.AddSingleton<ConsoleSignIn>();
 builder.Services.Configure<ConsoleOptions>(builder.Configuration.GetSection(ConsoleOptions.Section));
+builder.AddLiveEvents();
 
-// People sign in once (a cookie session holding their token); programs may call the dossier endpoints with a bearer token.
+// People sign in once (a cookie session holding their token); programs present a bearer token (the CLI fetching a
+// dossier), and gRPC calls (health, reflection) are answered as the other services answer them: 401, never a redirect.
 const string PersonOrProgram = "person-or-program";
-builder.Services.AddAuthentication(options =>
-    {
-        options.DefaultScheme = PersonOrProgram;
-        options.DefaultChallengeScheme = CookieAuthenticationDefaults.AuthenticationScheme;
-    })
+builder.Services.AddAuthentication(PersonOrProgram)
     .AddPolicyScheme(PersonOrProgram, "Cookie or bearer token", policy => policy.ForwardDefaultSelector = context =>
-        context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+        context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ||
+        context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true
             ? JwtBearerDefaults.AuthenticationScheme
             : CookieAuthenticationDefaults.AuthenticationScheme)
     .AddCookie(cookie =>
@@ -81,6 +86,9 @@ public sealed class ConsoleOptions
     /// </summary>
     public string? LedgerVerifierKey { get; set; }
 
-    /// <summary>How often an open page looks for changes (live updates), in seconds.</summary>
-    public double RefreshSeconds { get; set; } = 3;
+    /// <summary>
+    /// How often an open page looks for changes, in seconds, besides the events that reach it as they are announced
+    /// (for the moments when the broker is away).
+    /// </summary>
+    public double RefreshSeconds { get; set; } = 30;
 }

@@ -51,7 +51,10 @@ public sealed partial class StackTests
         await Assertions.Expect(gates.Locator("tr[data-gate=integrity]")).ToContainTextAsync("sha256");
         await first.ScreenshotAsync(new() { Path = Path.Combine(shots, "console-requests.png"), FullPage = true });
         await AssertAccessibleAsync(first, "the promotion queue");
-        await card.Locator("fluent-button", new() { HasText = "Approve" }).ClickAsync();
+        // By keyboard alone: Tab from the top of the page reaches the Approve button, and Enter presses it.
+        Assert.True(await TabToAsync(first, $"article[data-request='{pending.RequestId}'] fluent-button[data-action=approve]"),
+            "Tab never reached the Approve button");
+        await first.Keyboard.PressAsync("Enter");
         await Assertions.Expect(card.Locator("ul.approvals")).ToContainTextAsync("dev-reviewer");
         Assert.Equal(RequestState.Open, (await registry.GetPromotionRequestAsync(new GetPromotionRequestRequest { RequestId = pending.RequestId },
             Bearer(stack.Token("auditor")), cancellationToken: Cancellation)).State);
@@ -67,6 +70,9 @@ public sealed partial class StackTests
         await second.GotoAsync($"{console}/requests");
         await (await LiveRequestAsync(second, pending.RequestId)).Locator("fluent-button", new() { HasText = "Approve" }).ClickAsync();
         await Assertions.Expect(second.Locator($"article[data-request='{pending.RequestId}']")).ToHaveCountAsync(0);
+        // The first reviewer's queue, still open, drops the decided request as the registry announces it (well before
+        // the page's 30 s look of its own).
+        await Assertions.Expect(first.Locator($"article[data-request='{pending.RequestId}']")).ToHaveCountAsync(0, new() { Timeout = 10_000 });
         await second.GotoAsync($"{console}/models/{model}/versions/{pending.Version}");
         await Assertions.Expect(second.Locator("[data-interactive=true]")).ToHaveCountAsync(1);
         await Assertions.Expect(second.Locator("main fluent-badge").First).ToHaveTextAsync("Production");
@@ -114,6 +120,31 @@ public sealed partial class StackTests
         await auditor.Locator("fluent-button", new() { HasText = "Verify" }).ClickAsync();
         await Assertions.Expect(auditor.Locator("div.ok")).ToContainTextAsync("is signed by the pinned key");
         await AssertAccessibleAsync(auditor, "the ledger page");
+
+        // Every other page passes the same check, and its main links are reachable by keyboard.
+        foreach (var (path, what) in new[] { ("/", "the model list"), ($"/models/{model}", "the model page"), ("/monitoring", "the monitoring page") })
+        {
+            await auditor.GotoAsync($"{console}{path}");
+            await Assertions.Expect(auditor.Locator("[data-interactive=true]")).ToHaveCountAsync(1);
+            await AssertAccessibleAsync(auditor, what);
+            Assert.True(await TabToAsync(auditor, "header nav a[href='/ledger']"), $"Tab never reached the navigation on {what}");
+        }
+    }
+
+    // Presses Tab from the top of the page until the element matching selector has the focus (at most 60 times).
+    private static async Task<bool> TabToAsync(IPage page, string selector)
+    {
+        await page.EvaluateAsync("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }");
+        for (var i = 0; i < 60; i++)
+        {
+            await page.Keyboard.PressAsync("Tab");
+            if (await page.EvaluateAsync<bool>("s => document.activeElement?.matches(s) ?? false", selector))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static async Task<IPage> SignInAsync(IBrowser browser, string console, string token)

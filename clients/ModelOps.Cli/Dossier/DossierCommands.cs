@@ -20,6 +20,10 @@ public static class DossierCommands
         var registry = CliOutput.AddressOption("registry", "The registry's", RegistryCommands.DefaultAddress);
         var tracking = CliOutput.AddressOption("tracking", "Tracking's", TrackingCommands.DefaultAddress);
         var ledger = CliOutput.AddressOption("ledger", "The ledger's", LedgerCommands.DefaultAddress);
+        var drift = CliOutput.AddressOption("drift", "Drift's", Drift.DriftCommands.DefaultAddress);
+        var fairness = CliOutput.AddressOption("fairness", "Fairness's", Fairness.FairnessCommands.DefaultAddress);
+        var explainability = CliOutput.AddressOption("explainability", "Explainability's", Explainability.ExplainCommands.DefaultAddress);
+        var alerting = CliOutput.AddressOption("alerting", "Alerting's", Alerting.AlertingCommands.DefaultAddress);
         var token = new Option<string?>("--token") { Description = "A bearer token (default: $MODELOPS_TOKEN, else the stack's tokens/auditor.jwt when present)" };
         var model = new Argument<string>("model") { Description = "The registered model" };
         var version = new Argument<int>("version") { Description = "The version" };
@@ -30,9 +34,9 @@ public static class DossierCommands
             Description = "The Chromium binary for --pdf",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CHROMIUM") ?? "/usr/bin/chromium",
         };
-        var command = new Command("dossier", "Export a version's audit dossier: model card, provenance, gates, approvals, deployments and its ledger entries with inclusion proofs (verify offline with 'modelops ledger verify --bundle PREFIX.json')")
+        var command = new Command("dossier", "Export a version's audit dossier: model card, provenance, gates, approvals, deployments, production monitoring and its ledger entries with inclusion proofs (verify offline with 'modelops ledger verify --bundle PREFIX.json')")
         {
-            registry, tracking, ledger, token, model, version, prefix, pdf, chromium,
+            registry, tracking, ledger, drift, fairness, explainability, alerting, token, model, version, prefix, pdf, chromium,
         };
         command.SetAction((parse, cancellationToken) => CliOutput.Guard(error, "registry", async () =>
         {
@@ -40,10 +44,19 @@ public static class DossierCommands
             using var registryChannel = CliOutput.Channel(parse.GetValue(registry)!);
             using var trackingChannel = CliOutput.Channel(parse.GetValue(tracking)!);
             using var ledgerChannel = CliOutput.Channel(parse.GetValue(ledger)!, 64 << 20);
+            using var driftChannel = CliOutput.Channel(parse.GetValue(drift)!, 64 << 20);
+            using var fairnessChannel = CliOutput.Channel(parse.GetValue(fairness)!, 64 << 20);
+            using var explainabilityChannel = CliOutput.Channel(parse.GetValue(explainability)!, 64 << 20);
+            using var alertingChannel = CliOutput.Channel(parse.GetValue(alerting)!, 64 << 20);
             var builder = new DossierBuilder(
                 new RegistryService.RegistryServiceClient(registryChannel),
                 new TrackingService.TrackingServiceClient(trackingChannel),
-                new LedgerService.LedgerServiceClient(ledgerChannel));
+                new LedgerService.LedgerServiceClient(ledgerChannel),
+                new MonitoringClients(
+                    new ModelOps.Drift.V1.DriftService.DriftServiceClient(driftChannel),
+                    new ModelOps.Fairness.V1.FairnessService.FairnessServiceClient(fairnessChannel),
+                    new ModelOps.Explainability.V1.ExplainabilityService.ExplainabilityServiceClient(explainabilityChannel),
+                    new ModelOps.Alerting.V1.AlertingService.AlertingServiceClient(alertingChannel)));
             var dossier = await builder.BuildAsync(parse.GetValue(model)!, parse.GetValue(version), "modelops dossier", headers, cancellationToken);
 
             // A dossier that does not verify is not written as if it did.

@@ -9,12 +9,18 @@ using ModelOps.Tracking.V1;
 
 namespace ModelOps.Console.Data;
 
+/// <summary>A watched version as the monitoring page shows it; null where nothing has been judged yet.</summary>
+public sealed record WatchedVersion(
+    string Model, int Version, DateTimeOffset? WatchedSince, double? DriftShare, bool Drifting, IReadOnlyList<string> Detectors,
+    bool? Biased, bool? AttributionDrifted, int OpenAlerts);
+
 /// <summary>What the console's pages read and do, each call made as the signed-in person.</summary>
 public sealed class ConsoleApi(
     RegistryService.RegistryServiceClient registry,
     TrackingService.TrackingServiceClient tracking,
     LedgerService.LedgerServiceClient ledger,
     DossierBuilder dossiers,
+    MonitoringClients monitoring,
     Person person,
     IOptions<ConsoleOptions> options)
 {
@@ -164,6 +170,53 @@ public sealed class ConsoleApi(
         var (key, _) = await VerifierKeyAsync(cancellationToken);
         var dossier = await dossiers.BuildAsync(model, version, await person.SubjectAsync(), await person.HeadersAsync(), cancellationToken);
         return (dossier, DossierVerification.Verify(dossier.Ledger, new NoteVerifier(key)));
+    }
+
+    /// <summary>
+    /// Every watched version at a glance: its latest window's drift share, its concept-drift detectors, whether its
+    /// latest fairness window crossed the policy's limits and its latest attribution window drifted, and its open alerts.
+    /// </summary>
+    public async Task<IReadOnlyList<WatchedVersion>> WatchedAsync(CancellationToken cancellationToken)
+    {
+        var statuses = new List<ModelOps.Drift.V1.ModelStatus>();
+        var request = new ModelOps.Drift.V1.GetStatusRequest { PageSize = 500 };
+        do
+        {
+            var page = await monitoring.Drift.GetStatusAsync(request, await CallAsync(cancellationToken));
+            statuses.AddRange(page.Models.Where(m => m.Watched));
+            request.PageToken = page.NextPageToken;
+        }
+        while (request.PageToken.Length > 0 && statuses.Count < 1000);
+
+        var alerts = new List<ModelOps.Alerting.V1.Alert>();
+        var alertRequest = new ModelOps.Alerting.V1.ListAlertsRequest { ActiveOnly = false, PageSize = 1000 };
+        do
+        {
+            var page = await monitoring.Alerting.ListAlertsAsync(alertRequest, await CallAsync(cancellationToken));
+            alerts.AddRange(page.Alerts.Where(a => a.EndsAt is null || a.EndsAt.ToDateTimeOffset() > DateTimeOffset.UtcNow));
+            alertRequest.PageToken = page.NextPageToken;
+        }
+        while (alertRequest.PageToken.Length > 0 && alerts.Count < 10_000);
+
+        var rows = new List<WatchedVersion>(statuses.Count);
+        foreach (var status in statuses)
+        {
+            var version = int.TryParse(status.Version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : 0;
+            var fairness = await monitoring.Fairness.ListWindowReportsAsync(
+                new ModelOps.Fairness.V1.ListReportsRequest { Model = status.Model, Version = status.Version, PageSize = 1 }, await CallAsync(cancellationToken));
+            var attribution = version > 0
+                ? (await monitoring.Explainability.ListAttributionWindowsAsync(
+                    new ModelOps.Explainability.V1.ListImportanceRequest { Model = status.Model, Version = version, PageSize = 1 }, await CallAsync(cancellationToken))).Windows
+                : [];
+            rows.Add(new WatchedVersion(
+                status.Model, version, Names.At(status.WatchedSince), status.Latest?.DriftShare, status.Drifting,
+                [.. status.Detectors.Select(d => $"{d.Detector}: {Names.Of(d.State)}")],
+                fairness.Reports.FirstOrDefault()?.Window?.Biased,
+                attribution.Count > 0 && attribution[0].Judged ? attribution[0].Drifted : null,
+                alerts.Count(a => a.Labels.GetValueOrDefault("model") == status.Model && a.Labels.GetValueOrDefault("version") == status.Version)));
+        }
+
+        return rows;
     }
 
     private async Task<CallOptions> CallAsync(CancellationToken cancellationToken) =>
