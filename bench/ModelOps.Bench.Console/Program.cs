@@ -41,9 +41,11 @@ _ = appHost.StandardOutput.ReadToEndAsync();
 _ = appHost.StandardError.ReadToEndAsync();
 try
 {
+    // endpoints.json appears once every resource is healthy; it may be read while it is being written.
     var endpoints = Path.Combine(state, "endpoints.json");
     var deadline = DateTime.UtcNow.AddMinutes(5);
-    while (!File.Exists(endpoints))
+    JsonDocument? written = null;
+    while (written is null)
     {
         if (DateTime.UtcNow > deadline || appHost.HasExited)
         {
@@ -51,9 +53,17 @@ try
         }
 
         await Task.Delay(500);
+        try
+        {
+            written = File.Exists(endpoints) ? JsonDocument.Parse(await File.ReadAllTextAsync(endpoints)) : null;
+        }
+        catch (JsonException)
+        {
+            written = null;
+        }
     }
 
-    using var stack = JsonDocument.Parse(await File.ReadAllTextAsync(endpoints));
+    using var stack = written;
     string Grpc(string service) => stack.RootElement.GetProperty("resources").GetProperty(service).GetProperty("endpoints").GetProperty("grpc").GetString()!;
     var console = stack.RootElement.GetProperty("resources").GetProperty("console").GetProperty("endpoints").GetProperty("http").GetString()!;
     string Token(string role) => File.ReadAllText(Path.Combine(state, "tokens", $"{role}.jwt")).Trim();
@@ -130,7 +140,7 @@ try
             {
                 Model = model, Version = version.ToString(CultureInfo.InvariantCulture),
                 Timestamp = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddMinutes(-60 + window)),
-                RequestId = $"w{window}-{i}", Features = { Row(random, window / 100.0).Values }, Prediction = Value.ForNumber(random.NextDouble()),
+                RequestId = $"w{window}-{i}", Features = { Row(random, window / 100.0).Values },
             }));
             await ingest.RequestStream.WriteAsync(request);
         }
@@ -179,7 +189,7 @@ static async Task MeasureAsync(IPage page, string name, string url, string ready
     {
         var started = Stopwatch.GetTimestamp();
         await page.GotoAsync(url, new() { WaitUntil = WaitUntilState.Commit });
-        await page.Locator(ready).First.WaitForAsync(new() { Timeout = 30_000 });
+        await page.Locator(ready).First.WaitForAsync(new() { State = WaitForSelectorState.Attached, Timeout = 30_000 });
         var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         var timing = await page.EvaluateAsync<double[]>("""
             () => {

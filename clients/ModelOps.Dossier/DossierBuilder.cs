@@ -20,8 +20,13 @@ public sealed class DossierBuilder(
     /// <summary>At most this many ledger entries go into one dossier; a version with more is refused, not cut short.</summary>
     public const int MaxLedgerEntries = 5000;
 
-    /// <summary>The dossier of <paramref name="model"/> version <paramref name="version"/>.</summary>
-    public async Task<AuditDossier> BuildAsync(string model, int version, string generatedBy, Metadata headers, CancellationToken cancellationToken)
+    /// <summary>
+    /// The dossier of <paramref name="model"/> version <paramref name="version"/>; without <paramref name="proofs"/>, its
+    /// ledger entries come without their inclusion proofs (a page shows them at once and proves them after, with
+    /// <see cref="ProveAsync"/>).
+    /// </summary>
+    public async Task<AuditDossier> BuildAsync(
+        string model, int version, string generatedBy, Metadata headers, CancellationToken cancellationToken, bool proofs = true)
     {
         CallOptions Call() => new(headers, cancellationToken: cancellationToken);
         var registeredCall = registry.GetRegisteredModelAsync(new GetRegisteredModelRequest { Name = model }, Call()).ResponseAsync;
@@ -33,9 +38,9 @@ public sealed class DossierBuilder(
         var promotions = PromotionsAsync(model, version, Call);
         var deployments = DeploymentsAsync(model, version, Call);
         var watched = monitoring.GatherAsync(model, version, Call);
-        var proofs = LedgerAsync($"{model}/{version}", found.RunId, Call, cancellationToken);
+        var entries = LedgerAsync($"{model}/{version}", found.RunId, Call, proofs, cancellationToken);
         var registered = await registeredCall;
-        await Task.WhenAll(run, artifacts, promotions, deployments, watched, proofs);
+        await Task.WhenAll(run, artifacts, promotions, deployments, watched, entries);
 
         return new AuditDossier(
             AuditDossier.FormatName,
@@ -53,7 +58,7 @@ public sealed class DossierBuilder(
             await promotions,
             await deployments,
             await watched,
-            await proofs);
+            await entries);
     }
 
     private async Task<RunFacts?> RunAsync(string runId, Func<CallOptions> call)
@@ -122,7 +127,14 @@ public sealed class DossierBuilder(
         return list;
     }
 
-    private async Task<LedgerProofs> LedgerAsync(string modelVersion, string runId, Func<CallOptions> call, CancellationToken cancellationToken)
+    /// <summary>The same entries, each with its inclusion proof in the tree of <paramref name="ledgerProofs"/>' checkpoint.</summary>
+    public async Task<LedgerProofs> ProveAsync(LedgerProofs ledgerProofs, Metadata headers, CancellationToken cancellationToken) =>
+        ledgerProofs with
+        {
+            Entries = await ProveEachAsync(ledgerProofs.Entries, ledgerProofs.TreeSize, () => new CallOptions(headers, cancellationToken: cancellationToken), cancellationToken),
+        };
+
+    private async Task<LedgerProofs> LedgerAsync(string modelVersion, string runId, Func<CallOptions> call, bool prove, CancellationToken cancellationToken)
     {
         var keyCall = ledger.GetVerifierKeyAsync(new GetVerifierKeyRequest(), call()).ResponseAsync;
         var checkpoint = await ledger.GetCheckpointAsync(new GetCheckpointRequest(), call());
@@ -134,19 +146,10 @@ public sealed class DossierBuilder(
             await CollectAsync("run_id", runId);
         }
 
-        // One proof per entry, a few at a time (the ledger reads each proof's nodes from PostgreSQL).
-        var ordered = entries.Values.ToList();
-        var proven = new ProvenEntry[ordered.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, ordered.Count), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
-            async (i, _) =>
-            {
-                var entry = ordered[i];
-                var proof = await ledger.GetInclusionProofAsync(new GetInclusionProofRequest { Index = entry.Index, TreeSize = checkpoint.TreeSize }, call());
-                proven[i] = new ProvenEntry(entry.Index, entry.EventId, entry.EventType, entry.Actor, Names.At(entry.OccurredAt),
-                    entry.Data.ToByteArray(), [.. proof.Hashes.Select(h => h.ToByteArray())]);
-            });
-
-        return new LedgerProofs(checkpoint.Origin, key.VerifierKey_, checkpoint.Note, checkpoint.TreeSize, proven);
+        IReadOnlyList<ProvenEntry> listed = [.. entries.Values.Select(entry => new ProvenEntry(
+            entry.Index, entry.EventId, entry.EventType, entry.Actor, Names.At(entry.OccurredAt), entry.Data.ToByteArray(), []))];
+        return new LedgerProofs(checkpoint.Origin, key.VerifierKey_, checkpoint.Note, checkpoint.TreeSize,
+            prove ? await ProveEachAsync(listed, checkpoint.TreeSize, call, cancellationToken) : listed);
 
         async Task CollectAsync(string kind, string value)
         {
@@ -170,6 +173,19 @@ public sealed class DossierBuilder(
             }
             while (request.PageToken.Length > 0);
         }
+    }
+
+    // One proof per entry, several at a time (the ledger reads each proof's nodes from PostgreSQL).
+    private async Task<IReadOnlyList<ProvenEntry>> ProveEachAsync(IReadOnlyList<ProvenEntry> entries, long treeSize, Func<CallOptions> call, CancellationToken cancellationToken)
+    {
+        var proven = new ProvenEntry[entries.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, entries.Count), new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = cancellationToken },
+            async (i, _) =>
+            {
+                var proof = await ledger.GetInclusionProofAsync(new GetInclusionProofRequest { Index = entries[i].Index, TreeSize = treeSize }, call());
+                proven[i] = entries[i] with { InclusionProof = [.. proof.Hashes.Select(h => h.ToByteArray())] };
+            });
+        return proven;
     }
 
     // The provenance record's fields as text, by their JSON names: strings as they are, anything else as JSON.

@@ -164,12 +164,15 @@ public sealed class ConsoleApi(
         return LedgerChecks.Check(latest.Note, latest.TreeSize, key, pinned, seen, proof);
     }
 
-    /// <summary>The entries about a version and its run, each checked for inclusion in the latest checkpoint.</summary>
-    public async Task<(AuditDossier Dossier, DossierCheck Check)> DossierAsync(string model, int version, CancellationToken cancellationToken)
+    /// <summary>Everything about a version, its ledger entries listed but not yet proven (see <see cref="ProveAsync"/>).</summary>
+    public async Task<AuditDossier> VersionAsync(string model, int version, CancellationToken cancellationToken) =>
+        await dossiers.BuildAsync(model, version, await person.SubjectAsync(), await person.HeadersAsync(), cancellationToken, proofs: false);
+
+    /// <summary>Fetches each entry's inclusion proof and checks them all against the checkpoint, with the key the console trusts.</summary>
+    public async Task<DossierCheck> ProveAsync(LedgerProofs entries, CancellationToken cancellationToken)
     {
         var (key, _) = await VerifierKeyAsync(cancellationToken);
-        var dossier = await dossiers.BuildAsync(model, version, await person.SubjectAsync(), await person.HeadersAsync(), cancellationToken);
-        return (dossier, DossierVerification.Verify(dossier.Ledger, new NoteVerifier(key)));
+        return DossierVerification.Verify(await dossiers.ProveAsync(entries, await person.HeadersAsync(), cancellationToken), new NoteVerifier(key));
     }
 
     /// <summary>
