@@ -66,9 +66,9 @@ public abstract class LivePage : ComponentBase, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        // The semaphore is left to the collector: a reload still in flight releases it after the page is gone.
         Events.Arrived -= OnArrived;
         _timer?.Dispose();
-        _reloading.Dispose();
         GC.SuppressFinalize(this);
     }
 }
