@@ -76,14 +76,6 @@ public sealed class ConsoleApi(
     public async Task<Run> GetRunAsync(string runId, CancellationToken cancellationToken) =>
         await tracking.GetRunAsync(new GetRunRequest { RunId = runId }, await CallAsync(cancellationToken));
 
-    /// <summary>A run's provenance, with the mandatory fields it lacks.</summary>
-    public async Task<ProvenanceReport> GetProvenanceAsync(string runId, CancellationToken cancellationToken) =>
-        await tracking.GetProvenanceAsync(new GetProvenanceRequest { RunId = runId }, await CallAsync(cancellationToken));
-
-    /// <summary>A run's artifacts (the first 1000).</summary>
-    public async Task<IReadOnlyList<Artifact>> ListArtifactsAsync(string runId, CancellationToken cancellationToken) =>
-        (await tracking.ListArtifactsAsync(new ListArtifactsRequest { RunId = runId, PageSize = 1000 }, await CallAsync(cancellationToken))).Artifacts;
-
     /// <summary>One metric's history, downsampled by tracking to at most <see cref="ChartPoints"/> points.</summary>
     public async Task<GetMetricHistoryResponse> MetricHistoryAsync(string runId, string key, CancellationToken cancellationToken) =>
         await tracking.GetMetricHistoryAsync(
@@ -105,17 +97,21 @@ public sealed class ConsoleApi(
         return list;
     }
 
-    /// <summary>Approves a request as the person.</summary>
-    public async Task<PromotionRequest> ApproveAsync(string requestId, string comment, CancellationToken cancellationToken) =>
-        await registry.ApprovePromotionAsync(new ReviewPromotionRequest { RequestId = requestId, Comment = comment }, await CallAsync(cancellationToken));
-
-    /// <summary>Rejects a request as the person.</summary>
-    public async Task<PromotionRequest> RejectAsync(string requestId, string comment, CancellationToken cancellationToken) =>
-        await registry.RejectPromotionAsync(new ReviewPromotionRequest { RequestId = requestId, Comment = comment }, await CallAsync(cancellationToken));
-
-    /// <summary>Evaluates a request's gates again.</summary>
-    public async Task<PromotionRequest> ReevaluateAsync(string requestId, string reason, CancellationToken cancellationToken) =>
-        await registry.ReevaluatePromotionAsync(new ReevaluatePromotionRequest { RequestId = requestId, Reason = reason }, await CallAsync(cancellationToken));
+    /// <summary>
+    /// Decides a request as the person: <paramref name="action"/> is "approve", "reject" or "reevaluate" (its gates
+    /// evaluated again, with <paramref name="comment"/> as the reason).
+    /// </summary>
+    public async Task<PromotionRequest> DecideAsync(string requestId, string action, string comment, CancellationToken cancellationToken)
+    {
+        var call = await CallAsync(cancellationToken);
+        return action switch
+        {
+            "approve" => await registry.ApprovePromotionAsync(new ReviewPromotionRequest { RequestId = requestId, Comment = comment }, call),
+            "reject" => await registry.RejectPromotionAsync(new ReviewPromotionRequest { RequestId = requestId, Comment = comment }, call),
+            "reevaluate" => await registry.ReevaluatePromotionAsync(new ReevaluatePromotionRequest { RequestId = requestId, Reason = comment }, call),
+            _ => throw new ArgumentOutOfRangeException(nameof(action), action, "approve, reject or reevaluate"),
+        };
+    }
 
     /// <summary>The latest signed checkpoint.</summary>
     public async Task<ModelOps.Ledger.V1.Checkpoint> CheckpointAsync(CancellationToken cancellationToken) =>

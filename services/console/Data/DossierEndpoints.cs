@@ -38,10 +38,8 @@ public static class DossierEndpoints
             return Results.Problem(statusCode: StatusOf(exception.StatusCode), detail: exception.Status.Detail, title: "The dossier could not be gathered");
         }
 
-        var name = $"{model}-v{version}.dossier";
         return format == "json"
-            ? Results.Text(dossier.ToJson(), "application/json", System.Text.Encoding.UTF8)
-                .WithHeader("Content-Disposition", $"attachment; filename=\"{Safe(name)}.json\"")
+            ? Results.File(System.Text.Encoding.UTF8.GetBytes(dossier.ToJson()), "application/json; charset=utf-8", $"{Safe($"{model}-v{version}.dossier")}.json")
             : Results.Text(DossierHtml.Render(dossier), "text/html", System.Text.Encoding.UTF8);
     });
 
@@ -57,18 +55,4 @@ public static class DossierEndpoints
     };
 
     private static string Safe(string name) => new([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' ? c : '_')]);
-}
-
-internal static class ResultHeaders
-{
-    public static IResult WithHeader(this IResult result, string name, string value) => new WithHeaderResult(result, name, value);
-
-    private sealed class WithHeaderResult(IResult inner, string name, string value) : IResult
-    {
-        public Task ExecuteAsync(HttpContext httpContext)
-        {
-            httpContext.Response.Headers[name] = value;
-            return inner.ExecuteAsync(httpContext);
-        }
-    }
 }

@@ -22,18 +22,18 @@ public sealed class ConsoleSignIn(IOptionsMonitor<JwtBearerOptions> jwtOptions)
     /// <summary>A pasted token is at most this long (a JWT of a few hundred claims); longer input is refused unread.</summary>
     public const int MaxTokenLength = 16 * 1024;
 
-    /// <summary>The person the token names, or why it is refused.</summary>
-    public async Task<(ClaimsPrincipal? Person, string? Refusal)> ValidateAsync(string? token, CancellationToken cancellationToken)
+    /// <summary>The person the token names and when the token expires, or why it is refused.</summary>
+    public async Task<(ClaimsPrincipal? Person, DateTimeOffset Expires, string? Refusal)> ValidateAsync(string? token, CancellationToken cancellationToken)
     {
         token = token?.Trim();
         if (string.IsNullOrEmpty(token))
         {
-            return (null, "Paste a ModelOps token.");
+            return (null, default, "Paste a ModelOps token.");
         }
 
         if (token.Length > MaxTokenLength)
         {
-            return (null, $"A token is at most {MaxTokenLength} characters.");
+            return (null, default, $"A token is at most {MaxTokenLength} characters.");
         }
 
         if (token.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
@@ -52,7 +52,7 @@ public sealed class ConsoleSignIn(IOptionsMonitor<JwtBearerOptions> jwtOptions)
             }
             catch (InvalidOperationException)
             {
-                return (null, "The identity provider cannot be reached; try again shortly.");
+                return (null, default, "The identity provider cannot be reached; try again shortly.");
             }
 
             parameters.ValidIssuers = [.. parameters.ValidIssuers ?? [], configuration.Issuer];
@@ -62,7 +62,7 @@ public sealed class ConsoleSignIn(IOptionsMonitor<JwtBearerOptions> jwtOptions)
         var result = await new JsonWebTokenHandler { MapInboundClaims = false }.ValidateTokenAsync(token, parameters);
         if (!result.IsValid)
         {
-            return (null, result.Exception switch
+            return (null, default, result.Exception switch
             {
                 Microsoft.IdentityModel.Tokens.SecurityTokenExpiredException => "The token has expired.",
                 Microsoft.IdentityModel.Tokens.SecurityTokenInvalidAudienceException => "The token is not for ModelOps (wrong audience).",
@@ -74,7 +74,9 @@ public sealed class ConsoleSignIn(IOptionsMonitor<JwtBearerOptions> jwtOptions)
         var claims = result.ClaimsIdentity.Claims.Where(c => c.Type is "sub" or "name" or "roles" or "teams").ToList();
         claims.Add(new Claim(TokenClaim, token));
         var identity = new ClaimsIdentity(claims, CookieAuthenticationDefaults.AuthenticationScheme, parameters.NameClaimType, parameters.RoleClaimType);
-        return (new ClaimsPrincipal(identity), null);
+        // The session ends when the token does (lifetime is validated, so the token has an expiry): the services would
+        // refuse it from then on anyway.
+        return (new ClaimsPrincipal(identity), new DateTimeOffset(result.SecurityToken.ValidTo, TimeSpan.Zero), null);
     }
 
     /// <summary>Maps <c>POST /account/signin</c> and <c>POST /account/signout</c>.</summary>
@@ -94,13 +96,12 @@ public sealed class ConsoleSignIn(IOptionsMonitor<JwtBearerOptions> jwtOptions)
             }
 
             var form = await context.Request.ReadFormAsync(context.RequestAborted);
-            var (person, refusal) = await signIn.ValidateAsync(form["token"], context.RequestAborted);
+            var (person, expires, refusal) = await signIn.ValidateAsync(form["token"], context.RequestAborted);
             if (person is null)
             {
                 return Results.Redirect("/signin?error=" + Uri.EscapeDataString(refusal!));
             }
 
-            var expires = Expiry(person.FindFirst(TokenClaim)!.Value);
             await context.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, person,
                 new AuthenticationProperties { ExpiresUtc = expires, IsPersistent = false });
             var returnUrl = form["returnUrl"].ToString();
@@ -121,11 +122,4 @@ public sealed class ConsoleSignIn(IOptionsMonitor<JwtBearerOptions> jwtOptions)
 
     private static async Task<bool> ValidAntiforgeryAsync(HttpContext context) =>
         await context.RequestServices.GetRequiredService<Microsoft.AspNetCore.Antiforgery.IAntiforgery>().IsRequestValidAsync(context);
-
-    // The session ends when the token does: the services would refuse it from then on anyway.
-    private static DateTimeOffset Expiry(string token)
-    {
-        var jwt = new JsonWebToken(token);
-        return jwt.ValidTo == DateTime.MinValue ? DateTimeOffset.UtcNow.AddHours(8) : new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero);
-    }
 }
