@@ -25,6 +25,7 @@ public sealed partial class WindowReporter(
                 metrics.Update(await store.StatusAsync(includeUnwatched: true, stoppingToken));
                 await store.ExpirePredictionsAsync(clock.GetUtcNow() - options.Value.PredictionRetention, stoppingToken);
                 await store.DeleteOldSamplesAsync(options.Value.SampleRetention, stoppingToken);
+                await store.DeleteExpiredDecisionsAsync(stoppingToken);
             }
             catch (Exception exception) when (!stoppingToken.IsCancellationRequested)
             {

@@ -154,6 +154,8 @@ public sealed partial class DriftService
             var samples = WindowSamples.Watches(policy)
                 ? new WindowSamples.Collector(WindowSamples.RowsOf(policy!.Explainability), WindowSamples.Columns(reference.Schema))
                 : null;
+            // A policy keeping a decision log logs every record with a request id, in the same transaction as its window.
+            var retention = DecisionLogs.RetentionOf(policy);
             await using (var tx = await store.BeginAsync(cancellationToken))
             {
                 var first = countWindows ? await DriftStore.TakeRecordNumbersAsync(tx, model, version, count, cancellationToken) : 0;
@@ -162,6 +164,13 @@ public sealed partial class DriftService
                 if (samples is not null)
                 {
                     await DriftStore.AppendSamplesAsync(tx, model, version, countWindows, samples.Rows, WindowSamples.RowsOf(policy!.Explainability), cancellationToken);
+                }
+
+                if (retention is { } keep)
+                {
+                    var (numbers, labels, decisions) = Decisions(reference, queued);
+                    var threshold = reference.Prediction is { Task: ModelTask.BinaryClassification } spec ? spec.Threshold : (double?)null;
+                    await DriftStore.AppendDecisionsAsync(tx, model, version, numbers, labels, decisions, threshold, keep, cancellationToken);
                 }
 
                 await tx.CommitAsync(cancellationToken);
@@ -252,6 +261,35 @@ public sealed partial class DriftService
         }
 
         return (WindowPartials.Combine(partials), kept, WindowGroups.Sum(groups));
+    }
+
+    // The decisions of one version's queued records that carry a request id, with the columns their values follow.
+    private static (string[] Numbers, string[] Labels, List<LoggedDecision> Decisions) Decisions(StoredReference reference, Pending queued)
+    {
+        var numbers = DecisionLogs.NumberColumns(reference.Schema);
+        var labels = DecisionLogs.LabelColumns(reference.Schema);
+        var prediction = reference.Prediction?.Column;
+        var decisions = new List<LoggedDecision>();
+        foreach (var record in queued.Records)
+        {
+            if (DecisionLogs.Of(record.RequestId, record.At, numbers, labels, prediction, c => record.Row.GetValueOrDefault(c)) is { } decision)
+            {
+                decisions.Add(decision);
+            }
+        }
+
+        foreach (var (times, columns, rows, requestIds) in queued.Batches.Where(b => b.RequestIds is not null))
+        {
+            foreach (var r in rows)
+            {
+                if (DecisionLogs.Of(requestIds![r], times[r], numbers, labels, prediction, c => DecisionLogs.ValueAt(columns.GetValueOrDefault(c), r)) is { } decision)
+                {
+                    decisions.Add(decision);
+                }
+            }
+        }
+
+        return (numbers, labels, decisions);
     }
 
     private async Task<(StoredReference Reference, DatasetProfile Checker)> KnownAsync(

@@ -199,6 +199,8 @@ public sealed partial class DriftService
             CheckFairnessWatch(violations, fairness, kinds, policy.Model);
         }
 
+        violations.Require(policy.DecisionLog is null || policy.DecisionLog.RetentionDays is >= 0 and <= Domain.DecisionLogs.MaxRetentionDays,
+            "policy.decision_log.retention_days", $"must lie in [0, {Domain.DecisionLogs.MaxRetentionDays}] days (0: no log)");
         violations.ThrowIfAny("The policy was not stored.");
         var stored = new MonitoringPolicy
         {
@@ -210,6 +212,7 @@ public sealed partial class DriftService
             Preset = policy.Preset,
             Fairness = policy.Fairness is { SensitiveColumns.Count: > 0 } watch ? watch : null,
             Explainability = policy.Explainability is { Enabled: true } explainability ? explainability : null,
+            DecisionLog = policy.DecisionLog is { RetentionDays: > 0 } log ? log : null,
         };
         return await store.SavePolicyAsync(stored, request.Reason.Trim(), context.GetCaller().Actor, context.CancellationToken);
     }

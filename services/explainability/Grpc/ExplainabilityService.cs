@@ -16,7 +16,8 @@ namespace ModelOps.Explainability.Grpc;
 
 /// <summary>The explainability API: SHAP values and reason codes of registered models, global importance reports and their pages, feature dictionaries.</summary>
 [Authorize]
-internal sealed class ExplainabilityService(ExplainabilityStore store, ModelSource models, ExplainabilityMetrics metrics)
+internal sealed partial class ExplainabilityService(
+    ExplainabilityStore store, ModelSource models, ExplainabilityMetrics metrics, ModelOps.Drift.V1.DriftService.DriftServiceClient drift)
     : V1.ExplainabilityService.ExplainabilityServiceBase
 {
     /// <summary>Most rows of an Explain request.</summary>
