@@ -6,8 +6,10 @@ namespace ModelOps.Dossier;
 /// <summary>
 /// The audit dossier of one model version, as its JSON bundle holds it (<see cref="FormatName"/>): the model card,
 /// the run's provenance, the artifacts with their hashes, every promotion request with its gates, evidence and
-/// approvals, the version's deployments and how it behaved in them (drift, concept drift, fairness, explanations, alerts), and every ledger entry about the version with an inclusion proof against one
-/// signed checkpoint, so that the whole can be verified offline (<c>modelops ledger verify --bundle</c>).
+/// approvals, the version's deployments and how it behaved in them (drift, concept drift, fairness, explanations, alerts),
+/// logged decisions explained (examples of the version's reason codes, and the decisions asked for by request id), and
+/// every ledger entry about the version with an inclusion proof against one signed checkpoint, so that the ledger's part
+/// can be verified offline (<c>modelops ledger verify --bundle</c>).
 /// </summary>
 public sealed record AuditDossier(
     string Format,
@@ -20,7 +22,8 @@ public sealed record AuditDossier(
     IReadOnlyList<PromotionFacts> Promotions,
     IReadOnlyList<DeploymentFacts> Deployments,
     MonitoringFacts Monitoring,
-    LedgerProofs Ledger)
+    LedgerProofs Ledger,
+    DecisionRecords? Decisions = null)
 {
     /// <summary>The bundle format's name and version.</summary>
     public const string FormatName = "modelops-dossier/v1";

@@ -23,10 +23,12 @@ public sealed class DossierBuilder(
     /// <summary>
     /// The dossier of <paramref name="model"/> version <paramref name="version"/>; without <paramref name="proofs"/>, its
     /// ledger entries come without their inclusion proofs (a page shows them at once and proves them after, with
-    /// <see cref="ProveAsync"/>).
+    /// <see cref="ProveAsync"/>). <paramref name="decisions"/> are request ids whose logged decisions the dossier explains
+    /// (at most <see cref="DossierDecisions.MaxRequested"/>), beside examples of the version's newest.
     /// </summary>
     public async Task<AuditDossier> BuildAsync(
-        string model, int version, string generatedBy, Metadata headers, CancellationToken cancellationToken, bool proofs = true)
+        string model, int version, string generatedBy, Metadata headers, CancellationToken cancellationToken, bool proofs = true,
+        IReadOnlyList<string>? decisions = null)
     {
         CallOptions Call() => new(headers, cancellationToken: cancellationToken);
         var registeredCall = registry.GetRegisteredModelAsync(new GetRegisteredModelRequest { Name = model }, Call()).ResponseAsync;
@@ -39,8 +41,9 @@ public sealed class DossierBuilder(
         var deployments = DeploymentsAsync(model, version, Call);
         var watched = monitoring.GatherAsync(model, version, Call);
         var entries = LedgerAsync($"{model}/{version}", found.RunId, Call, proofs, cancellationToken);
+        var decided = DossierDecisions.GatherAsync(monitoring.Explainability, model, version, decisions ?? [], Call);
         var registered = await registeredCall;
-        await Task.WhenAll(run, artifacts, promotions, deployments, watched, entries);
+        await Task.WhenAll(run, artifacts, promotions, deployments, watched, entries, decided);
 
         return new AuditDossier(
             AuditDossier.FormatName,
@@ -58,7 +61,8 @@ public sealed class DossierBuilder(
             await promotions,
             await deployments,
             await watched,
-            await entries);
+            await entries,
+            await decided);
     }
 
     private async Task<RunFacts?> RunAsync(string runId, Func<CallOptions> call)

@@ -9,7 +9,7 @@ namespace ModelOps.Dossier;
 /// prints the same offline, years later. The JSON bundle is embedded in it (<c>script#modelops-dossier</c>), so the page
 /// alone can be verified; it prints cleanly to PDF (<c>chromium --headless --print-to-pdf</c>).
 /// </summary>
-public static class DossierHtml
+public static partial class DossierHtml
 {
     /// <summary>The page of <paramref name="dossier"/>.</summary>
     public static string Render(AuditDossier dossier)
@@ -20,7 +20,7 @@ public static class DossierHtml
             .Append("<title>").Append(E(title)).Append("</title><style>").Append(Style).Append("</style></head><body><main>");
         html.Append("<h1>").Append(E(title)).Append("</h1>");
         html.Append("<p class=\"meta\">Generated ").Append(E(Time(dossier.GeneratedAt))).Append(" for ").Append(E(dossier.GeneratedBy))
-            .Append(". Every ledger entry below carries an inclusion proof against the signed checkpoint of section 8.</p>");
+            .Append(". Every ledger entry below carries an inclusion proof against the signed checkpoint of section 9.</p>");
 
         Card(html, dossier);
         Provenance(html, dossier.Run);
@@ -28,6 +28,7 @@ public static class DossierHtml
         Promotions(html, dossier.Promotions);
         Deployments(html, dossier.Deployments);
         Monitoring(html, dossier.Monitoring);
+        Decisions(html, dossier.Decisions);
         Ledger(html, dossier);
         Requirements(html);
 
@@ -249,13 +250,13 @@ public static class DossierHtml
     private static void Ledger(StringBuilder html, AuditDossier dossier)
     {
         var l = dossier.Ledger;
-        html.Append("<section id=\"ledger\"><h2>7. Ledger entries</h2>");
+        html.Append("<section id=\"ledger\"><h2>8. Ledger entries</h2>");
         Table(html, ["Index", "Event", "Actor", "When", "Leaf hash (SHA-256)"], l.Entries.Select(e => new[]
         {
             e.Index.ToString(CultureInfo.InvariantCulture), e.EventType, e.Actor, Time(e.OccurredAt),
             Convert.ToHexStringLower(global::ModelOps.Ledger.Verification.MerkleTree.LeafHash(e.Data)),
         }));
-        html.Append("</section><section id=\"checkpoint\"><h2>8. Signed checkpoint and how to verify</h2>");
+        html.Append("</section><section id=\"checkpoint\"><h2>9. Signed checkpoint and how to verify</h2>");
         html.Append("<p>Log <code>").Append(E(l.Origin)).Append("</code>, ").Append(l.TreeSize.ToString(CultureInfo.InvariantCulture))
             .Append(" entries. The checkpoint, a C2SP signed note:</p><pre>").Append(E(l.Checkpoint)).Append("</pre>");
         html.Append("<p>Verifier key: <code>").Append(E(l.VerifierKey)).Append("</code>. Pin the key you obtained from the log's operator, not this copy.</p>");
@@ -266,16 +267,18 @@ public static class DossierHtml
     // Which section answers which requirement. The dossier supports these duties; it is not a certification of compliance.
     private static void Requirements(StringBuilder html)
     {
-        html.Append("<section id=\"requirements\"><h2>9. What this dossier documents</h2>");
+        html.Append("<section id=\"requirements\"><h2>10. What this dossier documents</h2>");
         Table(html, ["Requirement", "Where"],
         [
             ["Model inventory (model-risk management guidance such as the US Federal Reserve's SR 11-7, and Brazil's CMN Resolution 4,557 on risk management)", "1. Model card: owner, purpose, risk tier, training data"],
             ["Validation evidence before use", "4. Gates with their evidence, and the approvals of distinct reviewers; 6. fairness with intervals and global importance"],
-            ["Ongoing monitoring and change control", "5. Deployment history; 6. production monitoring (drift, concept drift, fairness, explanations, alerts); 7. every governance event about the version"],
-            ["Traceability and integrity of records", "2. Provenance; 3. artifact hashes; 7–8. ledger entries with inclusion proofs"],
+            ["Ongoing monitoring and change control", "5. Deployment history; 6. production monitoring (drift, concept drift, fairness, explanations, alerts); 8. every governance event about the version"],
+            ["Right to clear information on the criteria and procedures of an automated decision (Brazil's LGPD, Art. 20 §1)", "7. Decisions: for a request id, the decision, the version that made it, its reason codes, and whether the registered model reproduces the logged prediction; examples of the version's reason codes"],
+            ["Traceability and integrity of records", "2. Provenance; 3. artifact hashes; 8–9. ledger entries with inclusion proofs"],
         ]);
         html.Append("<p class=\"meta\">ModelOps holds no certification. This dossier gathers records that support these duties; ")
-            .Append("whether they are met is for the institution and its auditors to judge.</p></section>");
+            .Append("whether they are met is for the institution and its auditors to judge. A decision's explanation answers what the model did; ")
+            .Append("the review of a decision by a person (LGPD Art. 20, caput) is the institution's process, not this record.</p></section>");
     }
 
     private static void Row(StringBuilder html, string name, string value) =>

@@ -38,8 +38,7 @@ public sealed partial class StackTests
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArguments });
-        var shots = Path.Combine(ChildProcess.RepositoryRoot(), "TestResults", "screenshots");
-        Directory.CreateDirectory(shots);
+        var shots = ScreenshotDirectory();
 
         // The first reviewer signs in, finds the request in their queue with its evidence, and approves.
         var first = await SignInAsync(browser, console, stack.Token("reviewer"));
@@ -146,6 +145,10 @@ public sealed partial class StackTests
 
         return false;
     }
+
+    // Screenshots are test results: TestResults/screenshots at the repository's root.
+    private static string ScreenshotDirectory() =>
+        Directory.CreateDirectory(Path.Combine(ChildProcess.RepositoryRoot(), "TestResults", "screenshots")).FullName;
 
     private static async Task<IPage> SignInAsync(IBrowser browser, string console, string token)
     {

@@ -67,7 +67,11 @@ public sealed partial class StackTests
         var policy = await pipeline.Raw.SetMonitoringPolicyAsync(new SetMonitoringPolicyRequest
         {
             Reason = "weigh drift by what drives the model; watch its drivers",
-            Policy = new MonitoringPolicy { Model = model, Importance = { weights }, Weighted = true, Explainability = new ExplainabilityWatch { Enabled = true, MaxShift = 0.3 } },
+            Policy = new MonitoringPolicy
+            {
+                Model = model, Importance = { weights }, Weighted = true, Explainability = new ExplainabilityWatch { Enabled = true, MaxShift = 0.3 },
+                DecisionLog = new DecisionLog { RetentionDays = 30 },
+            },
         }, cancellationToken: Cancellation);
         Assert.Equal(weights, policy.Importance.ToDictionary());
         await Drift("admin").Raw.SetWatchAsync(new SetWatchRequest { Model = model, Version = version, Watch = true, Reason = "decides credit" }, cancellationToken: Cancellation);
@@ -76,6 +80,7 @@ public sealed partial class StackTests
         var top = result.GetProperty("top")[0].GetString()!;
         var random = new Random(9);
         var serving = Drift("service");
+        var sent = new List<InferenceRecord>();
         for (var window = 0; window < 2; window++)
         {
             var records = Enumerable.Range(0, 500).Select(i => new InferenceRecord
@@ -92,6 +97,7 @@ public sealed partial class StackTests
                 },
             }).ToList();
             Assert.Equal(500, (await serving.IngestAsync(records, Cancellation)).Accepted);
+            sent.AddRange(records);
         }
 
         using var explainChannel = GrpcChannel.ForAddress(stack.ServiceGrpcAddresses["explainability"]);
@@ -108,6 +114,45 @@ public sealed partial class StackTests
         Assert.True(await Eventually.HoldsAsync(async () => (await ledger.ListEntriesBySubjectAsync(
                 new ListEntriesBySubjectRequest { Kind = "model", Value = model, PageSize = 1000 }, Bearer(stack.Token("auditor")), cancellationToken: Cancellation)).Entries
             .Any(e => e.EventType.Contains(".AttributionDriftDetected", StringComparison.Ordinal)), TimeSpan.FromSeconds(60)), "AttributionDriftDetected is not in the ledger");
+
+        await ExplainALoggedDecisionAsync(stack, model, int.Parse(version, CultureInfo.InvariantCulture), sent[7], explain);
+    }
+
+    // 4. An applicant asks why: the decision the log kept for their request is explained by the version that made it,
+    // as Explain explains the same values; the auditor finds it in the console and in the version's dossier.
+    private async Task ExplainALoggedDecisionAsync(
+        RunningStack stack, string model, int version, InferenceRecord record, ExplainabilityService.ExplainabilityServiceClient explain)
+    {
+        var answer = (await explain.ExplainDecisionAsync(new ExplainDecisionRequest { Model = model, RequestId = record.RequestId },
+            Bearer(stack.Token("auditor")), cancellationToken: Cancellation)).Decisions.Single();
+        var direct = (await explain.ExplainAsync(new ExplainRequest
+        {
+            Model = new ModelRef { Model = model, Version = version }, Rows = { new ModelOps.Explainability.V1.Row { Named = { record.Features.ToDictionary(f => f.Key, f => f.Value.NumberValue) } } },
+        }, Bearer(stack.Token("pipeline")), cancellationToken: Cancellation)).Rows.Single();
+        Assert.Equal((version.ToString(CultureInfo.InvariantCulture), "", false), (answer.Version, answer.Unexplained, answer.HasLoggedPrediction));
+        Assert.Equal(direct.Attributions, answer.Explanation.Attributions);
+        Assert.Equal(direct.Reasons.Select(r => r.Feature), answer.Explanation.Reasons.Select(r => r.Feature));
+        Assert.NotEmpty(answer.Explanation.Reasons);
+
+        var console = stack.ServiceHttpAddresses["console"];
+        using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArguments });
+        var auditor = await SignInAsync(browser, console, stack.Token("auditor"));
+        await auditor.GotoAsync($"{console}/decisions?model={Uri.EscapeDataString(model)}&request={Uri.EscapeDataString(record.RequestId)}");
+        var card = auditor.Locator($"article[data-decision='{record.RequestId}']");
+        await Microsoft.Playwright.Assertions.Expect(card).ToContainTextAsync(answer.Explanation.Reasons[0].DisplayName);
+        await Microsoft.Playwright.Assertions.Expect(auditor.Locator("[data-interactive=true]")).ToHaveCountAsync(1);
+        await AssertAccessibleAsync(auditor, "the decisions page");
+        await auditor.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDirectory(), "console-decision.png"), FullPage = true });
+
+        var bundle = await auditor.APIRequest.GetAsync($"{console}/dossier/{model}/{version}?format=json&decision={Uri.EscapeDataString(record.RequestId)}&decision=nobody");
+        Assert.Equal(200, bundle.Status);
+        var decisions = JsonDocument.Parse(await bundle.TextAsync()).RootElement.GetProperty("decisions");
+        var requested = decisions.GetProperty("requested").EnumerateArray().ToList();
+        Assert.Equal([record.RequestId, "nobody"], requested.Select(d => d.GetProperty("requestId").GetString()));
+        Assert.Equal(answer.Explanation.Reasons.Select(r => r.Feature), requested[0].GetProperty("reasons").EnumerateArray().Select(r => r.GetProperty("feature").GetString()));
+        Assert.Contains("no logged decision", requested[1].GetProperty("unexplained").GetString(), StringComparison.Ordinal);
+        Assert.Equal(5, decisions.GetProperty("examples").GetArrayLength());
     }
 
     private static double Normal(Random random) => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());

@@ -146,4 +146,23 @@ public sealed class ComponentTests : BunitContext
         Assert.Equal(text, badge.TextContent.Trim());
         Assert.Equal(colour, badge.GetAttribute("color"));
     }
+
+    [Fact]
+    public void ADecisionCardShowsTheDecisionWhetherItIsReproducedAndItsReasonCodes()
+    {
+        var decision = new DecisionFacts("req-9", "4", new DateTimeOffset(2026, 12, 1, 9, 0, 0, TimeSpan.Zero), 0.2, 0.35, 0.5, false, false, "tree_path_dependent",
+            [new ReasonFacts(1, "income", "Income", "Declared monthly income", 5200, -0.8)], new Dictionary<string, string>(), "");
+        var cut = Render<DecisionCard>(p => p.Add(c => c.Decision, decision));
+        Assert.Equal(("req-9", "4"), (cut.Find("article").GetAttribute("data-decision"), cut.Find("article").GetAttribute("data-version")));
+        Assert.Contains("negative: score 0.35 < threshold 0.5", cut.Find("dl").TextContent, StringComparison.Ordinal);
+        Assert.Equal("FAIL", cut.Find("fluent-badge").TextContent.Trim());
+        Assert.Equal(["1", "Income (income)", "Declared monthly income", "5200", "-0.8"], cut.FindAll("tbody td").Select(td => td.TextContent));
+
+        var unexplained = Render<DecisionCard>(p => p.Add(c => c.Decision, decision with { Reasons = [], Unexplained = "no registered model made it" }));
+        Assert.Contains("not explained: no registered model made it", unexplained.Markup, StringComparison.Ordinal);
+        Assert.Empty(unexplained.FindAll("table"));
+        var unlogged = Render<DecisionCard>(p => p.Add(c => c.Decision, decision with { LoggedPrediction = null }));
+        Assert.Contains("nothing to compare: the serving system logged no score", unlogged.Markup, StringComparison.Ordinal);
+        Assert.Empty(unlogged.FindAll("fluent-badge"));
+    }
 }

@@ -60,4 +60,32 @@ public sealed class DossierTests
         var embedded = html[(html.IndexOf("id=\"modelops-dossier\">", StringComparison.Ordinal) + 22)..html.LastIndexOf("</script>", StringComparison.Ordinal)];
         Assert.Equal(dossier.Model.Description, AuditDossier.Parse(embedded).Model.Description);
     }
+
+    [Fact]
+    public void TheDecisionsSectionShowsEachDecisionItsScoreAndItsReasonCodesOrWhyNone()
+    {
+        var example = AuditDossier.Parse(Example);
+        var declined = new DecisionFacts("req-<7>", "1", new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero), 0.8123, 0.8123, 0.5, true, true,
+            "tree_path_dependent", [new ReasonFacts(1, "debt_ratio", "Debt ratio", "Debt <over> income", 0.61, 1.25), new ReasonFacts(2, "age", "age", "", null, 0.3)],
+            new Dictionary<string, string> { ["region"] = "north" }, "");
+        var altered = declined with { RequestId = "req-8", LoggedPrediction = 0.1, Reproduced = false };
+        var missing = new DecisionFacts("nobody", "", null, null, null, null, null, false, "", [], new Dictionary<string, string>(), "credit-risk has no logged decision for request 'nobody'");
+        var html = DossierHtml.Render(example with { Decisions = new DecisionRecords([altered], [declined, missing], null) });
+        var section = html[html.IndexOf("<section id=\"decisions\">", StringComparison.Ordinal)..html.IndexOf("<section id=\"ledger\">", StringComparison.Ordinal)];
+        Assert.Contains("Request req-&lt;7&gt;", section, StringComparison.Ordinal);
+        Assert.Contains("positive: score 0.8123 ≥ threshold 0.5", section, StringComparison.Ordinal);
+        Assert.Contains("<td>Debt ratio (debt_ratio)</td><td>Debt &lt;over&gt; income</td><td>0.61</td><td>1.25</td>", section, StringComparison.Ordinal);
+        Assert.Contains("<td>age</td><td></td><td>missing</td><td>0.3</td>", section, StringComparison.Ordinal);
+        Assert.Contains("region = north", section, StringComparison.Ordinal);
+        Assert.Contains("no: the serving system&#39;s score differs", section, StringComparison.Ordinal);
+        Assert.Contains("has no logged decision for request &#39;nobody&#39;", section, StringComparison.Ordinal);
+        Assert.True(section.IndexOf("req-&lt;7&gt;", StringComparison.Ordinal) < section.IndexOf("Examples", StringComparison.Ordinal));
+        Assert.Contains("LGPD, Art. 20 &#167;1", html, StringComparison.Ordinal);
+
+        var refused = DossierHtml.Render(example with { Decisions = new DecisionRecords([], [], "only auditors may read them") });
+        Assert.Contains("<p>only auditors may read them</p>", refused, StringComparison.Ordinal);
+        Assert.Contains("generated before decisions were gathered", DossierHtml.Render(example with { Decisions = null }), StringComparison.Ordinal);
+        var round = AuditDossier.Parse((example with { Decisions = new DecisionRecords([altered], [declined, missing], null) }).ToJson()).Decisions!;
+        Assert.Equal(("req-<7>", 1.25, "north", false), (round.Requested[0].RequestId, round.Requested[0].Reasons[0].Attribution, round.Requested[0].Labels["region"], round.Examples[0].Reproduced));
+    }
 }

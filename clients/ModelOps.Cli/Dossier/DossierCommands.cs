@@ -11,7 +11,7 @@ using ModelOps.Tracking.V1;
 
 namespace ModelOps.Cli.Dossier;
 
-/// <summary><c>modelops dossier MODEL VERSION --out PREFIX [--pdf]</c>: a version's audit dossier, as HTML, JSON and PDF.</summary>
+/// <summary><c>modelops dossier MODEL VERSION --out PREFIX [--pdf] [--decision ID]...</c>: a version's audit dossier, as HTML, JSON and PDF.</summary>
 public static class DossierCommands
 {
     /// <summary>The command.</summary>
@@ -34,10 +34,27 @@ public static class DossierCommands
             Description = "The Chromium binary for --pdf",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CHROMIUM") ?? "/usr/bin/chromium",
         };
-        var command = new Command("dossier", "Export a version's audit dossier: model card, provenance, gates, approvals, deployments, production monitoring and its ledger entries with inclusion proofs (verify offline with 'modelops ledger verify --bundle PREFIX.json')")
+        var decisions = new Option<string[]>("--decision")
         {
-            registry, tracking, ledger, drift, fairness, explainability, alerting, token, model, version, prefix, pdf, chromium,
+            Description = $"A request id whose logged decision the dossier explains (LGPD Art. 20), with the version that made it; repeat for more (at most {DossierDecisions.MaxRequested})",
+            AllowMultipleArgumentsPerToken = false,
         };
+        var command = new Command("dossier", "Export a version's audit dossier: model card, provenance, gates, approvals, deployments, production monitoring, decisions with their reason codes and its ledger entries with inclusion proofs (verify offline with 'modelops ledger verify --bundle PREFIX.json')")
+        {
+            registry, tracking, ledger, drift, fairness, explainability, alerting, token, model, version, prefix, pdf, chromium, decisions,
+        };
+        command.Validators.Add(result =>
+        {
+            var asked = result.GetValue(decisions) ?? [];
+            if (asked.Length > DossierDecisions.MaxRequested)
+            {
+                result.AddError($"--decision: at most {DossierDecisions.MaxRequested} request ids, not {asked.Length}");
+            }
+            else if (asked.FirstOrDefault(id => id.Length is 0 or > 200) is { } bad)
+            {
+                result.AddError($"--decision: a request id is 1 to 200 characters, not {bad.Length}");
+            }
+        });
         command.SetAction((parse, cancellationToken) => CliOutput.Guard(error, "registry", async () =>
         {
             var headers = CliOutput.Headers(parse.GetValue(token), "auditor");
@@ -57,7 +74,8 @@ public static class DossierCommands
                     new ModelOps.Fairness.V1.FairnessService.FairnessServiceClient(fairnessChannel),
                     new ModelOps.Explainability.V1.ExplainabilityService.ExplainabilityServiceClient(explainabilityChannel),
                     new ModelOps.Alerting.V1.AlertingService.AlertingServiceClient(alertingChannel)));
-            var dossier = await builder.BuildAsync(parse.GetValue(model)!, parse.GetValue(version), "modelops dossier", headers, cancellationToken);
+            var dossier = await builder.BuildAsync(parse.GetValue(model)!, parse.GetValue(version), "modelops dossier", headers, cancellationToken,
+                decisions: parse.GetValue(decisions) ?? []);
 
             // A dossier that does not verify is not written as if it did.
             var check = DossierVerification.Verify(dossier.Ledger, new NoteVerifier(dossier.Ledger.VerifierKey));

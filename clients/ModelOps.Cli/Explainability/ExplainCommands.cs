@@ -168,9 +168,45 @@ public static class ExplainCommands
             return 0;
         }));
 
-        return new Command("explain", "What drives a model's predictions: SHAP values, reason codes, global importance, the feature dictionary")
+        var requestId = new Argument<string>("request-id") { Description = "The request id the serving system sent the decision's record with" };
+        var decisionModel = new Argument<string>("model") { Description = "The registered model" };
+        var decision = new Command("decision", "What the model decided for a request and why, from its decision log: the version, the decision and its reason codes (auditor or admin; LGPD Art. 20)")
         {
-            address, token, json, describe, rows, dataset, importance, report, reports, DictionaryCommand(output, Guard, Connect, Headers, json),
+            decisionModel, requestId, topK,
+        };
+        decision.SetAction((parse, cancellationToken) => Guard(async () =>
+        {
+            var response = await Connect(parse).ExplainDecisionAsync(
+                new ExplainDecisionRequest { Model = parse.GetValue(decisionModel)!, RequestId = parse.GetValue(requestId)!, TopK = parse.GetValue(topK) },
+                CliOutput.Headers(parse.GetValue(token), "auditor"), cancellationToken: cancellationToken);
+            foreach (var d in response.Decisions)
+            {
+                if (parse.GetValue(json))
+                {
+                    await output.WriteLineAsync(CliOutput.Json.Format(d));
+                    continue;
+                }
+
+                var logged = d.HasLoggedPrediction ? d.LoggedPrediction.ToString("G6", CultureInfo.InvariantCulture) : "none";
+                await output.WriteLineAsync($"{d.RequestId}: {d.Model} version {d.Version} at {CliOutput.Time(d.DecidedAt)}, logged score {logged}");
+                if (d.Unexplained.Length > 0)
+                {
+                    await output.WriteLineAsync($"  not explained: {d.Unexplained}");
+                    continue;
+                }
+
+                await output.WriteLineAsync(d.Reproduced
+                    ? "  the registered model reproduces the logged score"
+                    : "  the registered model does NOT reproduce the logged score: the serving system ran another model or other values");
+                await PrintRows(output, json: false, new ModelDescription(), [d.Explanation], oneLine: true);
+            }
+
+            return 0;
+        }));
+
+        return new Command("explain", "What drives a model's predictions: SHAP values, reason codes, global importance, the feature dictionary, logged decisions")
+        {
+            address, token, json, describe, rows, dataset, importance, report, reports, decision, DictionaryCommand(output, Guard, Connect, Headers, json),
         };
     }
 

@@ -164,6 +164,12 @@ public sealed class ConsoleApi(
     public async Task<AuditDossier> VersionAsync(string model, int version, CancellationToken cancellationToken) =>
         await dossiers.BuildAsync(model, version, await person.SubjectAsync(), await person.HeadersAsync(), cancellationToken, proofs: false);
 
+    /// <summary>What the model decided for a request, and why: each logged decision of the request id, explained by the version that made it.</summary>
+    public async Task<IReadOnlyList<DecisionFacts>> ExplainDecisionAsync(string model, string requestId, CancellationToken cancellationToken) =>
+        [.. (await monitoring.Explainability.ExplainDecisionAsync(
+            new ModelOps.Explainability.V1.ExplainDecisionRequest { Model = model, RequestId = requestId }, await CallAsync(cancellationToken))).Decisions
+            .Select(DossierDecisions.Of)];
+
     /// <summary>Fetches each entry's inclusion proof and checks them all against the checkpoint, with the key the console trusts.</summary>
     public async Task<DossierCheck> ProveAsync(LedgerProofs entries, CancellationToken cancellationToken)
     {

@@ -5,7 +5,8 @@ using ModelOps.Dossier;
 namespace ModelOps.Console.Data;
 
 /// <summary>
-/// <c>GET /dossier/{model}/{version}?format=html|json</c>: a version's audit dossier, for a person signed in to the console
+/// <c>GET /dossier/{model}/{version}?format=html|json[&amp;decision=REQUEST_ID...]</c>: a version's audit dossier, with the
+/// logged decisions of the request ids named explained, for a person signed in to the console
 /// or a program presenting a bearer token (the CLI's <c>modelops dossier export</c>). Gathered as the caller, so the
 /// services' own role checks apply.
 /// </summary>
@@ -13,11 +14,17 @@ public static class DossierEndpoints
 {
     /// <summary>Maps the endpoint.</summary>
     public static void Map(WebApplication app) => app.MapGet("/dossier/{model}/{version:int}", async (
-        string model, int version, string? format, HttpContext context, DossierBuilder builder, CancellationToken cancellationToken) =>
+        string model, int version, string? format, string[]? decision, HttpContext context, DossierBuilder builder, CancellationToken cancellationToken) =>
     {
         if (format is not (null or "html" or "json"))
         {
             return Results.BadRequest("format must be html or json");
+        }
+
+        decision ??= [];
+        if (decision.Length > DossierDecisions.MaxRequested || decision.Any(id => id.Length is 0 or > 200))
+        {
+            return Results.BadRequest($"decision: at most {DossierDecisions.MaxRequested} request ids, each 1 to 200 characters");
         }
 
         if (model.Length is 0 or > 256 || version < 1)
@@ -31,7 +38,7 @@ public static class DossierEndpoints
         AuditDossier dossier;
         try
         {
-            dossier = await builder.BuildAsync(model, version, context.User.FindFirst("sub")?.Value ?? "", headers, cancellationToken);
+            dossier = await builder.BuildAsync(model, version, context.User.FindFirst("sub")?.Value ?? "", headers, cancellationToken, decisions: decision);
         }
         catch (RpcException exception)
         {
