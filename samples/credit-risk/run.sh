@@ -7,7 +7,8 @@
 #   4. serve: ask the registry what is in Production, score six windows of applicants (a recession from the fourth)
 #      and send the decisions and the late outcomes to drift (pipeline.py serve);
 #   5. read what drift made of it, write the first shifted window's report, and verify the ledger that recorded it all;
-#   6. judge the decisions' fairness across sex and age band, the features' importance, and show the alerts raised.
+#   6. judge the decisions' fairness across sex and age band, the features' importance, and show the alerts raised;
+#   7. explain one applicant's decision from the model's decision log (kept by its monitoring policy, step 2).
 # The clients find the stack themselves; PYTHON names a Python with the modelops package (default python3), MODEL the
 # model's name (default credit-risk), OUT where the files go (default ./credit-risk-out).
 set -euo pipefail
@@ -40,8 +41,9 @@ version="$("$python" -c 'import json, sys; print(json.load(sys.stdin)["version"]
 run_id="$("$python" -c 'import json, sys; print(json.load(sys.stdin)["run_id"])' <<<"$trained")"
 modelops runs show "$run_id"
 
-step "2. the model's promotion policy (an admin's)"
+step "2. the model's promotion policy (an admin's), and its monitoring policy: keep each decision a year"
 modelops models policy set "$model" --file "$here/policy.json" --reason "sample: no Production without provenance, a drift baseline and two reviewers"
+modelops drift policy set "$model" --file "$here/monitoring.json" --reason "sample: an applicant may ask why, so each decision is kept for a year"
 
 step "3. ask for Production; two reviewers approve"
 requested="$("$python" "$here/pipeline.py" promote --model "$model" --version "$version")"
@@ -65,5 +67,8 @@ modelops fairness evaluate "$model" "$version" --run "$run_id" --artifact evalua
     --sensitive sex,age_band --privileged sex=M
 modelops explain importance "$model" "$version" --run "$run_id" --path validation.csv
 modelops alerts -f "model=\"$model\""
+
+step "7. an applicant asks why: the decision the log kept for their application, explained (an auditor's)"
+modelops explain decision "$model" application-3-7
 echo
 echo "Done. Open $out/drift-window-3.html, and the dashboard: $(awk '$1 == "dashboard" { print $2 }' <<<"$stack")"

@@ -8,7 +8,7 @@ namespace ModelOps.Unit.Tests;
 public sealed class DossierTests
 {
     // The sample stack's verifier key, as `modelops stack` printed it when the example was exported: pinned, not read from the file.
-    private const string SampleVerifierKey = "modelops.local/ledger+89fa7b2e+ARg2jK0e0lCIpAGP0E1m81vYIATpz91kiF2wlEQG+6Nh";
+    private const string SampleVerifierKey = "modelops.local/ledger+a324e1a4+AT+HZ+pQIY9aNmAN1TiR+GgCJHnvNmiloPuttMzFpix3";
 
     private static string Example => File.ReadAllText(Path.Combine(ChildProcess.RepositoryRoot(), "samples", "credit-risk", "dossier", "credit-risk-v1.dossier.json"));
 
