@@ -134,6 +134,20 @@ public sealed partial class StackTests
         Assert.Equal(direct.Reasons.Select(r => r.Feature), answer.Explanation.Reasons.Select(r => r.Feature));
         Assert.NotEmpty(answer.Explanation.Reasons);
 
+        // The Python package asks the same, as an auditor.
+        var package = await ChildProcess.PreparePythonPackageAsync(Cancellation);
+        var target = new Uri(stack.ServiceGrpcAddresses["explainability"]);
+        var (exit, output) = await ChildProcess.RunAsync("/usr/bin/python3",
+            ["-c", "import sys, modelops; d = modelops.Explainability().explain_decision(sys.argv[1], sys.argv[2])[0]; print(d.version, ' '.join(r.feature for r in d.explanation.reasons))",
+             model, record.RequestId], package,
+            new Dictionary<string, string>
+            {
+                ["MODELOPS_EXPLAINABILITY_TARGET"] = $"{target.Host}:{target.Port}", ["MODELOPS_TOKEN"] = stack.Token("auditor"), ["PYTHONPATH"] = package,
+                ["PYTHONDONTWRITEBYTECODE"] = "1",
+            }, Cancellation);
+        Assert.True(exit == 0, output);
+        Assert.Equal($"{version} {string.Join(' ', answer.Explanation.Reasons.Select(r => r.Feature))}", output.Trim());
+
         var console = stack.ServiceHttpAddresses["console"];
         using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArguments });

@@ -92,6 +92,12 @@ class Explainability(Connection):
         """The version's production windows judged for attribution drift, newest first."""
         return list(self.call("ListAttributionWindows", pb.ListImportanceRequest(model=model, version=int(version))).windows)
 
+    def explain_decision(self, model, request_id, top_k=0):
+        """What the model decided for a request, and why: each decision its decision log kept for the request id (one per
+        version that scored it), explained by the version that made it; `reproduced` says whether the registered model
+        computes the logged score from the logged values. Auditors, admins and services only."""
+        return list(self.call("ExplainDecision", pb.ExplainDecisionRequest(model=model, request_id=request_id, top_k=top_k)).decisions)
+
     def set_dictionary(self, model, entries):
         """Replaces the model's feature dictionary: {feature: (readable name, description)}."""
         return self.call("SetFeatureDictionary", pb.SetFeatureDictionaryRequest(model=model, entries=[
