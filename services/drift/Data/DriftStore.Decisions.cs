@@ -11,10 +11,14 @@ public sealed partial class DriftStore
     private const string DecisionColumns =
         "model, version, request_id, decided_at, columns, \"values\", label_columns, labels, prediction, threshold, expires_at";
 
+    /// <summary>Most values (numbers and labels) one statement of <see cref="AppendDecisionsAsync"/> carries.</summary>
+    private const int ValuesPerStatement = 1_000_000;
+
     /// <summary>
     /// Logs one call's decisions of a model version, each kept until its timestamp plus <paramref name="retention"/>; a
-    /// request id the version logged already keeps its first decision. One statement: each row's values are a slice of
-    /// one flat array, since PostgreSQL's unnest cannot yield an array per row.
+    /// request id the version logged already keeps its first decision. A statement per chunk of rows: each row's values
+    /// are a slice of one flat array, since PostgreSQL's unnest cannot yield an array per row, and a chunk's arrays hold
+    /// at most <see cref="ValuesPerStatement"/> values, so a flush of wide records does not build one huge parameter.
     /// </summary>
     public static async Task AppendDecisionsAsync(
         UnitOfWork tx, string model, string version, string[] columns, string[] labelColumns, IReadOnlyList<LoggedDecision> decisions, double? threshold,
@@ -26,7 +30,17 @@ public sealed partial class DriftStore
         }
 
         // Sorted by request id, so that calls logging the same ids at once lock them in one order.
-        var ordered = decisions.OrderBy(d => d.RequestId, StringComparer.Ordinal).ToList();
+        var rows = Math.Max(1, ValuesPerStatement / Math.Max(1, columns.Length + labelColumns.Length));
+        foreach (var ordered in decisions.OrderBy(d => d.RequestId, StringComparer.Ordinal).Chunk(rows))
+        {
+            await InsertDecisionsAsync(tx, model, version, columns, labelColumns, ordered, threshold, retention, cancellationToken);
+        }
+    }
+
+    private static async Task InsertDecisionsAsync(
+        UnitOfWork tx, string model, string version, string[] columns, string[] labelColumns, LoggedDecision[] ordered, double? threshold,
+        TimeSpan retention, CancellationToken cancellationToken)
+    {
         await using var insert = tx.Command(
             """
             INSERT INTO decisions (model, version, request_id, decided_at, columns, "values", label_columns, labels, prediction, threshold, expires_at)
