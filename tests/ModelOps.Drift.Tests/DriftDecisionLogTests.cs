@@ -64,8 +64,8 @@ public sealed class DriftDecisionLogTests(InfrastructureFixture infrastructure) 
         {
             var features = traffic.Features(false);
             var at = start.AddMilliseconds(i);
-            sent[$"d{i}"] = (features, Score(features), at);
-            records.Add(Record(model, "1", $"d{i}", features, Score(features), at));
+            sent[$"d{i}"] = (features, Risk(features), at);
+            records.Add(Record(model, "1", $"d{i}", features, Risk(features), at));
         }
 
         records.Add(Record(model, "1", "", traffic.Features(false), 0.9));
@@ -78,10 +78,10 @@ public sealed class DriftDecisionLogTests(InfrastructureFixture infrastructure) 
         batch.Timestamps.Clear();
         batch.Timestamps.Add(Enumerable.Range(0, 200).Select(i => start.AddSeconds(1).AddMilliseconds(i).ToUnixTimeMilliseconds()));
         batch.RequestIds.Add(Enumerable.Range(0, 200).Select(i => $"b{i}"));
-        batch.Columns.Add(new BatchColumn { Name = "score", Numbers = { batchFeatures.Select(Score) } });
+        batch.Columns.Add(new BatchColumn { Name = "score", Numbers = { batchFeatures.Select(Risk) } });
         for (var i = 0; i < 200; i++)
         {
-            sent[$"b{i}"] = (batchFeatures[i], Score(batchFeatures[i]), DateTimeOffset.FromUnixTimeMilliseconds(batch.Timestamps[i]));
+            sent[$"b{i}"] = (batchFeatures[i], Risk(batchFeatures[i]), DateTimeOffset.FromUnixTimeMilliseconds(batch.Timestamps[i]));
         }
 
         await IngestBatchAsync(batch);
@@ -151,7 +151,7 @@ public sealed class DriftDecisionLogTests(InfrastructureFixture infrastructure) 
         return _pipeline.SetReferenceAsync(header, Enumerable.Range(0, 1000).Select(_ =>
         {
             var features = training.Features(shifted: false);
-            features["score"] = Value.ForNumber(Score(features));
+            features["score"] = Value.ForNumber(Risk(features));
             return new Row { Values = { features } };
         }), Cancellation);
     }
@@ -183,8 +183,4 @@ public sealed class DriftDecisionLogTests(InfrastructureFixture infrastructure) 
         };
         return (long)(await command.ExecuteScalarAsync(Cancellation))!;
     }
-
-    // A fixed logistic model of default risk from income and debt.
-    private static double Score(Dictionary<string, Value> features) =>
-        1 / (1 + Math.Exp(-((features["debt"].NumberValue - 5_000) / 2_000 - ((features["income"].NumberValue - 40_000) / 15_000))));
 }

@@ -57,7 +57,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
     public async Task LabelsJoinTheirPredictionsIntoEachWindowsPerformanceAndAChangedConceptIsAnnounced()
     {
         var model = $"churn-{Guid.NewGuid():N}"[..13];
-        var reference = await SetPredictingReferenceAsync(model, 2000, "score", ModelTask.BinaryClassification, 21, features => Score(features));
+        var reference = await SetPredictingReferenceAsync(model, 2000, "score", ModelTask.BinaryClassification, 21, features => Risk(features));
         Assert.Equal(("score", ModelTask.BinaryClassification, 0.5), (reference.PredictionColumn, reference.Task, reference.DecisionThreshold));
         await _admin.Raw.SetWatchAsync(new SetWatchRequest { Model = model, Version = "1", Watch = true, Reason = "scored outside the registry" },
             cancellationToken: Cancellation);
@@ -71,7 +71,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
             return new InferenceRecord
             {
                 Model = model, Version = "1", RequestId = $"q{i}", Timestamp = Timestamp.FromDateTimeOffset(start.AddMilliseconds(i)),
-                Features = { features }, Prediction = Value.ForNumber(Score(features)),
+                Features = { features }, Prediction = Value.ForNumber(Risk(features)),
             };
         }).ToList();
         Assert.Equal(8000, (await _serving.IngestAsync(records, Cancellation)).Accepted);
@@ -435,7 +435,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
         Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.reference")).Status);
         Assert.Equal(Registry.V1.GateStatus.Pending, (await AskAsync("drift.shadow_traffic")).Status);
 
-        await SetPredictingReferenceAsync(model, 2000, "score", ModelTask.BinaryClassification, 61, features => Score(features));
+        await SetPredictingReferenceAsync(model, 2000, "score", ModelTask.BinaryClassification, 61, features => Risk(features));
         var reference = await AskAsync("drift.reference");
         Assert.Equal((Registry.V1.GateStatus.Pass, "5000"), (reference.Status, reference.Evidence["reference_rows"]));
         Assert.Equal(Registry.V1.GateStatus.Fail, (await AskAsync("drift.reference", ("min_rows", "10000"))).Status);
@@ -450,7 +450,7 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
             var records = Enumerable.Range(from, 2000).Select(i =>
             {
                 var features = traffic.Features(shifted);
-                return new InferenceRecord { Model = model, Version = "1", RequestId = $"s{i}", Features = { features }, Prediction = Value.ForNumber(Score(features)) };
+                return new InferenceRecord { Model = model, Version = "1", RequestId = $"s{i}", Features = { features }, Prediction = Value.ForNumber(Risk(features)) };
             }).ToList();
             await _serving.IngestAsync(records, Cancellation);
             return [.. records.Select(r => r.Prediction.NumberValue)];
@@ -505,10 +505,6 @@ public sealed class DriftMonitoringTests(InfrastructureFixture infrastructure, I
             return new Row { Values = { features } };
         }), Cancellation);
     }
-
-    // A fixed logistic model of default risk from income and debt.
-    private static double Score(Dictionary<string, Value> features) =>
-        1 / (1 + Math.Exp(-((features["debt"].NumberValue - 5_000) / 2_000 - ((features["income"].NumberValue - 40_000) / 15_000))));
 
     // A fixed linear model of a loan amount.
     private static double Amount(Dictionary<string, Value> features, double bias) =>

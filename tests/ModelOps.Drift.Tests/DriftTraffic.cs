@@ -102,6 +102,10 @@ internal static class DriftTraffic
         return events;
     }
 
+    /// <summary>A fixed logistic model of default risk from income and debt: the score the tests' serving systems send.</summary>
+    public static double Risk(Dictionary<string, Value> features) =>
+        1 / (1 + Math.Exp(-((features["debt"].NumberValue - 5_000) / 2_000 - ((features["income"].NumberValue - 40_000) / 15_000))));
+
     /// <summary>The field violations of an INVALID_ARGUMENT.</summary>
     public static IReadOnlyList<BadRequest.Types.FieldViolation> Violations(RpcException exception) =>
         exception.GetRpcStatus()?.GetDetail<BadRequest>()?.FieldViolations ?? [];
