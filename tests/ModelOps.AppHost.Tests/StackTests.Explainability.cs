@@ -152,10 +152,14 @@ public sealed partial class StackTests
         using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ChromiumArguments });
         var auditor = await SignInAsync(browser, console, stack.Token("auditor"));
-        await auditor.GotoAsync($"{console}/decisions?model={Uri.EscapeDataString(model)}&request={Uri.EscapeDataString(record.RequestId)}");
+        // A link opens the decision; the page's form asks for another.
+        await auditor.GotoAsync($"{console}/decisions?model={Uri.EscapeDataString(model)}&request=nobody");
+        await Microsoft.Playwright.Assertions.Expect(auditor.Locator("[data-interactive=true]")).ToHaveCountAsync(1);
+        await Microsoft.Playwright.Assertions.Expect(auditor.Locator("main")).ToContainTextAsync("no logged decision for request 'nobody'");
+        await auditor.Locator("#decision-request").FillAsync(record.RequestId);
+        await auditor.Locator("fluent-button", new() { HasText = "Explain" }).ClickAsync();
         var card = auditor.Locator($"article[data-decision='{record.RequestId}']");
         await Microsoft.Playwright.Assertions.Expect(card).ToContainTextAsync(answer.Explanation.Reasons[0].DisplayName);
-        await Microsoft.Playwright.Assertions.Expect(auditor.Locator("[data-interactive=true]")).ToHaveCountAsync(1);
         await AssertAccessibleAsync(auditor, "the decisions page");
         await auditor.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDirectory(), "console-decision.png"), FullPage = true });
 
