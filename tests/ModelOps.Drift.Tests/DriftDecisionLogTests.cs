@@ -108,6 +108,29 @@ public sealed class DriftDecisionLogTests(InfrastructureFixture infrastructure) 
         await _serving.IngestAsync([Record(model, "2", "d7", sent["d7"].Features, 0.42, start.AddSeconds(2))], Cancellation);
         Assert.Equal([("1", sent["d7"].Score), ("2", 0.42)], (await GetAsync(_serving, model, "d7")).Decisions_.Select(d => (d.Version, d.Prediction)));
 
+        // Records too late for their minute's window are counted as late, not profiled; their decisions are logged all the same.
+        await SetReferenceAsync(model, "3", new WindowPolicy { Seconds = 60 });
+        var yesterday = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddDays(-1).ToUnixTimeMilliseconds());
+        var lateRecord = await _serving.IngestAsync([Record(model, "3", "late-1", traffic.Features(false), 0.6, yesterday)], Cancellation);
+        Assert.Equal((0L, 1L), (lateRecord.Accepted, lateRecord.Late));
+        var lateFeatures = traffic.Features(false);
+        var lateBatch = Batch(model, [lateFeatures]);
+        lateBatch.Version = "3";
+        lateBatch.Timestamps[0] = yesterday.ToUnixTimeMilliseconds();
+        lateBatch.RequestIds.Add("late-2");
+        lateBatch.Columns.Add(new BatchColumn { Name = "score", Numbers = { 0.3 } });
+        using (var call = _serving.Raw.Ingest(cancellationToken: Cancellation))
+        {
+            await call.RequestStream.WriteAsync(new IngestRequest { Batch = lateBatch }, Cancellation);
+            await call.RequestStream.CompleteAsync();
+            Assert.Equal((0L, 1L), ((await call.ResponseAsync).Accepted, (await call.ResponseAsync).Late));
+        }
+
+        var late = (await GetAsync(_auditor, model, "late-1")).Decisions_.Single();
+        Assert.Equal(("3", 0.6, true, yesterday), (late.Version, late.Prediction, late.Decision_, late.DecidedAt.ToDateTimeOffset()));
+        var lateFromBatch = (await GetAsync(_auditor, model, "late-2")).Decisions_.Single();
+        Assert.Equal(("3", 0.3, false, lateFeatures["income"].NumberValue), (lateFromBatch.Version, lateFromBatch.Prediction, lateFromBatch.Decision_, lateFromBatch.Values[0]));
+
         // Version 1's 500 decisions, newest first, over pages of 150.
         var listed = new List<Decision>();
         var token = "";
@@ -141,9 +164,9 @@ public sealed class DriftDecisionLogTests(InfrastructureFixture infrastructure) 
         Timestamp = Timestamp.FromDateTimeOffset(at ?? DateTimeOffset.UtcNow),
     };
 
-    private Task<Reference> SetReferenceAsync(string model, string version)
+    private Task<Reference> SetReferenceAsync(string model, string version, WindowPolicy? window = null)
     {
-        var header = Header(model, new WindowPolicy { Records = 10_000 }, version);
+        var header = Header(model, window ?? new WindowPolicy { Records = 10_000 }, version);
         header.Columns.Add(new Column { Name = "score", Kind = ColumnKind.Numeric });
         header.PredictionColumn = "score";
         header.Task = ModelTask.BinaryClassification;

@@ -53,11 +53,13 @@ public sealed partial class DriftService
                     var (times, columns) = Columns(batch, known.Reference, at);
                     var now = clock.GetUtcNow();
                     var rows = new List<int>(times.Length);
+                    var lateRows = new List<int>();
                     for (var r = 0; r < times.Length; r++)
                     {
                         if (known.Reference.Policy.IsLate(times[r], now))
                         {
                             late++;
+                            lateRows.Add(r);
                         }
                         else
                         {
@@ -66,8 +68,16 @@ public sealed partial class DriftService
                     }
 
                     CheckPredictions(known.Reference, columns, rows, at);
-                    Queue(pending, key).Batches.Add((times, columns, rows, batch.RequestIds.Count > 0 ? [.. batch.RequestIds] : null));
+                    string[]? requestIds = batch.RequestIds.Count > 0 ? [.. batch.RequestIds] : null;
+                    Queue(pending, key).Batches.Add((times, columns, rows, requestIds));
                     buffered += rows.Count;
+                    if (requestIds is not null && lateRows.Count > 0)
+                    {
+                        // Too late for their window, not for a decision log: the decisions were made.
+                        CheckPredictions(known.Reference, columns, lateRows, at);
+                        Queue(pending, key).LateBatches.Add((times, columns, lateRows, requestIds));
+                        buffered += lateRows.Count;
+                    }
                 }
 
                 for (var i = 0; i < records.Count; i++)
@@ -103,6 +113,12 @@ public sealed partial class DriftService
                     if (known.Reference.Policy.IsLate(when, clock.GetUtcNow()))
                     {
                         late++;
+                        if (record.RequestId.Length > 0)
+                        {
+                            Queue(pending, key).LateRecords.Add(new CheckedRecord(when, row, record.RequestId));
+                            buffered++;
+                        }
+
                         continue;
                     }
 
@@ -137,7 +153,7 @@ public sealed partial class DriftService
         foreach (var ((model, version), queued) in pending)
         {
             var count = queued.Records.Count + queued.Batches.Sum(b => b.Rows.Count);
-            if (count == 0)
+            if (count == 0 && queued.LateRecords.Count + queued.LateBatches.Count == 0)
             {
                 continue;
             }
@@ -154,16 +170,20 @@ public sealed partial class DriftService
             var samples = WindowSamples.Watches(policy)
                 ? new WindowSamples.Collector(WindowSamples.RowsOf(policy!.Explainability), WindowSamples.Columns(reference.Schema))
                 : null;
-            // A policy keeping a decision log logs every record with a request id, in the same transaction as its window.
+            // A policy keeping a decision log logs every record with a request id (late ones too), in the same
+            // transaction as its window.
             var retention = DecisionLogs.RetentionOf(policy);
             await using (var tx = await store.BeginAsync(cancellationToken))
             {
-                var first = countWindows ? await DriftStore.TakeRecordNumbersAsync(tx, model, version, count, cancellationToken) : 0;
-                var (partials, kept, groups) = Partials(reference, queued, first, _exactCap, sensitive, samples);
-                await DriftStore.AppendAsync(tx, model, version, countWindows, partials, kept, groups, cancellationToken);
-                if (samples is not null)
+                if (count > 0)
                 {
-                    await DriftStore.AppendSamplesAsync(tx, model, version, countWindows, samples.Rows, WindowSamples.RowsOf(policy!.Explainability), cancellationToken);
+                    var first = countWindows ? await DriftStore.TakeRecordNumbersAsync(tx, model, version, count, cancellationToken) : 0;
+                    var (partials, kept, groups) = Partials(reference, queued, first, _exactCap, sensitive, samples);
+                    await DriftStore.AppendAsync(tx, model, version, countWindows, partials, kept, groups, cancellationToken);
+                    if (samples is not null)
+                    {
+                        await DriftStore.AppendSamplesAsync(tx, model, version, countWindows, samples.Rows, WindowSamples.RowsOf(policy!.Explainability), cancellationToken);
+                    }
                 }
 
                 if (retention is { } keep)
@@ -179,6 +199,8 @@ public sealed partial class DriftService
             written += count;
             queued.Records.Clear();
             queued.Batches.Clear();
+            queued.LateRecords.Clear();
+            queued.LateBatches.Clear();
         }
 
         return written;
@@ -263,14 +285,15 @@ public sealed partial class DriftService
         return (WindowPartials.Combine(partials), kept, WindowGroups.Sum(groups));
     }
 
-    // The decisions of one version's queued records that carry a request id, with the columns their values follow.
+    // The decisions of one version's queued records that carry a request id, late ones included, with the columns their
+    // values follow.
     private static (string[] Numbers, string[] Labels, List<LoggedDecision> Decisions) Decisions(StoredReference reference, Pending queued)
     {
         var numbers = DecisionLogs.NumberColumns(reference.Schema);
         var labels = DecisionLogs.LabelColumns(reference.Schema);
         var prediction = reference.Prediction?.Column;
         var decisions = new List<LoggedDecision>();
-        foreach (var record in queued.Records)
+        foreach (var record in queued.Records.Concat(queued.LateRecords))
         {
             if (DecisionLogs.Of(record.RequestId, record.At, numbers, labels, prediction, c => record.Row.GetValueOrDefault(c)) is { } decision)
             {
@@ -278,7 +301,7 @@ public sealed partial class DriftService
             }
         }
 
-        foreach (var (times, columns, rows, requestIds) in queued.Batches.Where(b => b.RequestIds is not null))
+        foreach (var (times, columns, rows, requestIds) in queued.Batches.Concat(queued.LateBatches).Where(b => b.RequestIds is not null))
         {
             foreach (var r in rows)
             {
@@ -394,6 +417,12 @@ public sealed partial class DriftService
         public List<CheckedRecord> Records { get; } = [];
 
         public List<(DateTimeOffset[] Times, Dictionary<string, ColumnValues> Columns, List<int> Rows, string[]? RequestIds)> Batches { get; } = [];
+
+        /// <summary>Records too late for their window that carry a request id: counted as late, kept for a decision log only.</summary>
+        public List<CheckedRecord> LateRecords { get; } = [];
+
+        /// <summary>The late rows of batches with request ids, as <see cref="LateRecords"/>.</summary>
+        public List<(DateTimeOffset[] Times, Dictionary<string, ColumnValues> Columns, List<int> Rows, string[]? RequestIds)> LateBatches { get; } = [];
     }
 
     // google.protobuf.Value → a feature value: numbers, strings and booleans; null is missing; lists and structs are refused.
