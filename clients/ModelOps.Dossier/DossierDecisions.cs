@@ -31,6 +31,15 @@ public static class DossierDecisions
     /// <summary>Most decisions a dossier may ask for by request id.</summary>
     public const int MaxRequested = 20;
 
+    /// <summary>Longest request id, as drift bounds it.</summary>
+    public const int MaxRequestIdLength = 200;
+
+    /// <summary>What is wrong with the request ids a dossier is asked to explain, or null when nothing is: checked before any call.</summary>
+    public static string? Problem(IReadOnlyList<string> requestIds) =>
+        requestIds.Count > MaxRequested ? $"at most {MaxRequested} request ids, not {requestIds.Count}"
+        : requestIds.FirstOrDefault(id => id.Length is 0 or > MaxRequestIdLength) is { } bad ? $"a request id is 1 to {MaxRequestIdLength} characters, not {bad.Length}"
+        : null;
+
     /// <summary>
     /// The version's newest <see cref="Examples"/> decisions and those of <paramref name="requestIds"/>. A caller whose
     /// role may not read production decisions gets none, and the reason; a request id the log does not hold is listed
@@ -39,7 +48,11 @@ public static class DossierDecisions
     public static async Task<DecisionRecords> GatherAsync(
         ExplainabilityService.ExplainabilityServiceClient explainability, string model, int version, IReadOnlyList<string> requestIds, Func<CallOptions> call)
     {
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(requestIds.Count, MaxRequested, nameof(requestIds));
+        if (Problem(requestIds) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(requestIds));
+        }
+
         try
         {
             var examples = await explainability.ExplainRecentDecisionsAsync(new ExplainRecentDecisionsRequest

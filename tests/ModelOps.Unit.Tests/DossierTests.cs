@@ -88,4 +88,14 @@ public sealed class DossierTests
         var round = AuditDossier.Parse((example with { Decisions = new DecisionRecords([altered], [declined, missing], null) }).ToJson()).Decisions!;
         Assert.Equal(("req-<7>", 1.25, "north", false), (round.Requested[0].RequestId, round.Requested[0].Reasons[0].Attribution, round.Requested[0].Labels["region"], round.Examples[0].Reproduced));
     }
+
+    [Fact]
+    public void TheRequestIdsADossierExplainsAreBoundedBeforeAnyCall()
+    {
+        Assert.Null(DossierDecisions.Problem([]));
+        Assert.Null(DossierDecisions.Problem([.. Enumerable.Range(0, 19).Select(i => $"r{i}"), new string('x', 200)]));
+        Assert.Equal("at most 20 request ids, not 21", DossierDecisions.Problem([.. Enumerable.Range(0, 21).Select(i => $"r{i}")]));
+        Assert.Equal("a request id is 1 to 200 characters, not 201", DossierDecisions.Problem(["ok", new string('x', 201)]));
+        Assert.Equal("a request id is 1 to 200 characters, not 0", DossierDecisions.Problem([""]));
+    }
 }

@@ -45,14 +45,9 @@ public static class DossierCommands
         };
         command.Validators.Add(result =>
         {
-            var asked = result.GetValue(decisions) ?? [];
-            if (asked.Length > DossierDecisions.MaxRequested)
+            if (DossierDecisions.Problem(result.GetValue(decisions) ?? []) is { } problem)
             {
-                result.AddError($"--decision: at most {DossierDecisions.MaxRequested} request ids, not {asked.Length}");
-            }
-            else if (asked.FirstOrDefault(id => id.Length is 0 or > 200) is { } bad)
-            {
-                result.AddError($"--decision: a request id is 1 to 200 characters, not {bad.Length}");
+                result.AddError($"--decision: {problem}");
             }
         });
         command.SetAction((parse, cancellationToken) => CliOutput.Guard(error, "registry", async () =>

@@ -22,9 +22,9 @@ public static class DossierEndpoints
         }
 
         decision ??= [];
-        if (decision.Length > DossierDecisions.MaxRequested || decision.Any(id => id.Length is 0 or > 200))
+        if (DossierDecisions.Problem(decision) is { } problem)
         {
-            return Results.BadRequest($"decision: at most {DossierDecisions.MaxRequested} request ids, each 1 to 200 characters");
+            return Results.BadRequest($"decision: {problem}");
         }
 
         if (model.Length is 0 or > 256 || version < 1)
