@@ -39,7 +39,7 @@ public static class DecisionLogs
         var values = new double[numbers.Length];
         for (var c = 0; c < numbers.Length; c++)
         {
-            values[c] = Number(value(numbers[c])) ?? double.NaN;
+            values[c] = value(numbers[c]).Score ?? double.NaN;
         }
 
         var texts = new string[labels.Length];
@@ -48,20 +48,8 @@ public static class DecisionLogs
             texts[c] = value(labels[c]).Label ?? "";
         }
 
-        return new LoggedDecision(requestId, at, values, texts, prediction is null ? null : Number(value(prediction)));
+        return new LoggedDecision(requestId, at, values, texts, prediction is null ? null : value(prediction).Score);
     }
-
-    /// <summary>A batch column's value of record <paramref name="row"/>.</summary>
-    public static FeatureValue ValueAt(ColumnValues? column, int row) =>
-        column is null || column.Missing is { } missing && missing[row] ? FeatureValue.Missing
-        : column.Numbers is { } numbers ? FeatureValue.Of(numbers[row])
-        : column.Labels is { } labels ? FeatureValue.Of(labels[row])
-        : column.Flags is { } flags ? FeatureValue.Of(flags[row])
-        : FeatureValue.Missing;
-
-    // A finite number, or a flag as 1 / 0; null when missing.
-    private static double? Number(FeatureValue value) =>
-        value.Number is { } number && double.IsFinite(number) ? number : value.Flag is { } flag ? (flag ? 1 : 0) : null;
 
     /// <summary>A stored decision as the API shows it.</summary>
     public static Decision ToProto(

@@ -47,7 +47,7 @@ public static class WindowGroups
 
     /// <summary>The group of row <paramref name="row"/> of a columnar batch.</summary>
     public static string KeyOf(IReadOnlyList<string> columns, IReadOnlyDictionary<string, ColumnValues> batch, int row) =>
-        KeyOf(columns, column => batch.TryGetValue(column, out var values) ? ValueAt(values, row) : FeatureValue.Missing);
+        KeyOf(columns, column => batch.TryGetValue(column, out var values) ? values.ValueAt(row) : FeatureValue.Missing);
 
     /// <summary>The counts of the records' groups per window, summed.</summary>
     public static List<GroupCount> Sum(IEnumerable<GroupCount> counts) =>
@@ -61,11 +61,4 @@ public static class WindowGroups
         : value.Flag is { } flag ? (flag ? "true" : "false")
         : value.Number is { } number && double.IsFinite(number) ? number.ToString("R", CultureInfo.InvariantCulture)
         : null;
-
-    private static FeatureValue ValueAt(ColumnValues values, int row) =>
-        values.Missing is { } missing && missing[row] ? FeatureValue.Missing
-        : values.Labels is { } labels ? FeatureValue.Of(labels[row])
-        : values.Flags is { } flags ? FeatureValue.Of(flags[row])
-        : values.Numbers is { } numbers ? FeatureValue.Of(numbers[row])
-        : FeatureValue.Missing;
 }

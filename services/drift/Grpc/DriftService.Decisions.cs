@@ -1,5 +1,8 @@
 using Grpc.Core;
 using Microsoft.AspNetCore.Authorization;
+using ModelOps.Drift.Data;
+using ModelOps.Drift.Domain;
+using ModelOps.Drift.Profiles;
 using ModelOps.Drift.V1;
 using ModelOps.ServiceDefaults.Errors;
 using ModelOps.ServiceDefaults.Grpc;
@@ -7,7 +10,8 @@ using ModelOps.ServiceDefaults.Identity;
 
 namespace ModelOps.Drift.Grpc;
 
-// Decision logs: what a model decided for a request, read by the people and services that answer for it.
+// Decision logs: what ingestion logs of each decision, and what a model decided for a request, read by the people and
+// services that answer for it.
 public sealed partial class DriftService
 {
     /// <inheritdoc />
@@ -46,5 +50,35 @@ public sealed partial class DriftService
             Decisions_ = { page.Take(pageSize) },
             NextPageToken = Paging.NextToken(page.Count, pageSize, offset, fingerprint),
         };
+    }
+
+    // The decisions of one version's queued records that carry a request id, late ones included, with the columns their
+    // values follow.
+    private static (string[] Numbers, string[] Labels, List<LoggedDecision> Decisions) Decisions(StoredReference reference, Pending queued)
+    {
+        var numbers = DecisionLogs.NumberColumns(reference.Schema);
+        var labels = DecisionLogs.LabelColumns(reference.Schema);
+        var prediction = reference.Prediction?.Column;
+        var decisions = new List<LoggedDecision>();
+        foreach (var record in queued.Records.Concat(queued.LateRecords))
+        {
+            if (DecisionLogs.Of(record.RequestId, record.At, numbers, labels, prediction, c => record.Row.GetValueOrDefault(c)) is { } decision)
+            {
+                decisions.Add(decision);
+            }
+        }
+
+        foreach (var (times, columns, rows, requestIds) in queued.Batches.Concat(queued.LateBatches).Where(b => b.RequestIds is not null))
+        {
+            foreach (var r in rows)
+            {
+                if (DecisionLogs.Of(requestIds![r], times[r], numbers, labels, prediction, c => columns.GetValueOrDefault(c)?.ValueAt(r) ?? FeatureValue.Missing) is { } decision)
+                {
+                    decisions.Add(decision);
+                }
+            }
+        }
+
+        return (numbers, labels, decisions);
     }
 }

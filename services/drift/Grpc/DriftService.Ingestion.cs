@@ -216,7 +216,7 @@ public sealed partial class DriftService
             for (var i = 0; i < queued.Records.Count; i++)
             {
                 var record = queued.Records[i];
-                samples.Offer(WindowPartials.Key(reference.Policy, record.At, first + i), record.RequestId, c => Score(record.Row.GetValueOrDefault(c)));
+                samples.Offer(WindowPartials.Key(reference.Policy, record.At, first + i), record.RequestId, c => record.Row.GetValueOrDefault(c).Score);
             }
 
             var offset = first + queued.Records.Count;
@@ -226,7 +226,7 @@ public sealed partial class DriftService
                 {
                     var r = rows[k];
                     samples.Offer(WindowPartials.Key(reference.Policy, times[r], offset + k), requestIds?[r] ?? "",
-                        c => columns.GetValueOrDefault(c) is { } column ? Score(column, r) : null);
+                        c => columns.GetValueOrDefault(c)?.ValueAt(r).Score);
                 }
 
                 offset += rows.Count;
@@ -241,7 +241,7 @@ public sealed partial class DriftService
         for (var i = 0; spec is not null && i < queued.Records.Count; i++)
         {
             var record = queued.Records[i];
-            var score = Score(record.Row.GetValueOrDefault(spec.Column));
+            var score = record.Row.GetValueOrDefault(spec.Column).Score;
             var window = WindowPartials.Key(reference.Policy, record.At, first + i);
             var group = sensitive is null ? null : WindowGroups.KeyOf(sensitive, c => record.Row.GetValueOrDefault(c));
             if (group is not null && score is { } decided)
@@ -264,7 +264,7 @@ public sealed partial class DriftService
                 for (var k = 0; k < rows.Count; k++)
                 {
                     var r = rows[k];
-                    var score = Score(output, r);
+                    var score = output.ValueAt(r).Score;
                     var window = WindowPartials.Key(reference.Policy, times[r], next + k);
                     var group = sensitive is null ? null : WindowGroups.KeyOf(sensitive, columns, r);
                     if (group is not null && score is { } decided)
@@ -283,36 +283,6 @@ public sealed partial class DriftService
         }
 
         return (WindowPartials.Combine(partials), kept, WindowGroups.Sum(groups));
-    }
-
-    // The decisions of one version's queued records that carry a request id, late ones included, with the columns their
-    // values follow.
-    private static (string[] Numbers, string[] Labels, List<LoggedDecision> Decisions) Decisions(StoredReference reference, Pending queued)
-    {
-        var numbers = DecisionLogs.NumberColumns(reference.Schema);
-        var labels = DecisionLogs.LabelColumns(reference.Schema);
-        var prediction = reference.Prediction?.Column;
-        var decisions = new List<LoggedDecision>();
-        foreach (var record in queued.Records.Concat(queued.LateRecords))
-        {
-            if (DecisionLogs.Of(record.RequestId, record.At, numbers, labels, prediction, c => record.Row.GetValueOrDefault(c)) is { } decision)
-            {
-                decisions.Add(decision);
-            }
-        }
-
-        foreach (var (times, columns, rows, requestIds) in queued.Batches.Concat(queued.LateBatches).Where(b => b.RequestIds is not null))
-        {
-            foreach (var r in rows)
-            {
-                if (DecisionLogs.Of(requestIds![r], times[r], numbers, labels, prediction, c => DecisionLogs.ValueAt(columns.GetValueOrDefault(c), r)) is { } decision)
-                {
-                    decisions.Add(decision);
-                }
-            }
-        }
-
-        return (numbers, labels, decisions);
     }
 
     private async Task<(StoredReference Reference, DatasetProfile Checker)> KnownAsync(
@@ -452,20 +422,10 @@ public sealed partial class DriftService
         _ => throw ServiceErrors.InvalidArgument(field, "must be a number, a string, a boolean or null"),
     };
 
-    // A prediction as a number for the performance: a finite number, or a flag as 1 / 0; null when missing.
-    private static double? Score(FeatureValue value) =>
-        value.Number is { } number && double.IsFinite(number) ? number : value.Flag is { } flag ? (flag ? 1 : 0) : null;
-
-    private static double? Score(ColumnValues column, int row) =>
-        column.Missing is { } missing && missing[row] ? null
-        : column.Numbers is { } numbers ? (double.IsFinite(numbers[row]) ? numbers[row] : null)
-        : column.Flags is { } flags ? (flags[row] ? 1 : 0)
-        : null;
-
     // A binary classifier's score must lie in [0, 1].
     private static void CheckPrediction(StoredReference reference, IReadOnlyDictionary<string, FeatureValue> row, string field)
     {
-        if (reference.Prediction is { Task: ModelTask.BinaryClassification } spec && Score(row.GetValueOrDefault(spec.Column)) is { } score && score is < 0 or > 1)
+        if (reference.Prediction is { Task: ModelTask.BinaryClassification } spec && row.GetValueOrDefault(spec.Column).Score is { } score && score is < 0 or > 1)
         {
             throw ServiceErrors.InvalidArgument(field, $"a binary classifier's score must lie in [0, 1], not {score.ToString(CultureInfo.InvariantCulture)}");
         }

@@ -40,6 +40,9 @@ public readonly record struct FeatureValue
 
     /// <summary>Nothing: a missing value.</summary>
     public static FeatureValue Missing => default;
+
+    /// <summary>The value as a model's score or input: a finite number, or a boolean as 1 / 0; null otherwise (missing, a label, NaN or ±∞).</summary>
+    public double? Score => Number is { } number && double.IsFinite(number) ? number : Flag is { } flag ? (flag ? 1 : 0) : null;
 }
 
 /// <summary>One column of a column-by-column batch: its values (one array, matching the column's kind) and an optional missing mask.</summary>
@@ -48,7 +51,16 @@ public readonly record struct FeatureValue
 /// <param name="Labels">Labels ("" is missing).</param>
 /// <param name="Flags">Booleans.</param>
 /// <param name="Missing">True where a record's value is missing.</param>
-public sealed record ColumnValues(string Name, double[]? Numbers, string[]? Labels, bool[]? Flags, bool[]? Missing);
+public sealed record ColumnValues(string Name, double[]? Numbers, string[]? Labels, bool[]? Flags, bool[]? Missing)
+{
+    /// <summary>The value of record <paramref name="row"/>.</summary>
+    public FeatureValue ValueAt(int row) =>
+        Missing is { } missing && missing[row] ? FeatureValue.Missing
+        : Labels is { } labels ? FeatureValue.Of(labels[row])
+        : Flags is { } flags ? FeatureValue.Of(flags[row])
+        : Numbers is { } numbers ? FeatureValue.Of(numbers[row])
+        : FeatureValue.Missing;
+}
 
 /// <summary>A record refused because it does not fit the schema.</summary>
 /// <param name="column">The column at fault.</param>
