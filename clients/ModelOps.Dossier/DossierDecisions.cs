@@ -17,7 +17,20 @@ public sealed record DecisionRecords(IReadOnlyList<DecisionFacts> Examples, IRea
 /// </summary>
 public sealed record DecisionFacts(
     string RequestId, string Version, DateTimeOffset? DecidedAt, double? LoggedPrediction, double? Prediction, double? Threshold, bool? Decision,
-    bool Reproduced, string Method, IReadOnlyList<ReasonFacts> Reasons, IReadOnlyDictionary<string, string> Labels, string Unexplained);
+    bool Reproduced, string Method, IReadOnlyList<ReasonFacts> Reasons, IReadOnlyDictionary<string, string> Labels, string Unexplained)
+{
+    /// <summary>The decision in words, as the dossier and the console show it: "positive: score 0.73 ≥ threshold 0.5", or the score alone.</summary>
+    public string Describe() => this switch
+    {
+        { Decision: { } positive, Prediction: { } score, Threshold: { } cut } =>
+            $"{(positive ? "positive" : "negative")}: score {Number(score)} {(positive ? "≥" : "<")} threshold {Number(cut)}",
+        { Prediction: { } score } => $"score {Number(score)}",
+        _ => "",
+    };
+
+    /// <summary>A score, value or SHAP value as the dossier and the console show it: four significant digits.</summary>
+    public static string Number(double value) => value.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+}
 
 /// <summary>One reason code: a feature that pushed the score toward the decision, its value and its SHAP value.</summary>
 public sealed record ReasonFacts(int Rank, string Feature, string DisplayName, string Description, double? Value, double Attribution);

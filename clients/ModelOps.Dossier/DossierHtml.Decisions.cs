@@ -61,9 +61,7 @@ public static partial class DossierHtml
         html.Append("<dl>");
         Row(html, "Decided at", Time(d.DecidedAt));
         Row(html, "Version", d.Version);
-        Row(html, "Decision", d.Decision is { } positive && d.Prediction is { } score && d.Threshold is { } cut
-            ? $"{(positive ? "positive" : "negative")}: score {F(score)} {(positive ? "≥" : "<")} threshold {F(cut)}"
-            : d.Prediction is { } value ? $"score {F(value)}" : "");
+        Row(html, "Decision", d.Describe());
         Row(html, "Score logged by the serving system", d.LoggedPrediction is { } logged ? F(logged) : "none logged");
         Row(html, "Reproduced by the registered model", d.Unexplained.Length > 0 ? "not explained"
             : d.LoggedPrediction is null ? "nothing to compare: no score was logged"
